@@ -1,0 +1,89 @@
+"""InfluxDB line protocol (CONTRACT §5), with InfluxDB's escaping rules.
+
+- measurement: escape `,` and space;
+- tag keys, tag values, field keys: escape `,`, `=` and space;
+- string field values: in double quotes, escape `"` and `\\`; a newline (which no
+  InfluxDB takes inside a line) is written as the two characters `\\n`, a carriage
+  return as `\\r`.
+Timestamps are integer milliseconds (`precision=ms`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from hazmon.wire import Reading
+
+FieldValue = float | int | bool | str
+
+_MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
+_KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
+_STRING = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
+
+
+def escape_measurement(name: str) -> str:
+    return name.translate(_MEASUREMENT)
+
+
+def escape_key(text: str) -> str:
+    """Escape a tag key, tag value or field key."""
+    return text.translate(_KEY)
+
+
+def escape_string(text: str) -> str:
+    return '"' + text.translate(_STRING) + '"'
+
+
+def format_field(value: FieldValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("line protocol has no NaN or infinite floats")
+        return repr(value)
+    return escape_string(value)
+
+
+def line(
+    measurement: str,
+    tags: Mapping[str, str],
+    fields: Mapping[str, FieldValue | None],
+    ts_ms: int,
+) -> str:
+    """One line; tags sorted by key (what InfluxDB prefers), empty tags and None fields left out."""
+    head = escape_measurement(measurement)
+    for key in sorted(tags):
+        value = tags[key]
+        if value != "":
+            head += f",{escape_key(key)}={escape_key(value)}"
+    body = ",".join(
+        f"{escape_key(k)}={format_field(v)}" for k, v in fields.items() if v is not None
+    )
+    if not body:
+        raise ValueError(f"a {measurement} line needs at least one field")
+    return f"{head} {body} {ts_ms}"
+
+
+class ReadingEncoder:
+    """Encodes readings fast: the tag part of each (sensor, quality) is built once."""
+
+    def __init__(self) -> None:
+        self._heads: dict[tuple[str, str, str, str], str] = {}
+
+    def encode(self, r: Reading) -> str:
+        key = (r.site, r.gateway, r.sensor, r.quality)
+        head = self._heads.get(key)
+        if head is None:
+            head = self._heads[key] = (
+                f"reading,gateway={escape_key(r.gateway)},kind={escape_key(r.kind)},"
+                f"quality={escape_key(r.quality)},sensor={escape_key(r.sensor)},"
+                f"site={escape_key(r.site)}"
+            )
+        if r.value is not None:
+            if r.over_range:
+                return f"{head} value={r.value!r},over_range=true {r.ts_ms}"
+            return f"{head} value={r.value!r} {r.ts_ms}"
+        return f"{head} state={escape_string(r.state or '')} {r.ts_ms}"

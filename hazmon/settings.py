@@ -1,0 +1,86 @@
+"""Settings, built once in `main` and frozen (STYLE.md item 6).
+
+Command-line options name the files and addresses; secrets come only from the
+environment (`HAZMON_MQTT_PASSWORD`, `HAZMON_INFLUX_TOKEN`, ...) or from files named
+there (`HAZMON_MQTT_PASSWORD_FILE`), never from command-line values that `ps` shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hazmon.errors import ConfigError, Problem
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HAZMON_", frozen=True, extra="ignore")
+
+    config: Path | None = None
+    broker: str | None = None  # mqtt://host:port or mqtts://host:port
+    influx: str | None = None  # http://host:port/db
+    data: Path = Path("hazmon-data")
+    http: str = "127.0.0.1:8080"
+    client_id: str | None = None
+    session_expiry_s: int = 300
+
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_password_file: Path | None = None
+    mqtt_ca_file: Path | None = None
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
+
+    influx_username: str | None = None
+    influx_password: SecretStr | None = None
+    influx_token: SecretStr | None = None
+
+    def mqtt_secret(self) -> str | None:
+        if self.mqtt_password is not None:
+            return self.mqtt_password.get_secret_value()
+        if self.mqtt_password_file is not None:
+            return self.mqtt_password_file.read_text(encoding="utf-8").strip()
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxAddress:
+    base_url: str
+    database: str
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """`mqtt://host:port` (1883 by default) or `mqtts://host:port` (8883)."""
+    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+        raise ConfigError([Problem("--broker", 1, "broker", f"mqtt://HOST:PORT, got {url!r}")])
+    if parts.username or parts.password:
+        raise ConfigError(
+            [Problem("--broker", 1, "broker", "no credentials in the URL (HAZMON_MQTT_*)")]
+        )
+    tls = parts.scheme in ("mqtts", "ssl")
+    return BrokerAddress(parts.hostname, parts.port or (8883 if tls else 1883), tls)
+
+
+def parse_influx_url(url: str) -> InfluxAddress:
+    """`http://host:port/db`: the v1 HTTP API base and the database."""
+    parts = urlsplit(url)
+    database = parts.path.strip("/")
+    if parts.scheme not in ("http", "https") or not parts.hostname or not database:
+        raise ConfigError([Problem("--influx", 1, "influx", f"http://HOST:PORT/DB, got {url!r}")])
+    if parts.username or parts.password:
+        raise ConfigError(
+            [Problem("--influx", 1, "influx", "no credentials in the URL (HAZMON_INFLUX_*)")]
+        )
+    return InfluxAddress(f"{parts.scheme}://{parts.netloc}", database)

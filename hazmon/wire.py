@@ -1,0 +1,306 @@
+"""The wire contract (CONTRACT §2, §3, §6): message models and the telemetry decoder.
+
+The decoder is on the hot path of every reading: it parses with orjson and checks each
+reading by hand against a per-gateway index of the registry, rather than building a
+pydantic object per reading. The pydantic models document the same shapes, give the
+JSON Schema, and are used where speed does not matter (state, events, tests).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from hazmon.kinds import INTERLOCK_STATES, QUALITIES, Kind
+from hazmon.registry import Registry
+
+MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_READINGS = 5000
+MAX_FUTURE_MS = 5 * 60 * 1000
+Quality = Literal["good", "bad", "uncertain", "maintenance"]
+InterlockState = Literal["normal", "tripped", "bypassed", "fault"]
+
+
+# -- message models ---------------------------------------------------------------
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WireReading(_Wire):
+    sensor: str
+    ts_ms: int
+    value: float | None = None
+    state: InterlockState | None = None
+    quality: Quality = "good"
+
+
+class TelemetryBatch(_Wire):
+    boot: int = Field(ge=0)
+    seq: int = Field(ge=0)
+    sent_ms: int | None = None
+    historical: bool = False
+    readings: list[WireReading] = Field(min_length=1, max_length=MAX_READINGS)
+
+
+class GatewayState(_Wire):
+    online: bool
+    boot: int = Field(default=0, ge=0)
+    ts_ms: int | None = None
+
+
+class RiskMessage(_Wire):
+    site: str
+    grade: Literal["blue", "yellow", "orange", "red"]
+    ts_ms: int
+
+
+class JournalHead(_Wire):
+    seq: int
+    hash: str
+    ts_ms: int
+
+
+AlarmEventKind = Literal[
+    "raised",
+    "cleared",
+    "acked",
+    "reset",
+    "shelved",
+    "unshelved",
+    "suppressed",
+    "unsuppressed",
+    "escalated",
+    "notified",
+    "notify_failed",
+    "historical",
+]
+AlarmState = Literal[
+    "normal", "unack", "acked", "rtn_unack", "shelved", "suppressed", "out_of_service"
+]
+
+
+class AlarmEvent(_Wire):
+    alarm_id: str
+    key: str
+    site: str
+    gateway: str
+    sensor: str
+    condition: str
+    priority: Literal["critical", "high", "medium"]
+    event: AlarmEventKind
+    state: AlarmState
+    returned: bool = False
+    value: float | str | None = None
+    ts_ms: int
+    user: str | None = None
+    note: str | None = None
+
+
+# -- decoded readings ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Reading:
+    """One accepted reading, with the registry facts the consumers need."""
+
+    site: str
+    gateway: str
+    sensor: str
+    kind: str
+    ts_ms: int
+    value: float | None
+    state: str | None
+    quality: str
+    over_range: bool
+    historical: bool
+
+
+class Reason(StrEnum):
+    """Why a message or a reading was rejected."""
+
+    too_large = "too_large"
+    not_json = "not_json"
+    bad_shape = "bad_shape"
+    bad_topic = "bad_topic"
+    unknown_gateway = "unknown_gateway"
+    unknown_sensor = "unknown_sensor"
+    wrong_type = "wrong_type"
+    value_on_interlock = "value_on_interlock"
+    state_on_analog = "state_on_analog"
+    future_timestamp = "future_timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A rejected message (`index` None) or one rejected reading of it."""
+
+    reason: Reason
+    detail: str
+    index: int | None = None
+    raw: Any = None
+
+
+@dataclass(slots=True)
+class Decoded:
+    site: str
+    gateway: str
+    boot: int | None
+    seq: int | None
+    sent_ms: int | None
+    historical: bool
+    readings: list[Reading]
+    rejections: list[Rejection]
+
+    @property
+    def whole_message_rejected(self) -> bool:
+        return len(self.rejections) == 1 and self.rejections[0].index is None
+
+
+@dataclass(frozen=True, slots=True)
+class _SensorInfo:
+    kind: str
+    analog: bool
+    range_high: float | None
+
+
+class Decoder:
+    """Turns raw telemetry payloads into good readings plus one rejection per bad one."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._gateways: dict[tuple[str, str], dict[str, _SensorInfo]] = {}
+        for site in registry.sites:
+            for gateway in site.gateways:
+                index: dict[str, _SensorInfo] = {}
+                for sensor in gateway.sensors:
+                    high = sensor.range[1] if sensor.range else None
+                    index[sensor.id] = _SensorInfo(
+                        sensor.kind.value, sensor.kind is not Kind.interlock, high
+                    )
+                self._gateways[(site.id, gateway.id)] = index
+
+    def knows_gateway(self, site: str, gateway: str) -> bool:
+        return (site, gateway) in self._gateways
+
+    def decode(self, site: str, gateway: str, payload: bytes, *, now_ms: int) -> Decoded:
+        out = Decoded(site, gateway, None, None, None, False, [], [])
+        sensors = self._gateways.get((site, gateway))
+        if sensors is None:
+            return _reject(out, Reason.unknown_gateway, f"no gateway {gateway!r} at {site!r}")
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            return _reject(out, Reason.too_large, f"{len(payload)} bytes is over 1 MiB")
+        try:
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            return _reject(out, Reason.not_json, f"not JSON: {exc}")
+        problem = _batch_problem(doc)
+        if problem:
+            return _reject(out, Reason.bad_shape, problem)
+        out.boot, out.seq = doc["boot"], doc["seq"]
+        out.sent_ms = doc.get("sent_ms")
+        historical = out.historical = doc.get("historical", False)
+        latest_ms = now_ms + MAX_FUTURE_MS
+        accept = out.readings.append
+        for i, raw in enumerate(doc["readings"]):
+            if type(raw) is not dict:
+                out.rejections.append(Rejection(Reason.bad_shape, "a reading is an object", i, raw))
+                continue
+            name = raw.get("sensor")
+            info = sensors.get(name) if type(name) is str else None
+            if info is None:
+                detail = f"sensor {name!r} is not registered on {site}/{gateway}"
+                out.rejections.append(Rejection(Reason.unknown_sensor, detail, i, raw))
+                continue
+            ts_ms = raw.get("ts_ms")
+            if type(ts_ms) is not int or ts_ms < 0:
+                detail = f"{name}: ts_ms must be a non-negative integer of milliseconds"
+                out.rejections.append(Rejection(Reason.wrong_type, detail, i, raw))
+                continue
+            if ts_ms > latest_ms:
+                detail = f"{name}: ts_ms is {(ts_ms - now_ms) / 1000:.0f} s ahead of the clock"
+                out.rejections.append(Rejection(Reason.future_timestamp, detail, i, raw))
+                continue
+            quality = raw.get("quality", "good")
+            if quality not in QUALITIES:
+                detail = f"{name}: quality must be good, bad, uncertain or maintenance"
+                out.rejections.append(Rejection(Reason.wrong_type, detail, i, raw))
+                continue
+            if not raw.keys() <= _READING_KEYS:
+                extra = ", ".join(sorted(map(str, raw.keys() - _READING_KEYS)))
+                detail = f"{name}: unknown field(s) {extra}"
+                out.rejections.append(Rejection(Reason.bad_shape, detail, i, raw))
+                continue
+            if info.analog:
+                value = raw.get("value")
+                if "state" in raw:
+                    detail = f"{name} is an analog sensor: it sends `value`, not `state`"
+                    out.rejections.append(Rejection(Reason.state_on_analog, detail, i, raw))
+                    continue
+                vtype = type(value)
+                if vtype is int:
+                    value = float(value)
+                elif vtype is not float or not math.isfinite(value):
+                    detail = f"{name}: value must be a finite number, got {value!r}"
+                    out.rejections.append(Rejection(Reason.wrong_type, detail, i, raw))
+                    continue
+                over = info.range_high is not None and value > info.range_high
+                accept(
+                    Reading(
+                        site, gateway, name, info.kind, ts_ms, value, None, quality, over,
+                        historical,
+                    )
+                )
+            else:
+                state = raw.get("state")
+                if "value" in raw:
+                    detail = f"{name} is an interlock: it sends `state`, not `value`"
+                    out.rejections.append(Rejection(Reason.value_on_interlock, detail, i, raw))
+                    continue
+                if state not in INTERLOCK_STATES:
+                    detail = f"{name}: state must be normal, tripped, bypassed or fault"
+                    out.rejections.append(Rejection(Reason.wrong_type, detail, i, raw))
+                    continue
+                accept(
+                    Reading(
+                        site, gateway, name, info.kind, ts_ms, None, state, quality, False,
+                        historical,
+                    )
+                )
+        return out
+
+
+_BATCH_KEYS = frozenset({"boot", "seq", "sent_ms", "historical", "readings"})
+_READING_KEYS = frozenset({"sensor", "ts_ms", "value", "state", "quality"})
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _batch_problem(doc: Any) -> str | None:
+    if type(doc) is not dict:
+        return "the message must be a JSON object (a telemetry batch)"
+    extra = doc.keys() - _BATCH_KEYS
+    if extra:
+        return f"unknown field(s) {', '.join(sorted(extra))} in the batch"
+    if not _is_int(doc.get("boot")) or not _is_int(doc.get("seq")):
+        return "`boot` and `seq` must be non-negative integers"
+    if "sent_ms" in doc and not _is_int(doc["sent_ms"]):
+        return "`sent_ms` must be an integer of milliseconds"
+    if type(doc.get("historical", False)) is not bool:
+        return "`historical` must be true or false"
+    readings = doc.get("readings")
+    if type(readings) is not list or not 1 <= len(readings) <= MAX_READINGS:
+        return f"`readings` must be a list of 1 to {MAX_READINGS} readings"
+    return None
+
+
+def _reject(out: Decoded, reason: Reason, detail: str) -> Decoded:
+    out.rejections.append(Rejection(reason, detail))
+    return out

@@ -1,0 +1,105 @@
+"""Shared fixtures: real servers for the integration tier, and the tier markers.
+
+Tiers (STYLE.md item 10): a test marked ``integration`` or ``browser`` is one of those;
+every other test is marked ``unit`` here, so ``pytest -m unit`` runs the pure tier.
+
+``servers`` (tests/servers.py) is imported as a top-level module: tests/ is not a
+package, so pytest puts it on sys.path. Test modules do the same
+(``from servers import Mosquitto``).
+
+Server fixtures never skip: if a binary is missing the test fails and says to run
+scripts/test, which installs it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import TypeVar
+
+import pytest
+from servers import InfluxDB, Mosquitto, ServerNotInstalledError
+
+_TIER_MARKERS = {"integration", "browser"}
+
+S = TypeVar("S", Mosquitto, InfluxDB)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unit = pytest.mark.unit
+    for item in items:
+        if not any(item.get_closest_marker(name) for name in _TIER_MARKERS):
+            item.add_marker(unit)
+
+
+def _started(factory: type[S]) -> S:
+    try:
+        server = factory()
+    except ServerNotInstalledError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        server.start()
+    except BaseException:
+        server.close()
+        raise
+    return server
+
+
+# --- session servers: started once, shared; each test isolates by its own ids --------
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[Mosquitto]:
+    """A Mosquitto broker for the whole session. Don't stop it: use fresh_mosquitto."""
+    server = _started(Mosquitto)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def influxdb() -> Iterator[InfluxDB]:
+    """An InfluxDB for the whole session. Don't stop it: use fresh_influxdb."""
+    server = _started(InfluxDB)
+    yield server
+    server.close()
+
+
+# --- per-test servers, for tests that stop, kill or restart them ----------------------
+
+
+@pytest.fixture
+def fresh_mosquitto() -> Iterator[Mosquitto]:
+    server = _started(Mosquitto)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fresh_influxdb() -> Iterator[InfluxDB]:
+    server = _started(InfluxDB)
+    yield server
+    server.close()
+
+
+# --- per-test isolation ---------------------------------------------------------------
+
+
+@pytest.fixture
+def unique_id() -> str:
+    """A short id unique to this test, safe as a site id, topic level or db name."""
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def mqtt_prefix(unique_id: str) -> str:
+    """A topic root of this test's own, for tests that publish outside hazmon/v1/..."""
+    return unique_id
+
+
+@pytest.fixture
+def influx_db(influxdb: InfluxDB, unique_id: str) -> Iterator[str]:
+    """A database of this test's own on the session InfluxDB, dropped afterwards."""
+    name = f"hazmon_{unique_id}"
+    influxdb.create_database(name)
+    yield name
+    influxdb.drop_database(name)
