@@ -8,6 +8,7 @@ default filled in.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ class _SafeLoaderNoDates(yaml.SafeLoader):
 def _compose(text: str, file: str) -> tuple[Any, _LineIndex]:
     try:
         root = yaml.compose(text, Loader=_SafeLoaderNoDates)
-        data = yaml.load(text, Loader=_SafeLoaderNoDates)  # noqa: S506 - a SafeLoader
+        data = yaml.load(text, Loader=_SafeLoaderNoDates)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -272,9 +273,9 @@ def _threshold_problems(sensor: Sensor, unit: str | None) -> Iterator[tuple[Path
                 f"at most {ceiling:g} {unit} for {condition.value} of {sensor.kind.value} "
                 f"(the standard's ceiling); got {value:g}",
             )
-    order = [c for c in (Condition.low_low, Condition.low, Condition.high, Condition.high_high)]
+    order = (Condition.low_low, Condition.low, Condition.high, Condition.high_high)
     ordered = [(c, effective[c]) for c in order if c in effective]
-    for (lower_c, lower_v), (upper_c, upper_v) in zip(ordered, ordered[1:], strict=False):
+    for (lower_c, lower_v), (upper_c, upper_v) in itertools.pairwise(ordered):
         if upper_v < lower_v:
             culprit = upper_c if upper_c in given else lower_c
             yield (
@@ -287,7 +288,8 @@ def _threshold_problems(sensor: Sensor, unit: str | None) -> Iterator[tuple[Path
         for condition, value in effective.items():
             if not rng[0] <= value <= rng[1]:
                 origin = "" if condition in given else " (the kind's default)"
-                path: PathKey = ("thresholds", condition.value) if condition in given else ("range",)
+                at_range = condition not in given
+                path: PathKey = ("range",) if at_range else ("thresholds", condition.value)
                 yield (
                     path,
                     f"{condition.value} = {value:g}{origin} inside the sensor's range "

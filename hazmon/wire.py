@@ -207,11 +207,14 @@ class Decoder:
         historical = out.historical = doc.get("historical", False)
         latest_ms = now_ms + MAX_FUTURE_MS
         accept = out.readings.append
-        for i, raw in enumerate(doc["readings"]):
-            if type(raw) is not dict:
-                out.rejections.append(Rejection(Reason.bad_shape, "a reading is an object", i, raw))
+        item: Any
+        for i, item in enumerate(doc["readings"]):
+            if type(item) is not dict:
+                detail = "a reading must be a JSON object"
+                out.rejections.append(Rejection(Reason.bad_shape, detail, i, item))
                 continue
-            name = raw.get("sensor")
+            raw: dict[str, Any] = item
+            name: Any = raw.get("sensor")
             info = sensors.get(name) if type(name) is str else None
             if info is None:
                 detail = f"sensor {name!r} is not registered on {site}/{gateway}"
@@ -237,7 +240,7 @@ class Decoder:
                 out.rejections.append(Rejection(Reason.bad_shape, detail, i, raw))
                 continue
             if info.analog:
-                value = raw.get("value")
+                value: Any = raw.get("value")
                 if "state" in raw:
                     detail = f"{name} is an analog sensor: it sends `value`, not `state`"
                     out.rejections.append(Rejection(Reason.state_on_analog, detail, i, raw))
@@ -257,7 +260,7 @@ class Decoder:
                     )
                 )
             else:
-                state = raw.get("state")
+                state: Any = raw.get("state")
                 if "value" in raw:
                     detail = f"{name} is an interlock: it sends `state`, not `value`"
                     out.rejections.append(Rejection(Reason.value_on_interlock, detail, i, raw))

@@ -1,0 +1,222 @@
+"""Connecting hazmon's own MQTT clients (paho-mqtt 2), per CONTRACT §2.
+
+- MQTT 5 when the broker offers it (Receive Maximum 65535, session expiry), falling
+  back to 3.1.1 (persistent session: clean_session false) when it refuses, as the
+  embedded amqtt broker does.
+- Credentials and TLS come from Settings (environment or files), never from argv.
+- A stable client id per data folder, so a restart resumes the broker session.
+- paho's network thread reconnects by itself with exponential backoff; the first
+  connection is retried here with jittered exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from hazmon.errors import HazmonError
+from hazmon.settings import BrokerAddress, Settings
+
+log = logging.getLogger(__name__)
+
+MQTT_V5 = paho.MQTTv5
+MQTT_V311 = paho.MQTTv311
+
+
+class MqttError(HazmonError):
+    """The broker could not be reached or refused the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class MqttOptions:
+    host: str
+    port: int
+    client_id: str = ""
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    session_expiry_s: int = 300
+    clean_start: bool = False
+    keepalive_s: int = 30
+    max_inflight: int = 1000
+
+    @classmethod
+    def build(
+        cls, broker: BrokerAddress, settings: Settings | None, *, client_id: str, **extra: Any
+    ) -> MqttOptions:
+        s = settings or Settings()
+        return cls(
+            host=broker.host,
+            port=broker.port,
+            client_id=client_id,
+            tls=broker.tls or s.mqtt_ca_file is not None,
+            username=s.mqtt_username,
+            password=s.mqtt_secret(),
+            ca_file=s.mqtt_ca_file,
+            cert_file=s.mqtt_cert_file,
+            key_file=s.mqtt_key_file,
+            session_expiry_s=s.session_expiry_s,
+            **extra,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+def stable_client_id(data_dir: Path, role: str) -> str:
+    """A client id kept in the data folder, so that a restart resumes the session."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"{role}.client-id"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    client_id = f"hazmon-{role}-{uuid.uuid4().hex[:10]}"
+    path.write_text(client_id + "\n", encoding="utf-8")
+    return client_id
+
+
+def new_client(opts: MqttOptions, *, protocol: int, manual_ack: bool = False) -> paho.Client:
+    """A configured, not yet connected client."""
+    if protocol == MQTT_V5:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=opts.client_id,
+            protocol=MQTT_V5,
+            manual_ack=manual_ack,
+        )
+    else:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=opts.client_id,
+            protocol=MQTT_V311,
+            clean_session=opts.clean_start if opts.client_id else True,
+            manual_ack=manual_ack,
+        )
+    if opts.username is not None:
+        client.username_pw_set(opts.username, opts.password)
+    if opts.tls:
+        client.tls_set(
+            ca_certs=str(opts.ca_file) if opts.ca_file else None,
+            certfile=str(opts.cert_file) if opts.cert_file else None,
+            keyfile=str(opts.key_file) if opts.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+    client.max_inflight_messages_set(opts.max_inflight)
+    client.max_queued_messages_set(0)  # paho's own outgoing queue: unbounded only while offline
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+def connect_properties(opts: MqttOptions) -> Properties:
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = opts.session_expiry_s
+    props.ReceiveMaximum = 65535
+    return props
+
+
+def set_will(client: paho.Client, will: Will | None) -> None:
+    if will is not None:
+        client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reason: str | None = None
+        self.ok = False
+
+
+def _try_connect(
+    opts: MqttOptions, protocol: int, *, manual_ack: bool, will: Will | None, timeout_s: float
+) -> tuple[paho.Client | None, str]:
+    client = new_client(opts, protocol=protocol, manual_ack=manual_ack)
+    set_will(client, will)
+    outcome = _Outcome()
+
+    def on_connect(_c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        outcome.ok = not rc.is_failure
+        outcome.reason = str(rc)
+        outcome.event.set()
+
+    def on_disconnect(_c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        if not outcome.event.is_set():
+            outcome.reason = f"closed before CONNACK ({rc})"
+            outcome.event.set()
+
+    client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
+    try:
+        if protocol == MQTT_V5:
+            client.connect(
+                opts.host,
+                opts.port,
+                keepalive=opts.keepalive_s,
+                clean_start=opts.clean_start if opts.client_id else True,
+                properties=connect_properties(opts),
+            )
+        else:
+            client.connect(opts.host, opts.port, keepalive=opts.keepalive_s)
+    except (OSError, ssl.SSLError) as exc:
+        return None, f"cannot reach {opts.host}:{opts.port} ({exc})"
+    client.loop_start()
+    if not outcome.event.wait(timeout_s):
+        outcome.reason = "no CONNACK in time"
+    if outcome.ok:
+        client.on_connect = None
+        client.on_disconnect = None
+        return client, "ok"
+    client.disconnect()
+    client.loop_stop()
+    return None, outcome.reason or "refused"
+
+
+def connect(
+    opts: MqttOptions,
+    *,
+    manual_ack: bool = False,
+    will: Will | None = None,
+    timeout_s: float = 10.0,
+    attempts: int = 5,
+) -> tuple[paho.Client, int]:
+    """Connect (MQTT 5, else 3.1.1) with the network loop running; (client, protocol).
+
+    Callbacks for messages and reconnects are to be set by the caller afterwards;
+    subscribe in an `on_connect` as well, so that a reconnect without a kept session
+    subscribes again.
+    """
+    delay_s = 0.5
+    reason = ""
+    for attempt in range(attempts):
+        for protocol in (MQTT_V5, MQTT_V311):
+            client, reason = _try_connect(
+                opts, protocol, manual_ack=manual_ack, will=will, timeout_s=timeout_s
+            )
+            if client is not None:
+                if protocol == MQTT_V311:
+                    log.info("broker %s:%d refused MQTT 5; using 3.1.1", opts.host, opts.port)
+                return client, protocol
+            if reason.startswith("cannot reach") or "authori" in reason.lower():
+                break  # no point in trying the other protocol
+        if attempt + 1 < attempts:
+            time.sleep(delay_s * random.uniform(0.5, 1.5))
+            delay_s = min(delay_s * 2, 10.0)
+    raise MqttError(f"MQTT broker {opts.host}:{opts.port}: {reason}")
