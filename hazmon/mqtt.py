@@ -220,3 +220,20 @@ def connect(
             time.sleep(delay_s * random.uniform(0.5, 1.5))
             delay_s = min(delay_s * 2, 10.0)
     raise MqttError(f"MQTT broker {opts.host}:{opts.port}: {reason}")
+
+
+def close_client(client: paho.Client) -> None:
+    """Disconnect, stop the network thread and close every socket paho holds.
+
+    paho's `disconnect()` + `loop_stop()` leave its socket pair for waking the loop
+    open until garbage collection (a ResourceWarning); closing them here keeps a
+    long-running process's file descriptors bounded.
+    """
+    try:
+        client.disconnect()
+    except (OSError, ValueError):
+        pass
+    client.loop_stop()
+    reset = getattr(client, "_reset_sockets", None)
+    if callable(reset):
+        reset()

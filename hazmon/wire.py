@@ -229,8 +229,8 @@ class Decoder:
                 detail = f"{name}: ts_ms is {(ts_ms - now_ms) / 1000:.0f} s ahead of the clock"
                 out.rejections.append(Rejection(Reason.future_timestamp, detail, i, raw))
                 continue
-            quality = raw.get("quality", "good")
-            if quality not in QUALITIES:
+            quality: Any = raw.get("quality", "good")
+            if type(quality) is not str or quality not in QUALITIES:
                 detail = f"{name}: quality must be good, bad, uncertain or maintenance"
                 out.rejections.append(Rejection(Reason.wrong_type, detail, i, raw))
                 continue
@@ -265,7 +265,7 @@ class Decoder:
                     detail = f"{name} is an interlock: it sends `state`, not `value`"
                     out.rejections.append(Rejection(Reason.value_on_interlock, detail, i, raw))
                     continue
-                if state not in INTERLOCK_STATES:
+                if type(state) is not str or state not in INTERLOCK_STATES:
                     detail = f"{name}: state must be normal, tripped, bypassed or fault"
                     out.rejections.append(Rejection(Reason.wrong_type, detail, i, raw))
                     continue
