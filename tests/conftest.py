@@ -3,10 +3,6 @@
 Tiers (STYLE.md item 10): a test marked ``integration`` or ``browser`` is one of those;
 every other test is marked ``unit`` here, so ``pytest -m unit`` runs the pure tier.
 
-``servers`` (tests/servers.py) is imported as a top-level module: tests/ is not a
-package, so pytest puts it on sys.path. Test modules do the same
-(``from servers import Mosquitto``).
-
 Server fixtures never skip: if a binary is missing the test fails and says to run
 scripts/test, which installs it.
 """
@@ -18,7 +14,8 @@ from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
-from servers import InfluxDB, Mosquitto, ServerNotInstalledError
+
+from tests.servers import InfluxDB, Mosquitto, ServerNotInstalledError
 
 _TIER_MARKERS = {"integration", "browser"}
 
@@ -36,13 +33,15 @@ def _started(factory: type[S]) -> S:
     try:
         server = factory()
     except ServerNotInstalledError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        server.start()
-    except BaseException:
-        server.close()
-        raise
-    return server
+        missing = str(exc)  # fail outside the except: no "during handling" noise
+    else:
+        try:
+            server.start()
+        except BaseException:
+            server.close()
+            raise
+        return server
+    pytest.fail(missing, pytrace=False)
 
 
 # --- session servers: started once, shared; each test isolates by its own ids --------

@@ -89,6 +89,39 @@ def port_accepts(host: str, port: int, timeout_s: float = 0.5) -> bool:
         return False
 
 
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a listening TCP socket on `port` (Linux /proc).
+
+    Readiness checks use this first, so that another process answering on the port
+    (a free port grabbed in between, a stale server) is never taken for ours.
+    """
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(inode)
+    if not inodes:
+        return False
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -318,7 +351,8 @@ class Mosquitto(_Server):
         return [str(self.binary), "-c", str(config)]
 
     def _ready(self) -> bool:
-        return port_accepts(self.host, self.port)
+        assert self._proc is not None
+        return listens(self._proc.pid, self.port) and port_accepts(self.host, self.port)
 
     def _log_paths(self) -> list[Path]:
         return [self.log_path, self.dir / "stderr.log"]
@@ -382,6 +416,9 @@ bind-address = "{self.host}:{self.rpc_port}"
         return [str(self.binary), "-config", str(config)]
 
     def _ready(self) -> bool:
+        assert self._proc is not None
+        if not listens(self._proc.pid, self.port):
+            return False
         try:
             return httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204
         except httpx.HTTPError:
@@ -411,9 +448,11 @@ bind-address = "{self.host}:{self.rpc_port}"
         if response.status_code != 204:
             raise InfluxQueryError(f"write to {db}", f"{response.status_code} {response.text}")
 
-    def query(self, db: str, q: str) -> dict[str, Any]:
-        """Run a read query (``GET /query``), raising InfluxQueryError on any error."""
-        response = httpx.get(f"{self.url}/query", params={"db": db, "q": q}, timeout=10.0)
+    def query(self, db: str, q: str, *, epoch: str | None = None) -> dict[str, Any]:
+        """Run a read query (``GET /query``), raising InfluxQueryError on any error.
+        Times come back as RFC 3339 strings, or as integers with ``epoch="ms"`` etc."""
+        params = {"db": db, "q": q} | ({"epoch": epoch} if epoch else {})
+        response = httpx.get(f"{self.url}/query", params=params, timeout=10.0)
         return _checked(q, response)
 
     def count(self, db: str, measurement: str, field: str) -> int:
@@ -455,6 +494,7 @@ __all__ = [
     "ServerNotInstalledError",
     "ServerStartError",
     "free_port",
+    "listens",
     "port_accepts",
     "quote_ident",
 ]

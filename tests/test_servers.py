@@ -13,7 +13,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from servers import InfluxDB, Mosquitto, port_accepts
+
+from tests.servers import InfluxDB, Mosquitto, port_accepts
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +78,10 @@ def mqtt_session(
     finally:
         client.disconnect()
         client.loop_stop()
+        # paho has no close(): loop_start()'s wake-up socket pair is only closed in
+        # __del__, which a reference cycle defers to the gc, and the gc may finalize the
+        # sockets first: a ResourceWarning, an error here (paho.mqtt.python issue 627).
+        client._reset_sockets()
 
 
 def test_mosquitto_round_trips_a_qos1_message(mosquitto: Mosquitto, mqtt_prefix: str) -> None:
