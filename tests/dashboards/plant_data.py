@@ -1,0 +1,129 @@
+"""Half an hour of a healthy plant, as the services would store it (CONTRACT §5).
+
+Readings for every sensor of a registry (analog values between their limits, with a
+slow swing; interlocks normal, one trip per site), the alarm service's series
+(`alarm_event`, `site_risk`, `gateway_status`) and the ingest service's `ingest_stats`
+(docs/dashboards.md), all as InfluxDB line protocol ending at `now_ms`.
+
+The simulator (simulators/, issue 5) had no API to drive yet when this was written,
+so the readings are generated here with hazmon's own ReadingEncoder.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from hazmon.kinds import Condition, Kind
+from hazmon.lineproto import ReadingEncoder, line
+from hazmon.registry import GRADE_LEVEL, Registry, Sensor, Site
+from hazmon.wire import Reading
+
+SPAN_MS = 30 * 60 * 1000
+READING_EVERY_MS = 15_000
+STATUS_EVERY_MS = 60_000
+STATS_EVERY_MS = 10_000
+INGEST_INSTANCES = ("ingest-1", "ingest-2")
+REJECT_REASONS = ("unknown_sensor", "bad_shape")
+
+
+def healthy_value(sensor: Sensor, t_ms: int) -> float:
+    """A value between the sensor's alarm limits, swinging slowly by ±2 % of its span."""
+    low, high = sensor.range or (0.0, 100.0)
+    limits = dict(sensor.thresholds.items())
+    highs = [v for c, v in limits.items() if c in (Condition.high, Condition.high_high)]
+    lows = [v for c, v in limits.items() if c in (Condition.low, Condition.low_low)]
+    ceiling = min(highs) if highs else high
+    floor = max(lows) if lows else low
+    if sensor.kind in (Kind.combustible_gas, Kind.toxic_gas):
+        centre = low + 0.1 * (ceiling - low)
+    else:
+        centre = (floor + ceiling) / 2
+    swing = 0.02 * (high - low) * math.sin(t_ms / 300_000 + len(sensor.id))
+    return round(min(ceiling, max(floor, centre + swing)), 4)
+
+
+def readings(registry: Registry, now_ms: int) -> Iterator[str]:
+    encoder = ReadingEncoder()
+    for site in registry.sites:
+        tripped = False
+        for gateway in site.gateways:
+            for sensor in gateway.sensors:
+                for t_ms in range(now_ms - SPAN_MS, now_ms + 1, READING_EVERY_MS):
+                    value, state = None, None
+                    if sensor.kind is Kind.interlock:
+                        trip = not tripped and t_ms > now_ms - SPAN_MS // 3
+                        state = "tripped" if trip else "normal"
+                    else:
+                        value = healthy_value(sensor, t_ms)
+                    reading = Reading(
+                        site.id, gateway.id, sensor.id, sensor.kind.value, t_ms,
+                        value, state, "good", False, False,
+                    )  # fmt: skip
+                    yield encoder.encode(reading)
+                tripped = tripped or sensor.kind is Kind.interlock
+
+
+def alarm_events(site: Site, now_ms: int) -> Iterator[str]:
+    """One ended occurrence (raised, acked, cleared, reset) and one still unacknowledged."""
+    sensor = next(x for g in site.gateways for x in g.sensors if x.kind is not Kind.interlock)
+    ended = f"{site.id}/{sensor.id}/high#1"
+    active = f"{site.id}/{sensor.id}/high_high#1"
+    steps = [
+        (ended, "high", "high", "raised", "unack", 20 * 60_000, None),
+        (ended, "high", "high", "acked", "acked", 19 * 60_000, "checked on site"),
+        (ended, "high", "high", "shelved", "shelved", 18 * 60_000, "bump test"),
+        (ended, "high", "high", "unshelved", "acked", 17 * 60_000, None),
+        (ended, "high", "high", "cleared", "normal", 15 * 60_000, None),
+        (active, "high_high", "critical", "raised", "unack", 5 * 60_000, None),
+    ]
+    for alarm_id, condition, priority, event, state, ago_ms, note in steps:
+        tags = {
+            "site": site.id,
+            "sensor": sensor.id,
+            "condition": condition,
+            "priority": priority,
+            "event": event,
+        }
+        fields = {"alarm_id": alarm_id, "state": state, "value": 30.0, "user": None, "note": note}
+        if event in ("acked", "shelved"):
+            fields["user"] = "zhang.wei"
+        yield line("alarm_event", tags, fields, now_ms - ago_ms)
+
+
+def site_risk(site: Site, now_ms: int) -> Iterator[str]:
+    location = {"lat": site.location.lat, "lon": site.location.lon}
+    for ago_ms, grade in ((25 * 60_000, site.baseline_risk), (5 * 60_000, "red")):
+        fields = {"grade": grade, "level": GRADE_LEVEL[grade], **location}
+        yield line("site_risk", {"site": site.id}, fields, now_ms - ago_ms)
+
+
+def gateway_status(site: Site, now_ms: int) -> Iterator[str]:
+    for number, gateway in enumerate(site.gateways):
+        for i, t_ms in enumerate(range(now_ms - SPAN_MS, now_ms + 1, STATUS_EVERY_MS)):
+            online = not (number == 0 and t_ms > now_ms - 3 * 60_000)
+            fields = {"online": online, "lost_messages": i // 3}
+            yield line("gateway_status", {"site": site.id, "gateway": gateway.id}, fields, t_ms)
+
+
+def ingest_stats(now_ms: int) -> Iterator[str]:
+    for number, instance in enumerate(INGEST_INSTANCES):
+        for i, t_ms in enumerate(range(now_ms - SPAN_MS, now_ms + 1, STATS_EVERY_MS)):
+            fields = {
+                "readings_in": i * 1_770 * (number + 1),
+                "spool_depth": max(0, 40 - i) if number else 0,
+                "write_latency_ms": 4.0 + 3.0 * math.sin(i / 7),
+            }
+            yield line("ingest_stats", {"instance": instance}, fields, t_ms)
+            for reason in REJECT_REASONS:
+                tags = {"instance": instance, "reason": reason}
+                yield line("ingest_stats", tags, {"rejected": i // 4}, t_ms)
+
+
+def plant_lines(registry: Registry, now_ms: int) -> Iterator[str]:
+    yield from readings(registry, now_ms)
+    for site in registry.sites:
+        yield from alarm_events(site, now_ms)
+        yield from site_risk(site, now_ms)
+        yield from gateway_status(site, now_ms)
+    yield from ingest_stats(now_ms)
