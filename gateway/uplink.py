@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -117,7 +118,8 @@ class Uplink:
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        client.loop_stop()
+        # paho's thread may sit in a reconnect wait for up to a second: don't block here
+        threading.Thread(target=client.loop_stop, name="mqtt-kill", daemon=True).start()
         self.connected = False
 
     # -- paho callbacks (network thread) -> asyncio loop ------------------------------

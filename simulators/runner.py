@@ -1,0 +1,190 @@
+"""Simulated gateways on MQTT: each gateway of the registry is one MQTT connection
+with its own will message, publishing the simulated plant's telemetry (QoS 1).
+
+    stop = asyncio.Event()
+    await run_simulation(registry=reg, broker=parse_broker_url(url), settings=Settings(),
+                         scenario="demo", rate_hz=1.0, seed=7, stop=stop)
+
+A gateway that loses power in the scenario drops its connection without DISCONNECT
+(the broker publishes its will: offline), and comes back with the next boot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import orjson
+
+from gateway.backoff import Backoff
+from gateway.uplink import Uplink
+from hazmon import topics
+from hazmon.mqtt import MqttOptions, Will
+from hazmon.registry import Registry
+from hazmon.settings import BrokerAddress, Settings
+from simulators.plant import GatewayTick, PlantSimulator, wall_ms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RunStats:
+    ticks: int = 0
+    messages: int = 0
+    readings: int = 0
+    not_sent: int = 0  # a tick while the gateway was not connected
+    acked: int = 0
+
+
+class SimulatedGateway:
+    """One gateway's MQTT connection: will, online state, telemetry with boot and seq."""
+
+    def __init__(
+        self,
+        site: str,
+        gateway: str,
+        *,
+        broker: BrokerAddress,
+        settings: Settings | None,
+        stats: RunStats,
+        reconnect_max_s: float = 5.0,
+    ) -> None:
+        self.site, self.gateway = site, gateway
+        self._broker, self._settings, self._stats = broker, settings, stats
+        self._reconnect_max_s = reconnect_max_s
+        self.boot = -1
+        self.seq = 0
+        self.uplink: Uplink | None = None
+        self._connecting: asyncio.Task[bool] | None = None
+
+    def power_on(self, boot: int, stop: asyncio.Event) -> None:
+        """Boot: a new connection whose will carries this boot."""
+        self.boot, self.seq = boot, 0
+        state_topic = topics.state(self.site, self.gateway)
+        opts = MqttOptions.build(
+            self._broker,
+            self._settings,
+            client_id=f"hazmon-sim-{self.site}-{self.gateway}",
+            clean_start=True,
+        )
+        self.uplink = Uplink(
+            opts=opts,
+            will=Will(state_topic, orjson.dumps({"online": False, "boot": boot})),
+            backoff=Backoff(min_s=0.5, max_s=self._reconnect_max_s),
+            on_ack=self._acked,
+            on_connected=self._connected,
+        )
+        self._connecting = asyncio.create_task(
+            self.uplink.connect(stop), name=f"connect {self.gateway}"
+        )
+
+    def power_off(self) -> None:
+        """Power loss: no DISCONNECT, no offline message; the broker sends the will."""
+        if self._connecting is not None:
+            self._connecting.cancel()
+        if self.uplink is not None:
+            self.uplink.kill()
+            self.uplink = None
+        log.info("simulated gateway %s/%s lost power", self.site, self.gateway)
+
+    def publish(self, readings: list[dict[str, object]], sent_ms: int) -> None:
+        if self.uplink is None or not self.uplink.connected:
+            self._stats.not_sent += 1
+            return
+        batch = {
+            "boot": self.boot,
+            "seq": self.seq,
+            "sent_ms": sent_ms,
+            "historical": False,
+            "readings": readings,
+        }
+        if (
+            self.uplink.publish(topics.telemetry(self.site, self.gateway), orjson.dumps(batch))
+            is None
+        ):
+            self._stats.not_sent += 1
+            return
+        self.seq += 1
+        self._stats.messages += 1
+        self._stats.readings += len(readings)
+
+    async def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self.uplink is not None and self.uplink.connected:
+            self._publish_state(online=False)
+        if self.uplink is not None:
+            await self.uplink.close()
+
+    def _connected(self, up: bool) -> None:
+        if up:
+            self._publish_state(online=True)
+
+    def _publish_state(self, *, online: bool) -> None:
+        assert self.uplink is not None
+        state = {"online": online, "boot": self.boot, "ts_ms": wall_ms()}
+        self.uplink.publish(topics.state(self.site, self.gateway), orjson.dumps(state), retain=True)
+
+    def _acked(self, mid: int, ok: bool) -> None:
+        self._stats.acked += 1
+
+
+async def run_simulation(
+    *,
+    registry: Registry,
+    broker: BrokerAddress,
+    settings: Settings | None,
+    scenario: str,
+    rate_hz: float,
+    seed: int,
+    stop: asyncio.Event,
+    speed: float = 1.0,
+    reconnect_max_s: float = 5.0,
+) -> RunStats:
+    """Publish the simulated plant until `stop` is set; every gateway every 1/rate_hz s."""
+    stats = RunStats()
+    sim = PlantSimulator(registry, seed=seed, scenario=scenario, speed=speed)
+    for line in sim.scenario.timeline:
+        log.info("scenario %s: %s", scenario, line)
+    gateways = {
+        (s.id, g.id): SimulatedGateway(
+            s.id,
+            g.id,
+            broker=broker,
+            settings=settings,
+            stats=stats,
+            reconnect_max_s=reconnect_max_s,
+        )
+        for s in registry.sites
+        for g in s.gateways
+    }
+    interval_ms = 1000.0 / rate_hz
+    try:
+        k = 0
+        while not stop.is_set():
+            due_ms = sim.start_ms + round(k * interval_ms)
+            for tick in sim.tick(due_ms):
+                _apply(gateways[(tick.site, tick.gateway)], tick, due_ms, stop)
+            stats.ticks += 1
+            k += 1
+            wait_s = (sim.start_ms + round(k * interval_ms) - wall_ms()) / 1000.0
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, wait_s)):
+                    await stop.wait()
+    finally:
+        await asyncio.gather(*(g.close() for g in gateways.values()))
+    return stats
+
+
+def _apply(gw: SimulatedGateway, tick: GatewayTick, now_ms: int, stop: asyncio.Event) -> None:
+    if not tick.powered:
+        if gw.uplink is not None:
+            gw.power_off()
+        return
+    if gw.uplink is None or tick.boot != gw.boot:
+        gw.power_on(tick.boot, stop)
+    gw.publish(tick.readings, now_ms)
