@@ -1,0 +1,174 @@
+"""The HTTP API and the duty-officer console (CONTRACT §7), as one FastAPI app.
+
+    app = create_app(registry=..., desk=..., store=..., metrics=[...], health=...)
+
+`/api/v1/...` needs a bearer token (api.auth); `/health`, `/metrics`, `/docs` and the
+console's static files (`/`, `/static/...`) do not: the console asks for a token
+before it shows anything. The console is served with a Content-Security-Policy that
+allows no inline script and no other origin.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from alarms.desk import Desk
+from api import routes_alarms, routes_audit, routes_sites, stream
+from api.auth import Authenticator
+from api.context import ApiContext
+from api.errors import install_error_handlers
+from api.models import Health
+from hazmon.registry import Registry
+from stores.base import Store
+
+STATIC = Path(__file__).parent / "static"
+CONSOLE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; media-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+DESCRIPTION = """Telemetry and ISA-18.2 alarms of major hazard sources.
+
+Every `/api/v1` call needs `Authorization: Bearer <token>`. Roles: viewer (read),
+operator (+ ack, reset, shelve, note), engineer (+ permits, out-of-service, registry,
+figures), auditor (+ journal export and verify, figures), admin (all).
+Errors are `{"error": code, "detail": sentence}`. An `alarm_id` holds `/` and `#`:
+percent-encode them (`%2F`, `%23`) in paths.
+"""
+
+
+def create_app(
+    *,
+    registry: Registry,
+    desk: Desk,
+    store: Store,
+    metrics: list[CollectorRegistry],
+    health: Callable[[], dict[str, Any]],
+    keepalive_s: float = 15.0,
+) -> FastAPI:
+    app = FastAPI(
+        title="hazmon",
+        version="1",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.ctx = ApiContext(
+        registry=registry,
+        desk=desk,
+        store=store,
+        metrics=metrics,
+        health=health,
+        keepalive_s=keepalive_s,
+    )
+    app.state.authenticator = Authenticator(registry.auth.tokens)
+    install_error_handlers(app)
+    for module in (routes_sites, routes_alarms, routes_audit, stream):
+        app.include_router(module.router)
+    _add_service_routes(app)
+    _add_docs(app)
+    _add_console(app)
+    return app
+
+
+def stop_streams(app: FastAPI) -> None:
+    """End every open event stream, so that the HTTP server can stop at once."""
+    ctx: ApiContext = app.state.ctx
+    ctx.stopping.set()
+
+
+def _add_service_routes(app: FastAPI) -> None:
+    ctx: ApiContext = app.state.ctx
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    async def health() -> dict[str, Any]:
+        """`ok` when the broker and the store are reachable, else `degraded`."""
+        parts = {"broker": False, "store": False, **ctx.health()}
+        status = "ok" if parts["broker"] and parts["store"] else "degraded"
+        return {**parts, "status": status}
+
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        tags=["service"],
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+    )
+    async def metrics() -> PlainTextResponse:
+        """Prometheus text of every part running in this process."""
+        body = b"".join(generate_latest(r) for r in ctx.metrics)
+        return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs. Its assets are served from here when `swagger_ui_bundle` is
+    installed (no internet needed); else the browser loads FastAPI's default ones."""
+    local = _swagger_assets()
+    if local is not None:
+        app.mount("/docs-assets", StaticFiles(directory=local), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        if local is None:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="hazmon API")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="hazmon API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+        )
+
+
+def _swagger_assets() -> Path | None:
+    spec = importlib.util.find_spec("swagger_ui_bundle")
+    if spec is None or spec.origin is None:
+        return None
+    found = sorted((Path(spec.origin).parent / "vendor").glob("swagger-ui-*"))
+    return found[-1] if found else None
+
+
+def _add_console(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def console() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.add_middleware(ConsoleHeaders)
+
+
+class ConsoleHeaders:
+    """Security headers on the console's pages (a plain ASGI middleware: it leaves
+    streamed answers such as the event stream alone)."""
+
+    HEADERS = (
+        (b"content-security-policy", CONSOLE_CSP.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cache-control", b"no-cache"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == "/" or path.startswith("/static/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

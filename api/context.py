@@ -1,0 +1,55 @@
+"""What the routes work with, kept on the app: registry, desk, store, metrics, health.
+
+Threading: the desk lives on the event loop (it evaluates readings there), so routes
+call it from `async def` handlers, on the loop thread. Store reads, the journal export
+and its verification are blocking file or network work: they run in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from prometheus_client import CollectorRegistry
+
+from alarms.desk import Desk
+from api.errors import NotFound
+from hazmon.registry import Gateway, Registry, Sensor, Site
+from stores.base import Store
+
+
+@dataclass(slots=True)
+class ApiContext:
+    registry: Registry
+    desk: Desk
+    store: Store
+    metrics: list[CollectorRegistry]
+    health: Callable[[], dict[str, Any]]
+    keepalive_s: float = 15.0
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _sensors: dict[tuple[str, str], tuple[Gateway, Sensor]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for site, gateway, sensor in self.registry.sensors():
+            self._sensors[(site.id, sensor.id)] = (gateway, sensor)
+
+    def site(self, site_id: str) -> Site:
+        site = self.registry.site(site_id)
+        if site is None:
+            raise NotFound(f"no site {site_id!r} in the registry")
+        return site
+
+    def sensor(self, site_id: str, sensor_id: str) -> tuple[Gateway, Sensor]:
+        self.site(site_id)
+        found = self._sensors.get((site_id, sensor_id))
+        if found is None:
+            raise NotFound(f"no sensor {sensor_id!r} at site {site_id!r}")
+        return found
+
+
+def context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx

@@ -1,0 +1,150 @@
+"""Request bodies and answer shapes of the HTTP API (CONTRACT §7), for validation and
+for the OpenAPI document. Answers allow extra fields: the alarm service may tell more
+than the contract promises, and the API passes it on."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Grade = Literal["blue", "yellow", "orange", "red"]
+Priority = Literal["critical", "high", "medium"]
+Text = Field(min_length=1, max_length=2000)
+OptionalText = Field(default=None, max_length=2000)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# -- bodies ----------------------------------------------------------------------
+
+
+class NoteBody(_Body):
+    note: str = Text
+
+
+class OptionalNoteBody(_Body):
+    note: str | None = OptionalText
+
+
+class ShelveBody(_Body):
+    minutes: int = Field(ge=1, le=1_000_000)
+    reason: str = Text
+
+
+class BypassPermitBody(_Body):
+    until_ms: int = Field(ge=0, le=2**53)
+    reason: str = Text
+    approved_by: str = Field(min_length=1, max_length=200)
+    compensating_measures: str = Text
+
+
+class OutOfServiceBody(_Body):
+    until_ms: int = Field(ge=0, le=2**53)
+    reason: str = Text
+
+
+# -- answers ---------------------------------------------------------------------
+
+
+class Location(_Answer):
+    lat: float
+    lon: float
+
+
+class ActiveCounts(_Answer):
+    critical: int = 0
+    high: int = 0
+    medium: int = 0
+
+
+class SiteOut(_Answer):
+    id: str
+    name: str
+    industry: str
+    location: Location
+    baseline_risk: Grade
+    risk_grade: Grade
+    active_alarms: ActiveCounts
+
+
+class SensorOut(_Answer):
+    id: str
+    gateway: str
+    kind: str
+    unit: str | None
+    area: str | None = None
+    value: float | None
+    state: str | None
+    quality: str | None
+    ts_ms: int | None
+    over_range: bool = False
+    thresholds: dict[str, float]
+
+
+class ReadingOut(_Answer):
+    ts_ms: int
+    value: float | None
+    state: str | None
+    quality: str
+    over_range: bool = False
+
+
+class AlarmEventOut(_Answer):
+    """One row of a sensor's alarm history (the `alarm_event` series)."""
+
+    ts_ms: int
+    alarm_id: str | None = None
+    condition: str | None = None
+    priority: str | None = None
+    event: str | None = None
+    state: str | None = None
+    value: float | str | None = None
+    user: str | None = None
+    note: str | None = None
+
+
+class AlarmOut(_Answer):
+    """An occurrence: its latest alarm event (CONTRACT §6) plus when raised and acked."""
+
+    alarm_id: str
+    key: str
+    site: str
+    sensor: str
+    condition: str
+    priority: Priority
+    event: str
+    state: str
+    returned: bool = False
+    value: float | str | None = None
+    ts_ms: int
+    user: str | None = None
+    note: str | None = None
+    raised_ms: int | None = None
+    acked_ms: int | None = None
+    acked_by: str | None = None
+
+
+class Verification(_Answer):
+    ok: bool
+    entries: int
+    first_bad: int | None
+    anchor: object | None = None
+
+
+class Me(_Answer):
+    name: str
+    role: str
+    rights: list[str]
+
+
+class Health(_Answer):
+    status: Literal["ok", "degraded"]
+    broker: bool
+    store: bool

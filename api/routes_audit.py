@@ -1,0 +1,86 @@
+"""The auditor's side: the journal (streamed export, verification) and the figures."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import Principal, Right, require
+from api.context import ApiContext, context
+from api.errors import responses
+from api.models import Verification
+from api.routes_sites import HOUR_MS, MAX_MS, window
+
+router = APIRouter(prefix="/api/v1", tags=["audit"], responses=responses(401, 403, 422))
+
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+
+
+def _first_and_rest(chunks: Iterator[str]) -> Iterator[str]:
+    """Read the first chunk now (so a failing export answers an error, not a cut body)."""
+    first = next(chunks, None)
+    return iter(()) if first is None else itertools.chain((first,), chunks)
+
+
+@router.get(
+    "/journal",
+    responses={
+        **responses(400),
+        200: {
+            "description": "the journal, streamed",
+            "content": {"text/csv": {}, "application/x-ndjson": {}},
+        },
+    },
+    response_class=StreamingResponse,
+)
+async def journal(
+    from_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    to_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    site: str | None = Query(None, max_length=64),
+    format: Literal["csv", "jsonl"] = Query("jsonl"),
+    _: Principal = Depends(require(Right.audit)),
+    ctx: ApiContext = Depends(context),
+) -> StreamingResponse:
+    """The alarm journal as JSON lines (exact, for re-checks) or CSV (for people).
+
+    Every parameter is optional: without bounds, all of it. JSON lines keep every
+    field and the `prev`/`hash` chain; CSV guards cells against spreadsheet formulas.
+    """
+    chunks = ctx.desk.journal_export(from_ms=from_ms, to_ms=to_ms, site=site, fmt=format)
+    body = await run_in_threadpool(_first_and_rest, chunks)
+    filename = f"hazmon-journal.{format}"
+    return StreamingResponse(
+        body,
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/journal/verify", response_model=Verification)
+async def journal_verify(
+    _: Principal = Depends(require(Right.audit)), ctx: ApiContext = Depends(context)
+) -> dict[str, Any]:
+    """Recompute the hash chain and compare it with the newest anchor it can reach."""
+    return await run_in_threadpool(ctx.desk.journal_verify)
+
+
+@router.get("/kpi", responses=responses(400, 404))
+async def kpi(
+    from_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    to_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    site: str | None = Query(None, max_length=64),
+    _: Principal = Depends(require(Right.figures)),
+    ctx: ApiContext = Depends(context),
+) -> dict[str, Any]:
+    """The alarm-system figures (EEMUA 191 / ISA-18.2) over a window (default 24 h):
+    raises per 10 minutes (mean, peak), floods, chattering and standing alarms, the
+    ten bad actors with their share, and the share of each priority."""
+    start, end = window(from_ms, to_ms, 24 * HOUR_MS)
+    if site is not None:
+        ctx.site(site)
+    return ctx.desk.kpi(from_ms=start, to_ms=end, site=site)

@@ -1,0 +1,231 @@
+"""Sites, sensors, a sensor's trend and alarm history, permits and the registry."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import ROLE_RIGHTS, Principal, Right, require
+from api.context import ApiContext, context
+from api.errors import BadRequest, responses
+from api.models import (
+    AlarmEventOut,
+    BypassPermitBody,
+    Me,
+    OutOfServiceBody,
+    ReadingOut,
+    SensorOut,
+    SiteOut,
+)
+from hazmon.registry import Site
+from stores.base import Latest, Row
+
+router = APIRouter(prefix="/api/v1", responses=responses(401, 403, 422))
+
+HOUR_MS = 3_600_000
+MAX_MS = 2**53  # beyond this a millisecond count is not a time
+SITE = Path(description="a site id", examples=["jh-chem-01"])
+SENSOR = Path(description="a sensor id of the site", examples=["GT-101"])
+PERMIT = responses(400, 404, 409)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def window(from_ms: int | None, to_ms: int | None, default_span_ms: int) -> tuple[int, int]:
+    """[from_ms, to_ms] with defaults: up to now, over `default_span_ms`."""
+    end = _now_ms() if to_ms is None else to_ms
+    start = max(0, end - default_span_ms) if from_ms is None else from_ms
+    if start > end:
+        raise BadRequest(f"from_ms ({start}) is after to_ms ({end})")
+    return start, end
+
+
+def _site_out(ctx: ApiContext, site: Site, grades: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": site.id,
+        "name": site.name,
+        "industry": site.industry,
+        "location": site.location.model_dump(),
+        "baseline_risk": site.baseline_risk,
+        "risk_grade": grades.get(site.id, site.baseline_risk),
+        "active_alarms": ctx.desk.active_counts(site.id),
+    }
+
+
+@router.get("/me", response_model=Me, tags=["session"])
+async def me(principal: Principal = Depends(require(Right.read))) -> dict[str, Any]:
+    """The caller's name, role and rights (the console shows what the role may do)."""
+    rights = sorted(r.value for r in ROLE_RIGHTS.get(principal.role, frozenset()))
+    return {"name": principal.name, "role": principal.role, "rights": rights}
+
+
+@router.get("/sites", response_model=list[SiteOut], tags=["sites"])
+async def sites(
+    _: Principal = Depends(require(Right.read)), ctx: ApiContext = Depends(context)
+) -> list[dict[str, Any]]:
+    """Sites with their effective risk grade and active alarms by priority."""
+    grades = ctx.desk.risk_grades()
+    return [_site_out(ctx, site, grades) for site in ctx.registry.sites]
+
+
+def _sensor_rows(ctx: ApiContext, site: Site, latest: list[Latest]) -> list[dict[str, Any]]:
+    newest = {row.sensor: row for row in latest}
+    out = []
+    for gateway in site.gateways:
+        for sensor in gateway.sensors:
+            row = newest.get(sensor.id)
+            out.append(
+                {
+                    "id": sensor.id,
+                    "gateway": gateway.id,
+                    "kind": sensor.kind.value,
+                    "unit": sensor.unit,
+                    "area": sensor.area,
+                    "value": row.value if row else None,
+                    "state": row.state if row else None,
+                    "quality": row.quality if row else None,
+                    "ts_ms": row.ts_ms if row else None,
+                    "over_range": row.over_range if row else False,
+                    "thresholds": {c.value: v for c, v in sensor.thresholds.items()},
+                }
+            )
+    return out
+
+
+@router.get(
+    "/sites/{site}/sensors",
+    response_model=list[SensorOut],
+    responses=responses(404),
+    tags=["sites"],
+)
+async def sensors(
+    site: str = SITE,
+    _: Principal = Depends(require(Right.read)),
+    ctx: ApiContext = Depends(context),
+) -> list[dict[str, Any]]:
+    """Every sensor of a site with its latest value or state, quality and timestamp."""
+    found = ctx.site(site)
+    latest = await run_in_threadpool(ctx.store.latest, site)
+    return _sensor_rows(ctx, found, latest)
+
+
+@router.get(
+    "/sites/{site}/sensors/{sensor}/readings",
+    response_model=list[ReadingOut],
+    responses=responses(400, 404),
+    tags=["sites"],
+)
+async def readings(
+    site: str = SITE,
+    sensor: str = SENSOR,
+    from_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    to_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    limit: int = Query(2000, ge=1, le=10_000),
+    _: Principal = Depends(require(Right.read)),
+    ctx: ApiContext = Depends(context),
+) -> list[dict[str, Any]]:
+    """One sensor's readings, oldest first (default: the last hour): its trend."""
+    ctx.sensor(site, sensor)
+    start, end = window(from_ms, to_ms, HOUR_MS)
+    rows = await run_in_threadpool(
+        lambda: ctx.store.readings(site, sensor, from_ms=start, to_ms=end, limit=limit)
+    )
+    return [
+        {
+            "ts_ms": r.ts_ms,
+            "value": r.value,
+            "state": r.state,
+            "quality": r.quality,
+            "over_range": r.over_range,
+        }
+        for r in rows
+    ]
+
+
+def _event_out(row: Row) -> dict[str, Any]:
+    out: dict[str, Any] = {"ts_ms": row.ts_ms, **row.tags, **row.fields}
+    return out
+
+
+@router.get(
+    "/sites/{site}/sensors/{sensor}/events",
+    response_model=list[AlarmEventOut],
+    responses=responses(400, 404),
+    tags=["sites"],
+)
+async def events(
+    site: str = SITE,
+    sensor: str = SENSOR,
+    from_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    to_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    limit: int = Query(200, ge=1, le=10_000),
+    _: Principal = Depends(require(Right.read)),
+    ctx: ApiContext = Depends(context),
+) -> list[dict[str, Any]]:
+    """One sensor's alarm history, newest first (default: the last 7 days)."""
+    ctx.sensor(site, sensor)
+    start, end = window(from_ms, to_ms, 7 * 24 * HOUR_MS)
+    tags = {"site": site, "sensor": sensor}
+    rows = await run_in_threadpool(
+        lambda: ctx.store.points("alarm_event", from_ms=start, to_ms=end, tags=tags, limit=limit)
+    )
+    return [_event_out(r) for r in rows]
+
+
+@router.post(
+    "/sites/{site}/sensors/{sensor}/bypass-permits",
+    responses=PERMIT,
+    tags=["permits"],
+)
+async def bypass_permit(
+    body: BypassPermitBody,
+    site: str = SITE,
+    sensor: str = SENSOR,
+    principal: Principal = Depends(require(Right.engineer)),
+    ctx: ApiContext = Depends(context),
+) -> dict[str, Any]:
+    """Permit an interlock bypass until a deadline (reason, approver, measures)."""
+    ctx.sensor(site, sensor)
+    return ctx.desk.bypass_permit(
+        site,
+        sensor,
+        user=principal.name,
+        until_ms=body.until_ms,
+        reason=body.reason,
+        approved_by=body.approved_by,
+        compensating_measures=body.compensating_measures,
+    )
+
+
+@router.post(
+    "/sites/{site}/sensors/{sensor}/out-of-service",
+    responses=PERMIT,
+    tags=["permits"],
+)
+async def out_of_service(
+    body: OutOfServiceBody,
+    site: str = SITE,
+    sensor: str = SENSOR,
+    principal: Principal = Depends(require(Right.engineer)),
+    ctx: ApiContext = Depends(context),
+) -> dict[str, Any]:
+    """Take a sensor out of service until a deadline, with a reason."""
+    ctx.sensor(site, sensor)
+    return ctx.desk.out_of_service(
+        site, sensor, user=principal.name, until_ms=body.until_ms, reason=body.reason
+    )
+
+
+@router.get("/registry", tags=["registry"])
+async def registry(
+    _: Principal = Depends(require(Right.engineer)), ctx: ApiContext = Depends(context)
+) -> dict[str, Any]:
+    """The registry in force, defaults filled in; token hashes are left out."""
+    doc = ctx.registry.model_dump(mode="json")
+    doc["auth"] = {"tokens": [{"name": t.name, "role": t.role} for t in ctx.registry.auth.tokens]}
+    return doc

@@ -1,0 +1,253 @@
+"""`FakeDesk`: an in-memory Desk for tests of the API and the console.
+
+It is not the alarm service: it evaluates no readings. A test raises and clears
+occurrences by hand (`raise_alarm`, `clear`), and the operator inputs follow the
+ISA-18.2 table of ALARMS.md (illegal ones raise IllegalTransition and change
+nothing), so the API's status codes and the console's flows can be checked against
+it. Every action is journalled in a sha256 chain like the real journal's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+import orjson
+
+from alarms.errors import IllegalTransition, LimitExceeded, UnknownAlarm
+from hazmon.registry import GRADE_LEVEL, LEVEL_GRADE, Registry
+
+PRIORITY_GRADE = {"critical": 3, "high": 2, "medium": 1}
+JOURNAL_FIELDS = ("seq", "ts_ms", "alarm_id", "key", "event", "from_state", "to_state",
+                  "value", "user", "note")
+
+
+class FakeDesk:
+    def __init__(self, registry: Registry, *, clock: Callable[[], float] = time.time) -> None:
+        self.registry = registry
+        self.clock = clock
+        self.occurrences: dict[str, dict[str, Any]] = {}
+        self.journal: list[dict[str, Any]] = []
+        self.permits: list[dict[str, Any]] = []
+        self._count: dict[str, int] = {}
+        self._queues: list[asyncio.Queue[dict[str, Any]]] = []
+        self._grades = self.risk_grades()
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # -- driving it (tests) -----------------------------------------------------------
+
+    def raise_alarm(
+        self, site: str, sensor: str, condition: str, priority: str, value: float | str,
+        *, gateway: str = "gw", latched: bool = False,
+    ) -> dict[str, Any]:
+        key = f"{site}/{sensor}/{condition}"
+        self._count[key] = self._count.get(key, 0) + 1
+        now = self._now_ms()
+        alarm: dict[str, Any] = {
+            "alarm_id": f"{key}#{self._count[key]}", "key": key, "site": site,
+            "gateway": gateway, "sensor": sensor, "condition": condition,
+            "priority": priority, "event": "raised", "state": "normal", "returned": False,
+            "value": value, "ts_ms": now, "user": None, "note": None, "raised_ms": now,
+            "acked_ms": None, "acked_by": None, "latched": latched,
+        }
+        self.occurrences[alarm["alarm_id"]] = alarm
+        return self._apply(alarm, "raised", "unack", user=None, note=None)
+
+    def clear(self, alarm_id: str) -> dict[str, Any]:
+        alarm = self._get(alarm_id)
+        if alarm["latched"]:
+            alarm["returned"] = True
+            return self._apply(alarm, "cleared", alarm["state"], user=None, note=None)
+        to = "rtn_unack" if alarm["state"] == "unack" else "normal"
+        return self._apply(alarm, "cleared", to, user=None, note=None)
+
+    # -- the Desk ---------------------------------------------------------------------
+
+    def alarms(
+        self, *, active: bool | None = None, site: str | None = None,
+        priority: str | None = None, limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        rows = [
+            a for a in reversed(self.occurrences.values())
+            if (active is None or (a["state"] != "normal") == active)
+            and (site is None or a["site"] == site)
+            and (priority is None or a["priority"] == priority)
+        ]
+        return [self._public(a) for a in rows[:limit]]
+
+    def ack(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
+        alarm = self._get(alarm_id)
+        to = {"unack": "acked", "rtn_unack": "normal"}.get(alarm["state"])
+        if to is None:
+            raise IllegalTransition(alarm["state"], "ack", alarm_id)
+        alarm["acked_ms"], alarm["acked_by"] = self._now_ms(), user
+        return self._apply(alarm, "acked", to, user=user, note=note)
+
+    def reset(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
+        alarm = self._get(alarm_id)
+        if alarm["state"] != "acked" or not alarm["returned"]:
+            raise IllegalTransition(alarm["state"], "reset", alarm_id)
+        return self._apply(alarm, "reset", "normal", user=user, note=note)
+
+    def shelve(self, alarm_id: str, *, user: str, minutes: int, reason: str) -> dict[str, Any]:
+        alarm = self._get(alarm_id)
+        if alarm["state"] not in ("unack", "acked", "rtn_unack"):
+            raise IllegalTransition(alarm["state"], "shelve", alarm_id)
+        rules = self.registry.shelving
+        if alarm["priority"] == "critical" and not rules.allow_critical:
+            raise LimitExceeded("a critical alarm cannot be shelved")
+        if minutes > rules.max_minutes:
+            raise LimitExceeded(f"shelving lasts at most {rules.max_minutes:g} minutes")
+        return self._apply(alarm, "shelved", "shelved", user=user, note=reason)
+
+    def note(self, alarm_id: str, *, user: str, note: str) -> dict[str, Any]:
+        alarm = self._get(alarm_id)
+        self._journal(alarm, "note", alarm["state"], alarm["state"], user, note)
+        return self._public(alarm)
+
+    def bypass_permit(
+        self, site: str, sensor: str, *, user: str, until_ms: int, reason: str,
+        approved_by: str, compensating_measures: str,
+    ) -> dict[str, Any]:
+        return self._permit("bypass", site, sensor, user, until_ms, reason,
+                            approved_by=approved_by, compensating_measures=compensating_measures)
+
+    def out_of_service(
+        self, site: str, sensor: str, *, user: str, until_ms: int, reason: str
+    ) -> dict[str, Any]:
+        return self._permit("out_of_service", site, sensor, user, until_ms, reason)
+
+    def risk_grades(self) -> dict[str, str]:
+        grades = {}
+        for site in self.registry.sites:
+            level = GRADE_LEVEL[site.baseline_risk]
+            for alarm in self.occurrences.values():
+                if alarm["site"] == site.id and alarm["state"] != "normal":
+                    level = max(level, PRIORITY_GRADE[alarm["priority"]])
+            grades[site.id] = LEVEL_GRADE[level]
+        return grades
+
+    def active_counts(self, site: str) -> dict[str, int]:
+        counts = {"critical": 0, "high": 0, "medium": 0}
+        for alarm in self.occurrences.values():
+            if alarm["site"] == site and alarm["state"] != "normal":
+                counts[alarm["priority"]] += 1
+        return counts
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self._queues.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        if queue in self._queues:
+            self._queues.remove(queue)
+
+    def journal_export(
+        self, *, from_ms: int | None, to_ms: int | None, site: str | None,
+        fmt: Literal["csv", "jsonl"],
+    ) -> Iterator[str]:
+        rows = [
+            e for e in self.journal
+            if (from_ms is None or e["ts_ms"] >= from_ms)
+            and (to_ms is None or e["ts_ms"] <= to_ms)
+            and (site is None or e["key"].startswith(f"{site}/"))
+        ]
+        if fmt == "jsonl":
+            for entry in rows:
+                yield orjson.dumps(entry).decode() + "\n"
+            return
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([*JOURNAL_FIELDS, "prev", "hash"])
+        for entry in rows:
+            writer.writerow([_cell(entry[k]) for k in (*JOURNAL_FIELDS, "prev", "hash")])
+        yield out.getvalue()
+
+    def journal_verify(self) -> dict[str, Any]:
+        prev = "0" * 64
+        for entry in self.journal:
+            body = {k: entry[k] for k in JOURNAL_FIELDS}
+            if entry["prev"] != prev or entry["hash"] != _chain(prev, body):
+                return {"ok": False, "entries": len(self.journal), "first_bad": entry["seq"],
+                        "anchor": None}
+            prev = entry["hash"]
+        return {"ok": True, "entries": len(self.journal), "first_bad": None, "anchor": None}
+
+    def kpi(self, *, from_ms: int, to_ms: int, site: str | None) -> dict[str, Any]:
+        raised = [e for e in self.journal if e["event"] == "raised"
+                  and from_ms <= e["ts_ms"] <= to_ms
+                  and (site is None or e["key"].startswith(f"{site}/"))]
+        return {"from_ms": from_ms, "to_ms": to_ms, "site": site, "raised": len(raised)}
+
+    # -- inside -----------------------------------------------------------------------
+
+    def _get(self, alarm_id: str) -> dict[str, Any]:
+        alarm = self.occurrences.get(alarm_id)
+        if alarm is None:
+            raise UnknownAlarm(alarm_id)
+        return alarm
+
+    def _public(self, alarm: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in alarm.items() if k != "latched"}
+
+    def _apply(
+        self, alarm: dict[str, Any], event: str, to: str, *, user: str | None, note: str | None
+    ) -> dict[str, Any]:
+        before = alarm["state"]
+        alarm.update(event=event, state=to, ts_ms=self._now_ms(), user=user, note=note)
+        self._journal(alarm, event, before, to, user, note)
+        self._publish("alarm", self._public(alarm))
+        grades = self.risk_grades()
+        if grades[alarm["site"]] != self._grades.get(alarm["site"]):
+            self._publish("risk", {"site": alarm["site"], "grade": grades[alarm["site"]],
+                                   "ts_ms": self._now_ms()})
+        self._grades = grades
+        return self._public(alarm)
+
+    def _journal(
+        self, alarm: dict[str, Any], event: str, before: str, to: str, user: str | None,
+        note: str | None,
+    ) -> None:
+        body = {"seq": len(self.journal), "ts_ms": self._now_ms(), "alarm_id": alarm["alarm_id"],
+                "key": alarm["key"], "event": event, "from_state": before, "to_state": to,
+                "value": alarm["value"], "user": user, "note": note}
+        prev = self.journal[-1]["hash"] if self.journal else "0" * 64
+        self.journal.append({**body, "prev": prev, "hash": _chain(prev, body)})
+
+    def _publish(self, kind: str, data: dict[str, Any]) -> None:
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait({"type": kind, "data": data})
+
+    def _permit(
+        self, kind: str, site: str, sensor: str, user: str, until_ms: int, reason: str,
+        **extra: str,
+    ) -> dict[str, Any]:
+        if not any(s.id == site and x.id == sensor for s, _, x in self.registry.sensors()):
+            raise UnknownAlarm(f"{site}/{sensor}")
+        if until_ms <= self._now_ms():
+            raise LimitExceeded("the permit must end in the future")
+        permit = {"kind": kind, "site": site, "sensor": sensor, "user": user,
+                  "until_ms": until_ms, "reason": reason, **extra}
+        self.permits.append(permit)
+        return permit
+
+
+def _chain(prev: str, body: dict[str, Any]) -> str:
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(prev.encode() + canonical).hexdigest()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return "" if value is None else value

@@ -1,0 +1,135 @@
+"""Operator actions over HTTP: percent-encoded alarm ids, 409 with nothing changed for
+an illegal transition, 404/400/422 in the one error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from api.testing import FakeDesk
+from tests.api.conftest import bearer
+
+OPERATOR = bearer("operator")
+
+
+def url(alarm_id: str, action: str) -> str:
+    encoded = alarm_id.replace("/", "%2F").replace("#", "%23")
+    return f"/api/v1/alarms/{encoded}/{action}"
+
+
+def snapshot(desk: FakeDesk) -> tuple[dict[str, Any], int]:
+    return {k: dict(v) for k, v in desk.occurrences.items()}, len(desk.journal)
+
+
+async def test_ack_with_a_note_then_ack_again_is_409_and_changes_nothing(
+    client: httpx.AsyncClient, desk: FakeDesk
+) -> None:
+    alarm = desk.raise_alarm("jh-chem-01", "GT-101", "high_high", "critical", 45.0, latched=True)
+    first = await client.post(url(alarm["alarm_id"], "ack"), json={"note": "crew sent"},
+                              headers=OPERATOR)
+    assert first.status_code == 200
+    body = first.json()
+    assert (body["state"], body["event"], body["acked_by"], body["note"]) == (
+        "acked", "acked", "zhang.wei", "crew sent")
+    before = snapshot(desk)
+    again = await client.post(url(alarm["alarm_id"], "ack"), json={"note": "twice"},
+                              headers=OPERATOR)
+    assert again.status_code == 409
+    assert again.json() == {
+        "error": "illegal_transition",
+        "detail": "cannot ack jh-chem-01/GT-101/high_high#1 in state acked",
+    }
+    assert snapshot(desk) == before
+
+
+@pytest.mark.parametrize(
+    ("setup", "action", "body"),
+    [
+        ("active", "reset", {"note": "too early"}),  # reset an active alarm
+        ("unlatched_rtn", "reset", {}),  # reset an unlatched alarm
+        ("ended", "ack", {}),  # ack a normal (ended) occurrence
+        ("ended", "shelve", {"minutes": 5, "reason": "noise"}),  # shelve normal
+    ],
+)
+async def test_illegal_transitions_answer_409_with_nothing_changed(
+    client: httpx.AsyncClient, desk: FakeDesk, setup: str, action: str, body: dict[str, Any]
+) -> None:
+    alarm = desk.raise_alarm("dy-cold-01", "AT-201", "high", "high", 30.0)
+    alarm_id = alarm["alarm_id"]
+    if setup in ("unlatched_rtn", "ended"):
+        desk.clear(alarm_id)
+    if setup == "ended":
+        desk.ack(alarm_id, user="x", note=None)
+        assert desk.occurrences[alarm_id]["state"] == "normal"
+    before = snapshot(desk)
+    response = await client.post(url(alarm_id, action), json=body, headers=OPERATOR)
+    assert response.status_code == 409
+    assert response.json()["error"] == "illegal_transition"
+    assert snapshot(desk) == before
+
+
+async def test_latched_alarm_ack_then_reset(client: httpx.AsyncClient, desk: FakeDesk) -> None:
+    alarm_id = desk.raise_alarm("jh-chem-01", "GT-102", "high_high", "critical", 60.0,
+                                latched=True)["alarm_id"]
+    desk.clear(alarm_id)
+    assert (await client.post(url(alarm_id, "ack"), json={}, headers=OPERATOR)).status_code == 200
+    reset = await client.post(url(alarm_id, "reset"), json={"note": "gas gone"}, headers=OPERATOR)
+    assert reset.status_code == 200
+    assert reset.json()["state"] == "normal"
+    listed = await client.get("/api/v1/alarms?active=true", headers=OPERATOR)
+    assert listed.json() == []
+
+
+async def test_an_unencoded_alarm_id_works_too(client: httpx.AsyncClient, desk: FakeDesk) -> None:
+    alarm_id = desk.raise_alarm("jh-chem-01", "GT-103", "high", "high", 21.0)["alarm_id"]
+    response = await client.post(f"/api/v1/alarms/{alarm_id.replace('#', '%23')}/note",
+                                 json={"note": "checked"}, headers=OPERATOR)
+    assert response.status_code == 200
+    assert desk.journal[-1]["note"] == "checked"
+
+
+async def test_unknown_alarm_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.post(url("jh-chem-01/NOPE/high#1", "ack"), json={}, headers=OPERATOR)
+    assert response.status_code == 404
+    assert response.json()["error"] == "unknown_alarm"
+
+
+async def test_shelving_limits_are_400_and_a_bad_body_422(
+    client: httpx.AsyncClient, desk: FakeDesk
+) -> None:
+    critical = desk.raise_alarm("jh-chem-01", "GT-104", "high_high", "critical", 55.0)
+    high = desk.raise_alarm("jh-chem-01", "GT-105", "high", "high", 23.0)
+    before = snapshot(desk)
+    cases = [
+        (critical["alarm_id"], {"minutes": 10, "reason": "x"}, 400, "limit_exceeded"),
+        (high["alarm_id"], {"minutes": 481, "reason": "x"}, 400, "limit_exceeded"),
+        (high["alarm_id"], {"minutes": 10}, 422, "invalid_request"),
+        (high["alarm_id"], {"minutes": 10, "reason": ""}, 422, "invalid_request"),
+        (high["alarm_id"], {"minutes": "ten", "reason": "x"}, 422, "invalid_request"),
+        (high["alarm_id"], {"minutes": 10, "reason": "x", "extra": 1}, 422, "invalid_request"),
+    ]
+    for alarm_id, body, status, code in cases:
+        response = await client.post(url(alarm_id, "shelve"), json=body, headers=OPERATOR)
+        assert (response.status_code, response.json()["error"]) == (status, code), body
+        assert response.json()["detail"]
+    assert snapshot(desk) == before
+    ok = await client.post(url(high["alarm_id"], "shelve"),
+                           json={"minutes": 30, "reason": "sensor wash"}, headers=OPERATOR)
+    assert ok.json()["state"] == "shelved"
+
+
+async def test_alarm_list_filters_and_order(client: httpx.AsyncClient, desk: FakeDesk) -> None:
+    first = desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 21.0)
+    second = desk.raise_alarm("yw-paint-01", "GT-301", "high_high", "critical", 51.0)
+    desk.clear(first["alarm_id"])
+    desk.ack(first["alarm_id"], user="x", note=None)
+    get = lambda q: client.get(f"/api/v1/alarms{q}", headers=OPERATOR)  # noqa: E731
+    assert [a["alarm_id"] for a in (await get("")).json()] == [
+        second["alarm_id"], first["alarm_id"]]
+    assert [a["alarm_id"] for a in (await get("?active=true")).json()] == [second["alarm_id"]]
+    assert [a["alarm_id"] for a in (await get("?active=false")).json()] == [first["alarm_id"]]
+    assert (await get("?site=jh-chem-01&priority=critical")).json() == []
+    assert len((await get("?limit=1")).json()) == 1
+    assert (await get("?priority=urgent")).status_code == 422

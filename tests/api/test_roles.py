@@ -1,0 +1,147 @@
+"""The role matrix of CONTRACT §7: 401 without or with an unknown token, 403 for a role
+without the right, and neither for a role with it, on every /api/v1 endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.auth import ROLE_RIGHTS, Authenticator, Right
+from api.errors import Unauthorized
+from api.testing import FakeDesk
+from hazmon.registry import Token
+from tests.api.conftest import ROLES, bearer
+
+ALARM = "jh-chem-01/GT-101/high#1"
+ENCODED = "jh-chem-01%2FGT-101%2Fhigh%231"
+SENSOR = "/api/v1/sites/jh-chem-01/sensors/GT-101"
+FAR_MS = 4_102_444_800_000  # 2100-01-01
+
+# (method, path in the OpenAPI document, concrete path, body, right needed)
+ENDPOINTS: list[tuple[str, str, str, dict[str, Any] | None, Right]] = [
+    ("GET", "/api/v1/me", "/api/v1/me", None, Right.read),
+    ("GET", "/api/v1/sites", "/api/v1/sites", None, Right.read),
+    ("GET", "/api/v1/sites/{site}/sensors", "/api/v1/sites/jh-chem-01/sensors", None, Right.read),
+    ("GET", "/api/v1/sites/{site}/sensors/{sensor}/readings", f"{SENSOR}/readings", None,
+     Right.read),
+    ("GET", "/api/v1/sites/{site}/sensors/{sensor}/events", f"{SENSOR}/events", None,
+     Right.read),
+    ("GET", "/api/v1/alarms", "/api/v1/alarms?active=true", None, Right.read),
+    ("GET", "/api/v1/stream", "/api/v1/stream", None, Right.read),
+    ("POST", "/api/v1/alarms/{alarm_id}/ack", f"/api/v1/alarms/{ENCODED}/ack",
+     {"note": "seen"}, Right.operate),
+    ("POST", "/api/v1/alarms/{alarm_id}/reset", f"/api/v1/alarms/{ENCODED}/reset",
+     {"note": "reset"}, Right.operate),
+    ("POST", "/api/v1/alarms/{alarm_id}/shelve", f"/api/v1/alarms/{ENCODED}/shelve",
+     {"minutes": 10, "reason": "nuisance"}, Right.operate),
+    ("POST", "/api/v1/alarms/{alarm_id}/note", f"/api/v1/alarms/{ENCODED}/note",
+     {"note": "a note"}, Right.operate),
+    ("POST", "/api/v1/sites/{site}/sensors/{sensor}/bypass-permits",
+     "/api/v1/sites/jh-chem-01/sensors/ESD-01/bypass-permits",
+     {"until_ms": FAR_MS, "reason": "proof test", "approved_by": "li.na",
+      "compensating_measures": "fire watch"}, Right.engineer),
+    ("POST", "/api/v1/sites/{site}/sensors/{sensor}/out-of-service",
+     f"{SENSOR}/out-of-service", {"until_ms": FAR_MS, "reason": "replaced"}, Right.engineer),
+    ("GET", "/api/v1/registry", "/api/v1/registry", None, Right.engineer),
+    ("GET", "/api/v1/journal", "/api/v1/journal?format=csv", None, Right.audit),
+    ("GET", "/api/v1/journal/verify", "/api/v1/journal/verify", None, Right.audit),
+    ("GET", "/api/v1/kpi", "/api/v1/kpi", None, Right.figures),
+]
+IDS = [f"{m} {route}" for m, route, *_ in ENDPOINTS]
+
+
+def test_the_table_covers_every_api_route(app: FastAPI) -> None:
+    declared = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        if path.startswith("/api/")
+        for method in operations
+    }
+    assert declared == {(m, route) for m, route, *_ in ENDPOINTS}
+
+
+def test_the_matrix_is_the_contracts() -> None:
+    may = {role: {r.value for r in rights} for role, rights in ROLE_RIGHTS.items()}
+    assert may == {
+        "viewer": {"read"},
+        "operator": {"read", "operate"},
+        "engineer": {"read", "engineer", "figures"},
+        "auditor": {"read", "audit", "figures"},
+        "admin": {"read", "operate", "engineer", "audit", "figures"},
+    }
+
+
+async def _call(
+    client: httpx.AsyncClient, method: str, path: str, body: dict[str, Any] | None,
+    headers: dict[str, str],
+) -> int:
+    return (await client.request(method, path, json=body, headers=headers)).status_code
+
+
+@pytest.fixture
+def ready(app: FastAPI, desk: FakeDesk) -> FakeDesk:
+    desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 22.0)
+    app.state.ctx.stopping.set()  # the event stream answers `ready` and ends
+    return desk
+
+
+@pytest.mark.parametrize(("method", "route", "path", "body", "right"), ENDPOINTS, ids=IDS)
+async def test_no_token_or_an_unknown_one_is_401(
+    client: httpx.AsyncClient, ready: FakeDesk, method: str, route: str, path: str,
+    body: dict[str, Any] | None, right: Right,
+) -> None:
+    for headers in ({}, {"Authorization": "Bearer not-a-token"},
+                    {"Authorization": "Basic ZGVtbzpkZW1v"}, {"Authorization": "Bearer "}):
+        response = await client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 401, headers
+        assert response.json()["error"] == "unauthorized"
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert len(ready.journal) == 1  # nothing happened
+
+
+@pytest.mark.parametrize(("method", "route", "path", "body", "right"), ENDPOINTS, ids=IDS)
+async def test_each_role_gets_403_exactly_without_the_right(
+    client: httpx.AsyncClient, ready: FakeDesk, method: str, route: str, path: str,
+    body: dict[str, Any] | None, right: Right,
+) -> None:
+    for role in ROLES:
+        status = await _call(client, method, path, body, bearer(role))
+        if right in ROLE_RIGHTS[role]:
+            assert status in (200, 409), (role, status)
+        else:
+            assert status == 403, (role, status)
+
+
+async def test_a_forbidden_action_changes_nothing(
+    client: httpx.AsyncClient, ready: FakeDesk
+) -> None:
+    response = await client.post(f"/api/v1/alarms/{ENCODED}/ack", json={"note": "x"},
+                           headers=bearer("viewer"))
+    assert response.json() == {"error": "forbidden", "detail": "the role 'viewer' may not operate"}
+    assert ready.occurrences[ALARM]["state"] == "unack"
+    assert len(ready.journal) == 1
+
+
+async def test_actions_are_made_in_the_token_names_name(
+    client: httpx.AsyncClient, ready: FakeDesk
+) -> None:
+    await client.post(f"/api/v1/alarms/{ENCODED}/ack", json={"note": "on it"},
+                headers=bearer("operator"))
+    assert ready.journal[-1]["user"] == "zhang.wei"
+    assert (await client.get("/api/v1/me", headers=bearer("auditor"))).json() == {
+        "name": "wang.fang", "role": "auditor", "rights": ["audit", "figures", "read"],
+    }
+
+
+def test_tokens_are_compared_by_hash() -> None:
+    import hashlib
+
+    digest = hashlib.sha256(b"s3cret").hexdigest()
+    auth = Authenticator([Token(name="a", role="viewer", sha256=digest.upper())])
+    assert auth.authenticate("s3cret").name == "a"
+    for wrong in ("s3cre", "s3cret ", digest, ""):
+        with pytest.raises(Unauthorized):
+            auth.authenticate(wrong)
