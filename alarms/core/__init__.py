@@ -1,0 +1,19 @@
+"""The alarm core: readings, gateway states, operator inputs and clock ticks in, events
+out. No I/O and no clock of its own (STYLE.md item 1); tests/alarms/test_core_purity.py
+keeps it that way."""
+
+from alarms.core.engine import Engine
+from alarms.core.model import Dirty, Event, NotifyRequest, OccurrenceRecord, Output, RiskChange
+from alarms.core.table import Input, State
+
+__all__ = [
+    "Dirty",
+    "Engine",
+    "Event",
+    "Input",
+    "NotifyRequest",
+    "OccurrenceRecord",
+    "Output",
+    "RiskChange",
+    "State",
+]

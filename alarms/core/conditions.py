@@ -1,0 +1,127 @@
+"""Condition rules of ALARMS.md: what one reading says about each condition of its
+sensor, and the on-/off-delays that turn those verdicts into active and clear.
+
+A reading's verdict on a condition is `ACTIVE`, `INACTIVE` or `HOLD` (it says nothing:
+inside the deadband, an `uncertain` reading that would clear, a `bad` reading for a
+process condition). Deadband is hysteresis on the clear side only: `high` is active
+at value >= threshold and inactive below threshold - deadband, so a value in between
+neither starts nor cancels an on-delay.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from alarms.core.model import AlarmPoint
+from hazmon.kinds import HIGH_CONDITIONS, Condition
+from hazmon.registry import Sensor
+
+UNDER_RANGE_FRACTION = 0.05  # below the range by more than 5 % of the span: a fault
+
+
+class Verdict(Enum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    HOLD = "hold"
+
+
+def _quality_verdict(shows_active: bool, shows_inactive: bool, quality: str) -> Verdict:
+    """`good` readings raise and clear; `uncertain` ones can raise but never clear."""
+    if shows_active:
+        return Verdict.ACTIVE
+    if shows_inactive and quality == "good":
+        return Verdict.INACTIVE
+    return Verdict.HOLD
+
+
+def threshold_verdict(
+    condition: Condition, threshold: float, deadband: float, value: float, quality: str
+) -> Verdict:
+    if condition in HIGH_CONDITIONS:
+        return _quality_verdict(value >= threshold, value < threshold - deadband, quality)
+    return _quality_verdict(value <= threshold, value > threshold + deadband, quality)
+
+
+def under_range(sensor: Sensor, value: float) -> bool:
+    if sensor.range is None:
+        return False
+    low, high = sensor.range
+    return value < low - UNDER_RANGE_FRACTION * (high - low)
+
+
+def analog_verdicts(sensor: Sensor, value: float, quality: str) -> dict[Condition, Verdict]:
+    """Verdicts of one analog reading that is not a maintenance reading."""
+    faulty = quality == "bad" or under_range(sensor, value)
+    verdicts = {Condition.fault: _quality_verdict(faulty, not faulty, quality)}
+    if faulty:
+        return verdicts  # a fault leaves every process alarm as it is
+    for condition, threshold in sensor.thresholds.items():
+        verdicts[condition] = threshold_verdict(
+            condition, threshold, sensor.deadband, value, quality
+        )
+    return verdicts
+
+
+def interlock_verdicts(state: str, quality: str, permitted: bool) -> dict[Condition, Verdict]:
+    """Verdicts of one interlock reading that is not a maintenance reading.
+
+    `bypass` is active while the interlock is bypassed without a valid permit.
+    """
+    faulty = quality == "bad" or state == "fault"
+    verdicts = {Condition.fault: _quality_verdict(faulty, not faulty, quality)}
+    if faulty:
+        return verdicts
+    tripped = state == "tripped"
+    verdicts[Condition.trip] = _quality_verdict(tripped, not tripped, quality)
+    unpermitted = state == "bypassed" and not permitted
+    verdicts[Condition.bypass] = _quality_verdict(unpermitted, not unpermitted, quality)
+    return verdicts
+
+
+def step(
+    point: AlarmPoint, verdict: Verdict, ts_ms: int, on_delay_ms: int, off_delay_ms: int
+) -> bool:
+    """Feed one verdict at reading time `ts_ms` through the point's delays.
+
+    Returns True when the point's condition changed (`point.active` flipped). The
+    on-delay starts at the first reading that shows the condition active and is
+    cancelled only by one that shows it inactive; it completes at a reading at least
+    `on_delay_ms` later that still shows it active (or on the service clock, see
+    `on_delay_elapsed`). The off-delay works the same way for clearing, readings only.
+    """
+    if verdict is Verdict.HOLD:
+        return False
+    towards = verdict is Verdict.ACTIVE
+    if towards == point.active:
+        point.pending_ts_ms = None  # a reading that contradicts the change cancels it
+        return False
+    delay_ms = on_delay_ms if towards else off_delay_ms
+    if delay_ms > 0:
+        if point.pending_ts_ms is None:
+            point.pending_ts_ms = ts_ms
+        if ts_ms - point.pending_ts_ms < delay_ms:
+            return False
+    point.pending_ts_ms = None
+    point.active = towards
+    return True
+
+
+def on_delay_elapsed(point: AlarmPoint, now_ms: int, on_delay_ms: int) -> bool:
+    """Silence never swallows an alarm: a pending on-delay completes on the service
+    clock when no reading contradicted it. Returns True when the point became active."""
+    if point.active or point.pending_ts_ms is None or on_delay_ms <= 0:
+        return False
+    if now_ms < point.pending_ts_ms + on_delay_ms:
+        return False
+    point.pending_ts_ms = None
+    point.active = True
+    return True
+
+
+def force(point: AlarmPoint, active: bool) -> bool:
+    """Set a condition decided by the service clock (stale, offline, overrun)."""
+    if point.active == active:
+        return False
+    point.active = active
+    point.pending_ts_ms = None
+    return True

@@ -1,0 +1,210 @@
+"""The alarm engine: inputs in, events out, no I/O and no clock of its own.
+
+    engine = Engine(registry)
+    engine.restore(...)                      # what the shell persisted, if anything
+    engine.start(now_ms)                     # silence is measured from here at least
+    out = engine.on_batch(site, gw, boot=, seq=, historical=, readings=, now_ms=)
+    out = engine.on_gateway_state(site, gw, online=, boot=, now_ms=)
+    out = engine.tick(now_ms)                # the service clock: call it every second
+    out = engine.ack(alarm_id, user=, note=, now_ms=) ...
+    dirty = engine.take_dirty()              # persist with out.events, atomically
+
+Every call answers an `Output`: the events to journal (and publish), the notifications
+to send, and the sites whose risk grade changed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from alarms.core import operator, silence
+from alarms.core.escalation import escalate, outcome_event
+from alarms.core.model import Dirty, Doc, Event, NotifyRequest, Output, Permit, RiskChange
+from alarms.core.plant import Plant
+from alarms.core.readings import historical_reading, live_reading
+from alarms.core.risk import site_level
+from hazmon.registry import LEVEL_GRADE, Registry
+from hazmon.wire import Reading
+
+RECENT_MESSAGES = 1024  # (boot, seq) pairs remembered per gateway to drop redeliveries
+
+
+class Engine:
+    def __init__(self, registry: Registry) -> None:
+        self.plant = Plant(registry)
+        self.started_ms: int | None = None
+        self._levels: dict[str, int] = {}
+        self._recent: dict[str, tuple[deque[tuple[int, int]], set[tuple[int, int]]]] = {}
+
+    # -- life cycle --------------------------------------------------------------------
+
+    def restore(
+        self,
+        *,
+        sensors: dict[str, Doc],
+        points: dict[str, Doc],
+        gateways: dict[str, Doc],
+        open_occurrences: dict[str, Doc],
+    ) -> None:
+        self.plant.restore(
+            sensors=sensors, points=points, gateways=gateways, open_occurrences=open_occurrences
+        )
+
+    def start(self, now_ms: int) -> None:
+        self.started_ms = now_ms
+        self._levels = {s: site_level(self.plant, s, now_ms) for s in self.plant.sites}
+        self.plant.touched_sites.clear()
+
+    def take_dirty(self) -> Dirty:
+        return self.plant.take_dirty()
+
+    # -- inputs from the plant ---------------------------------------------------------
+
+    def on_batch(
+        self,
+        site: str,
+        gateway: str,
+        *,
+        boot: int,
+        seq: int,
+        historical: bool,
+        readings: list[Reading],
+        now_ms: int,
+    ) -> Output:
+        """One decoded telemetry message. A redelivered one changes nothing."""
+        gid = f"{site}/{gateway}"
+        link = self.plant.gateways.get(gid)
+        if link is None or self._seen(gid, boot, seq):
+            return Output()
+        out = Output()
+        if historical:
+            for reading in readings:
+                out.extend(historical_reading(self.plant, reading, now_ms))
+            return self._finish(out, now_ms)
+        out.events += silence.telemetry_seen(self.plant, link, boot, now_ms)
+        for reading in readings:
+            out.events += live_reading(self.plant, reading, now_ms)
+        return self._finish(out, now_ms)
+
+    def on_gateway_state(
+        self, site: str, gateway: str, *, online: bool, boot: int, now_ms: int
+    ) -> Output:
+        gid = f"{site}/{gateway}"
+        events = silence.gateway_state(self.plant, gid, online=online, boot=boot, now_ms=now_ms)
+        return self._finish(Output(events=events), now_ms)
+
+    def tick(self, now_ms: int) -> Output:
+        """The service clock: silence, delays, maintenance, expiries, escalation."""
+        started_ms = self.started_ms if self.started_ms is not None else now_ms
+        plant = self.plant
+        out = Output(events=silence.offline_by_silence(plant, started_ms, now_ms))
+        for state in plant.sensors.values():
+            out.events += silence.sensor_clock(plant, state, started_ms, now_ms)
+        out.events += silence.shelving_expired(plant, now_ms)
+        for point in plant.points.values():
+            if point.occ is not None and point.occ.esc_since_ms is not None:
+                out.extend(escalate(plant, point, now_ms))
+        return self._finish(out, now_ms, escalation_done=True)
+
+    # -- operator inputs ---------------------------------------------------------------
+
+    def ack(self, alarm_id: str, *, user: str, note: str | None, now_ms: int) -> Output:
+        return self._finish(Output(operator.ack(self.plant, alarm_id, user, note, now_ms)), now_ms)
+
+    def reset(self, alarm_id: str, *, user: str, note: str | None, now_ms: int) -> Output:
+        events = operator.reset(self.plant, alarm_id, user, note, now_ms)
+        return self._finish(Output(events), now_ms)
+
+    def shelve(
+        self, alarm_id: str, *, user: str, minutes: float, reason: str, now_ms: int
+    ) -> Output:
+        events = operator.shelve(self.plant, alarm_id, user, minutes, reason, now_ms)
+        return self._finish(Output(events), now_ms)
+
+    def unshelve(self, alarm_id: str, *, user: str, note: str | None, now_ms: int) -> Output:
+        events = operator.unshelve(self.plant, alarm_id, user, note, now_ms)
+        return self._finish(Output(events), now_ms)
+
+    def note(self, alarm_id: str, *, user: str, note: str, now_ms: int) -> Output:
+        return Output([operator.note(self.plant, alarm_id, user, note, now_ms)])
+
+    def bypass_permit(
+        self,
+        site: str,
+        sensor: str,
+        *,
+        user: str,
+        until_ms: int,
+        reason: str,
+        approved_by: str,
+        compensating_measures: str,
+        now_ms: int,
+    ) -> tuple[Permit, Output]:
+        permit, events = operator.bypass_permit(
+            self.plant, site, sensor, user=user, until_ms=until_ms, reason=reason,
+            approved_by=approved_by, compensating_measures=compensating_measures, now_ms=now_ms,
+        )
+        return permit, self._finish(Output(events), now_ms)
+
+    def out_of_service(
+        self, site: str, sensor: str, *, user: str, until_ms: int, reason: str, now_ms: int
+    ) -> Output:
+        events = operator.out_of_service(
+            self.plant, site, sensor, user=user, until_ms=until_ms, reason=reason, now_ms=now_ms
+        )
+        return self._finish(Output(events), now_ms)
+
+    def return_to_service(
+        self, site: str, sensor: str, *, user: str, note: str | None, now_ms: int
+    ) -> Output:
+        events = operator.back_in_service(
+            self.plant, site, sensor, user=user, note=note, now_ms=now_ms
+        )
+        return self._finish(Output(events), now_ms)
+
+    # -- feedback from the notifiers -----------------------------------------------------
+
+    def notify_outcome(
+        self, request: NotifyRequest, *, ok: bool, detail: str, now_ms: int
+    ) -> Output:
+        event = outcome_event(self.plant, request, ok=ok, detail=detail, now_ms=now_ms)
+        point = self.plant.points.get(request.key)
+        if point is not None and point.occ is not None and point.occ.alarm_id == request.alarm_id:
+            point.occ.latest = event.wire()
+            self.plant.mark_point(point, touch=False)
+        return Output([event])
+
+    # -- views -----------------------------------------------------------------------------
+
+    def risk_grades(self) -> dict[str, str]:
+        return {site: LEVEL_GRADE[level] for site, level in self._levels.items()}
+
+    # -- inside ------------------------------------------------------------------------------
+
+    def _seen(self, gid: str, boot: int, seq: int) -> bool:
+        order, members = self._recent.setdefault(gid, (deque(), set()))
+        if (boot, seq) in members:
+            return True
+        order.append((boot, seq))
+        members.add((boot, seq))
+        if len(order) > RECENT_MESSAGES:
+            members.discard(order.popleft())
+        return False
+
+    def _finish(self, out: Output, now_ms: int, *, escalation_done: bool = False) -> Output:
+        """Start escalation for what was just raised; compute changed risk grades."""
+        if not escalation_done:
+            keys = {e.key for e in out.events if e.event == "raised"}
+            for key in sorted(keys):
+                out.extend(escalate(self.plant, self.plant.points[key], now_ms))
+        touched = self.plant.touched_sites
+        for site in sorted(touched):
+            level = site_level(self.plant, site, now_ms)
+            if level != self._levels.get(site):
+                self._levels[site] = level
+                out.risk.append(RiskChange(site, LEVEL_GRADE[level], level, now_ms))
+        touched.clear()
+        return out
+
+
+__all__ = ["Engine", "Event", "NotifyRequest", "Output", "RiskChange"]

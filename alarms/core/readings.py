@@ -1,0 +1,182 @@
+"""Readings into events: live readings drive the points, historical ones only report.
+
+A live reading of a sensor is evaluated once, in order: one whose `ts_ms` is not newer
+than the last evaluated reading of that sensor (a QoS 1 redelivery, a late or
+reordered message) changes nothing.
+"""
+
+from __future__ import annotations
+
+from alarms.core.conditions import Verdict, analog_verdicts, interlock_verdicts, step
+from alarms.core.model import AlarmPoint, Event, NotifyRequest, Output, SensorState
+from alarms.core.plant import Plant
+from alarms.core.points import Cause, feed
+from alarms.core.table import Input
+from hazmon.kinds import THRESHOLD_CONDITIONS, Condition, Priority
+from hazmon.registry import Sensor
+from hazmon.wire import Reading
+
+DELAYED = frozenset(THRESHOLD_CONDITIONS)
+
+
+def verdicts(
+    cfg: Sensor, state: SensorState, reading: Reading, at_ms: int
+) -> dict[Condition, Verdict]:
+    if reading.value is not None:
+        return analog_verdicts(cfg, reading.value, reading.quality)
+    permitted = state.permit is not None and state.permit.valid(at_ms)
+    return interlock_verdicts(reading.state or "normal", reading.quality, permitted)
+
+
+def fault_note(cfg: Sensor, reading: Reading) -> str:
+    if reading.quality == "bad":
+        return "the device reports a fault (quality bad)"
+    if reading.state == "fault":
+        return "the interlock reports a fault"
+    low = cfg.range[0] if cfg.range else 0.0
+    return f"below the measuring range (under {low:g} by more than 5 % of the span)"
+
+
+def live_reading(plant: Plant, reading: Reading, now_ms: int) -> list[Event]:
+    sid = f"{reading.site}/{reading.sensor}"
+    state = plant.sensors.get(sid)
+    if state is None or (state.last_ts_ms is not None and reading.ts_ms <= state.last_ts_ms):
+        return []
+    cfg = plant.configs[sid]
+    value = reading.value if reading.value is not None else reading.state
+    state.last_ts_ms, state.last_seen_ms = reading.ts_ms, now_ms
+    state.last_value, state.last_quality = value, reading.quality
+    plant.mark_sensor(state, touch=False)
+    events = _stale_ends(plant, sid, reading, now_ms)
+    if reading.quality == "maintenance":
+        return events + _maintenance_starts(plant, state, reading, now_ms)
+    ending = state.maintenance_since_ms is not None
+    events += apply_verdicts(plant, cfg, state, verdicts(cfg, state, reading, now_ms),
+                             Cause(reading.ts_ms, now_ms, value), fault_note(cfg, reading))
+    if ending:
+        events += _maintenance_ends(plant, state, reading, now_ms)
+    return events
+
+
+def apply_verdicts(
+    plant: Plant,
+    cfg: Sensor,
+    state: SensorState,
+    found: dict[Condition, Verdict],
+    cause: Cause,
+    fault_why: str | None = None,
+) -> list[Event]:
+    events: list[Event] = []
+    points = plant.sensor_points[state.id]
+    on_ms, off_ms = int(cfg.on_delay_s * 1000), int(cfg.off_delay_s * 1000)
+    for condition, verdict in found.items():
+        point = points.get(condition)
+        if point is None:
+            continue
+        delayed = condition in DELAYED
+        pending_before = point.pending_ts_ms
+        if step(point, verdict, cause.ts_ms, on_ms if delayed else 0, off_ms if delayed else 0):
+            events += edge(plant, point, cause, fault_why if condition is Condition.fault else None)
+        elif point.pending_ts_ms != pending_before:
+            plant.mark_point(point, touch=False)
+    return events
+
+
+def edge(plant: Plant, point: AlarmPoint, cause: Cause, note: str | None = None) -> list[Event]:
+    """The point's condition just became active or clear: tell its state machine."""
+    plant.mark_point(point)
+    state = plant.sensors.get(f"{point.site}/{point.sensor}")
+    maintenance = state.in_maintenance if state is not None else False
+    inp = Input.active if point.active else Input.clear
+    why = note if point.active else None
+    return feed(plant, point, inp, Cause(cause.ts_ms, cause.now_ms, cause.value,
+                                         note=why or cause.note, maintenance=maintenance))
+
+
+def _stale_ends(plant: Plant, sid: str, reading: Reading, now_ms: int) -> list[Event]:
+    point = plant.sensor_points[sid][Condition.stale]
+    if not point.active:
+        return []
+    point.active = False
+    value = reading.value if reading.value is not None else reading.state
+    return edge(plant, point, Cause(reading.ts_ms, now_ms, value, note="readings again"))
+
+
+def _maintenance_starts(
+    plant: Plant, state: SensorState, reading: Reading, now_ms: int
+) -> list[Event]:
+    if state.maintenance_since_ms is not None:
+        return []  # still in maintenance (or past its maximum: no longer hiding)
+    state.maintenance_since_ms = now_ms
+    plant.mark_sensor(state)
+    cause = Cause(reading.ts_ms, now_ms, reading.value, note="maintenance (calibration, test)")
+    events: list[Event] = []
+    for point in plant.points_of(state.id):
+        events += feed(plant, point, Input.maintenance_start, cause)
+    return events
+
+
+def _maintenance_ends(
+    plant: Plant, state: SensorState, reading: Reading, now_ms: int
+) -> list[Event]:
+    state.maintenance_since_ms = None
+    state.maintenance_overrun = False
+    plant.mark_sensor(state)
+    value = reading.value if reading.value is not None else reading.state
+    cause = Cause(reading.ts_ms, now_ms, value, note="maintenance ended")
+    events: list[Event] = []
+    for point in plant.points_of(state.id):
+        events += feed(plant, point, Input.maintenance_end, cause)
+    return events
+
+
+def historical_reading(plant: Plant, reading: Reading, now_ms: int) -> Output:
+    """A crossing inside replayed data: journalled and published as `historical`, no
+    state change; a critical one is notified once to the first tier, no escalation."""
+    out = Output()
+    sid = f"{reading.site}/{reading.sensor}"
+    state = plant.sensors.get(sid)
+    if state is None or reading.quality == "maintenance":
+        return out
+    if state.last_hist_ts_ms is not None and reading.ts_ms <= state.last_hist_ts_ms:
+        return out
+    state.last_hist_ts_ms = reading.ts_ms
+    plant.mark_sensor(state, touch=False)
+    cfg = plant.configs[sid]
+    value = reading.value if reading.value is not None else reading.state
+    for condition, verdict in verdicts(cfg, state, reading, reading.ts_ms).items():
+        point = plant.sensor_points[sid].get(condition)
+        was = condition.value in state.hist_active
+        if point is None or verdict is Verdict.HOLD or (verdict is Verdict.ACTIVE) == was:
+            continue
+        if verdict is Verdict.INACTIVE:
+            state.hist_active.remove(condition.value)
+            continue
+        state.hist_active.append(condition.value)
+        event = _historical_event(point, reading.ts_ms, value)
+        out.events.append(event)
+        if point.priority is Priority.critical:
+            out.notify += _first_tier(plant, point, event)
+    return out
+
+
+def _historical_event(point: AlarmPoint, ts_ms: int, value: float | str | None) -> Event:
+    return Event(
+        key=point.key, site=point.site, event="historical", ts_ms=ts_ms,
+        alarm_id=f"{point.key}#h{ts_ms}", gateway=point.gateway, sensor=point.sensor,
+        condition=point.condition.value, priority=point.priority.value,
+        from_state=point.state.value, state=point.state.value, returned=point.returned,
+        value=value, note="threshold crossed in replayed (historical) data",
+    )
+
+
+def _first_tier(plant: Plant, point: AlarmPoint, event: Event) -> list[NotifyRequest]:
+    tiers = plant.registry.escalation.tiers(point.priority)
+    if not tiers:
+        return []
+    alarm_id = event.alarm_id or point.key
+    return [
+        NotifyRequest(f"{alarm_id}|hist|{who}", who, alarm_id, point.key, point.site, 1,
+                      event.wire())
+        for who in tiers[0].notify
+    ]

@@ -1,0 +1,40 @@
+"""Site risk grade (ALARMS.md, four colours): effective = max(baseline, dynamic).
+
+Dynamic: red for a critical point whose condition is active or whose occurrence has
+not ended, hidden or not (hidden is not safe); orange likewise for high, and for a
+bypass permit in force on a grade A interlock; yellow for any medium, any other
+permit in force, any sensor out of service or in maintenance (a gateway offline is a
+medium `offline` point); else blue.
+"""
+
+from __future__ import annotations
+
+from alarms.core.plant import Plant
+from hazmon.kinds import Priority
+from hazmon.registry import GRADE_LEVEL, LEVEL_GRADE
+
+PRIORITY_LEVEL: dict[Priority, int] = {
+    Priority.critical: 3,
+    Priority.high: 2,
+    Priority.medium: 1,
+}
+
+
+def site_level(plant: Plant, site_id: str, now_ms: int) -> int:
+    level = GRADE_LEVEL[plant.sites[site_id].baseline_risk]
+    for point in plant.site_points.get(site_id, ()):
+        if point.hazard:
+            level = max(level, PRIORITY_LEVEL[point.priority])
+            if level == 3:
+                return level
+    for sid in plant.site_sensors.get(site_id, ()):
+        state = plant.sensors[sid]
+        if state.permit is not None and state.permit.valid(now_ms):
+            level = max(level, 2 if plant.configs[sid].grade == "A" else 1)
+        if state.oos_until_ms is not None or state.maintenance_since_ms is not None:
+            level = max(level, 1)
+    return level
+
+
+def site_grade(plant: Plant, site_id: str, now_ms: int) -> str:
+    return LEVEL_GRADE[site_level(plant, site_id, now_ms)]

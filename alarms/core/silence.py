@@ -1,0 +1,190 @@
+"""What the service clock decides: offline gateways, stale sensors, on-delays completed
+by silence, maintenance past its maximum, and the expiry of shelving, out-of-service
+and bypass permits.
+
+Silence is measured from the newest of: the last message, the gateway coming back,
+and the service's own start (`started_ms`), so a restart after a long stop raises no
+flood. A gateway that went silent raises one `offline`; its sensors raise no `stale`
+while it is offline or not delivering (`stale` needs the gateway to have delivered
+telemetry within the sensor's `stale_after_s`).
+"""
+
+from __future__ import annotations
+
+from alarms.core.conditions import Verdict, force, on_delay_elapsed, step
+from alarms.core.model import Event, GatewayLink, SensorState
+from alarms.core.plant import Plant
+from alarms.core.points import Cause, feed
+from alarms.core.readings import DELAYED, edge
+from alarms.core.table import Input, State
+from hazmon.kinds import Condition
+
+
+def _since(*stamps: int | None) -> int:
+    return max(s for s in stamps if s is not None)
+
+
+def gateway_state(
+    plant: Plant, gid: str, *, online: bool, boot: int, now_ms: int
+) -> list[Event]:
+    """A (retained) state message: the will message or `online: false` raise offline."""
+    link = plant.gateways.get(gid)
+    if link is None or boot < link.boot:
+        return []  # an older boot's message
+    link.boot = boot
+    plant.mark_gateway(link)
+    point = plant.offline_points[gid]
+    if online:
+        if link.dead_boot is not None and boot <= link.dead_boot:
+            return []  # the state of a boot that has ended
+        link.alive_since_ms = now_ms
+        if not force(point, False):
+            return []
+        return edge(plant, point, Cause(now_ms, now_ms, note="gateway online"))
+    link.dead_boot = boot
+    if not force(point, True):
+        return []
+    return edge(plant, point, Cause(now_ms, now_ms), note=f"gateway offline (boot {boot})")
+
+
+def telemetry_seen(plant: Plant, link: GatewayLink, boot: int, now_ms: int) -> list[Event]:
+    """Live telemetry arrived: the gateway is delivering (unless that boot has ended)."""
+    if link.dead_boot is not None and boot <= link.dead_boot:
+        return []
+    link.boot = max(link.boot, boot)
+    link.last_rx_ms = now_ms
+    plant.mark_gateway(link)
+    point = plant.offline_points[link.id]
+    if not force(point, False):
+        return []
+    link.alive_since_ms = now_ms
+    link.dead_boot = None
+    return edge(plant, point, Cause(now_ms, now_ms, note="telemetry again"))
+
+
+def offline_by_silence(plant: Plant, started_ms: int, now_ms: int) -> list[Event]:
+    events: list[Event] = []
+    for gid, link in plant.gateways.items():
+        point = plant.offline_points[gid]
+        if point.active:
+            continue
+        silent_ms = now_ms - _since(link.last_rx_ms, link.alive_since_ms, started_ms)
+        if silent_ms >= link.offline_after_ms and force(point, True):
+            note = f"no telemetry for {silent_ms / 1000:.0f} s"
+            events += edge(plant, point, Cause(now_ms, now_ms), note=note)
+    return events
+
+
+def sensor_clock(plant: Plant, state: SensorState, started_ms: int, now_ms: int) -> list[Event]:
+    """Everything the service clock decides about one sensor."""
+    events = _stale(plant, state, started_ms, now_ms)
+    events += _on_delays(plant, state, now_ms)
+    events += _maintenance_overrun(plant, state, now_ms)
+    if state.oos_until_ms is not None and now_ms >= state.oos_until_ms:
+        events += return_to_service(plant, state, None, "out-of-service expired", now_ms)
+    if state.permit is not None and not state.permit.valid(now_ms):
+        events += permit_expired(plant, state, now_ms)
+    return events
+
+
+def _stale(plant: Plant, state: SensorState, started_ms: int, now_ms: int) -> list[Event]:
+    gid = f"{state.site}/{state.gateway}"
+    link = plant.gateways[gid]
+    point = plant.sensor_points[state.id][Condition.stale]
+    if point.active or plant.offline_points[gid].active or link.last_rx_ms is None:
+        return []
+    stale_ms = int((plant.configs[state.id].stale_after_s or 10.0) * 1000)
+    if now_ms - link.last_rx_ms >= stale_ms:
+        return []  # the gateway is not delivering: that is `offline`, not `stale`
+    silent_ms = now_ms - _since(state.last_seen_ms, link.alive_since_ms, started_ms)
+    if silent_ms < stale_ms or not force(point, True):
+        return []
+    note = f"no reading for {silent_ms / 1000:.0f} s"
+    return edge(plant, point, Cause(now_ms, now_ms, state.last_value), note=note)
+
+
+def _on_delays(plant: Plant, state: SensorState, now_ms: int) -> list[Event]:
+    on_ms = int(plant.configs[state.id].on_delay_s * 1000)
+    if on_ms <= 0:
+        return []
+    events: list[Event] = []
+    for condition, point in plant.sensor_points[state.id].items():
+        if condition in DELAYED and on_delay_elapsed(point, now_ms, on_ms):
+            note = "on-delay elapsed without a contradicting reading"
+            events += edge(plant, point, Cause(now_ms, now_ms, state.last_value, note=note))
+    return events
+
+
+def _maintenance_overrun(plant: Plant, state: SensorState, now_ms: int) -> list[Event]:
+    since = state.maintenance_since_ms
+    max_ms = int(plant.registry.maintenance.max_minutes * 60_000)
+    if since is None or state.maintenance_overrun or now_ms - since < max_ms:
+        return []
+    state.maintenance_overrun = True
+    plant.mark_sensor(state)
+    fault = plant.sensor_points[state.id][Condition.fault]
+    force(fault, True)
+    plant.mark_point(fault)
+    minutes = plant.registry.maintenance.max_minutes
+    cause = Cause(now_ms, now_ms, state.last_value, note=f"maintenance over {minutes:g} min")
+    events: list[Event] = []
+    for point in plant.points_of(state.id):
+        events += feed(plant, point, Input.maintenance_end, cause)
+    return events
+
+
+def return_to_service(
+    plant: Plant, state: SensorState, user: str | None, note: str | None, now_ms: int
+) -> list[Event]:
+    events = [sensor_entry(plant, state, "in_service", now_ms, user, note)]
+    state.oos_until_ms = state.oos_reason = state.oos_by = None
+    plant.mark_sensor(state)
+    cause = Cause(now_ms, now_ms, state.last_value, user=user, note=note,
+                  maintenance=state.in_maintenance)
+    for point in plant.points_of(state.id):
+        events += feed(plant, point, Input.return_to_service, cause)
+    return events
+
+
+def permit_expired(plant: Plant, state: SensorState, now_ms: int) -> list[Event]:
+    assert state.permit is not None
+    note = f"bypass permit (approved by {state.permit.approved_by}) expired"
+    events = [sensor_entry(plant, state, "permit_expired", now_ms, None, note)]
+    state.permit = None
+    plant.mark_sensor(state)
+    return events + bypass_again(plant, state, now_ms)
+
+
+def bypass_again(plant: Plant, state: SensorState, now_ms: int) -> list[Event]:
+    """Re-evaluate `bypass` after a permit came or went, from the last known state."""
+    point = plant.sensor_points[state.id].get(Condition.bypass)
+    if point is None or state.last_value is None or state.last_quality in ("bad", "maintenance"):
+        return []
+    permitted = state.permit is not None and state.permit.valid(now_ms)
+    bypassed = state.last_value == "bypassed" and not permitted
+    verdict = Verdict.ACTIVE if bypassed else Verdict.INACTIVE
+    if not step(point, verdict, now_ms, 0, 0):
+        return []
+    return edge(plant, point, Cause(now_ms, now_ms, state.last_value),
+                note="bypassed without a valid permit")
+
+
+def shelving_expired(plant: Plant, now_ms: int) -> list[Event]:
+    events: list[Event] = []
+    for point in plant.points.values():
+        until = point.shelved_until_ms
+        if until is not None and now_ms >= until and point.state is State.shelved:
+            cause = Cause(now_ms, now_ms, note="shelving expired")
+            events += feed(plant, point, Input.unshelve, cause)
+    return events
+
+
+def sensor_entry(
+    plant: Plant, state: SensorState, name: str, now_ms: int, user: str | None, note: str | None
+) -> Event:
+    """A journal-only entry about a sensor (permits, out-of-service)."""
+    return Event(
+        key=state.id, site=state.site, event=name, ts_ms=now_ms, gateway=state.gateway,
+        sensor=state.sensor, user=user, note=note, published=False,
+    )
+
