@@ -1,0 +1,338 @@
+"""The benchmark's load: gateways publishing telemetry batches (CONTRACT §3), QoS 1.
+
+The plant's gateways are split over a few publisher processes, one paho client each
+(MQTT 3.1.1, up to 1000 messages in flight). A publisher sends, round robin over its
+gateways, messages of `per_message` readings, each gateway's sensors in turn, with
+`seq` +1 per message and `ts_ms` the publish time (made unique per sensor by moving a
+gateway's clock on by at least 1 ms per message, since InfluxDB keeps one point per
+series and timestamp).
+
+A schedule is a list of segments, each either paced (readings/s for the whole plant,
+shared by the publishers in proportion to their gateways) or flat out. Flat out is
+closed loop: a publisher stops while its count of readings is above the allowance the
+runner raises as readings are stored, so the backlog in the broker stays bounded
+(below Mosquitto's queue of 100,000 messages) and what is measured is the rate of the
+system under test, not what the broker drops.
+
+Every `crosser_every`-th sensor of the plant alternates between 10 and 30 %LEL from
+reading to reading (clearing and raising `high`); the other sensors read 2-9 %LEL. For
+each reading at 30, the publisher keeps (sensor, ts_ms, publish time): the latency of
+the alarm it raises is measured from there. Publish time is `time.monotonic_ns()`
+just before `publish()`; the clock is the same in every process of the machine.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import multiprocessing.synchronize
+import os
+import queue
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+from benchmarks.e2e.plant import ABOVE, BELOW, SITE, Plant
+
+MAX_INFLIGHT = 1000
+MAX_OUTSTANDING = 4000  # messages handed to paho but not yet acknowledged
+LAG_CLAMP_S = 1.0  # a paced publisher that falls behind by more stops trying to catch up
+NORMAL_VALUES = [f"{2 + 0.5 * i:.1f}".encode() for i in range(15)]  # 2.0 .. 9.0 %LEL
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    duration_s: float
+    readings_per_s: float | None  # None: flat out, bounded by the allowance
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    sensor: str
+    ts_ms: int
+    published_ns: int
+
+
+@dataclass
+class PublisherResult:
+    index: int
+    messages: int = 0
+    readings: int = 0
+    first_ns: int = 0
+    last_ns: int = 0
+    crossings: list[tuple[str, int, int]] = field(default_factory=list)
+    seqs: dict[int, int] = field(default_factory=dict)
+    last_ts_ms: dict[int, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherSpec:
+    index: int
+    host: str
+    port: int
+    plant: Plant
+    gateways: tuple[int, ...]
+    per_message: int
+    crosser_every: int
+    segments: tuple[Segment, ...]
+    boot: int
+    seqs: dict[int, int]
+    last_ts_ms: dict[int, int]
+
+
+class _Gateway:
+    """Pre-encoded pieces of one gateway's messages."""
+
+    def __init__(self, spec: PublisherSpec, g: int) -> None:
+        plant = spec.plant
+        self.g = g
+        self.topic = f"hazmon/v1/{SITE}/{plant.gateway_id(g)}/telemetry"
+        self.sensor_ids = [plant.sensor_id(g, s) for s in range(plant.sensors_per_gateway)]
+        self.heads = [f'{{"sensor":"{sid}","ts_ms":'.encode() for sid in self.sensor_ids]
+        every = spec.crosser_every
+        self.crosser = [
+            every > 0 and (g + s) % every == 0 for s in range(plant.sensors_per_gateway)
+        ]
+        self.above = [True] * plant.sensors_per_gateway  # so that each phase starts below
+        self.cursor = 0
+        self.seq = spec.seqs.get(g, 0)
+        self.last_ts_ms = spec.last_ts_ms.get(g, 0)
+        self.prefix = f'{{"boot":{spec.boot},"seq":'.encode()
+
+    def message(
+        self, per_message: int, now_ms: int, crossings: list[tuple[str, int, int]]
+    ) -> bytes:
+        ts_ms = max(now_ms, self.last_ts_ms + 1)
+        self.last_ts_ms = ts_ms
+        ts_b = str(ts_ms).encode()
+        n = len(self.heads)
+        parts = []
+        for _ in range(per_message):
+            s = self.cursor
+            self.cursor = s + 1 if s + 1 < n else 0
+            if self.crosser[s]:
+                above = not self.above[s]
+                self.above[s] = above
+                value = b"30.0" if above else b"10.0"
+                if above:
+                    crossings.append((self.sensor_ids[s], ts_ms, 0))
+            else:
+                value = NORMAL_VALUES[(s + ts_ms) % len(NORMAL_VALUES)]
+            parts.append(self.heads[s] + ts_b + b',"value":' + value + b"}")
+        body = (
+            self.prefix + str(self.seq).encode() + b',"sent_ms":' + str(now_ms).encode()
+            + b',"historical":false,"readings":[' + b",".join(parts) + b"]}"
+        )
+        self.seq += 1
+        return body
+
+
+assert ABOVE == 30.0 and BELOW == 10.0  # the literals above
+
+
+def _connect(spec: PublisherSpec) -> tuple[Any, list[int]]:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    acked = [0]
+
+    def on_publish(*_args: Any) -> None:
+        acked[0] += 1
+
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"bench-pub-{spec.index}-{uuid.uuid4().hex[:8]}",
+        protocol=paho.MQTTv311,
+        clean_session=True,
+    )
+    client.max_inflight_messages_set(MAX_INFLIGHT)
+    client.max_queued_messages_set(0)
+    client.on_publish = on_publish
+    client.connect(spec.host, spec.port, keepalive=60)
+    client.loop_start()
+    deadline = time.monotonic() + 10
+    while not client.is_connected():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"publisher {spec.index}: no connection to the broker")
+        time.sleep(0.01)
+    return client, acked
+
+
+def _run(
+    spec: PublisherSpec,
+    start: multiprocessing.synchronize.Event,
+    stop: multiprocessing.synchronize.Event,
+    published: Synchronized[int],
+    allowed: Synchronized[int],
+) -> PublisherResult:
+    client, acked = _connect(spec)
+    gateways = [_Gateway(spec, g) for g in spec.gateways]
+    result = PublisherResult(spec.index)
+    crossings = result.crossings
+    share = len(spec.gateways) / spec.plant.gateways
+    per = spec.per_message
+    start.wait()
+    result.first_ns = time.monotonic_ns()
+    sent = 0
+    i = 0
+    for segment in spec.segments:
+        seg_start = time.monotonic()
+        seg_end = seg_start + segment.duration_s
+        interval_s = (
+            per / (segment.readings_per_s * share) if segment.readings_per_s else 0.0
+        )
+        next_s = seg_start
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= seg_end:
+                break
+            if interval_s:
+                if now < next_s:
+                    time.sleep(min(next_s - now, seg_end - now))
+                    continue
+                next_s = max(next_s + interval_s, now - LAG_CLAMP_S)
+            elif result.readings >= allowed.value:
+                time.sleep(0.001)
+                continue
+            while sent - acked[0] >= MAX_OUTSTANDING:
+                time.sleep(0.0005)
+            gw = gateways[i]
+            i = i + 1 if i + 1 < len(gateways) else 0
+            mark = len(crossings)
+            payload = gw.message(per, int(time.time() * 1000), crossings)
+            t_ns = time.monotonic_ns()
+            for k in range(mark, len(crossings)):
+                crossings[k] = (crossings[k][0], crossings[k][1], t_ns)
+            client.publish(gw.topic, payload, qos=1)
+            sent += 1
+            result.messages += 1
+            result.readings += per
+            published.value = result.readings
+    deadline = time.monotonic() + 30
+    while acked[0] < sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    result.last_ns = time.monotonic_ns()
+    client.disconnect()
+    client.loop_stop()
+    result.seqs = {gw.g: gw.seq for gw in gateways}
+    result.last_ts_ms = {gw.g: gw.last_ts_ms for gw in gateways}
+    if acked[0] < sent:
+        result.error = f"{sent - acked[0]} messages not acknowledged by the broker"
+    return result
+
+
+def _main(
+    spec: PublisherSpec,
+    start: multiprocessing.synchronize.Event,
+    ready: multiprocessing.synchronize.Event,
+    stop: multiprocessing.synchronize.Event,
+    published: Synchronized[int],
+    allowed: Synchronized[int],
+    results: mp.Queue[PublisherResult],
+) -> None:
+    try:
+        ready.set()
+        results.put(_run(spec, start, stop, published, allowed))
+    except Exception as exc:  # reported to the runner, which stops the phase
+        results.put(PublisherResult(spec.index, error=f"{type(exc).__name__}: {exc}"))
+
+
+class Load:
+    """A set of publisher processes running one schedule; started, then joined."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        plant: Plant,
+        per_message: int,
+        crosser_every: int,
+        segments: Sequence[Segment],
+        publishers: int,
+        boot: int,
+        seqs: dict[int, int],
+        last_ts_ms: dict[int, int],
+    ) -> None:
+        ctx = mp.get_context("spawn")
+        self._start = ctx.Event()
+        self._stop = ctx.Event()
+        self._results: mp.Queue[PublisherResult] = ctx.Queue()
+        self.per_message = per_message
+        self.published: list[Synchronized[int]] = []
+        self.allowed: list[Synchronized[int]] = []
+        self.shares: list[float] = []
+        self._procs: list[mp.process.BaseProcess] = []
+        self._ready: list[multiprocessing.synchronize.Event] = []
+        publishers = max(1, min(publishers, plant.gateways))
+        for index in range(publishers):
+            mine = tuple(range(index, plant.gateways, publishers))
+            spec = PublisherSpec(
+                index=index, host=host, port=port, plant=plant, gateways=mine,
+                per_message=per_message, crosser_every=crosser_every,
+                segments=tuple(segments), boot=boot,
+                seqs={g: seqs.get(g, 0) for g in mine},
+                last_ts_ms={g: last_ts_ms.get(g, 0) for g in mine},
+            )
+            published = ctx.Value("q", 0, lock=False)
+            allowed = ctx.Value("q", 2**62, lock=False)
+            ready = ctx.Event()
+            proc = ctx.Process(
+                target=_main,
+                args=(spec, self._start, ready, self._stop, published, allowed, self._results),
+                name=f"bench-publisher-{index}",
+                daemon=True,
+            )
+            self.published.append(published)  # type: ignore[arg-type]
+            self.allowed.append(allowed)  # type: ignore[arg-type]
+            self.shares.append(len(mine) / plant.gateways)
+            self._procs.append(proc)
+            self._ready.append(ready)
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {f"publisher-{i}": p.pid for i, p in enumerate(self._procs) if p.pid is not None}
+
+    def prepare(self, *, timeout_s: float = 30.0) -> None:
+        """Start the processes and let them connect; they wait for `go()`."""
+        for proc in self._procs:
+            proc.start()
+        deadline = time.monotonic() + timeout_s
+        for ready in self._ready:
+            ready.wait(max(0.0, deadline - time.monotonic()))
+        time.sleep(0.5)  # connected after `ready`; a moment for CONNACK
+
+    def go(self) -> None:
+        self._start.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def set_allowance(self, total_readings: int) -> None:
+        """Flat-out segments: let the publishers reach `total_readings` in all."""
+        for allowed, share in zip(self.allowed, self.shares, strict=True):
+            allowed.value = int(total_readings * share) + self.per_message
+
+    def published_readings(self) -> int:
+        return sum(v.value for v in self.published)
+
+    def running(self) -> bool:
+        return any(p.is_alive() for p in self._procs)
+
+    def join(self, *, timeout_s: float = 120.0) -> list[PublisherResult]:
+        out: list[PublisherResult] = []
+        deadline = time.monotonic() + timeout_s
+        while len(out) < len(self._procs) and time.monotonic() < deadline:
+            try:
+                out.append(self._results.get(timeout=0.5))
+            except queue.Empty:
+                if not self.running() and self._results.empty():
+                    break
+        for proc in self._procs:
+            proc.join(timeout=5)
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, 9)
+        return sorted(out, key=lambda r: r.index)

@@ -1,0 +1,141 @@
+"""The end-to-end benchmark's own parts: the load is valid telemetry, the Node-RED
+function maps a batch as hazmon stores it, the latency matcher joins the right events."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+
+import orjson
+import pytest
+
+from benchmarks.e2e.latency import match, percentile
+from benchmarks.e2e.load import PublisherSpec, Segment, _Gateway
+from benchmarks.e2e.nodered import FLOW_JSON
+from benchmarks.e2e.plant import ABOVE, BELOW, SITE, Plant
+from hazmon.config import parse_registry
+from hazmon.wire import Decoder
+
+NOW_MS = 1_764_385_200_000
+PLANT = Plant(4, 10)
+
+
+def _spec(per_message: int, crosser_every: int = 10) -> PublisherSpec:
+    return PublisherSpec(
+        index=0, host="127.0.0.1", port=1, plant=PLANT, gateways=(0, 1, 2, 3),
+        per_message=per_message, crosser_every=crosser_every,
+        segments=(Segment(1.0, None),), boot=3, seqs={1: 41}, last_ts_ms={},
+    )
+
+
+def test_plant_registry_is_valid() -> None:
+    registry = parse_registry(PLANT.registry_yaml())
+    site = registry.sites[0]
+    assert site.id == SITE
+    assert sum(len(g.sensors) for g in site.gateways) == PLANT.sensors + 1  # + probe
+
+
+@pytest.mark.parametrize("per_message", [1, 10])
+def test_load_messages_decode_without_rejections(per_message: int) -> None:
+    decoder = Decoder(parse_registry(PLANT.registry_yaml()))
+    gw = _Gateway(_spec(per_message), 1)
+    crossings: list[tuple[str, int, int]] = []
+    seen: set[tuple[str, int]] = set()
+    for k in range(25):
+        payload = gw.message(per_message, NOW_MS, crossings)
+        doc = orjson.loads(payload)
+        assert doc["boot"] == 3
+        assert doc["seq"] == 41 + k
+        out = decoder.decode(SITE, PLANT.gateway_id(1), payload, now_ms=NOW_MS)
+        assert not out.rejections
+        assert len(out.readings) == per_message
+        for r in out.readings:
+            assert (r.sensor, r.ts_ms) not in seen  # one point per series and timestamp
+            seen.add((r.sensor, r.ts_ms))
+
+
+def test_crossers_alternate_and_every_raise_is_recorded() -> None:
+    gw = _Gateway(_spec(10, crosser_every=3), 2)
+    crossings: list[tuple[str, int, int]] = []
+    values: dict[str, list[float]] = {}
+    for _ in range(4):
+        doc = orjson.loads(gw.message(10, NOW_MS, crossings))
+        for r in doc["readings"]:
+            values.setdefault(r["sensor"], []).append(r["value"])
+    crossers = {s for s, v in values.items() if ABOVE in v}
+    assert crossers == {PLANT.sensor_id(2, s) for s in range(10) if (2 + s) % 3 == 0}
+    for sensor in crossers:
+        assert values[sensor] == [BELOW, ABOVE, BELOW, ABOVE]
+    assert len(crossings) == 2 * len(crossers)
+    assert all(max(v) < 23 for s, v in values.items() if s not in crossers)
+
+
+def test_latency_matches_on_site_sensor_and_reading_time() -> None:
+    raised = {(SITE, "A", 1000): 5_000_000, (SITE, "B", 2000): 9_000_000}
+    crossings = [("A", 1000, 1_000_000), ("B", 2000, 8_000_000), ("C", 3000, 0)]
+    stats = match(raised, crossings)
+    assert stats.samples == 2
+    assert stats.missing == 1
+    assert stats.p50_ms == pytest.approx(1.0)
+    assert stats.max_ms == pytest.approx(4.0)
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 1001)]
+    assert percentile(values, 50) == 500.0
+    assert percentile(values, 99) == 990.0
+    assert percentile(values, 99.9) == 999.0
+    assert math.isnan(percentile([], 50))
+
+
+NODE_RUNNER = r"""
+const vm = require("vm");
+const [code, msg, kinds] = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const sandbox = { msg, global: { get: (k) => (k === "sensorKinds" ? kinds : undefined) } };
+const out = vm.runInNewContext("(function(){" + code + "\n})()", sandbox);
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js not installed")
+def test_nodered_function_maps_a_batch_as_hazmon_stores_it() -> None:
+    flow = json.loads(FLOW_JSON.read_text())
+    (func,) = [n for n in flow if n["type"] == "function"]
+    msg = {
+        "topic": f"hazmon/v1/{SITE}/gw-0001/telemetry",
+        "payload": {
+            "boot": 1, "seq": 0, "sent_ms": NOW_MS,
+            "readings": [
+                {"sensor": "GT-0001-000", "ts_ms": NOW_MS, "value": 12.5},
+                {"sensor": "ESD-01", "ts_ms": NOW_MS + 1, "state": "tripped", "quality": "bad"},
+            ],
+        },
+    }
+    kinds = {f"{SITE}/GT-0001-000": "combustible_gas", f"{SITE}/ESD-01": "interlock"}
+    result = subprocess.run(
+        ["node", "-e", NODE_RUNNER],
+        input=json.dumps([func["func"], msg, kinds]),
+        capture_output=True, text=True, check=True, timeout=30,
+    )
+    points = json.loads(result.stdout)["payload"]
+    assert points == [
+        {"measurement": "reading",
+         "tags": {"site": SITE, "gateway": "gw-0001", "sensor": "GT-0001-000",
+                  "kind": "combustible_gas", "quality": "good"},
+         "fields": {"value": 12.5}, "timestamp": NOW_MS},
+        {"measurement": "reading",
+         "tags": {"site": SITE, "gateway": "gw-0001", "sensor": "ESD-01",
+                  "kind": "interlock", "quality": "bad"},
+         "fields": {"state": "tripped"}, "timestamp": NOW_MS + 1},
+    ]
+
+
+def test_nodered_flow_is_wired_to_the_benchmark_addresses() -> None:
+    flow = {n["type"]: n for n in json.loads(FLOW_JSON.read_text())}
+    assert flow["mqtt in"]["topic"] == "hazmon/v1/+/+/telemetry"
+    assert flow["mqtt in"]["qos"] == "1"
+    assert flow["mqtt-broker"]["broker"] == "${BENCH_MQTT_HOST}"
+    assert flow["influxdb"]["database"] == "${BENCH_INFLUX_DB}"
+    assert flow["influxdb batch"]["precision"] == "ms"
