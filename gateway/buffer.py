@@ -9,7 +9,8 @@ gateway crash or restart loses a reading:
 - a batch handed to the MQTT client (`handed`) is resent by the client itself after a
   reconnect; if the gateway stops first, it is replayed at the next start.
 
-The buffer is bounded (`max_messages`). When full, the oldest waiting batches are
+The buffer is bounded (`max_messages` waiting batches; those handed to the MQTT client
+are bounded by the gateway's in-flight limit). When full, the oldest waiting batches are
 evicted, counted (`evicted_messages`, `evicted_readings`, kept across restarts) and
 logged; see gateway.service for how the loss is made visible to the platform.
 """
@@ -68,6 +69,7 @@ class Buffer:
         # What this process handed to an MQTT client died with the previous process.
         self._db.execute("UPDATE batch SET state = ? WHERE state = ?", (WAITING, HANDED))
         self._count = self._scalar("SELECT count(*) FROM batch")
+        self._waiting = self._count
 
     def close(self) -> None:
         self._db.close()
@@ -118,12 +120,13 @@ class Buffer:
                 (HANDED if handed else WAITING, first_ts_ms, readings, body),
             )
             self._count += 1
-            eviction = self._evict() if self._count > self.max_messages else None
+            self._waiting += 0 if handed else 1
+            eviction = self._evict() if self._waiting > self.max_messages else None
         assert cur.lastrowid is not None
         return cur.lastrowid, eviction
 
     def _evict(self) -> Eviction | None:
-        excess = self._count - self.max_messages
+        excess = self._waiting - self.max_messages
         rows = self._db.execute(
             "SELECT id, readings FROM batch WHERE state = ? ORDER BY id LIMIT ?",
             (WAITING, excess),
@@ -133,6 +136,7 @@ class Buffer:
         self._db.execute("DELETE FROM batch WHERE state = ? AND id <= ?", (WAITING, rows[-1][0]))
         eviction = Eviction(len(rows), sum(int(r[1]) for r in rows))
         self._count -= eviction.messages
+        self._waiting -= eviction.messages
         self._add_meta("evicted_messages", eviction.messages)
         self._add_meta("evicted_readings", eviction.readings)
         self._add_meta("unreported_evicted", eviction.messages)
@@ -155,17 +159,23 @@ class Buffer:
         return Stored(int(row[0]), int(row[1]), int(row[2]), bytes(row[3])) if row else None
 
     def waiting(self) -> int:
-        return self._scalar("SELECT count(*) FROM batch WHERE state = ?", (WAITING,))
+        return self._waiting
 
     def mark_handed(self, batch_id: int) -> None:
-        self._db.execute("UPDATE batch SET state = ? WHERE id = ?", (HANDED, batch_id))
+        self._set_state(batch_id, HANDED)
 
     def mark_waiting(self, batch_id: int) -> None:
-        self._db.execute("UPDATE batch SET state = ? WHERE id = ?", (WAITING, batch_id))
+        self._set_state(batch_id, WAITING)
+
+    def _set_state(self, batch_id: int, state: int) -> None:
+        cur = self._db.execute(
+            "UPDATE batch SET state = ? WHERE id = ? AND state != ?", (state, batch_id, state)
+        )
+        self._waiting += cur.rowcount if state == WAITING else -cur.rowcount
 
     def acknowledged(self, batch_id: int) -> None:
-        """The broker has the batch: forget it."""
-        cur = self._db.execute("DELETE FROM batch WHERE id = ?", (batch_id,))
+        """The broker has the batch (it was handed to the MQTT client): forget it."""
+        cur = self._db.execute("DELETE FROM batch WHERE id = ? AND state = ?", (batch_id, HANDED))
         self._count -= cur.rowcount
 
     def _scalar(self, sql: str, args: tuple[int, ...] = ()) -> int:

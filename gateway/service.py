@@ -35,7 +35,9 @@ from hazmon.settings import Settings, parse_broker_url
 log = logging.getLogger(__name__)
 
 STOP_DRAIN_S = 5.0
+MAX_INFLIGHT = 1000  # unacknowledged batches; beyond it new ones wait on disk (bounded)
 REPORT_EVERY_S = 60.0
+FIRST_CONNECT_GRACE_S = 2.0
 
 
 def wall_ms() -> int:
@@ -153,6 +155,9 @@ class Gateway:
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
         period_s = self.config.period_s
+        with contextlib.suppress(TimeoutError):  # a moment for the broker before the first poll
+            async with asyncio.timeout(min(period_s, FIRST_CONNECT_GRACE_S)):
+                await self.uplink.changed.wait()
         due = time.monotonic()
         while not stop.is_set():
             ts_ms = self.clock()
@@ -172,7 +177,7 @@ class Gateway:
 
     def emit(self, body: bytes, *, first_ts_ms: int, count: int) -> None:
         """Store a batch and, when the broker is there, publish it live."""
-        live = self.uplink.connected
+        live = self.uplink.connected and len(self._inflight) < MAX_INFLIGHT
         batch_id, eviction = self.buffer.add(
             body, first_ts_ms=first_ts_ms, readings=count, handed=live
         )

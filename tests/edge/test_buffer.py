@@ -53,9 +53,17 @@ def test_bound_evicts_oldest_waiting_and_counts_it(tmp_path: Path) -> None:
     assert buf.take_unreported_evictions() == 0
 
 
-def test_handed_batches_are_never_evicted(tmp_path: Path) -> None:
+def test_handed_batches_are_never_evicted_nor_counted_against_the_bound(tmp_path: Path) -> None:
     buf = Buffer(tmp_path / "gw.sqlite3", max_messages=10)
+    for i in range(10):
+        buf.add(b"[w%d]" % i, first_ts_ms=i, readings=1, handed=False)
     for i in range(12):
-        buf.add(b"[%d]" % i, first_ts_ms=i, readings=1, handed=True)
-    assert len(buf) == 12  # in the MQTT client's hands: it resends them itself
+        buf.add(b"[h%d]" % i, first_ts_ms=i, readings=1, handed=True)
+    assert len(buf) == 22 and buf.waiting() == 10  # in the MQTT client's hands: it resends
     assert buf.evicted_messages == 0
+    stored = buf.next_waiting()
+    assert stored is not None
+    buf.mark_handed(stored.id)
+    assert buf.waiting() == 9
+    buf.acknowledged(stored.id)
+    assert len(buf) == 21
