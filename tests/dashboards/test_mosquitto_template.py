@@ -1,0 +1,212 @@
+"""deploy/mosquitto/ on a real Mosquitto 2: authenticated users, per-gateway ACLs,
+the loopback healthcheck listener, shared subscriptions for ingest.
+
+The template's container paths and ports are rewritten to a temp folder and free
+ports; the password file is made with mosquitto_passwd, the ACL is acl.example.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import queue
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from tests.servers import Mosquitto, free_port
+
+pytestmark = pytest.mark.integration
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
+WAIT_S = 5.0
+QUIET_S = 0.5
+USERS = {
+    "jh-chem-01.gw-tankfarm": "tankfarm-pw",
+    "jh-chem-01.gw-chlorine": "chlorine-pw",
+    "hazmon-ingest": "ingest-pw",
+    "hazmon-alarms": "alarms-pw",
+}
+TANKFARM = "hazmon/v1/jh-chem-01/gw-tankfarm"
+CHLORINE = "hazmon/v1/jh-chem-01/gw-chlorine"
+NOT_AUTHORIZED = 0x87
+FAILURE = 0x80  # MQTT 5 reason codes from 0x80 are failures (0x10: no subscribers, a success)
+
+
+class TemplateBroker(Mosquitto):
+    """Mosquitto running deploy/mosquitto/mosquitto.conf, paths and ports moved."""
+
+    def __init__(self) -> None:
+        self.health_port = 0
+        super().__init__()
+
+    def _choose_ports(self) -> None:
+        super()._choose_ports()
+        self.health_port = free_port()
+
+    def _write_config(self) -> list[str]:
+        auth = self.dir / "auth"
+        auth.mkdir(exist_ok=True)
+        shutil.copy(DEPLOY / "acl.example", auth / "acl")
+        passwd = auth / "passwd"
+        passwd.touch()
+        for user, password in USERS.items():
+            subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
+        (self.dir / "data").mkdir(exist_ok=True)
+        text = (DEPLOY / "mosquitto.conf").read_text(encoding="utf-8")
+        text = (
+            text.replace("/mosquitto/auth/", f"{auth}/")
+            .replace("/mosquitto/data/", f"{self.dir}/data/")
+            .replace("/mosquitto/config/healthcheck.acl", str(DEPLOY / "healthcheck.acl"))
+            .replace("\nlistener 1883\n", f"\nlistener {self.port} 127.0.0.1\n")
+            .replace("\nlistener 1880 127.0.0.1\n", f"\nlistener {self.health_port} 127.0.0.1\n")
+            .replace("log_dest stdout", f"log_dest file {self.log_path}")
+        )
+        user = pwd.getpwuid(os.geteuid()).pw_name  # started as root, stay readable
+        config = self.dir / "mosquitto.conf"
+        config.write_text(f"user {user}\n{text}", encoding="utf-8")
+        return [str(self.binary), "-c", str(config)]
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[TemplateBroker]:
+    server = TemplateBroker()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+class Client:
+    """A paho MQTT 5 client that records CONNACK, SUBACK and PUBACK reason codes."""
+
+    def __init__(self, port: int, user: str | None, password: str | None) -> None:
+        self.mqtt = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5
+        )
+        if user is not None:
+            self.mqtt.username_pw_set(user, password)
+        self.port = port
+        self.connack: queue.Queue[ReasonCode] = queue.Queue()
+        self.suback: queue.Queue[list[ReasonCode]] = queue.Queue()
+        self.puback: dict[int, ReasonCode] = {}
+        self.published = threading.Condition()
+        self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.mqtt.on_connect = lambda _c, _u, _f, reason, _p: self.connack.put(reason)
+        self.mqtt.on_subscribe = lambda _c, _u, _m, reasons, _p: self.suback.put(list(reasons))
+        self.mqtt.on_publish = self._on_publish
+        self.mqtt.on_message = lambda _c, _u, message: self.inbox.put(message)
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
+        with self.published:
+            self.puback[mid] = reason
+            self.published.notify_all()
+
+    def connect(self) -> ReasonCode:
+        self.mqtt.connect("127.0.0.1", self.port)
+        self.mqtt.loop_start()
+        return self.connack.get(timeout=WAIT_S)
+
+    def subscribe(self, topic: str) -> int:
+        self.mqtt.subscribe(topic, qos=1)
+        return int(self.suback.get(timeout=WAIT_S)[0].value)
+
+    def publish(self, topic: str, payload: bytes = b"{}") -> int:
+        info = self.mqtt.publish(topic, payload, qos=1)
+        with self.published:
+            assert self.published.wait_for(lambda: info.mid in self.puback, WAIT_S), topic
+            return int(self.puback[info.mid].value)
+
+    def close(self) -> None:
+        self.mqtt.disconnect()
+        self.mqtt.loop_stop()
+        self.mqtt._reset_sockets()  # see tests/test_servers.py: paho issue 627
+
+
+@contextmanager
+def client(port: int, user: str | None = None, password: str | None = None) -> Iterator[Client]:
+    session = Client(port, user, password)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@contextmanager
+def connected(broker: TemplateBroker, user: str) -> Iterator[Client]:
+    with client(broker.port, user, USERS[user]) as session:
+        reason = session.connect()
+        assert not reason.is_failure, f"{user}: {reason}"
+        yield session
+
+
+def test_the_plant_listener_refuses_anonymous_and_wrong_passwords(broker: TemplateBroker) -> None:
+    with client(broker.port) as anonymous:
+        assert anonymous.connect().is_failure
+    with client(broker.port, "hazmon-ingest", "not-the-password") as wrong:
+        assert wrong.connect().is_failure
+
+
+def test_a_gateway_publishes_its_own_telemetry_to_the_ingest_group(broker: TemplateBroker) -> None:
+    with (
+        connected(broker, "hazmon-ingest") as ingest,
+        connected(broker, "jh-chem-01.gw-tankfarm") as gateway,
+    ):
+        assert ingest.subscribe("$share/hazmon-ingest/hazmon/v1/+/+/telemetry") < FAILURE
+        assert gateway.publish(f"{TANKFARM}/telemetry", b'{"seq": 0}') < FAILURE
+        message = ingest.inbox.get(timeout=WAIT_S)
+        assert message.topic == f"{TANKFARM}/telemetry"
+
+
+def test_a_gateway_cannot_speak_for_another(broker: TemplateBroker) -> None:
+    with (
+        connected(broker, "hazmon-alarms") as alarms,
+        connected(broker, "jh-chem-01.gw-tankfarm") as gateway,
+    ):
+        assert alarms.subscribe("hazmon/v1/+/+/telemetry") < FAILURE
+        assert gateway.publish(f"{CHLORINE}/telemetry") == NOT_AUTHORIZED
+        assert gateway.publish("hazmon/v1/jh-chem-01/alarms") == NOT_AUTHORIZED
+        with pytest.raises(queue.Empty):
+            alarms.inbox.get(timeout=QUIET_S)
+
+
+def test_ingest_reads_but_cannot_publish_alarms(broker: TemplateBroker) -> None:
+    with connected(broker, "hazmon-ingest") as ingest, connected(broker, "hazmon-alarms") as alarms:
+        assert ingest.publish("hazmon/v1/jh-chem-01/alarms") == NOT_AUTHORIZED
+        assert alarms.publish("hazmon/v1/jh-chem-01/alarms") < FAILURE
+
+
+def test_healthcheck_reads_sys_on_loopback_and_nothing_else(broker: TemplateBroker) -> None:
+    probe = subprocess.run(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.health_port),
+         "-t", "$SYS/broker/uptime", "-C", "1", "-W", "5"],
+        capture_output=True, text=True, timeout=15,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    assert "seconds" in probe.stdout
+    with client(broker.health_port) as anonymous:
+        assert not anonymous.connect().is_failure
+        assert anonymous.subscribe("hazmon/v1/#") == NOT_AUTHORIZED or _receives_nothing(
+            anonymous, broker
+        )
+        assert anonymous.publish(f"{TANKFARM}/telemetry") == NOT_AUTHORIZED
+
+
+def _receives_nothing(anonymous: Client, broker: TemplateBroker) -> bool:
+    with connected(broker, "jh-chem-01.gw-tankfarm") as gateway:
+        gateway.publish(f"{TANKFARM}/telemetry")
+    try:
+        anonymous.inbox.get(timeout=QUIET_S)
+    except queue.Empty:
+        return True
+    return False
