@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterator
 
 from hazmon.kinds import Condition, Kind
-from hazmon.lineproto import ReadingEncoder, line
+from hazmon.lineproto import FieldValue, ReadingEncoder, line
 from hazmon.registry import GRADE_LEVEL, Registry, Sensor, Site
 from hazmon.wire import Reading
 
@@ -85,7 +85,9 @@ def alarm_events(site: Site, now_ms: int) -> Iterator[str]:
             "priority": priority,
             "event": event,
         }
-        fields = {"alarm_id": alarm_id, "state": state, "value": 30.0, "user": None, "note": note}
+        fields: dict[str, FieldValue | None] = {
+            "alarm_id": alarm_id, "state": state, "value": 30.0, "user": None, "note": note,
+        }  # fmt: skip
         if event in ("acked", "shelved"):
             fields["user"] = "zhang.wei"
         yield line("alarm_event", tags, fields, now_ms - ago_ms)

@@ -119,6 +119,11 @@ def test_hazmon_services_run_the_image_built_here(config: dict[str, Any]) -> Non
     assert 'ENTRYPOINT ["hazmon"]' in dockerfile
 
 
+def test_hazmon_services_get_time_to_flush_on_stop(config: dict[str, Any]) -> None:
+    for name in ("ingest", "alarms"):
+        assert config["services"][name]["stop_grace_period"] == "30s"
+
+
 def test_ingest_scales_on_a_shared_subscription(config: dict[str, Any]) -> None:
     ingest = config["services"]["ingest"]
     assert "--share=hazmon-ingest" in ingest["command"]

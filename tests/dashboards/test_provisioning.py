@@ -7,6 +7,7 @@ Pure tests: no server. The drift test is the one CI relies on to keep
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,11 @@ def dashboard(stem: str) -> dict[str, Any]:
     return document
 
 
-def panel(stem: str, title: str) -> dict[str, Any]:
+def panel(stem: str, title: str) -> Mapping[str, Any]:
     return next(p for p in grafana_like.panels(dashboard(stem)) if p.get("title") == title)
 
 
-def override_steps(found: dict[str, Any], series: str) -> list[tuple[float | None, str]]:
+def override_steps(found: Mapping[str, Any], series: str) -> list[tuple[float | None, str]]:
     override = next(
         o for o in found["fieldConfig"]["overrides"] if o["matcher"]["options"] == series
     )
@@ -206,7 +207,7 @@ def test_every_sensor_of_a_trended_kind_has_its_thresholds_and_unit() -> None:
         assert [v for v, _ in steps[1:]] == sorted(v for _, v in sensor.thresholds.items())
 
 
-def _override_names(found: dict[str, Any]) -> set[str]:
+def _override_names(found: Mapping[str, Any]) -> set[str]:
     overrides = found.get("fieldConfig", {}).get("overrides", [])
     return {o["matcher"]["options"] for o in overrides}
 
