@@ -27,6 +27,7 @@ DATASOURCE = model.DataSourceRef(type_val=DATASOURCE_TYPE, uid=f"${{{DATASOURCE_
 T = TypeVar("T")
 Override = cogbuilder.Builder[model.DashboardFieldConfigSourceOverrides]
 TAGS = ["hazmon"]
+ALL = model.VariableOption(text=["All"], value=["$__all"])
 REFRESH = "30s"
 
 # Grafana unit ids for the registry's units (CONTRACT §4); `suffix:` where Grafana has none.
@@ -82,7 +83,7 @@ def tag_variable(
         .sort(model.VariableSort.ALPHABETICAL_ASC)
     )
     if multi:
-        variable = variable.multi(True).include_all(True)
+        variable = variable.multi(True).include_all(True).current(ALL)
     return variable
 
 
@@ -101,7 +102,7 @@ def custom_variable(name: str, *, label: str, values: Iterable[str]) -> Built[mo
     variable = builders.CustomVariable(name).label(label).values(",".join(values)).build()
     variable.multi = True
     variable.include_all = True
-    variable.current = model.VariableOption(text=["All"], value=["$__all"])
+    variable.current = ALL
     return Built(variable)
 
 

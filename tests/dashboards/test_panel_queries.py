@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -46,7 +47,7 @@ def _id(target: grafana_like.Target) -> str:
 @pytest.fixture(scope="module")
 def plant_db(influxdb: InfluxDB) -> Iterator[str]:
     """A database of this module's own, filled with the demo plant's last half hour."""
-    name = f"hazmon_dashboards_{int(time.time())}"
+    name = f"hazmon_dashboards_{uuid.uuid4().hex[:8]}"
     influxdb.create_database(name)
     lines = list(plant_lines(REGISTRY, int(time.time() * 1000)))
     for start in range(0, len(lines), WRITE_BATCH_LINES):
