@@ -1,12 +1,19 @@
 """The store interface that ingest, the alarm service and the API share (CONTRACT §5).
 
-A store keeps the five series of CONTRACT §5. `InfluxStore` writes them to InfluxDB
-through the v1 HTTP API; `SqliteStore` is the embedded store in the data folder;
-`MemoryStore` is the in-memory fake for tests of logic. Calls are synchronous and
-batch-oriented; async shells run them in a worker thread.
+A store keeps the series of CONTRACT §5 (and hazmon's own `ingest_stats`).
+`InfluxStore` writes them to InfluxDB through the v1 HTTP API; `SqliteStore` is the
+embedded store in the data folder; `MemoryStore` is the in-memory fake for tests of
+logic. Calls are synchronous and batch-oriented; async shells run them in a worker
+thread. Every store is safe to call from several threads.
 
     StoreError
-    └── StoreUnavailable   the store cannot be reached now (retry later, spool meanwhile)
+    ├── StoreUnavailable   the store cannot be reached now (retry later, spool meanwhile)
+    └── StoreRejected      some items were refused for good (the others were written);
+                           `refused` says which and why
+
+The batch path (`pack`, `write_packed`) is what ingest uses: a batch is packed once
+into bytes in the store's own wire format (gzipped line protocol for InfluxDB), and
+those same bytes are either written or kept in the disk spool and written later.
 """
 
 from __future__ import annotations
@@ -14,10 +21,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from hazmon.errors import HazmonError
 from hazmon.lineproto import FieldValue
 from hazmon.wire import Reading
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """One item a store refused for good: what it was (as text) and why."""
+
+    item: str
+    reason: str
 
 
 class StoreError(HazmonError):
@@ -26,6 +44,15 @@ class StoreError(HazmonError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached now; the caller keeps the data and retries."""
+
+
+class StoreRejected(StoreError):
+    """Some items were refused for good (e.g. a field type conflict); the rest is written."""
+
+    def __init__(self, refused: list[Refused]) -> None:
+        self.refused = refused
+        first = refused[0].reason if refused else "nothing"
+        super().__init__(f"{len(refused)} item(s) refused by the store; first: {first}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +91,9 @@ class Row:
 
 class Store(ABC):
     """Where readings and the other series become durable."""
+
+    #: names the format of `pack()`; a disk spool is kept per format
+    pack_format: str = "json-v1"
 
     @abstractmethod
     def write_readings(self, readings: Sequence[Reading]) -> None:
@@ -105,3 +135,54 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - a no-op default is right for most stores
         """Release connections and files."""
+
+    # -- the batch path of ingest ----------------------------------------------------
+
+    def pack(self, readings: Sequence[Reading], points: Sequence[Point]) -> bytes:
+        """Readings and points as one blob that `write_packed` takes (and a spool keeps)."""
+        return pack_json(readings, points)
+
+    def write_packed(self, blob: bytes) -> None:
+        """Write a blob made by `pack` (of this store's `pack_format`)."""
+        readings, points = unpack_json(blob)
+        refused: list[Refused] = []
+        try:
+            if readings:
+                self.write_readings(readings)
+        except StoreRejected as exc:
+            refused.extend(exc.refused)
+        try:
+            if points:
+                self.write_points(points)
+        except StoreRejected as exc:
+            refused.extend(exc.refused)
+        if refused:
+            raise StoreRejected(refused)
+
+
+def pack_json(readings: Sequence[Reading], points: Sequence[Point]) -> bytes:
+    """The store-neutral packing: JSON arrays of reading and point tuples."""
+    rows = [
+        (
+            r.site,
+            r.gateway,
+            r.sensor,
+            r.kind,
+            r.ts_ms,
+            r.value,
+            r.state,
+            r.quality,
+            r.over_range,
+            r.historical,
+        )
+        for r in readings
+    ]
+    pts = [(p.measurement, dict(p.tags), dict(p.fields), p.ts_ms) for p in points]
+    return orjson.dumps({"r": rows, "p": pts})
+
+
+def unpack_json(blob: bytes) -> tuple[list[Reading], list[Point]]:
+    doc: dict[str, Any] = orjson.loads(blob)
+    readings = [Reading(*row) for row in doc["r"]]
+    points = [Point(m, tags, fields, ts_ms) for m, tags, fields, ts_ms in doc["p"]]
+    return readings, points

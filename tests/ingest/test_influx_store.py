@@ -1,0 +1,160 @@
+"""InfluxStore: the store contract against a real InfluxDB 1.6, and its error handling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from hazmon.settings import InfluxAddress, Settings
+from stores import StoreRejected, StoreUnavailable
+from stores.influx import InfluxStore, gunzip_lines
+from tests.ingest.store_contract import T0_MS, StoreContract, alarm_point, reading
+from tests.servers import InfluxDB
+
+
+@pytest.mark.integration
+class TestInfluxStore(StoreContract):
+    @pytest.fixture
+    def store(self, influxdb: InfluxDB, influx_db: str) -> Iterator[InfluxStore]:
+        store = InfluxStore(InfluxAddress(influxdb.url, influx_db))
+        yield store
+        store.close()
+
+    def test_rows_are_where_influxql_finds_them(
+        self, store: InfluxStore, influxdb: InfluxDB, influx_db: str
+    ) -> None:
+        store.write_readings([reading(ts_ms=T0_MS + i) for i in range(7)])
+        assert influxdb.count(influx_db, "reading", "value") == 7
+
+    def test_a_bad_line_is_refused_and_the_others_written(
+        self, store: InfluxStore, influxdb: InfluxDB, influx_db: str
+    ) -> None:
+        # `state` becomes a float field in this shard: an interlock's string state conflicts
+        influxdb.write(influx_db, f"reading,sensor=X,site=s0 state=1.0 {T0_MS}")
+        batch = [reading(ts_ms=T0_MS + i, value=float(i)) for i in range(99)]
+        batch.insert(40, reading("ESD-01", T0_MS, None, kind="interlock", state="tripped"))
+        with pytest.raises(StoreRejected) as caught:
+            store.write_readings(batch)
+        (refused,) = caught.value.refused
+        assert "ESD-01" in refused.item and "conflict" in refused.reason
+        assert influxdb.count(influx_db, "reading", "value") == 99
+
+    def test_a_missing_database_is_created(self, influxdb: InfluxDB, unique_id: str) -> None:
+        name = f"hazmon_new_{unique_id}"
+        store = InfluxStore(InfluxAddress(influxdb.url, name))
+        try:
+            store.write_readings([reading()])
+            assert influxdb.count(name, "reading", "value") == 1
+        finally:
+            store.close()
+            influxdb.drop_database(name)
+
+
+def test_an_unreachable_server_is_unavailable() -> None:
+    store = InfluxStore(InfluxAddress("http://127.0.0.1:1", "db"), timeout_s=1.0)
+    with pytest.raises(StoreUnavailable):
+        store.write_readings([reading()])
+    assert store.ping() is False
+
+
+# -- against a scripted server (httpx.MockTransport) -------------------------------------
+
+
+def scripted(handler: httpx.MockTransport, settings: Settings | None = None) -> InfluxStore:
+    return InfluxStore(
+        InfluxAddress("http://influx.test", "db"), settings=settings, transport=handler
+    )
+
+
+@pytest.mark.parametrize("status", [500, 503, 429, 401])
+def test_server_errors_are_unavailable(status: int) -> None:
+    store = scripted(httpx.MockTransport(lambda _req: httpx.Response(status, text="no")))
+    with pytest.raises(StoreUnavailable):
+        store.write_readings([reading()])
+
+
+def test_writes_are_gzip_line_protocol_in_ms() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    scripted(httpx.MockTransport(handler)).write_readings([reading(), reading("GT-102")])
+    (request,) = seen
+    assert request.url.path == "/write"
+    assert dict(request.url.params) == {"db": "db", "precision": "ms"}
+    assert request.headers["content-encoding"] == "gzip"
+    lines = gunzip_lines(request.content)
+    assert lines[0] == (
+        f"reading,gateway=gw1,kind=combustible_gas,quality=good,sensor=GT-101,site=s1 "
+        f"value=12.5 {T0_MS}"
+    )
+    assert len(lines) == 2
+
+
+def test_a_token_is_sent_as_a_token_header() -> None:
+    seen: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: seen.append(r) or httpx.Response(204))
+    settings = Settings(influx_token=SecretStr("s3cret"))
+    scripted(transport, settings).write_readings([reading()])
+    assert seen[0].headers["authorization"] == "Token s3cret"
+    assert "s3cret" not in str(seen[0].url)
+
+
+def test_user_and_password_are_sent_as_basic_credentials() -> None:
+    seen: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: seen.append(r) or httpx.Response(204))
+    settings = Settings(influx_username="ingest", influx_password=SecretStr("pw"))
+    scripted(transport, settings).write_readings([reading()])
+    assert seen[0].headers["authorization"] == httpx.BasicAuth("ingest", "pw")._auth_header
+    assert "pw" not in str(seen[0].url)
+
+
+def test_a_refused_batch_is_split_until_the_bad_line_is_alone() -> None:
+    requests = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal requests
+        requests += 1
+        lines = gunzip_lines(request.content)
+        if any("BAD" in text for text in lines):
+            return httpx.Response(400, json={"error": "partial write: conflict dropped=1"})
+        return httpx.Response(204)
+
+    batch = [reading(ts_ms=T0_MS + i) for i in range(1024)]
+    batch[700] = reading("BAD")
+    with pytest.raises(StoreRejected) as caught:
+        scripted(httpx.MockTransport(handler)).write_readings(batch)
+    assert [r.item.split(",")[4] for r in caught.value.refused] == ["sensor=BAD"]
+    assert requests == 1 + 2 * 10  # the whole batch, then two halves per level
+
+
+def test_a_batch_that_is_all_refused_is_not_split() -> None:
+    requests = 0
+
+    def handler(_request: httpx.Request) -> httpx.Response:
+        nonlocal requests
+        requests += 1
+        return httpx.Response(400, json={"error": "partial write: type conflict dropped=8"})
+
+    with pytest.raises(StoreRejected) as caught:
+        scripted(httpx.MockTransport(handler)).write_readings(
+            [reading(ts_ms=T0_MS + i) for i in range(8)]
+        )
+    assert len(caught.value.refused) == 8
+    assert requests == 1
+
+
+def test_a_point_without_fields_is_refused_alone() -> None:
+    seen: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: seen.append(r) or httpx.Response(204))
+    with pytest.raises(StoreRejected) as caught:
+        scripted(transport).write_points(
+            [alarm_point(T0_MS, note=None), alarm_point(T0_MS + 1, note="x")]
+        )
+    assert len(caught.value.refused) == 1
+    assert len(gunzip_lines(seen[0].content)) == 1
