@@ -1,0 +1,82 @@
+// One sensor: its last hour as a line with its thresholds, and its alarm history.
+
+import { ApiError, call } from "./api.js";
+import { clear, h } from "./dom.js";
+import { formatTime, t } from "./i18n.js";
+
+const H = 200;
+const PAD = { left: 44, right: 10, top: 10, bottom: 22 };
+
+function scale(lo, hi, from, to) {
+  const span = hi - lo || 1;
+  return (v) => from + ((v - lo) / span) * (to - from);
+}
+
+function drawTrend(svg, readings, sensor) {
+  const W = Math.max(320, Math.round(svg.clientWidth || 600)); // drawn 1:1, not stretched
+  clear(svg);
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  const numeric = readings.filter((r) => typeof r.value === "number");
+  if (!numeric.length) {
+    const states = readings.filter((r) => r.state).slice(-1)[0];
+    svg.append(h("text", { class: "empty", x: W / 2, y: H / 2 },
+      states ? `${states.state} @ ${formatTime(states.ts_ms)}` : t("detail.none")));
+    return;
+  }
+  const thresholds = Object.entries(sensor?.thresholds || {});
+  const values = [...numeric.map((r) => r.value), ...thresholds.map(([, v]) => v)];
+  const [t0, t1] = [numeric[0].ts_ms, numeric[numeric.length - 1].ts_ms];
+  const x = scale(t0, t1, PAD.left, W - PAD.right);
+  const y = scale(Math.min(0, ...values), Math.max(...values) * 1.1, H - PAD.bottom, PAD.top);
+  for (const [name, v] of thresholds) {
+    svg.append(h("line", { class: `threshold ${name}`, x1: PAD.left, x2: W - PAD.right,
+      y1: y(v).toFixed(1), y2: y(v).toFixed(1) }),
+    h("text", { class: "axis", x: 2, y: (y(v) + 4).toFixed(1) }, `${v}`));
+  }
+  const points = numeric.map((r) => `${x(r.ts_ms).toFixed(1)},${y(r.value).toFixed(1)}`);
+  svg.append(
+    h("polyline", { class: "series", points: points.join(" ") }),
+    h("text", { class: "axis", x: PAD.left, y: H - 6 }, formatTime(t0)),
+    h("text", { class: "axis end", x: W - PAD.right, y: H - 6 }, formatTime(t1)),
+    h("text", { class: "axis", x: 2, y: PAD.top + 8 }, sensor?.unit || ""),
+  );
+}
+
+function drawHistory(table, events) {
+  clear(table);
+  table.append(h("tr", {}, ["col.time", "col.event", "col.state", "col.value", "col.user",
+    "col.note"].map((key) => h("th", {}, t(key)))));
+  if (!events.length) table.append(h("tr", {}, h("td", { colspan: 6 }, t("detail.none"))));
+  for (const e of events) {
+    table.append(h("tr", {},
+      h("td", {}, formatTime(e.ts_ms)),
+      h("td", {}, `${t(`event.${e.event}`, e.event)} ${t(`condition.${e.condition}`, "")}`),
+      h("td", {}, t(`state.${e.state}`, e.state ?? "")),
+      h("td", {}, e.value ?? ""),
+      h("td", {}, e.user ?? ""),
+      h("td", {}, e.note ?? "")));
+  }
+}
+
+/** Load and draw one sensor's trend and history into the detail panel. */
+export async function showSensor(panel, siteId, sensorId, siteName) {
+  const base = `/api/v1/sites/${encodeURIComponent(siteId)}/sensors/${encodeURIComponent(sensorId)}`;
+  // A gateway-level alarm (offline) names a gateway, which has no trend: show none.
+  const orNone = (promise) => promise.catch((e) => {
+    if (e instanceof ApiError) return [];
+    throw e;
+  });
+  const [sensors, readings, events] = await Promise.all([
+    orNone(call(`/api/v1/sites/${encodeURIComponent(siteId)}/sensors`)),
+    orNone(call(`${base}/readings`)),
+    orNone(call(`${base}/events`)),
+  ]);
+  const sensor = sensors.find((s) => s.id === sensorId);
+  panel.querySelector("#detail-title").textContent =
+    `${siteName || siteId} · ${sensorId}${sensor?.area ? ` · ${sensor.area}` : ""}`;
+  panel.dataset.site = siteId;
+  panel.dataset.sensor = sensorId;
+  panel.hidden = false;
+  drawTrend(panel.querySelector("#trend"), readings, sensor);
+  drawHistory(panel.querySelector("#history"), events);
+}

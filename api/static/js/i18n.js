@@ -1,0 +1,177 @@
+// Chinese by default, English on request; the choice is kept in localStorage.
+
+const zh = {
+  title: "重大危险源监测预警值班台",
+  "login.prompt": "请粘贴您的访问令牌",
+  "login.token": "令牌",
+  "login.submit": "登录",
+  "login.bad": "令牌无效，请重新输入",
+  "login.lost": "会话已失效，请重新登录",
+  logout: "退出",
+  export: "导出报警日志",
+  "conn.live": "实时连接",
+  "conn.connecting": "正在连接…",
+  "conn.lost": "连接中断，正在重连…",
+  "sites.title": "企业风险分布",
+  "sites.map": "浙江省（示意图）",
+  "alarms.title": "活动报警",
+  "alarms.none": "当前没有活动报警",
+  "alarms.hidden": "已搁置/抑制/停用（仍计入风险）",
+  "banner.critical": "新的紧急报警！",
+  "banner.silence": "知道了",
+  "action.ack": "确认",
+  "action.shelve": "搁置",
+  "action.reset": "复位",
+  "action.trend": "趋势",
+  "action.cancel": "取消",
+  "action.close": "关闭",
+  "ack.title": "确认报警",
+  "ack.note": "处置说明",
+  "shelve.title": "搁置报警",
+  "shelve.reason": "搁置原因",
+  "shelve.minutes": "时长（分钟）",
+  "reset.title": "复位报警",
+  "detail.trend": "近一小时趋势",
+  "detail.history": "报警记录",
+  "detail.none": "暂无数据",
+  "col.time": "时间",
+  "col.event": "事件",
+  "col.state": "状态",
+  "col.value": "数值",
+  "col.user": "操作人",
+  "col.note": "说明",
+  "age.s": "秒前",
+  "age.m": "分钟前",
+  "age.h": "小时前",
+  "error.action": "操作失败",
+  "export.done": "日志已导出",
+  lang: "English",
+  "grade.red": "红色", "grade.orange": "橙色", "grade.yellow": "黄色", "grade.blue": "蓝色",
+  "priority.critical": "紧急", "priority.high": "高", "priority.medium": "中",
+  "state.normal": "正常", "state.unack": "未确认", "state.acked": "已确认",
+  "state.rtn_unack": "已恢复未确认", "state.shelved": "已搁置", "state.suppressed": "已抑制",
+  "state.out_of_service": "停用",
+  "condition.high": "高报", "condition.high_high": "高高报", "condition.low": "低报",
+  "condition.low_low": "低低报", "condition.trip": "联锁动作", "condition.bypass": "联锁旁路",
+  "condition.fault": "故障", "condition.stale": "数据中断", "condition.offline": "网关离线",
+  "event.raised": "报警", "event.cleared": "恢复", "event.acked": "确认", "event.reset": "复位",
+  "event.shelved": "搁置", "event.unshelved": "解除搁置", "event.suppressed": "抑制",
+  "event.unsuppressed": "解除抑制", "event.escalated": "升级", "event.notified": "已通知",
+  "event.notify_failed": "通知失败", "event.historical": "历史数据越限", "event.note": "备注",
+  "returned": "（已恢复，待复位）",
+  "reason.maintenance": "探头维护/标定",
+  "reason.nuisance": "误报/干扰",
+  "reason.known": "已知问题，正在处理",
+  "reason.operation": "工艺操作需要",
+  "reason.other": "其他",
+};
+
+const en = {
+  title: "Major Hazard Monitoring — Duty Console",
+  "login.prompt": "Paste your access token",
+  "login.token": "Token",
+  "login.submit": "Sign in",
+  "login.bad": "The token is not valid; try again",
+  "login.lost": "Your session ended; please sign in again",
+  logout: "Sign out",
+  export: "Export alarm journal",
+  "conn.live": "Live",
+  "conn.connecting": "Connecting…",
+  "conn.lost": "Connection lost, reconnecting…",
+  "sites.title": "Sites by risk grade",
+  "sites.map": "Zhejiang (schematic)",
+  "alarms.title": "Active alarms",
+  "alarms.none": "No active alarms",
+  "alarms.hidden": "shelved / suppressed / out of service (still counted in risk)",
+  "banner.critical": "New critical alarm!",
+  "banner.silence": "Seen",
+  "action.ack": "Ack",
+  "action.shelve": "Shelve",
+  "action.reset": "Reset",
+  "action.trend": "Trend",
+  "action.cancel": "Cancel",
+  "action.close": "Close",
+  "ack.title": "Acknowledge alarm",
+  "ack.note": "Note",
+  "shelve.title": "Shelve alarm",
+  "shelve.reason": "Reason",
+  "shelve.minutes": "Minutes",
+  "reset.title": "Reset alarm",
+  "detail.trend": "Last hour",
+  "detail.history": "Alarm history",
+  "detail.none": "No data",
+  "col.time": "Time",
+  "col.event": "Event",
+  "col.state": "State",
+  "col.value": "Value",
+  "col.user": "User",
+  "col.note": "Note",
+  "age.s": "s ago",
+  "age.m": "min ago",
+  "age.h": "h ago",
+  "error.action": "Action failed",
+  "export.done": "Journal exported",
+  lang: "中文",
+  "grade.red": "Red", "grade.orange": "Orange", "grade.yellow": "Yellow", "grade.blue": "Blue",
+  "priority.critical": "Critical", "priority.high": "High", "priority.medium": "Medium",
+  "state.normal": "Normal", "state.unack": "Unacknowledged", "state.acked": "Acknowledged",
+  "state.rtn_unack": "Returned, unacknowledged", "state.shelved": "Shelved",
+  "state.suppressed": "Suppressed", "state.out_of_service": "Out of service",
+  "condition.high": "High", "condition.high_high": "High-high", "condition.low": "Low",
+  "condition.low_low": "Low-low", "condition.trip": "Trip", "condition.bypass": "Bypass",
+  "condition.fault": "Fault", "condition.stale": "Stale", "condition.offline": "Offline",
+  "event.raised": "Raised", "event.cleared": "Cleared", "event.acked": "Acked",
+  "event.reset": "Reset", "event.shelved": "Shelved", "event.unshelved": "Unshelved",
+  "event.suppressed": "Suppressed", "event.unsuppressed": "Unsuppressed",
+  "event.escalated": "Escalated", "event.notified": "Notified",
+  "event.notify_failed": "Notify failed", "event.historical": "Historical", "event.note": "Note",
+  "returned": " (returned, reset needed)",
+  "reason.maintenance": "Detector maintenance / calibration",
+  "reason.nuisance": "Nuisance / interference",
+  "reason.known": "Known problem being worked on",
+  "reason.operation": "Needed for operation",
+  "reason.other": "Other",
+};
+
+const dictionaries = { zh, en };
+let lang = localStorage.getItem("hazmon.lang") === "en" ? "en" : "zh";
+
+export function language() {
+  return lang;
+}
+
+export function locale() {
+  return lang === "zh" ? "zh-CN" : "en-GB";
+}
+
+export function t(key, fallback) {
+  return dictionaries[lang][key] ?? fallback ?? key;
+}
+
+/** Apply the language to every element with data-i18n (its text) or data-i18n-label. */
+export function applyLanguage(root = document) {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+  }
+}
+
+export function toggleLanguage() {
+  lang = lang === "zh" ? "en" : "zh";
+  localStorage.setItem("hazmon.lang", lang);
+  applyLanguage();
+  return lang;
+}
+
+export function formatTime(ts) {
+  return ts == null ? "—" : new Date(ts).toLocaleString(locale(), { hour12: false });
+}
+
+export function formatAge(ts, now = Date.now()) {
+  if (ts == null) return "";
+  const s = Math.max(0, Math.round((now - ts) / 1000));
+  if (s < 60) return `${s} ${t("age.s")}`;
+  if (s < 3600) return `${Math.floor(s / 60)} ${t("age.m")}`;
+  return `${Math.floor(s / 3600)} ${t("age.h")}`;
+}

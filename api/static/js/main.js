@@ -1,0 +1,261 @@
+// The duty-officer console: sign in with a token, then sites and active alarms kept
+// live from the event stream, with acknowledge / shelve / reset and a sensor's trend.
+
+import { drawAlarms } from "./alarms.js";
+import {
+  raiseCritical, refreshBanner, setBaseTitle, settle, silence, unlockAudio,
+} from "./alert.js";
+import {
+  ApiError, Unauthorized, alarmPath, call, download, followStream, token,
+} from "./api.js";
+import { showSensor } from "./detail.js";
+import { $, clear, h } from "./dom.js";
+import { applyLanguage, language, t, toggleLanguage } from "./i18n.js";
+import { drawMap } from "./map.js";
+
+const state = {
+  me: null,
+  may: {},
+  sites: new Map(),
+  alarms: new Map(),
+  siteFilter: null,
+  running: false,
+};
+
+// -- drawing ------------------------------------------------------------------------
+
+function countActive() {
+  for (const site of state.sites.values()) {
+    site.active_alarms = { critical: 0, high: 0, medium: 0 };
+  }
+  for (const alarm of state.alarms.values()) {
+    const site = state.sites.get(alarm.site);
+    if (site && alarm.priority in site.active_alarms) site.active_alarms[alarm.priority] += 1;
+  }
+}
+
+function drawSites() {
+  const sites = [...state.sites.values()];
+  drawMap($("#map"), sites, language(), pickSite);
+  const list = clear($("#site-list"));
+  for (const site of sites) {
+    const counts = site.active_alarms;
+    list.append(h("li", {
+      class: `site-item grade-${site.risk_grade}${state.siteFilter === site.id ? " picked" : ""}`,
+      dataset: { site: site.id, grade: site.risk_grade },
+      tabindex: 0,
+      onclick: () => pickSite(site.id),
+    },
+    h("span", { class: "grade" }, t(`grade.${site.risk_grade}`)),
+    h("span", { class: "name" }, site.name),
+    h("span", { class: "counts" },
+      ["critical", "high", "medium"].filter((p) => counts[p]).map((p) =>
+        h("span", { class: `count priority-${p}` }, `${t(`priority.${p}`)} ${counts[p]}`)))));
+  }
+}
+
+function drawAlarmList() {
+  const alarms = [...state.alarms.values()]
+    .filter((a) => !state.siteFilter || a.site === state.siteFilter);
+  drawAlarms($("#alarm-list"), $("#alarm-count"), alarms, state.sites, state.may, act);
+  const chip = $("#filter");
+  chip.hidden = !state.siteFilter;
+  chip.textContent = state.siteFilter ? `${state.sites.get(state.siteFilter)?.name} ✕` : "";
+}
+
+function drawAll() {
+  countActive();
+  drawSites();
+  drawAlarmList();
+}
+
+function pickSite(siteId) {
+  state.siteFilter = state.siteFilter === siteId ? null : siteId;
+  drawAll();
+}
+
+// -- live state ---------------------------------------------------------------------
+
+async function reload() {
+  const [sites, alarms] = await Promise.all([
+    call("/api/v1/sites"), call("/api/v1/alarms?active=true"),
+  ]);
+  state.sites = new Map(sites.map((s) => [s.id, s]));
+  state.alarms = new Map(alarms.filter((a) => a.state !== "normal").map((a) => [a.alarm_id, a]));
+  for (const alarm of state.alarms.values()) {
+    if (alarm.priority === "critical" && alarm.state === "unack") raiseCritical(alarm.alarm_id, false);
+  }
+  drawAll();
+}
+
+function applyAlarm(event) {
+  const before = state.alarms.get(event.alarm_id);
+  const alarm = { ...before, ...event };
+  alarm.raised_ms = event.raised_ms ?? before?.raised_ms ?? event.ts_ms;
+  if (event.event === "acked") {
+    alarm.acked_by = event.acked_by ?? event.user;
+    alarm.acked_ms = event.acked_ms ?? event.ts_ms;
+  }
+  if (alarm.state === "normal") state.alarms.delete(alarm.alarm_id);
+  else state.alarms.set(alarm.alarm_id, alarm);
+  if (alarm.priority === "critical" && event.event === "raised" && alarm.state === "unack") {
+    raiseCritical(alarm.alarm_id);
+  } else if (alarm.state !== "unack") {
+    settle(alarm.alarm_id);
+  }
+  drawAll();
+  const panel = $("#detail");
+  if (!panel.hidden && panel.dataset.site === alarm.site && panel.dataset.sensor === alarm.sensor) {
+    openDetail(alarm.site, alarm.sensor);
+  }
+}
+
+function onEvent({ type, data }) {
+  if (type === "ready") reload().catch(fail);
+  else if (type === "alarm") applyAlarm(data);
+  else if (type === "risk" && state.sites.has(data.site)) {
+    state.sites.get(data.site).risk_grade = data.grade;
+    drawSites();
+  }
+}
+
+function onStatus(status) {
+  const conn = $("#conn");
+  conn.dataset.state = status;
+  conn.dataset.i18n = `conn.${status}`;
+  conn.textContent = t(`conn.${status}`);
+  document.body.classList.toggle("offline", status === "lost");
+}
+
+// -- actions ------------------------------------------------------------------------
+
+function ask(dialogId, title) {
+  const dialog = $(dialogId);
+  dialog.querySelector("form").reset();
+  dialog.querySelector("h3").textContent = title;
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+  });
+}
+
+async function act(kind, alarm) {
+  if (kind === "trend") {
+    openDetail(alarm.site, alarm.sensor);
+    return;
+  }
+  let body;
+  if (kind === "shelve") {
+    if (!(await ask("#shelve-dialog", t("shelve.title")))) return;
+    const reason = $("#shelve-reason");
+    body = { reason: reason.options[reason.selectedIndex].text,
+      minutes: Number($("#shelve-minutes").value) };
+  } else {
+    $("#note-ok").dataset.i18n = `action.${kind}`;
+    $("#note-ok").textContent = t(`action.${kind}`);
+    if (!(await ask("#note-dialog", t(`${kind}.title`)))) return;
+    body = { note: $("#note-text").value.trim() || null };
+  }
+  try {
+    applyAlarm(await call(alarmPath(alarm.alarm_id, kind), { method: "POST", body }));
+  } catch (error) {
+    fail(error);
+  }
+}
+
+function openDetail(siteId, sensorId) {
+  showSensor($("#detail"), siteId, sensorId, state.sites.get(siteId)?.name).catch(fail);
+}
+
+function toast(message) {
+  const el = $("#toast");
+  el.textContent = message;
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.hidden = true; }, 6000);
+}
+
+function fail(error) {
+  if (error instanceof Unauthorized) {
+    signOut("login.lost");
+  } else {
+    console.error(error);
+    toast(`${t("error.action")}: ${error instanceof ApiError ? error.message : error}`);
+  }
+}
+
+// -- session ------------------------------------------------------------------------
+
+function showLogin(messageKey) {
+  $("#login").hidden = false;
+  $("#main").hidden = true;
+  for (const id of ["#logout", "#export"]) $(id).hidden = true;
+  const message = $("#login-error");
+  message.dataset.i18n = messageKey || "";
+  message.textContent = messageKey ? t(messageKey) : "";
+  $("#token").focus();
+}
+
+function signOut(messageKey) {
+  state.running = false;
+  token.clear();
+  silence();
+  showLogin(messageKey);
+}
+
+async function start() {
+  try {
+    state.me = await call("/api/v1/me");
+  } catch (error) {
+    if (error instanceof Unauthorized) showLogin("login.bad");
+    else fail(error);
+    return;
+  }
+  state.may = Object.fromEntries(state.me.rights.map((r) => [r, true]));
+  $("#login").hidden = true;
+  $("#main").hidden = false;
+  $("#logout").hidden = false;
+  $("#export").hidden = !state.may.audit;
+  $("#who").textContent = `${state.me.name} · ${state.me.role}`;
+  state.running = true;
+  followStream({
+    onEvent, onStatus, onUnauthorized: () => signOut("login.lost"), running: () => state.running,
+  });
+}
+
+function wire() {
+  $("#login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    unlockAudio();
+    token.set($("#token").value.trim());
+    $("#token").value = "";
+    start();
+  });
+  $("#logout").addEventListener("click", () => signOut());
+  $("#lang").addEventListener("click", () => {
+    toggleLanguage();
+    setBaseTitle(t("title"));
+    refreshBanner();
+    if (state.running) drawAll();
+  });
+  $("#silence").addEventListener("click", silence);
+  $("#filter").addEventListener("click", () => pickSite(state.siteFilter));
+  $("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; });
+  $("#export").addEventListener("click", () => {
+    download("/api/v1/journal?format=csv", "hazmon-journal.csv")
+      .then(() => toast(t("export.done"))).catch(fail);
+  });
+  document.addEventListener("click", unlockAudio, { once: true });
+  setInterval(() => {
+    if (!state.running) return;
+    drawAlarmList();
+    const panel = $("#detail");
+    if (!panel.hidden) openDetail(panel.dataset.site, panel.dataset.sensor);
+  }, 15_000);
+}
+
+applyLanguage();
+setBaseTitle(t("title"));
+wire();
+if (token.get()) start();
+else showLogin();
