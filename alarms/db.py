@@ -1,0 +1,192 @@
+"""The alarm service's SQLite file in the data folder: the journal, the engine's state,
+every occurrence, and the notification outbox, written together.
+
+`commit()` appends the journal entries of some events and upserts the state that
+changed with them in ONE transaction, so that after a crash (SIGKILL included) the
+state on disk is exactly the state the journal describes. The outbox holds each
+notification from the moment its tier fell due until its outcome is journalled, so a
+restart sends what was due and not yet sent, and sends nothing twice that was done.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alarms import journal
+from alarms.core.model import Dirty, Doc, Event, NotifyRequest
+from alarms.journal import Head
+
+DB_FILE = "alarms.db"
+
+SCHEMA = (
+    journal.SCHEMA
+    + """
+CREATE TABLE IF NOT EXISTS state (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS occurrences (
+    alarm_id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    site TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    raised_ms INTEGER NOT NULL,
+    ended_ms INTEGER,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS occurrences_raised ON occurrences (raised_ms);
+CREATE INDEX IF NOT EXISTS occurrences_open ON occurrences (ended_ms);
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+"""
+)
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection usable from any thread (callers serialize writes)."""
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+        )
+    else:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+@dataclass(slots=True)
+class Saved:
+    """What a restart restores."""
+
+    sensors: dict[str, Doc] = field(default_factory=dict)
+    points: dict[str, Doc] = field(default_factory=dict)
+    gateways: dict[str, Doc] = field(default_factory=dict)
+    open_occurrences: dict[str, Doc] = field(default_factory=dict)
+
+
+class AlarmDb:
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / DB_FILE
+        self._conn = connect(self.path)
+        self._conn.executescript(SCHEMA)
+        self.head: Head = journal.read_head(self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def load(self) -> Saved:
+        saved = Saved()
+        kinds = {"sensor": saved.sensors, "point": saved.points, "gateway": saved.gateways}
+        for kind, ident, doc in self._conn.execute("SELECT kind, id, doc FROM state"):
+            if kind in kinds:
+                kinds[kind][ident] = json.loads(doc)
+        for alarm_id, doc in self._conn.execute(
+            "SELECT alarm_id, doc FROM occurrences WHERE ended_ms IS NULL"
+        ):
+            saved.open_occurrences[alarm_id] = json.loads(doc)
+        return saved
+
+    def commit(
+        self,
+        events: Sequence[Event],
+        dirty: Dirty,
+        *,
+        outbox_add: Sequence[NotifyRequest] = (),
+        outbox_done: Sequence[str] = (),
+        now_ms: int = 0,
+    ) -> Head:
+        """Journal the events and persist what changed, atomically; the new head."""
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            head = journal.append(cur, self.head, events) if events else self.head
+            self._write_state(cur, dirty)
+            cur.executemany(
+                "INSERT OR IGNORE INTO outbox (id, created_ms, doc) VALUES (?, ?, ?)",
+                [(r.id, now_ms, _dumps(r.doc())) for r in outbox_add],
+            )
+            cur.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in outbox_done])
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        self.head = head
+        return head
+
+    def _write_state(self, cur: sqlite3.Cursor, dirty: Dirty) -> None:
+        rows = [("sensor", i, _dumps(d)) for i, d in dirty.sensors.items()]
+        rows += [("point", k, _dumps(d)) for k, d in dirty.points.items()]
+        rows += [("gateway", i, _dumps(d)) for i, d in dirty.gateways.items()]
+        cur.executemany("INSERT OR REPLACE INTO state (kind, id, doc) VALUES (?, ?, ?)", rows)
+        cur.executemany(
+            "INSERT OR REPLACE INTO occurrences "
+            "(alarm_id, key, site, priority, raised_ms, ended_ms, doc) VALUES (?,?,?,?,?,?,?)",
+            [
+                (o.alarm_id, o.key, o.site, o.priority, o.raised_ms, o.ended_ms, _dumps(o.doc))
+                for o in dirty.occurrences.values()
+            ],
+        )
+
+    # -- reads --------------------------------------------------------------------------
+
+    def outbox(self) -> list[NotifyRequest]:
+        found = self._conn.execute("SELECT doc FROM outbox ORDER BY created_ms, id")
+        return [NotifyRequest.load(json.loads(doc)) for (doc,) in found]
+
+    def occurrence(self, alarm_id: str) -> Doc | None:
+        row = self._conn.execute(
+            "SELECT doc FROM occurrences WHERE alarm_id = ?", (alarm_id,)
+        ).fetchone()
+        return None if row is None else _public(json.loads(row[0]))
+
+    def occurrences(
+        self,
+        *,
+        active: bool | None = None,
+        site: str | None = None,
+        priority: str | None = None,
+        limit: int = 500,
+    ) -> list[Doc]:
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        if active is not None:
+            where.append("ended_ms IS NULL" if active else "ended_ms IS NOT NULL")
+        if site is not None:
+            where.append("site = ?")
+            args.append(site)
+        if priority is not None:
+            where.append("priority = ?")
+            args.append(priority)
+        sql = (
+            f"SELECT doc FROM occurrences WHERE {' AND '.join(where)} "
+            "ORDER BY raised_ms DESC, alarm_id DESC LIMIT ?"
+        )
+        found = self._conn.execute(sql, (*args, limit))
+        return [_public(json.loads(doc)) for (doc,) in found]
+
+
+def _public(doc: Doc) -> Doc:
+    latest: Doc = doc.get("latest") or {}
+    return {
+        **latest,
+        "raised_ms": doc.get("raised_ms"),
+        "acked_ms": doc.get("acked_ms"),
+        "acked_by": doc.get("acked_by"),
+    }

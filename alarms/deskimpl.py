@@ -1,0 +1,290 @@
+"""`AlarmDesk`: the duty desk (alarms.desk.Desk) over the engine and the alarm DB.
+
+Every action runs the engine and commits its journal entries with the state they
+changed in one transaction, under one lock (the API calls from its event loop and
+from worker threads; the service evaluates in a worker thread). What an action
+produced is then handed to the event loop (`_emitted`): live subscribers here, MQTT,
+the store and the notifiers in the service.
+
+Beyond the Desk protocol: `unshelve()`, `return_to_service()`, `write_anchor()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+from alarms import anchors, db, journal
+from alarms.anchors import Anchor
+from alarms.core import Engine, Output
+from alarms.errors import UnknownAlarm
+from alarms.export import export
+from alarms.kpi import kpi
+from hazmon.registry import Registry
+from stores.base import Store
+
+BACKLOG = 10_000  # outputs kept while no event loop is attached
+
+
+class AlarmDesk:
+    def __init__(
+        self, *, registry: Registry, data_dir: Path, store: Store, clock: Callable[[], int]
+    ) -> None:
+        self.registry = registry
+        self.data_dir = data_dir
+        self.store = store
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.db = db.AlarmDb(data_dir)
+        self.engine = Engine(registry)
+        saved = self.db.load()
+        self.engine.restore(
+            sensors=saved.sensors, points=saved.points, gateways=saved.gateways,
+            open_occurrences=saved.open_occurrences,
+        )
+        self.engine.start(self._now())
+        self.last_anchor: Anchor | None = None
+        self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._backlog: deque[Output] = deque(maxlen=BACKLOG)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    def _commit(self, out: Output, now_ms: int, *, outbox_done: tuple[str, ...] = ()) -> None:
+        """Journal and persist (the lock is held)."""
+        dirty = self.engine.take_dirty()
+        if out.events or out.notify or outbox_done or dirty:
+            self.db.commit(
+                out.events, dirty, outbox_add=out.notify, outbox_done=outbox_done, now_ms=now_ms
+            )
+
+    def _act(self, action: Callable[[int], Output]) -> Output:
+        with self._lock:
+            now_ms = self._now()
+            out = action(now_ms)  # an illegal or unknown one raises, having changed nothing
+            self._commit(out, now_ms)
+        self._hand_over(out)
+        return out
+
+    def _hand_over(self, out: Output) -> None:
+        """Give an output to the event loop, from whatever thread we are on."""
+        if not out:
+            return
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._backlog.append(out)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._emitted(out)
+        else:
+            loop.call_soon_threadsafe(self._emitted, out)
+
+    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        while self._backlog:
+            self._emitted(self._backlog.popleft())
+
+    def _detach(self) -> None:
+        self._loop = None
+
+    def _emitted(self, out: Output) -> None:
+        """On the event loop: tell the live subscribers."""
+        for event in out.events:
+            if event.published:
+                self._fan_out({"type": "alarm", "data": event.wire()})
+        for change in out.risk:
+            data = {"site": change.site, "grade": change.grade, "ts_ms": change.ts_ms}
+            self._fan_out({"type": "risk", "data": data})
+
+    def _fan_out(self, item: dict[str, Any]) -> None:
+        for queue in list(self._subscribers):
+            if queue.full():
+                queue.get_nowait()  # a slow reader loses the oldest
+            queue.put_nowait(item)
+
+    def _alarm(self, alarm_id: str) -> dict[str, Any]:
+        with self._lock:
+            found = self.db.occurrence(alarm_id)
+        if found is None:
+            raise UnknownAlarm(alarm_id)
+        return found
+
+    # -- the Desk: alarms ------------------------------------------------------------------
+
+    def alarms(
+        self,
+        *,
+        active: bool | None = None,
+        site: str | None = None,
+        priority: str | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            return self.db.occurrences(active=active, site=site, priority=priority, limit=limit)
+
+    def ack(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
+        self._act(lambda now: self.engine.ack(alarm_id, user=user, note=note, now_ms=now))
+        return self._alarm(alarm_id)
+
+    def reset(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
+        self._act(lambda now: self.engine.reset(alarm_id, user=user, note=note, now_ms=now))
+        return self._alarm(alarm_id)
+
+    def shelve(self, alarm_id: str, *, user: str, minutes: int, reason: str) -> dict[str, Any]:
+        self._act(lambda now: self.engine.shelve(
+            alarm_id, user=user, minutes=minutes, reason=reason, now_ms=now))
+        return self._alarm(alarm_id)
+
+    def unshelve(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
+        self._act(lambda now: self.engine.unshelve(alarm_id, user=user, note=note, now_ms=now))
+        return self._alarm(alarm_id)
+
+    def note(self, alarm_id: str, *, user: str, note: str) -> dict[str, Any]:
+        self._act(lambda now: self.engine.note(alarm_id, user=user, note=note, now_ms=now))
+        return self._alarm(alarm_id)
+
+    # -- the Desk: sensors -----------------------------------------------------------------
+
+    def bypass_permit(
+        self,
+        site: str,
+        sensor: str,
+        *,
+        user: str,
+        until_ms: int,
+        reason: str,
+        approved_by: str,
+        compensating_measures: str,
+    ) -> dict[str, Any]:
+        granted: dict[str, Any] = {"site": site, "sensor": sensor}
+
+        def action(now_ms: int) -> Output:
+            permit, out = self.engine.bypass_permit(
+                site, sensor, user=user, until_ms=until_ms, reason=reason,
+                approved_by=approved_by, compensating_measures=compensating_measures,
+                now_ms=now_ms,
+            )
+            granted.update(asdict(permit))
+            return out
+
+        self._act(action)
+        return granted
+
+    def out_of_service(
+        self, site: str, sensor: str, *, user: str, until_ms: int, reason: str
+    ) -> dict[str, Any]:
+        self._act(lambda now: self.engine.out_of_service(
+            site, sensor, user=user, until_ms=until_ms, reason=reason, now_ms=now))
+        return {"site": site, "sensor": sensor, "until_ms": until_ms, "reason": reason,
+                "user": user}
+
+    def return_to_service(
+        self, site: str, sensor: str, *, user: str, note: str | None
+    ) -> dict[str, Any]:
+        self._act(lambda now: self.engine.return_to_service(
+            site, sensor, user=user, note=note, now_ms=now))
+        return {"site": site, "sensor": sensor, "user": user, "note": note}
+
+    # -- the Desk: views ---------------------------------------------------------------------
+
+    def risk_grades(self) -> dict[str, str]:
+        with self._lock:
+            return self.engine.risk_grades()
+
+    def active_counts(self, site: str) -> dict[str, int]:
+        counts = {"critical": 0, "high": 0, "medium": 0}
+        with self._lock:
+            for point in self.engine.plant.site_points.get(site, ()):
+                if point.occ is not None:
+                    counts[point.priority.value] += 1
+        return counts
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self._subscribers.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        if queue in self._subscribers:
+            self._subscribers.remove(queue)
+
+    # -- the Desk: audit ---------------------------------------------------------------------
+
+    def journal_export(
+        self,
+        *,
+        from_ms: int | None,
+        to_ms: int | None,
+        site: str | None,
+        fmt: Literal["csv", "jsonl"],
+    ) -> Iterator[str]:
+        return export_journal(self.db.path, from_ms=from_ms, to_ms=to_ms, site=site, fmt=fmt)
+
+    def anchor(self) -> Anchor | None:
+        """The newest anchor this desk can reach."""
+        mine = anchors.relabel(self.last_anchor, "this service") if self.last_anchor else None
+        return anchors.newest(
+            [mine, anchors.read_file(self.data_dir), anchors.read_store(self.store)]
+        )
+
+    def journal_verify(self) -> dict[str, Any]:
+        return verify_journal(self.db.path, self.anchor()).answer()
+
+    def kpi(self, *, from_ms: int, to_ms: int, site: str | None) -> dict[str, Any]:
+        return journal_kpi(self.db.path, from_ms=from_ms, to_ms=to_ms, site=site)
+
+    def write_anchor(self) -> Anchor:
+        """Take the journal's head as an anchor and keep it in the anchor file."""
+        with self._lock:
+            head = self.db.head
+            anchor = Anchor(head.seq, head.hash, self._now(), "this service")
+            anchors.write_file(self.data_dir, anchor)
+            self.last_anchor = anchor
+        return anchor
+
+
+# -- read-only access to a data folder's journal (the service, the API, the CLI) ------------
+
+
+def export_journal(
+    path: Path, *, from_ms: int | None, to_ms: int | None, site: str | None, fmt: str
+) -> Iterator[str]:
+    conn = db.connect(path, readonly=True)
+    try:
+        yield from export(journal.rows(conn, from_ms=from_ms, to_ms=to_ms, site=site), fmt)
+    finally:
+        conn.close()
+
+
+def verify_journal(path: Path, anchor: Anchor | None) -> journal.Verification:
+    conn = db.connect(path, readonly=True)
+    try:
+        return journal.verify(journal.rows(conn), anchor)
+    finally:
+        conn.close()
+
+
+def journal_kpi(path: Path, *, from_ms: int, to_ms: int, site: str | None) -> dict[str, Any]:
+    conn = db.connect(path, readonly=True)
+    try:
+        priorities = dict(conn.execute("SELECT alarm_id, priority FROM occurrences").fetchall())
+        rows = journal.rows(conn, to_ms=to_ms, site=site)
+        return kpi(rows, priorities=priorities, from_ms=from_ms, to_ms=to_ms, site=site)
+    finally:
+        conn.close()

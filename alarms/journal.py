@@ -1,0 +1,226 @@
+"""The tamper-evident alarm journal (ALARMS.md): an append-only hash chain in SQLite.
+
+Each entry has the fields of `FIELDS` (ALARMS.md's ten plus `site`), `prev` (the
+previous entry's hash, 64 zeros for the first) and
+`hash = sha256(prev + canonical_json(entry))`, where canonical JSON has sorted keys,
+no whitespace, UTF-8 and non-ASCII characters as themselves (Python's
+`json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`).
+
+`verify()` walks the chain and names the first entry that does not fit:
+- an entry whose hash does not match its content: edited;
+- a gap in `seq`: the first missing entry was deleted;
+- an entry whose `prev` is not its predecessor's hash: if it equals the predecessor's
+  own `prev`, the predecessor was inserted; if the entry itself is intact, the
+  predecessor was edited (and re-hashed); otherwise this entry is out of place
+  (reordered, or renumbered after a deletion).
+A cut-off tail leaves a valid chain: the anchors (`anchors.py`) catch it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alarms.anchors import Anchor
+from alarms.core.model import Event
+
+FIELDS: tuple[str, ...] = (
+    "seq", "ts_ms", "alarm_id", "key", "event", "from_state", "to_state", "value", "user",
+    "note", "site",
+)
+ALL_COLUMNS: tuple[str, ...] = (*FIELDS, "prev", "hash")
+GENESIS = "0" * 64
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    alarm_id TEXT,
+    key TEXT NOT NULL,
+    event TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT,
+    value,  -- no type: a number stays a number, a text a text
+    user TEXT,
+    note TEXT,
+    site TEXT,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_ts ON journal (ts_ms);
+"""
+
+
+def canonical_json(entry: Mapping[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_hash(prev: str, entry: Mapping[str, Any]) -> str:
+    return hashlib.sha256((prev + canonical_json(entry)).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    seq: int
+    hash: str
+
+
+def read_head(conn: sqlite3.Connection) -> Head:
+    row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    return Head(0, GENESIS) if row is None else Head(int(row[0]), str(row[1]))
+
+
+def entry_of(event: Event, seq: int) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "ts_ms": event.ts_ms,
+        "alarm_id": event.alarm_id,
+        "key": event.key,
+        "event": event.event,
+        "from_state": event.from_state,
+        "to_state": event.state,
+        "value": event.value,
+        "user": event.user,
+        "note": event.note,
+        "site": event.site,
+    }
+
+
+def append(cur: sqlite3.Cursor, head: Head, events: Sequence[Event]) -> Head:
+    """Append entries inside the caller's transaction; the new head."""
+    rows = []
+    seq, prev = head.seq, head.hash
+    for event in events:
+        seq += 1
+        entry = entry_of(event, seq)
+        digest = entry_hash(prev, entry)
+        rows.append((*(entry[f] for f in FIELDS), prev, digest))
+        prev = digest
+    cur.executemany(
+        f"INSERT INTO journal ({', '.join(ALL_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * len(ALL_COLUMNS))})",
+        rows,
+    )
+    return Head(seq, prev)
+
+
+def rows(
+    conn: sqlite3.Connection,
+    *,
+    from_ms: int | None = None,
+    to_ms: int | None = None,
+    site: str | None = None,
+    batch: int = 1000,
+) -> Iterator[dict[str, Any]]:
+    """Entries (with `prev` and `hash`) in `seq` order, fetched in batches."""
+    where: list[str] = ["seq > ?"]
+    args: list[Any] = []
+    if from_ms is not None:
+        where.append("ts_ms >= ?")
+        args.append(from_ms)
+    if to_ms is not None:
+        where.append("ts_ms <= ?")
+        args.append(to_ms)
+    if site is not None:
+        where.append("site = ?")
+        args.append(site)
+    sql = (
+        f"SELECT {', '.join(ALL_COLUMNS)} FROM journal WHERE {' AND '.join(where)} "
+        "ORDER BY seq LIMIT ?"
+    )
+    after = 0
+    while True:
+        found = conn.execute(sql, (after, *args, batch)).fetchall()
+        for row in found:
+            yield dict(zip(ALL_COLUMNS, row, strict=True))
+        if len(found) < batch:
+            return
+        after = int(found[-1][0])
+
+
+@dataclass(slots=True)
+class Verification:
+    ok: bool
+    entries: int
+    first_bad: int | None
+    reason: str | None
+    head: Head
+    anchor: Anchor | None = None
+
+    def answer(self) -> dict[str, Any]:
+        """The shape of CONTRACT §7 `GET /api/v1/journal/verify`, plus reason and head."""
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "first_bad": self.first_bad,
+            "reason": self.reason,
+            "head": {"seq": self.head.seq, "hash": self.head.hash},
+            "anchor": self.anchor.answer() if self.anchor else None,
+        }
+
+
+class _Walk:
+    """The chain check, one entry at a time."""
+
+    def __init__(self, anchor: Anchor | None) -> None:
+        self.anchor = anchor
+        self.expected = 1
+        self.prev_hash = GENESIS
+        self.prev_row: dict[str, Any] | None = None
+        self.entries = 0
+        self.hash_at_anchor: str | None = None
+
+    def step(self, row: dict[str, Any]) -> tuple[int, str] | None:
+        self.entries += 1
+        seq = int(row["seq"])
+        if seq != self.expected:
+            return self.expected, f"entry {self.expected} is missing (the next one is {seq})"
+        entry = {f: row[f] for f in FIELDS}
+        intact = row["hash"] == entry_hash(row["prev"], entry)
+        problem = None
+        if row["prev"] != self.prev_hash:
+            problem = self._broken_link(seq, row["prev"], intact)
+        elif not intact:
+            problem = seq, f"entry {seq} does not match its hash: it was changed"
+        if problem:
+            return problem
+        if self.anchor is not None and seq == self.anchor.seq:
+            self.hash_at_anchor = row["hash"]
+        self.prev_hash, self.prev_row = row["hash"], row
+        self.expected += 1
+        return None
+
+    def _broken_link(self, seq: int, prev: str, intact: bool) -> tuple[int, str]:
+        before = self.prev_row
+        if before is not None and prev == before["prev"]:
+            return seq - 1, f"entry {seq - 1} was inserted (entry {seq} links past it)"
+        if before is not None and intact:
+            return seq - 1, f"entry {seq - 1} was changed (entry {seq} links to another hash)"
+        return seq, f"entry {seq} is out of place (it links to another predecessor)"
+
+
+def verify(entries: Iterable[dict[str, Any]], anchor: Anchor | None = None) -> Verification:
+    """Recompute the chain and compare its head with `anchor` (when there is one)."""
+    walk = _Walk(anchor)
+    for row in entries:
+        problem = walk.step(row)
+        if problem is not None:
+            head = Head(walk.expected - 1, walk.prev_hash)
+            return Verification(False, walk.entries, problem[0], problem[1], head, anchor)
+    head = Head(walk.expected - 1, walk.prev_hash)
+    entries_seen = walk.entries
+    if anchor is None:
+        return Verification(True, entries_seen, None, None, head)
+    if anchor.seq > head.seq:
+        reason = (f"the journal ends at entry {head.seq} but the anchor ({anchor.source}) "
+                  f"has entry {anchor.seq}: entries were cut off")
+        return Verification(False, entries_seen, head.seq + 1, reason, head, anchor)
+    if anchor.seq > 0 and walk.hash_at_anchor != anchor.hash:
+        reason = (f"entry {anchor.seq} does not match the anchor ({anchor.source}): "
+                  "the journal was rewritten up to there")
+        return Verification(False, entries_seen, anchor.seq, reason, head, anchor)
+    return Verification(True, entries_seen, None, None, head, anchor)

@@ -1,0 +1,317 @@
+"""The alarm service: the shell around the engine (STYLE.md items 1 and 7).
+
+    service = AlarmService(registry=..., broker=..., settings=..., store=..., data_dir=...)
+    await service.run(ready=event)   # until cancelled; `ready` is set after SUBACK
+
+It subscribes to telemetry and gateway states (QoS 1, persistent session), evaluates
+them in a worker thread, commits journal and state in one SQLite transaction, then
+acknowledges the messages (so a crash loses nothing: the broker sends again, and the
+engine drops what it has seen), publishes alarm events and risk grades (CONTRACT §2),
+writes `alarm_event`, `site_risk` and `journal_head` to the store, and runs the
+notifiers. Anchors of the journal go out every `anchor_s` and at stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pydantic import ValidationError
+
+from alarms.bridge import Inbound, MqttLink
+from alarms.core import NotifyRequest, Output, RiskChange
+from alarms.deskimpl import AlarmDesk
+from alarms.notifiers import (
+    Backoff,
+    Dispatcher,
+    LogNotifier,
+    MqttNotifier,
+    Notifier,
+    WebhookNotifier,
+)
+from alarms.series import Deconflict, event_point, risk_point
+from hazmon import topics
+from hazmon.mqtt import MqttError, MqttOptions, stable_client_id
+from hazmon.registry import GRADE_LEVEL, Registry
+from hazmon.settings import BrokerAddress, Settings
+from hazmon.wire import Decoder, GatewayState
+from stores.base import Point, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The service's own periods and sizes (the registry holds the plant's)."""
+
+    tick_s: float = 1.0
+    anchor_s: float = 60.0
+    outbox_sweep_s: float = 30.0
+    store_retry_s: float = 5.0
+    webhook_timeout_s: float = 5.0
+    batch_max: int = 500
+    inbound_capacity: int = 10_000
+    store_buffer: int = 100_000
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+class AlarmService(AlarmDesk):
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        broker: BrokerAddress,
+        settings: Settings,
+        store: Store,
+        data_dir: Path,
+        client_id: str | None = None,
+        clock: Callable[[], int] | None = None,
+        timing: Timing | None = None,
+        notifiers: Mapping[str, Notifier] | None = None,
+    ) -> None:
+        super().__init__(
+            registry=registry, data_dir=data_dir, store=store, clock=clock or wall_clock_ms
+        )
+        self.broker = broker
+        self.settings = settings
+        self.client_id = client_id or settings.client_id or stable_client_id(data_dir, "alarms")
+        self.timing = timing or Timing()
+        self._decoder = Decoder(registry)
+        self._given_notifiers = notifiers
+        self._link: MqttLink | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._to_store: deque[Point] = deque(maxlen=self.timing.store_buffer)
+        self._store_wake: asyncio.Event | None = None
+        self._deconflict = Deconflict()
+        self.metrics_registry = CollectorRegistry(auto_describe=True)
+        self._events = Counter(
+            "hazmon_alarm_events", "Alarm journal entries, by event", ["event"],
+            registry=self.metrics_registry,
+        )
+        self._latency = Histogram(
+            "hazmon_alarm_evaluation_seconds",
+            "Time to evaluate and commit one batch of messages",
+            registry=self.metrics_registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        depth = Gauge("hazmon_alarm_queue_depth", "Messages waiting for evaluation",
+                      registry=self.metrics_registry)
+        depth.set_function(lambda: float(self._link.depth() if self._link else 0))
+        pending = Gauge("hazmon_alarm_notify_pending", "Notifications queued or retrying",
+                        registry=self.metrics_registry)
+        pending.set_function(lambda: float(len(self._dispatcher.pending) if self._dispatcher
+                                           else 0))
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self, *, ready: asyncio.Event | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        opts = MqttOptions.build(self.broker, self.settings, client_id=self.client_id)
+        link = MqttLink(opts, topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD],
+                        loop=loop, capacity=self.timing.inbound_capacity)
+        self._store_wake = asyncio.Event()
+        self._dispatcher = Dispatcher(self._notifiers(link), self._report,
+                                      backoff=self.timing.backoff)
+        await link.connect()
+        self._link = link
+        with self._lock:
+            self.engine.start(self._now())
+        self._attach(loop)
+        self._publish_grades()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._consume(link), name="alarms-consume")
+                group.create_task(self._every(self.timing.tick_s, self._tick), name="alarms-tick")
+                group.create_task(self._every(self.timing.anchor_s, self._anchor),
+                                  name="alarms-anchor")
+                group.create_task(self._every(self.timing.outbox_sweep_s, self._sweep),
+                                  name="alarms-outbox")
+                group.create_task(self._store_writer(), name="alarms-store")
+                group.create_task(self._dispatcher.run(), name="alarms-notify")
+                await self._sweep()  # what fell due before a restart goes out now
+                await link.subscribed()
+                log.info("alarm service subscribed as %s", self.client_id)
+                if ready is not None:
+                    ready.set()
+        finally:
+            self._stop(link)
+
+    async def _every(self, period_s: float, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            await job()
+
+    def _stop(self, link: MqttLink) -> None:
+        """At stop: anchor the journal, flush what the store has not got, close."""
+        self._detach()
+        try:
+            anchor = self.write_anchor()
+            info = link.publish(topics.JOURNAL_HEAD, orjson.dumps(anchor.message()), retain=True)
+            info.wait_for_publish(2.0)
+            self._to_store.append(anchor.point())
+        except (MqttError, RuntimeError, ValueError, OSError) as exc:
+            log.warning("could not publish the journal anchor at stop: %s", exc)
+        try:
+            self.store.write_points(list(self._to_store))
+            self._to_store.clear()
+        except StoreError as exc:
+            log.warning("store unreachable at stop, %d points not written: %s",
+                        len(self._to_store), exc)
+        link.close()
+        self._link = None
+
+    # -- evaluating ------------------------------------------------------------------------
+
+    async def _consume(self, link: MqttLink) -> None:
+        while True:
+            items = await link.batch(self.timing.batch_max)
+            out = await asyncio.to_thread(self._process, items)
+            link.ack(items)  # only now: what they caused is committed
+            self._emitted(out)
+
+    def _process(self, items: list[Inbound]) -> Output:
+        started = time.perf_counter()
+        out = Output()
+        with self._lock:
+            now_ms = self._now()
+            for item in items:
+                out.extend(self._evaluate(item, now_ms))
+            self._commit(out, now_ms)
+        self._latency.observe(time.perf_counter() - started)
+        return out
+
+    def _evaluate(self, item: Inbound, now_ms: int) -> Output:
+        parsed = topics.parse_gateway_topic(item.topic)
+        if parsed is None:
+            return Output()
+        site, gateway, leaf = parsed
+        if leaf == "telemetry":
+            decoded = self._decoder.decode(site, gateway, item.payload, now_ms=now_ms)
+            if decoded.boot is None or decoded.seq is None or not decoded.readings:
+                return Output()
+            return self.engine.on_batch(
+                site, gateway, boot=decoded.boot, seq=decoded.seq,
+                historical=decoded.historical, readings=decoded.readings, now_ms=now_ms,
+            )
+        if leaf == "state" and item.payload:
+            try:
+                state = GatewayState.model_validate_json(item.payload)
+            except ValidationError:
+                return Output()
+            return self.engine.on_gateway_state(
+                site, gateway, online=state.online, boot=state.boot, now_ms=now_ms
+            )
+        return Output()
+
+    async def _tick(self) -> None:
+        self._emitted(await asyncio.to_thread(self._locked_tick))
+
+    def _locked_tick(self) -> Output:
+        with self._lock:
+            now_ms = self._now()
+            out = self.engine.tick(now_ms)
+            self._commit(out, now_ms)
+        return out
+
+    # -- telling the world -----------------------------------------------------------------
+
+    def _emitted(self, out: Output) -> None:
+        super()._emitted(out)
+        for event in out.events:
+            self._events.labels(event.event).inc()
+            if event.published:
+                self._publish(topics.alarms(event.site), orjson.dumps(event.wire()))
+                self._to_store.append(self._deconflict.place(event_point(event)))
+        for change in out.risk:
+            message = {"site": change.site, "grade": change.grade, "ts_ms": change.ts_ms}
+            self._publish(topics.risk(change.site), orjson.dumps(message), retain=True)
+            self._to_store.append(self._deconflict.place(risk_point(change, self.registry)))
+        if self._store_wake is not None and self._to_store:
+            self._store_wake.set()
+        if self._dispatcher is not None:
+            for request in out.notify:
+                self._dispatcher.submit(request)
+
+    def _publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        if self._link is None:
+            return
+        try:
+            self._link.publish(topic, payload, retain=retain)
+        except MqttError as exc:
+            log.warning("could not publish on %s: %s", topic, exc)
+
+    def _publish_grades(self) -> None:
+        now_ms = self._now()
+        grades = self.risk_grades()
+        changes = [RiskChange(s, g, GRADE_LEVEL[g], now_ms) for s, g in grades.items()]
+        self._emitted(Output(risk=changes))
+
+    async def _store_writer(self) -> None:
+        assert self._store_wake is not None
+        while True:
+            await self._store_wake.wait()
+            self._store_wake.clear()
+            while self._to_store:
+                batch = [self._to_store.popleft() for _ in range(min(5000, len(self._to_store)))]
+                try:
+                    await asyncio.to_thread(self.store.write_points, batch)
+                except StoreError as exc:
+                    log.warning("store write failed (%s); retrying in %.0f s", exc,
+                                self.timing.store_retry_s)
+                    self._to_store.extendleft(reversed(batch))
+                    await asyncio.sleep(self.timing.store_retry_s)
+
+    async def _anchor(self) -> None:
+        anchor = await asyncio.to_thread(self.write_anchor)
+        self._publish(topics.JOURNAL_HEAD, orjson.dumps(anchor.message()), retain=True)
+        self._to_store.append(anchor.point())
+        if self._store_wake is not None:
+            self._store_wake.set()
+
+    # -- notifying -------------------------------------------------------------------------
+
+    def _notifiers(self, link: MqttLink) -> dict[str, Notifier]:
+        if self._given_notifiers is not None:
+            return dict(self._given_notifiers)
+        made: dict[str, Notifier] = {}
+        for name, spec in self.registry.notifiers.items():
+            if spec.webhook:
+                made[name] = WebhookNotifier(spec.webhook, timeout_s=self.timing.webhook_timeout_s)
+            elif spec.mqtt:
+                made[name] = MqttNotifier(spec.mqtt, partial(link.publish_confirmed))
+            else:
+                made[name] = LogNotifier(name)
+        return made
+
+    async def _report(self, request: NotifyRequest, ok: bool, detail: str, final: bool) -> None:
+        out = await asyncio.to_thread(self._record_outcome, request, ok, detail, final)
+        self._emitted(out)
+
+    def _record_outcome(
+        self, request: NotifyRequest, ok: bool, detail: str, final: bool
+    ) -> Output:
+        with self._lock:
+            now_ms = self._now()
+            out = self.engine.notify_outcome(request, ok=ok, detail=detail, now_ms=now_ms)
+            self._commit(out, now_ms, outbox_done=(request.id,) if final else ())
+        return out
+
+    async def _sweep(self) -> None:
+        if self._dispatcher is None:
+            return
+        with self._lock:
+            waiting = self.db.outbox()
+        for request in waiting:
+            self._dispatcher.submit(request)
