@@ -103,3 +103,34 @@ def newest(candidates: Iterable[Anchor | None]) -> Anchor | None:
 
 def relabel(anchor: Anchor, source: str) -> Anchor:
     return replace(anchor, source=source)
+
+
+def read_mqtt(url: str, settings: Any, *, timeout_s: float = 3.0) -> Anchor | None:
+    """The retained anchor on `hazmon/v1/journal/head`, None when none arrives in time."""
+    import threading
+
+    from hazmon import topics
+    from hazmon.mqtt import MqttError, MqttOptions, connect
+    from hazmon.settings import parse_broker_url
+
+    opts = MqttOptions.build(parse_broker_url(url), settings, client_id="", clean_start=True)
+    try:
+        client, _ = connect(opts, attempts=1, timeout_s=timeout_s)
+    except MqttError:
+        return None
+    found: list[Anchor] = []
+    got = threading.Event()
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        with contextlib.suppress(ValueError):
+            anchor = parse(json.loads(msg.payload), f"mqtt {topics.JOURNAL_HEAD} (retained)")
+            if anchor is not None:
+                found.append(anchor)
+        got.set()
+
+    client.on_message = on_message
+    client.subscribe(topics.JOURNAL_HEAD, qos=1)
+    got.wait(timeout_s)
+    client.disconnect()
+    client.loop_stop()
+    return found[0] if found else None

@@ -43,7 +43,7 @@ from hazmon.mqtt import MqttError, MqttOptions, stable_client_id
 from hazmon.registry import GRADE_LEVEL, Registry
 from hazmon.settings import BrokerAddress, Settings
 from hazmon.wire import Decoder, GatewayState
-from stores.base import Point, Store, StoreError
+from stores.base import Point, Store, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -267,11 +267,16 @@ class AlarmService(AlarmDesk):
                 batch = [self._to_store.popleft() for _ in range(min(5000, len(self._to_store)))]
                 try:
                     await asyncio.to_thread(self.store.write_points, batch)
-                except StoreError as exc:
-                    log.warning("store write failed (%s); retrying in %.0f s", exc,
+                except asyncio.CancelledError:  # written at stop (a repeat is idempotent)
+                    self._to_store.extendleft(reversed(batch))
+                    raise
+                except StoreUnavailable as exc:
+                    log.warning("store unavailable (%s); retrying in %.0f s", exc,
                                 self.timing.store_retry_s)
                     self._to_store.extendleft(reversed(batch))
                     await asyncio.sleep(self.timing.store_retry_s)
+                except StoreError as exc:  # refused for good: retrying would not help
+                    log.error("store refused alarm points: %s", exc)
 
     async def _anchor(self) -> None:
         anchor = await asyncio.to_thread(self.write_anchor)

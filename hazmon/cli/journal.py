@@ -1,0 +1,119 @@
+"""`hazmon journal export|verify` and `hazmon kpi`: auditors' offline tools over the
+alarm service's data folder (CONTRACT §8; the same answers as the API's)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+journal_app = typer.Typer(
+    help="The tamper-evident alarm journal: export it, verify its hash chain.",
+    no_args_is_help=True,
+)
+
+DAY_MS = 86_400_000
+DATA_HELP = "the alarm service's data folder (holds alarms.db)"
+
+
+def _database(data: Path) -> Path:
+    from alarms.db import DB_FILE
+
+    path = data / DB_FILE
+    if not path.is_file():
+        typer.echo(f"no alarm journal in {data} (expected {path})", err=True)
+        raise typer.Exit(2)
+    return path
+
+
+@journal_app.command("export")
+def export_journal(
+    data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    from_ms: int | None = typer.Option(None, "--from-ms", help="first entry time (ms)"),
+    to_ms: int | None = typer.Option(None, "--to-ms", help="last entry time (ms)"),
+    site: str | None = typer.Option(None, "--site", help="only this site's entries"),
+    fmt: str = typer.Option(..., "--format", help="csv (for people) or jsonl (exact)"),
+) -> None:
+    """Write the journal to stdout, streamed: CSV or JSON lines, every field."""
+    from alarms.deskimpl import export_journal as stream
+
+    if fmt not in ("csv", "jsonl"):
+        typer.echo("--format must be csv or jsonl", err=True)
+        raise typer.Exit(2)
+    path = _database(data)
+    out = sys.stdout
+    for chunk in stream(path, from_ms=from_ms, to_ms=to_ms, site=site, fmt=fmt):
+        out.write(chunk)
+    out.flush()
+
+
+def _anchors(data: Path, broker: str | None, influx: str | None) -> list[Any]:
+    from alarms import anchors
+    from hazmon.settings import Settings
+    from stores import SQLITE_FILE, StoreError, open_store
+
+    settings = Settings()
+    found = [anchors.read_file(data)]
+    if influx or (data / SQLITE_FILE).exists():
+        try:
+            store = open_store(influx=influx, data_dir=data, settings=settings)
+        except StoreError:
+            store = None
+        if store is not None:
+            found.append(anchors.read_store(store))
+            store.close()
+    if broker:
+        found.append(anchors.read_mqtt(broker, settings))
+    return found
+
+
+@journal_app.command("verify")
+def verify_journal(
+    data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    broker: str | None = typer.Option(
+        None, "--broker", help="also read the retained anchor (mqtt://HOST:PORT)"
+    ),
+    influx: str | None = typer.Option(
+        None, "--influx", help="also read journal_head from InfluxDB (http://HOST:PORT/DB)"
+    ),
+) -> None:
+    """Recompute the hash chain and compare it with the newest anchor reachable.
+
+    Exit 0 when intact, 1 when an entry was edited, inserted, deleted or reordered or
+    the tail was cut off (the first bad entry is named), 2 when there is no journal."""
+    from alarms import anchors
+    from alarms.deskimpl import verify_journal as check
+
+    path = _database(data)
+    result = check(path, anchors.newest(_anchors(data, broker, influx))).answer()
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+def kpi(
+    data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    from_ms: int | None = typer.Option(None, "--from-ms", help="window start (default: 24 h ago)"),
+    to_ms: int | None = typer.Option(None, "--to-ms", help="window end (default: now)"),
+    site: str | None = typer.Option(None, "--site", help="only this site"),
+) -> None:
+    """Alarm-system health figures (EEMUA 191 / ISA-18.2) from the journal, as JSON."""
+    from alarms.deskimpl import journal_kpi
+
+    path = _database(data)
+    end = to_ms if to_ms is not None else time.time_ns() // 1_000_000
+    start = from_ms if from_ms is not None else end - DAY_MS
+    if start > end:
+        typer.echo("--from-ms must not be after --to-ms", err=True)
+        raise typer.Exit(2)
+    result = journal_kpi(path, from_ms=start, to_ms=end, site=site)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(journal_app, name="journal")
+    app.command("kpi")(kpi)
