@@ -47,7 +47,8 @@ sites:
           - {{id: GT-101, kind: combustible_gas}}
           - {{id: GT-102, kind: combustible_gas}}
           - {{id: LT-101, kind: level, unit: m, range: [0, 16], thresholds: {{high: 14}}}}
-          - {{id: TT-101, kind: temperature, unit: "°C", range: [-40, 80], thresholds: {{high: 40}}}}
+          - {{id: TT-101, kind: temperature, unit: "°C", range: [-40, 80],
+              thresholds: {{high: 40}}}}
           - {{id: PT-101, kind: pressure, unit: kPa, range: [0, 1600], thresholds: {{high: 1400}}}}
           - {{id: RC-01, kind: residual_current}}
           - {{id: ESD-01, kind: interlock, grade: A}}
