@@ -20,6 +20,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, generate_latest
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alarms.desk import Desk
@@ -93,7 +94,7 @@ def _add_service_routes(app: FastAPI) -> None:
     @app.get("/health", response_model=Health, tags=["service"])
     async def health() -> dict[str, Any]:
         """`ok` when the broker and the store are reachable, else `degraded`."""
-        parts = {"broker": False, "store": False, **ctx.health()}
+        parts = {"broker": False, "store": False, **(await run_in_threadpool(ctx.health))}
         status = "ok" if parts["broker"] and parts["store"] else "degraded"
         return {**parts, "status": status}
 

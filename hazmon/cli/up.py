@@ -1,0 +1,412 @@
+"""`hazmon up`, `hazmon alarms`, `hazmon demo` (and `hazmon ingest`, unless the ingest
+part brings its own): the services, the HTTP API and the console in one process.
+
+    hazmon up --config plant.yaml                 # embedded broker and store
+    hazmon up --config plant.yaml --broker mqtt://10.0.0.5:1883 --influx http://db:8086/hazmon
+    hazmon demo                                   # the demo plant, simulator attached
+
+Order of start: settings and registry (a config error lists every problem, exit 2),
+the store, the broker (embedded when no --broker), the services; the HTTP port is
+bound early (so a taken port fails fast) but listens only once every service has its
+MQTT subscriptions acknowledged. SIGINT or SIGTERM: the HTTP server and the event
+streams end, the simulator stops, then the services are cancelled and flush what they
+hold, the store closes and the embedded broker stops last. A second signal cancels at
+once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from hazmon.errors import ConfigError, HazmonError
+from hazmon.settings import BrokerAddress, Settings, parse_broker_url
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from prometheus_client import CollectorRegistry
+
+    from hazmon.registry import Registry
+    from stores.base import Store
+
+log = logging.getLogger("hazmon.up")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+DEMO_TOKEN = "demo-admin"
+DEMO_SCENARIO = "demo"
+DEMO_SPEEDUP = 5  # escalation tiers and reminders come this much sooner in the demo
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one process runs."""
+
+    settings: Settings
+    registry: Registry
+    ingest: bool = True
+    alarms: bool = True
+    http: bool = True
+    share_group: str | None = None
+    scenario: str | None = None  # attach the simulator with this scenario
+    broker_any_port: bool = False  # embedded broker: another port when 1883 is taken
+    admin_token: str | None = None  # printed at start (demo)
+
+
+# -- commands --------------------------------------------------------------------------
+
+CONFIG = typer.Option(..., "--config", help="the site registry (YAML)")
+BROKER = typer.Option(None, "--broker", help="mqtt://HOST:PORT (default: embedded broker)")
+INFLUX = typer.Option(None, "--influx", help="http://HOST:PORT/DB (default: embedded store)")
+DATA = typer.Option(Path("hazmon-data"), "--data", help="data folder")
+HTTP = typer.Option("127.0.0.1:8080", "--http", help="HOST:PORT of the API and console")
+LOG_LEVEL = typer.Option("INFO", "--log-level")
+
+
+def up(
+    config: Path = CONFIG,
+    broker: str | None = BROKER,
+    influx: str | None = INFLUX,
+    data: Path = DATA,
+    http: str = HTTP,
+    log_level: str = LOG_LEVEL,
+) -> None:
+    """Run ingest, alarms and the HTTP API/console in one process."""
+    settings = Settings(config=config, broker=broker, influx=influx, data=data, http=http)
+    start(Plan(settings, load(config)), log_level)
+
+
+def alarms(
+    config: Path = CONFIG,
+    broker: str = typer.Option(..., "--broker", help="mqtt://HOST:PORT"),
+    influx: str | None = INFLUX,
+    data: Path = DATA,
+    http: str = HTTP,
+    log_level: str = LOG_LEVEL,
+) -> None:
+    """Run the alarm service and the HTTP API/console, without ingest."""
+    settings = Settings(config=config, broker=broker, influx=influx, data=data, http=http)
+    start(Plan(settings, load(config), ingest=False), log_level)
+
+
+def ingest(
+    config: Path = CONFIG,
+    broker: str = typer.Option(..., "--broker", help="mqtt://HOST:PORT"),
+    influx: str | None = INFLUX,
+    data: Path = DATA,
+    share: str | None = typer.Option(None, "--share", help="join $share/GROUP/..."),
+    log_level: str = LOG_LEVEL,
+) -> None:
+    """Run the ingest service alone (several may share the load with --share)."""
+    settings = Settings(config=config, broker=broker, influx=influx, data=data)
+    plan = Plan(settings, load(config), alarms=False, http=False, share_group=share)
+    start(plan, log_level)
+
+
+def demo(
+    http: str = HTTP,
+    data: Path = typer.Option(Path("hazmon-demo-data"), "--data"),
+    broker: str | None = BROKER,
+    influx: str | None = INFLUX,
+    log_level: str = LOG_LEVEL,
+) -> None:
+    """`up` on the bundled demo plant with the simulator attached (scenario `demo`)."""
+    token = os.environ.get("HAZMON_DEMO_TOKEN") or DEMO_TOKEN
+    with resources.as_file(resources.files("hazmon") / "demo" / "plant.yaml") as path:
+        registry = demo_registry(load(path), token)
+        settings = Settings(config=path, broker=broker, influx=influx, data=data, http=http)
+    plan = Plan(settings, registry, scenario=DEMO_SCENARIO, broker_any_port=True, admin_token=token)
+    start(plan, log_level)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("alarms")(alarms)
+    app.command("demo")(demo)
+    if not any(command.name == "ingest" for command in app.registered_commands):
+        app.command("ingest")(ingest)
+
+
+# -- building ----------------------------------------------------------------------------
+
+
+def load(path: Path) -> Registry:
+    from hazmon.config import load_registry
+
+    try:
+        return load_registry(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo(f"{len(exc.problems)} problem(s) in {path}; nothing started", err=True)
+        raise typer.Exit(2) from None
+
+
+def demo_registry(registry: Registry, token: str) -> Registry:
+    """The demo plant with `token` as its admin token, and escalation 5 times faster
+    (critical: next tier after 60 s instead of 300 s), so that a newcomer sees an
+    unacknowledged alarm escalate within the first minutes (docs/running.md)."""
+    from hazmon.registry import Auth, Token
+
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    tokens = [t for t in registry.auth.tokens if t.role != "admin"]
+    tokens.append(Token(name="admin", role="admin", sha256=digest))
+    escalation = registry.escalation
+    fast = escalation.model_copy(
+        update={
+            priority: [
+                t.model_copy(update={"after_s": t.after_s / DEMO_SPEEDUP})
+                for t in getattr(escalation, priority)
+            ]
+            for priority in ("critical", "high", "medium")
+        }
+        | {"repeat_s": escalation.repeat_s / DEMO_SPEEDUP}
+    )
+    return registry.model_copy(update={"auth": Auth(tokens=tokens), "escalation": fast})
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+def start(plan: Plan, log_level: str) -> None:
+    """Run the plan until SIGINT/SIGTERM; errors of hazmon's own end it with status 1."""
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
+    try:
+        asyncio.run(run(plan))
+    except asyncio.CancelledError:
+        raise typer.Exit(130) from None  # a second signal: stopped at once
+    except (HazmonError, BaseExceptionGroup) as exc:
+        cause = _hazmon_error(exc)
+        if cause is None:
+            raise
+        typer.echo(f"hazmon: {cause}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _hazmon_error(exc: BaseException) -> HazmonError | None:
+    if isinstance(exc, HazmonError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _hazmon_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+async def run(plan: Plan) -> None:
+    from stores import open_store
+
+    stop = _stop_on_signals()
+    settings = plan.settings
+    async with AsyncExitStack() as stack:
+        listener = _bind_http(settings.http) if plan.http else None
+        if listener is not None:
+            stack.callback(listener.close)
+        store = await asyncio.to_thread(
+            open_store, influx=settings.influx, data_dir=settings.data, settings=settings
+        )
+        stack.callback(store.close)
+        address, broker_kind = await _broker(plan, stack)
+        services = _services(plan, address, store)
+        app = _app(plan, services, address, store) if listener is not None else None
+        await _serve(plan, services, app, listener, stop, _banner(plan, address, broker_kind))
+    log.info("stopped")
+
+
+def _stop_on_signals() -> asyncio.Event:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    main = asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and main is not None:
+            main.cancel()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    return stop
+
+
+def _bind_http(http: str) -> socket.socket:
+    """Bind (not yet listen) the HTTP port, so a taken port fails before anything starts."""
+    host, _, port = http.rpartition(":")
+    sock = socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]") or "127.0.0.1", int(port)))
+    except (OSError, ValueError) as exc:
+        sock.close()
+        raise HttpPortError(f"cannot open the HTTP port {http} ({exc})") from exc
+    return sock
+
+
+class HttpPortError(HazmonError):
+    """The HTTP address is taken or not valid."""
+
+
+async def _broker(plan: Plan, stack: AsyncExitStack) -> tuple[BrokerAddress, str]:
+    if plan.settings.broker:
+        return parse_broker_url(plan.settings.broker), "external"
+    from broker import embedded_broker
+
+    running = await stack.enter_async_context(
+        embedded_broker(data_dir=plan.settings.data, or_any_free_port=plan.broker_any_port)
+    )
+    return running.address, f"embedded {running.kind}"
+
+
+def _services(plan: Plan, address: BrokerAddress, store: Store) -> list[tuple[str, Any]]:
+    common: dict[str, Any] = {
+        "registry": plan.registry, "broker": address, "settings": plan.settings,
+        "store": store, "data_dir": plan.settings.data,
+    }
+    services: list[tuple[str, Any]] = []
+    if plan.ingest:
+        from ingest.service import IngestService
+
+        services.append(("ingest", IngestService(**common, share_group=plan.share_group)))
+    if plan.alarms:
+        from alarms.service import AlarmService
+
+        services.append(("alarms", AlarmService(**common)))
+    return services
+
+
+def _app(
+    plan: Plan, services: list[tuple[str, Any]], address: BrokerAddress, store: Store
+) -> FastAPI:
+    from api.app import create_app
+
+    desk = dict(services)["alarms"]
+    metrics: list[CollectorRegistry] = [s.metrics_registry for _, s in services]
+    return create_app(registry=plan.registry, desk=desk, store=store, metrics=metrics,
+                      health=_health(address, store))
+
+
+def _health(address: BrokerAddress, store: Store) -> Callable[[], dict[str, Any]]:
+    def check() -> dict[str, Any]:
+        try:
+            with socket.create_connection((address.host, address.port), timeout=1.0):
+                broker_ok = True
+        except OSError:
+            broker_ok = False
+        try:
+            store_ok = store.ping()
+        except HazmonError:
+            store_ok = False
+        return {"broker": broker_ok, "store": store_ok}
+
+    return check
+
+
+def _banner(plan: Plan, address: BrokerAddress, broker_kind: str) -> Iterator[str]:
+    settings = plan.settings
+    host, _, port = settings.http.rpartition(":")
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "[::]", "::") else host
+    if plan.http:
+        yield f"hazmon console:  http://{shown}:{port}/   (API docs: /docs)"
+    if plan.admin_token:
+        yield f"admin token:     {plan.admin_token}"
+    yield f"MQTT broker:     mqtt://{address.host}:{address.port} ({broker_kind})"
+    yield f"store:           {settings.influx or f'embedded, in {settings.data}'}"
+    if plan.scenario:
+        yield f"simulator:       scenario {plan.scenario!r} on every gateway of the plant"
+    yield "stop with Ctrl-C (or SIGTERM): everything held is flushed first"
+
+
+async def _until_ready(readies: list[asyncio.Event], stop: asyncio.Event) -> bool:
+    """True once every service is subscribed; False if asked to stop first."""
+    everyone: asyncio.Future[Any] = asyncio.gather(*(r.wait() for r in readies))
+    stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({everyone, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        everyone.cancel()
+        stopper.cancel()
+    return everyone in done
+
+
+async def _serve(
+    plan: Plan, services: list[tuple[str, Any]], app: FastAPI | None,
+    listener: socket.socket | None, stop: asyncio.Event, banner: Iterator[str],
+) -> None:
+    async with asyncio.TaskGroup() as group:
+        readies = [asyncio.Event() for _ in services]
+        running = [group.create_task(service.run(ready=ready), name=name)
+                   for (name, service), ready in zip(services, readies, strict=True)]
+        stoppers: list[Callable[[], Awaitable[None]]] = []
+        if await _until_ready(readies, stop):
+            if app is not None and listener is not None:
+                stoppers.append(await _start_http(group, app, listener))
+            if plan.scenario:
+                stoppers.append(_start_simulator(group, plan, services))
+            for line in banner:
+                typer.echo(line)
+            await stop.wait()
+        log.info("stopping: HTTP and simulator first, then the services flush")
+        for stopper in stoppers:
+            await stopper()
+        for task in running:
+            task.cancel()
+
+
+async def _start_http(
+    group: asyncio.TaskGroup, app: FastAPI, listener: socket.socket
+) -> Callable[[], Awaitable[None]]:
+    import uvicorn
+
+    from api.app import stop_streams
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # hazmon handles SIGINT/SIGTERM for the whole process
+
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                            ws="none", timeout_graceful_shutdown=5)
+    server = Server(config)
+    task = group.create_task(server.serve(sockets=[listener]), name="http")
+    for _ in range(400):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.025)
+
+    async def stop_http() -> None:
+        stop_streams(app)
+        server.should_exit = True
+        await task
+
+    return stop_http
+
+
+def _start_simulator(
+    group: asyncio.TaskGroup, plan: Plan, services: list[tuple[str, Any]]
+) -> Callable[[], Awaitable[None]]:
+    from simulators.runner import run_simulation
+
+    address: BrokerAddress = services[0][1].broker
+    done = asyncio.Event()
+    task = group.create_task(
+        run_simulation(registry=plan.registry, broker=address, settings=plan.settings,
+                       scenario=plan.scenario or DEMO_SCENARIO, rate_hz=1.0, seed=1, stop=done),
+        name="simulator",
+    )
+
+    async def stop_simulator() -> None:
+        done.set()
+        await task
+
+    return stop_simulator
