@@ -230,6 +230,10 @@ class Gateway:
         self.buffer.acknowledged(batch_id)
         self._wake.set()
 
+    def backlog(self) -> int:
+        """Batches not yet acknowledged by the broker (waiting on disk or in flight)."""
+        return self.buffer.waiting() + len(self._inflight)
+
     # -- store and forward ----------------------------------------------------------------
 
     async def _replay_loop(self, stop: asyncio.Event) -> None:

@@ -28,6 +28,7 @@ def gateway(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # the gateway logs device trouble
     try:
         cfg = load_gateway_config(config)
         parse_broker_url(cfg.broker)
