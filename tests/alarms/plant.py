@@ -108,11 +108,26 @@ class Feeder:
         self.seq += 1
         return out
 
-    def value(self, sensor: str, ts_ms: int, value: float, **kw: Any) -> Output:
-        return self.send(reading(sensor, ts_ms, value, gateway=self.gateway, site=self.site,
-                                 **kw), now_ms=kw.pop("now_ms", None))
+    def value(self, sensor: str, ts_ms: int, value: float, *, now_ms: int | None = None,
+              **kw: Any) -> Output:
+        r = reading(sensor, ts_ms, value, gateway=self.gateway, site=self.site, **kw)
+        return self.send(r, now_ms=now_ms)
+
+    def state(self, sensor: str, ts_ms: int, state: str, *, now_ms: int | None = None,
+              **kw: Any) -> Output:
+        r = reading(sensor, ts_ms, state=state, gateway=self.gateway, site=self.site, **kw)
+        return self.send(r, now_ms=now_ms)
 
 
 def names(out: Output) -> list[tuple[str, str]]:
     """(key, event) of every event, in order."""
     return [(e.key, e.event) for e in out.events]
+
+
+def events(out: Output, key: str) -> list[str]:
+    """The event names of one point, in order."""
+    return [e.event for e in out.events if e.key == key]
+
+
+def key(sensor: str, condition: str, site: str = SITE) -> str:
+    return f"{site}/{sensor}/{condition}"
