@@ -237,6 +237,8 @@ function wire() {
     setBaseTitle(t("title"));
     refreshBanner();
     if (state.running) drawAll();
+    const panel = $("#detail");
+    if (!panel.hidden) openDetail(panel.dataset.site, panel.dataset.sensor);
   });
   $("#silence").addEventListener("click", silence);
   $("#filter").addEventListener("click", () => pickSite(state.siteFilter));

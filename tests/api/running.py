@@ -1,0 +1,66 @@
+"""`hazmon` commands as child processes, for the browser and demo tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HAZMON = Path(sys.executable).parent / "hazmon"
+ROOT = Path(__file__).parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+class Hazmon:
+    """`hazmon ARGS...` with its output in a file; `stop()` sends SIGTERM."""
+
+    def __init__(self, *args: str, http: str, log: Path, env: dict[str, str] | None = None):
+        self.base_url = f"http://{http}"
+        self.log = log
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [str(HAZMON), *args, "--http", http],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                env={**os.environ, **(env or {})},
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_serving(self, timeout_s: float = 60.0) -> None:
+        """Until the console is announced and /health answers ok."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"hazmon exited {self.proc.returncode}:\n{self.output()}")
+            if "hazmon console:" in self.output():
+                try:
+                    if httpx.get(f"{self.base_url}/health", timeout=2).json()["status"] == "ok":
+                        return
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+        raise AssertionError(f"hazmon did not serve in {timeout_s:.0f} s:\n{self.output()}")
+
+    def get(self, path: str, token: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.base_url}{path}", params=params, timeout=10,
+                             headers={"Authorization": f"Bearer {token}"})
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"hazmon did not stop on SIGTERM:\n{self.output()}") from None
+        return self.proc.returncode

@@ -1,0 +1,143 @@
+"""The console in real headless Chromium (Debian's, driven by Playwright) over a real
+`hazmon up` on a real Mosquitto: sign in, see an alarm raised by a published reading
+appear without reloading, acknowledge it with a note, see its state change, export
+the journal and find the note, switch language, see the connection lost when the
+server stops. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.api.running import ARTIFACTS, Hazmon
+from tests.servers import Mosquitto, free_port
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+TOKEN = "browser-test-admin"
+NOTE = "现场已派人检查 browser-note-7f3a"
+
+
+def registry_yaml(site: str) -> str:
+    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
+    return f"""
+sites:
+  - id: {site}
+    name: 浏览器测试化工厂
+    industry: hazardous_chemicals
+    location: {{lat: 29.1, lon: 119.7}}
+    gateways:
+      - id: gw-1
+        period_s: 60          # no offline or stale alarm during the test
+        sensors:
+          - {{id: GT-1, kind: combustible_gas, unit: "%LEL", range: [0, 100], area: 罐区}}
+auth:
+  tokens:
+    - {{name: duty.tester, role: admin, sha256: "{digest}"}}
+"""
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def hazmon(tmp_path: Path, mosquitto: Mosquitto, unique_id: str) -> Iterator[tuple[Hazmon, str]]:
+    site = f"{unique_id}-plant"
+    config = tmp_path / "plant.yaml"
+    config.write_text(registry_yaml(site), encoding="utf-8")
+    running = Hazmon("alarms", "--config", str(config), "--broker", mosquitto.url,
+                     "--data", str(tmp_path / "data"), http=f"127.0.0.1:{free_port()}",
+                     log=tmp_path / "hazmon.log")
+    try:
+        running.wait_serving()
+        yield running, site
+    finally:
+        running.stop()
+
+
+def publish_reading(mosquitto: Mosquitto, site: str, value: float) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+    batch = {"boot": 1, "seq": 0, "readings": [
+        {"sensor": "GT-1", "ts_ms": int(time.time() * 1000), "value": value}]}
+    topic = f"hazmon/v1/{site}/gw-1/telemetry"
+    client.publish(topic, orjson.dumps(batch), qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
+
+
+def test_console_live_alarm_ack_export_language(
+    browser: Browser, hazmon: tuple[Hazmon, str], mosquitto: Mosquitto
+) -> None:
+    server, site = hazmon
+    page = browser.new_page(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.base_url + "/")
+    expect(page.locator("h1")).to_have_text("重大危险源监测预警值班台")
+    page.fill("#token", TOKEN)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator("#alarm-list .empty")).to_have_text("当前没有活动报警")
+
+    publish_reading(mosquitto, site, 62.0)  # above high (25) and high-high (50) %LEL
+    alarm = page.locator(f'[data-alarm-id="{site}/GT-1/high_high#1"]')
+    expect(alarm).to_have_attribute("data-state", "unack", timeout=15_000)
+    expect(alarm.locator(".state")).to_have_text("未确认")
+    expect(page.locator("#banner")).to_be_visible()
+    expect(page.locator(f'.site-item[data-site="{site}"]')).to_have_attribute("data-grade", "red")
+    assert page.title() in ("重大危险源监测预警值班台", "【新的紧急报警！】")
+    shot(page, "1-critical-alarm-zh")
+
+    alarm.locator("button.ack").click()
+    page.fill("#note-text", NOTE)
+    shot(page, "2-ack-dialog")
+    page.click("#note-ok")
+    expect(alarm).to_have_attribute("data-state", "acked")
+    expect(alarm.locator(".note")).to_have_text(NOTE)
+    expect(page.locator("#banner")).to_be_hidden()
+    shot(page, "3-acknowledged")
+
+    with page.expect_download() as download:
+        page.click("#export")
+    journal = Path(download.value.path()).read_text(encoding="utf-8")
+    assert NOTE in journal and "duty.tester" in journal
+
+    alarm.locator("button.trend").click()
+    expect(page.locator("#detail")).to_be_visible()
+    expect(page.locator("#history td").first).not_to_have_text("暂无数据")
+    page.click("#lang")
+    expect(page.locator("h1")).to_have_text("Major Hazard Monitoring — Duty Console")
+    expect(alarm.locator(".state")).to_have_text("Acknowledged")
+    shot(page, "4-english-with-trend")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "5-phone")
+
+    assert server.stop() == 0
+    expect(page.locator("#conn")).to_have_attribute("data-state", "lost", timeout=15_000)
+    shot(page, "6-connection-lost")
+    assert errors == []
