@@ -6,7 +6,9 @@ from worker threads; the service evaluates in a worker thread). What an action
 produced is then handed to the event loop (`_emitted`): live subscribers here, MQTT,
 the store and the notifiers in the service.
 
-Beyond the Desk protocol: `unshelve()`, `return_to_service()`, `write_anchor()`.
+Beyond the Desk protocol: `receive()` and `tick()` (messages and the clock, for the
+service or an embedding process), `unshelve()`, `return_to_service()`,
+`write_anchor()`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from alarms import anchors, db, journal
 from alarms.anchors import Anchor
 from alarms.core import Engine, Output
 from alarms.errors import UnknownAlarm
 from alarms.export import export
 from alarms.kpi import kpi
+from hazmon import topics
 from hazmon.registry import Registry
+from hazmon.wire import Decoder, GatewayState
 from stores.base import Store
 
 BACKLOG = 10_000  # outputs kept while no event loop is attached
@@ -48,6 +54,7 @@ class AlarmDesk:
             open_occurrences=saved.open_occurrences,
         )
         self.engine.start(self._now())
+        self._decoder = Decoder(registry)
         self.last_anchor: Anchor | None = None
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -124,6 +131,49 @@ class AlarmDesk:
         if found is None:
             raise UnknownAlarm(alarm_id)
         return found
+
+    # -- inputs from the plant ------------------------------------------------------------
+
+    def receive(self, messages: list[tuple[str, bytes]]) -> Output:
+        """Evaluate MQTT messages (telemetry batches, gateway states) and commit."""
+        out = Output()
+        with self._lock:
+            now_ms = self._now()
+            for topic, payload in messages:
+                out.extend(self._evaluate(topic, payload, now_ms))
+            self._commit(out, now_ms)
+        return out
+
+    def tick(self) -> Output:
+        """The service clock: stale, offline, delays, expiries, escalation."""
+        with self._lock:
+            now_ms = self._now()
+            out = self.engine.tick(now_ms)
+            self._commit(out, now_ms)
+        return out
+
+    def _evaluate(self, topic: str, payload: bytes, now_ms: int) -> Output:
+        parsed = topics.parse_gateway_topic(topic)
+        if parsed is None:
+            return Output()
+        site, gateway, leaf = parsed
+        if leaf == "telemetry":
+            decoded = self._decoder.decode(site, gateway, payload, now_ms=now_ms)
+            if decoded.boot is None or decoded.seq is None or not decoded.readings:
+                return Output()
+            return self.engine.on_batch(
+                site, gateway, boot=decoded.boot, seq=decoded.seq,
+                historical=decoded.historical, readings=decoded.readings, now_ms=now_ms,
+            )
+        if leaf == "state" and payload:
+            try:
+                state = GatewayState.model_validate_json(payload)
+            except ValidationError:
+                return Output()
+            return self.engine.on_gateway_state(
+                site, gateway, online=state.online, boot=state.boot, now_ms=now_ms
+            )
+        return Output()
 
     # -- the Desk: alarms ------------------------------------------------------------------
 

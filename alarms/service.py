@@ -24,7 +24,6 @@ from pathlib import Path
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pydantic import ValidationError
 
 from alarms.bridge import Inbound, MqttLink
 from alarms.core import NotifyRequest, Output, RiskChange
@@ -42,7 +41,6 @@ from hazmon import topics
 from hazmon.mqtt import MqttError, MqttOptions, stable_client_id
 from hazmon.registry import GRADE_LEVEL, Registry
 from hazmon.settings import BrokerAddress, Settings
-from hazmon.wire import Decoder, GatewayState
 from stores.base import Point, Store, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -88,7 +86,6 @@ class AlarmService(AlarmDesk):
         self.settings = settings
         self.client_id = client_id or settings.client_id or stable_client_id(data_dir, "alarms")
         self.timing = timing or Timing()
-        self._decoder = Decoder(registry)
         self._given_notifiers = notifiers
         self._link: MqttLink | None = None
         self._dispatcher: Dispatcher | None = None
@@ -183,47 +180,12 @@ class AlarmService(AlarmDesk):
 
     def _process(self, items: list[Inbound]) -> Output:
         started = time.perf_counter()
-        out = Output()
-        with self._lock:
-            now_ms = self._now()
-            for item in items:
-                out.extend(self._evaluate(item, now_ms))
-            self._commit(out, now_ms)
+        out = self.receive([(item.topic, item.payload) for item in items])
         self._latency.observe(time.perf_counter() - started)
         return out
 
-    def _evaluate(self, item: Inbound, now_ms: int) -> Output:
-        parsed = topics.parse_gateway_topic(item.topic)
-        if parsed is None:
-            return Output()
-        site, gateway, leaf = parsed
-        if leaf == "telemetry":
-            decoded = self._decoder.decode(site, gateway, item.payload, now_ms=now_ms)
-            if decoded.boot is None or decoded.seq is None or not decoded.readings:
-                return Output()
-            return self.engine.on_batch(
-                site, gateway, boot=decoded.boot, seq=decoded.seq,
-                historical=decoded.historical, readings=decoded.readings, now_ms=now_ms,
-            )
-        if leaf == "state" and item.payload:
-            try:
-                state = GatewayState.model_validate_json(item.payload)
-            except ValidationError:
-                return Output()
-            return self.engine.on_gateway_state(
-                site, gateway, online=state.online, boot=state.boot, now_ms=now_ms
-            )
-        return Output()
-
     async def _tick(self) -> None:
-        self._emitted(await asyncio.to_thread(self._locked_tick))
-
-    def _locked_tick(self) -> Output:
-        with self._lock:
-            now_ms = self._now()
-            out = self.engine.tick(now_ms)
-            self._commit(out, now_ms)
-        return out
+        self._emitted(await asyncio.to_thread(self.tick))
 
     # -- telling the world -----------------------------------------------------------------
 

@@ -1,0 +1,148 @@
+"""The tamper-evident journal: chain, verify (edit, delete, insert, reorder: each found
+at the right entry), anchors for a cut-off tail, and the exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alarms import anchors
+from alarms.anchors import Anchor
+from alarms.deskimpl import export_journal, verify_journal
+from alarms.export import csv_cell, verify_jsonl
+from alarms.journal import ALL_COLUMNS, FIELDS, GENESIS, canonical_json, entry_hash
+from tests.alarms.journal_helpers import T0, build, rehash, rewrite, rows, tamper
+
+
+def test_the_chain_links_every_entry_to_the_one_before(tmp_path: Path) -> None:
+    path = build(tmp_path, 10)
+    entries = rows(path)
+    assert [e["seq"] for e in entries] == list(range(1, 11))
+    assert entries[0]["prev"] == GENESIS
+    for before, entry in itertools.pairwise(entries):
+        assert entry["prev"] == before["hash"]
+    body = {f: entries[3][f] for f in FIELDS}
+    assert entries[3]["hash"] == entry_hash(entries[3]["prev"], body)
+    result = verify_journal(path, None)
+    assert (result.ok, result.entries, result.first_bad) == (True, 10, None)
+
+
+def test_canonical_json_is_sorted_compact_utf8() -> None:
+    text = canonical_json({"b": 1, "a": "罐区", "c": None, "d": 55.0})
+    assert text == '{"a":"罐区","b":1,"c":null,"d":55.0}'
+
+
+@pytest.mark.parametrize(
+    ("kind", "k"),
+    [("edit", 5), ("edit_rehashed", 5), ("delete", 5), ("delete_renumbered", 5),
+     ("insert", 5), ("reorder", 5), ("edit", 1), ("insert", 1), ("reorder", 9),
+     ("delete_renumbered", 1)],
+)
+def test_tampering_is_found_at_the_right_entry(tmp_path: Path, kind: str, k: int) -> None:
+    path = build(tmp_path, 10)
+    tamper(path, kind, k)
+    result = verify_journal(path, None)
+    assert (result.ok, result.first_bad) == (False, k), result.reason
+    assert result.reason
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(3, 25).flatmap(lambda n: st.tuples(st.just(n), st.integers(1, n - 1))),
+    st.sampled_from(["edit", "edit_rehashed", "delete", "delete_renumbered", "insert",
+                     "reorder"]),
+)
+def test_any_single_tampering_is_found_at_its_entry(nk: tuple[int, int], kind: str) -> None:
+    n, k = nk
+    with tempfile.TemporaryDirectory() as tmp:
+        path = build(Path(tmp), n)
+        tamper(path, kind, k)
+        assert verify_journal(path, None).first_bad == k
+
+
+def test_a_cut_off_tail_is_found_with_the_anchor_and_named(tmp_path: Path) -> None:
+    path = build(tmp_path, 10)
+    head = rows(path)[-1]
+    anchor = Anchor(10, head["hash"], T0, "store journal_head")
+    rewrite(path, rows(path)[:7])
+    assert verify_journal(path, None).ok  # a shorter chain is still a chain
+    result = verify_journal(path, anchor)
+    assert (result.ok, result.first_bad) == (False, 8)
+    assert "store journal_head" in (result.reason or "")
+    assert result.answer()["anchor"]["source"] == "store journal_head"
+
+
+def test_a_chain_rewritten_from_scratch_does_not_match_the_anchor(tmp_path: Path) -> None:
+    path = build(tmp_path, 10)
+    entries = rows(path)
+    anchor = Anchor(8, entries[7]["hash"], T0, "file")
+    entries[4]["note"] = "rewritten"
+    rehash(entries, 4)
+    rewrite(path, entries)
+    assert verify_journal(path, None).ok
+    result = verify_journal(path, anchor)
+    assert (result.ok, result.first_bad) == (False, 8)
+
+
+def test_an_anchor_behind_the_head_is_fine(tmp_path: Path) -> None:
+    path = build(tmp_path, 10)
+    anchor = Anchor(6, rows(path)[5]["hash"], T0, "file")
+    result = verify_journal(path, anchor).answer()
+    assert (result["ok"], result["entries"], result["anchor"]["seq"]) == (True, 10, 6)
+
+
+def test_the_newest_reachable_anchor_is_used(tmp_path: Path) -> None:
+    older, newer = Anchor(3, "a" * 64, T0, "x"), Anchor(5, "b" * 64, T0 + 60_000, "y")
+    assert anchors.newest([None, newer, older]) == newer
+    anchors.write_file(tmp_path, older)
+    anchors.write_file(tmp_path, newer)
+    with (tmp_path / anchors.ANCHOR_FILE).open("a") as f:
+        f.write('{"seq": 9, "ha')  # a torn last line
+    found = anchors.read_file(tmp_path)
+    assert found is not None and (found.seq, found.hash) == (5, "b" * 64)
+
+
+def test_jsonl_export_keeps_every_field_exactly_and_re_verifies(tmp_path: Path) -> None:
+    path = build(tmp_path, 14)
+    lines = "".join(export_journal(path, from_ms=None, to_ms=None, site=None,
+                                   fmt="jsonl")).splitlines()
+    assert [json.loads(line) for line in lines] == rows(path)
+    assert list(json.loads(lines[0])) == list(ALL_COLUMNS)
+    assert "罐区A" in "".join(lines)  # UTF-8, not \\u escapes
+    assert verify_jsonl(lines).ok
+    forged = json.loads(lines[6])
+    forged["value"] = 1.0
+    lines[6] = json.dumps(forged)
+    assert verify_jsonl(lines).first_bad == 7
+
+
+def test_csv_export_is_for_people_and_safe_in_a_spreadsheet(tmp_path: Path) -> None:
+    path = build(tmp_path, 14)
+    text = "".join(export_journal(path, from_ms=None, to_ms=None, site=None, fmt="csv"))
+    table = list(csv.reader(io.StringIO(text)))
+    assert table[0] == list(ALL_COLUMNS)
+    cells = {c: [row[i] for row in table[1:]] for i, c in enumerate(table[0])}
+    assert cells["seq"][:3] == ["1", "2", "3"]
+    assert "-5.0" in cells["value"]  # a negative number stays a number
+    assert "'=HYPERLINK(\"x\")" in cells["note"]
+    assert {"'+1 call", "'@ops", "'-2"} <= set(cells["note"])
+    assert "line\nbreak" in cells["note"]
+    assert all(not cell.startswith(("=", "+", "-", "@")) for cell in cells["note"])
+    assert csv_cell(None) == "" and csv_cell(3) == 3 and csv_cell("tripped") == "tripped"
+
+
+def test_exports_filter_by_time_and_site(tmp_path: Path) -> None:
+    path = build(tmp_path, 10)
+    lines = "".join(export_journal(path, from_ms=T0 + 2_000, to_ms=T0 + 4_000, site="s1",
+                                  fmt="jsonl")).splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [3, 4, 5]
+    none = "".join(export_journal(path, from_ms=None, to_ms=None, site="other", fmt="jsonl"))
+    assert none == ""
