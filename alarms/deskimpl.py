@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from alarms import anchors, db, journal
 from alarms.anchors import Anchor
-from alarms.core import Engine, Output
+from alarms.core import Engine, NotifyRequest, Output
 from alarms.errors import UnknownAlarm
 from alarms.export import export
 from alarms.kpi import kpi
@@ -135,7 +135,28 @@ class AlarmDesk:
     # -- inputs from the plant ------------------------------------------------------------
 
     def receive(self, messages: list[tuple[str, bytes]]) -> Output:
-        """Evaluate MQTT messages (telemetry batches, gateway states) and commit."""
+        """Evaluate MQTT messages (telemetry batches, gateway states), commit, tell."""
+        out = self._receive(messages)
+        self._hand_over(out)
+        return out
+
+    def tick(self) -> Output:
+        """The service clock: stale, offline, delays, expiries, escalation."""
+        out = self._tick_locked()
+        self._hand_over(out)
+        return out
+
+    def record_outcome(
+        self, request: NotifyRequest, *, ok: bool, detail: str, final: bool
+    ) -> Output:
+        """Journal one delivery attempt; `final`: the request leaves the outbox."""
+        with self._lock:
+            now_ms = self._now()
+            out = self.engine.notify_outcome(request, ok=ok, detail=detail, now_ms=now_ms)
+            self._commit(out, now_ms, outbox_done=(request.id,) if final else ())
+        return out
+
+    def _receive(self, messages: list[tuple[str, bytes]]) -> Output:
         out = Output()
         with self._lock:
             now_ms = self._now()
@@ -144,8 +165,7 @@ class AlarmDesk:
             self._commit(out, now_ms)
         return out
 
-    def tick(self) -> Output:
-        """The service clock: stale, offline, delays, expiries, escalation."""
+    def _tick_locked(self) -> Output:
         with self._lock:
             now_ms = self._now()
             out = self.engine.tick(now_ms)

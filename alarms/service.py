@@ -180,12 +180,12 @@ class AlarmService(AlarmDesk):
 
     def _process(self, items: list[Inbound]) -> Output:
         started = time.perf_counter()
-        out = self.receive([(item.topic, item.payload) for item in items])
+        out = self._receive([(item.topic, item.payload) for item in items])
         self._latency.observe(time.perf_counter() - started)
         return out
 
     async def _tick(self) -> None:
-        self._emitted(await asyncio.to_thread(self.tick))
+        self._emitted(await asyncio.to_thread(self._tick_locked))
 
     # -- telling the world -----------------------------------------------------------------
 
@@ -263,17 +263,10 @@ class AlarmService(AlarmDesk):
         return made
 
     async def _report(self, request: NotifyRequest, ok: bool, detail: str, final: bool) -> None:
-        out = await asyncio.to_thread(self._record_outcome, request, ok, detail, final)
+        out = await asyncio.to_thread(
+            partial(self.record_outcome, request, ok=ok, detail=detail, final=final)
+        )
         self._emitted(out)
-
-    def _record_outcome(
-        self, request: NotifyRequest, ok: bool, detail: str, final: bool
-    ) -> Output:
-        with self._lock:
-            now_ms = self._now()
-            out = self.engine.notify_outcome(request, ok=ok, detail=detail, now_ms=now_ms)
-            self._commit(out, now_ms, outbox_done=(request.id,) if final else ())
-        return out
 
     async def _sweep(self) -> None:
         if self._dispatcher is None:

@@ -21,7 +21,7 @@ from alarms.core import operator, silence
 from alarms.core.escalation import escalate, outcome_event
 from alarms.core.model import Dirty, Doc, Event, NotifyRequest, Output, Permit, RiskChange
 from alarms.core.plant import Plant
-from alarms.core.readings import historical_reading, live_reading
+from alarms.core.readings import fresh, historical_reading, live_reading
 from alarms.core.risk import site_level
 from hazmon.registry import LEVEL_GRADE, Registry
 from hazmon.wire import Reading
@@ -81,7 +81,8 @@ class Engine:
             for reading in readings:
                 out.extend(historical_reading(self.plant, reading, now_ms))
             return self._finish(out, now_ms)
-        out.events += silence.telemetry_seen(self.plant, link, boot, now_ms)
+        if any(fresh(self.plant, r) for r in readings):  # a repeat proves no liveness
+            out.events += silence.telemetry_seen(self.plant, link, boot, now_ms)
         for reading in readings:
             out.events += live_reading(self.plant, reading, now_ms)
         return self._finish(out, now_ms)

@@ -37,11 +37,17 @@ def fault_note(cfg: Sensor, reading: Reading) -> str:
     return f"below the measuring range (under {low:g} by more than 5 % of the span)"
 
 
+def fresh(plant: Plant, reading: Reading) -> bool:
+    """Newer than the last evaluated live reading of its sensor."""
+    state = plant.sensors.get(f"{reading.site}/{reading.sensor}")
+    return state is not None and (state.last_ts_ms is None or reading.ts_ms > state.last_ts_ms)
+
+
 def live_reading(plant: Plant, reading: Reading, now_ms: int) -> list[Event]:
-    sid = f"{reading.site}/{reading.sensor}"
-    state = plant.sensors.get(sid)
-    if state is None or (state.last_ts_ms is not None and reading.ts_ms <= state.last_ts_ms):
+    if not fresh(plant, reading):
         return []
+    sid = f"{reading.site}/{reading.sensor}"
+    state = plant.sensors[sid]
     cfg = plant.configs[sid]
     value = reading.value if reading.value is not None else reading.state
     state.last_ts_ms, state.last_seen_ms = reading.ts_ms, now_ms

@@ -131,3 +131,25 @@ def events(out: Output, key: str) -> list[str]:
 
 def key(sensor: str, condition: str, site: str = SITE) -> str:
     return f"{site}/{sensor}/{condition}"
+
+
+class Clock:
+    """A service clock the test moves by hand."""
+
+    def __init__(self, now_ms: int = T0) -> None:
+        self.now_ms = now_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+    def advance(self, seconds: float) -> int:
+        self.now_ms += int(seconds * 1000)
+        return self.now_ms
+
+
+def telemetry(seq: int, *readings: dict[str, Any], boot: int = 1,
+              historical: bool = False) -> bytes:
+    import orjson
+
+    return orjson.dumps({"boot": boot, "seq": seq, "historical": historical,
+                         "readings": list(readings)})
