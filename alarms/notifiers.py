@@ -191,6 +191,7 @@ class Dispatcher:
             async with asyncio.TaskGroup() as group:
                 for name, queue in self._queues.items():
                     group.create_task(self._worker(name, queue), name=f"notify-{name}")
+                await asyncio.Event().wait()  # until cancelled, with or without workers
         finally:
             for notifier in self.notifiers.values():
                 await notifier.aclose()
