@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -41,6 +43,7 @@ class Uplink:
         on_ack: Callable[[int, bool], None] = lambda mid, ok: None,
         on_connected: Callable[[bool], None] = lambda up: None,
         connect_timeout_s: float = 5.0,
+        executor: Executor | None = None,
     ) -> None:
         self.opts = opts
         self.will = will
@@ -48,6 +51,7 @@ class Uplink:
         self._on_ack = on_ack
         self._on_connected = on_connected
         self._timeout_s = connect_timeout_s
+        self._executor = executor  # connecting blocks a thread (None: asyncio's default pool)
         self._client: paho.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connected = False
@@ -61,10 +65,11 @@ class Uplink:
         """Connect, retrying with jittered backoff until it works or `stop` is set."""
         self._loop = asyncio.get_running_loop()
         while not stop.is_set():
+            attempt = functools.partial(
+                connect, self.opts, will=self.will, timeout_s=self._timeout_s, attempts=1
+            )
             try:
-                client, _protocol = await asyncio.to_thread(
-                    connect, self.opts, will=self.will, timeout_s=self._timeout_s, attempts=1
-                )
+                client, _protocol = await self._loop.run_in_executor(self._executor, attempt)
             except MqttError as exc:
                 delay_s = self._backoff.next_delay_s()
                 log.warning("MQTT %s: %s; retrying in %.1f s", self.where, exc, delay_s)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import orjson
@@ -27,6 +28,10 @@ from hazmon.settings import BrokerAddress, Settings
 from simulators.plant import GatewayTick, PlantSimulator, wall_ms
 
 log = logging.getLogger(__name__)
+
+# Short: a broker that ignores an MQTT 5 CONNECT (amqtt, the demo's embedded broker)
+# costs this long before the 3.1.1 attempt.
+CONNECT_TIMEOUT_S = 2.0
 
 
 @dataclass(slots=True)
@@ -50,10 +55,12 @@ class SimulatedGateway:
         settings: Settings | None,
         stats: RunStats,
         reconnect_max_s: float = 5.0,
+        executor: Executor | None = None,
     ) -> None:
         self.site, self.gateway = site, gateway
         self._broker, self._settings, self._stats = broker, settings, stats
         self._reconnect_max_s = reconnect_max_s
+        self._executor = executor
         self.boot = -1
         self.seq = 0
         self.uplink: Uplink | None = None
@@ -75,6 +82,8 @@ class SimulatedGateway:
             backoff=Backoff(min_s=0.5, max_s=self._reconnect_max_s),
             on_ack=self._acked,
             on_connected=self._connected,
+            executor=self._executor,
+            connect_timeout_s=CONNECT_TIMEOUT_S,
         )
         self._connecting = asyncio.create_task(
             self.uplink.connect(stop), name=f"connect {self.gateway}"
@@ -150,17 +159,21 @@ async def run_simulation(
     sim = PlantSimulator(registry, seed=seed, scenario=scenario, speed=speed)
     for line in sim.scenario.timeline:
         log.info("scenario %s: %s", scenario, line)
+    pairs = [(s.id, g.id) for s in registry.sites for g in s.gateways]
+    # Every gateway connects at once: a connect blocks a thread (an MQTT 5 attempt that
+    # a 3.1.1-only broker leaves unanswered waits for its timeout).
+    executor = ThreadPoolExecutor(max_workers=len(pairs), thread_name_prefix="sim-connect")
     gateways = {
-        (s.id, g.id): SimulatedGateway(
-            s.id,
-            g.id,
+        (site, gw): SimulatedGateway(
+            site,
+            gw,
             broker=broker,
             settings=settings,
             stats=stats,
             reconnect_max_s=reconnect_max_s,
+            executor=executor,
         )
-        for s in registry.sites
-        for g in s.gateways
+        for site, gw in pairs
     }
     interval_ms = 1000.0 / rate_hz
     try:
@@ -177,6 +190,7 @@ async def run_simulation(
                     await stop.wait()
     finally:
         await asyncio.gather(*(g.close() for g in gateways.values()))
+        executor.shutdown(wait=False, cancel_futures=True)
     return stats
 
 
