@@ -1,0 +1,228 @@
+"""A real Mosquitto running exactly what `hazmon broker-config` writes, and MQTT clients
+that record the broker's answers (CONNACK, SUBACK and PUBACK reason codes).
+
+`GeneratedBroker` writes the configuration with broker.acl into its own temp folder
+and starts Mosquitto on it unchanged. Started as root, Mosquitto drops to the
+`mosquitto` user before it reads the password and ACL files (CONTRACT §9), so the
+folder is made searchable and the files are the generator's own (owner, modes).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import queue
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from broker.acl import Address, BrokerPlan, TlsFiles, Written, plan_broker, write_broker_config
+from hazmon.registry import Registry
+from tests.servers import Mosquitto, free_port
+
+WAIT_S = 5.0
+QUIET_S = 0.5
+NOT_AUTHORIZED = 0x87
+FAILURE = 0x80  # MQTT 5 reason codes from 0x80 are failures
+
+
+@dataclass(frozen=True, slots=True)
+class Pki:
+    """A throwaway CA and a server certificate for 127.0.0.1, made with `openssl`."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    other_ca: Path  # a CA that did not sign the server's certificate
+
+
+def make_pki(folder: Path) -> Pki:
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    for name in ("ca", "other-ca"):
+        openssl("req", "-x509", *ec, "-keyout", f"{name}.key", "-out", f"{name}.crt",
+                "-days", "2", "-subj", f"/CN=hazmon test {name}",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "server.ext").write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.crt", "-days", "2",
+            "-extfile", "server.ext")  # fmt: skip
+    return Pki(folder / "ca.crt", folder / "server.crt", folder / "server.key",
+               folder / "other-ca.crt")  # fmt: skip
+
+
+def give_to_broker_user(*paths: Path) -> None:
+    """What an operator does for the broker's key: let the `mosquitto` user read it."""
+    if os.geteuid() != 0:
+        return
+    entry = pwd.getpwnam("mosquitto")
+    for path in paths:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+        path.chmod(0o600)
+
+
+class GeneratedBroker(Mosquitto):
+    """Mosquitto on the configuration `hazmon broker-config` writes for `registry`."""
+
+    def __init__(self, registry: Registry, *, tls: bool = False, observer: bool = True) -> None:
+        self.registry = registry
+        self.want_tls = tls
+        self.observer = observer
+        self.tls_port = 0
+        self.written: Written | None = None
+        self.pki: Pki | None = None
+        super().__init__()
+        self.dir.chmod(0o711)  # mkdtemp's 0700 would keep the `mosquitto` user out
+
+    @property
+    def out(self) -> Path:
+        return self.dir / "broker"
+
+    def _choose_ports(self) -> None:
+        super()._choose_ports()
+        self.tls_port = free_port()
+
+    def plan(self) -> BrokerPlan:
+        tls = None
+        if self.want_tls:
+            if self.pki is None:
+                self.pki = make_pki(self.dir / "tls")
+                give_to_broker_user(self.pki.key)
+            tls = TlsFiles(self.pki.cert, self.pki.key, self.pki.ca)
+        return plan_broker(
+            self.registry,
+            listen=Address(self.host, self.port),
+            tls_listen=Address(self.host, self.tls_port),
+            tls=tls,
+            observer=self.observer,
+            source="a test registry",
+        )
+
+    def _write_config(self) -> list[str]:
+        written = write_broker_config(self.plan(), self.out)
+        if self.written is not None:  # a restart keeps the passwords handed out
+            assert not written.new_secrets
+            written = Written(written.conf, written.passwd, written.acl,
+                              self.written.passwords, written.owner, written.warnings)  # fmt: skip
+        self.written = written
+        return [str(self.binary), "-c", str(written.conf)]
+
+    def password(self, user: str) -> str:
+        assert self.written is not None
+        return self.written.new_secrets[user]
+
+    def _log_paths(self) -> list[Path]:
+        return [self.dir / "stderr.log"]  # the generated config logs to stdout
+
+    def __enter__(self) -> GeneratedBroker:
+        self.start()
+        return self
+
+
+class Client:
+    """A paho client (MQTT 5 or 3.1.1) that keeps the broker's answers."""
+
+    def __init__(
+        self,
+        port: int,
+        user: str | None = None,
+        password: str | None = None,
+        *,
+        protocol: MQTTProtocolVersion = mqtt.MQTTv5,
+        ca_file: Path | None = None,
+        tls: bool = False,
+    ) -> None:
+        self.mqtt = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                                protocol=protocol)  # fmt: skip
+        if user is not None:
+            self.mqtt.username_pw_set(user, password)
+        if tls or ca_file is not None:
+            self.mqtt.tls_set(ca_certs=str(ca_file) if ca_file else None,
+                              cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
+        self.port = port
+        self.connack: queue.Queue[ReasonCode] = queue.Queue()
+        self.suback: queue.Queue[list[ReasonCode]] = queue.Queue()
+        self.puback: dict[int, ReasonCode] = {}
+        self.published = threading.Condition()
+        self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.mqtt.on_connect = lambda _c, _u, _f, reason, _p: self.connack.put(reason)
+        self.mqtt.on_subscribe = lambda _c, _u, _m, reasons, _p: self.suback.put(list(reasons))
+        self.mqtt.on_publish = self._on_publish
+        self.mqtt.on_message = lambda _c, _u, message: self.inbox.put(message)
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
+        with self.published:
+            self.puback[mid] = reason
+            self.published.notify_all()
+
+    def connect(self) -> ReasonCode | None:
+        """The CONNACK reason, or None when the connection closed before one came."""
+        self.mqtt.connect("127.0.0.1", self.port)
+        self.mqtt.loop_start()
+        try:
+            return self.connack.get(timeout=WAIT_S)
+        except queue.Empty:
+            return None
+
+    def subscribe(self, topic: str) -> int:
+        self.mqtt.subscribe(topic, qos=1)
+        return int(self.suback.get(timeout=WAIT_S)[0].value)
+
+    def publish(self, topic: str, payload: bytes = b"{}", *, retain: bool = False) -> int:
+        """The PUBACK reason code (always 0 under MQTT 3.1.1, which cannot refuse)."""
+        info = self.mqtt.publish(topic, payload, qos=1, retain=retain)
+        with self.published:
+            assert self.published.wait_for(lambda: info.mid in self.puback, WAIT_S), topic
+            return int(self.puback[info.mid].value)
+
+    def received(self, quiet_s: float = QUIET_S) -> list[mqtt.MQTTMessage]:
+        """Everything received until nothing more came for `quiet_s`."""
+        found: list[mqtt.MQTTMessage] = []
+        while True:
+            try:
+                found.append(self.inbox.get(timeout=quiet_s))
+            except queue.Empty:
+                return found
+
+    def close(self) -> None:
+        self.mqtt.disconnect()
+        self.mqtt.loop_stop()
+        self.mqtt._reset_sockets()  # see tests/test_servers.py: paho issue 627
+
+
+@contextmanager
+def client(port: int, user: str | None = None, password: str | None = None,
+           **options: Any) -> Iterator[Client]:  # fmt: skip
+    session = Client(port, user, password, **options)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@contextmanager
+def connected(
+    broker: GeneratedBroker, user: str, *, protocol: MQTTProtocolVersion = mqtt.MQTTv5
+) -> Iterator[Client]:
+    with client(broker.port, user, broker.password(user), protocol=protocol) as session:
+        reason = session.connect()
+        assert reason is not None and not reason.is_failure, f"{user}: {reason}"
+        yield session
