@@ -153,3 +153,34 @@ def telemetry(seq: int, *readings: dict[str, Any], boot: int = 1,
 
     return orjson.dumps({"boot": boot, "seq": seq, "historical": historical,
                          "readings": list(readings)})
+
+
+SMALL_YAML = """
+sites:
+  - id: {site}
+    name: Integration site
+    industry: hazardous_chemicals
+    location: {{lat: 29.0, lon: 119.6}}
+    gateways:
+      - id: gw1
+        period_s: 1
+        sensors:
+          - {{id: GT-1, kind: combustible_gas, range: [0, 100]}}
+          - {{id: RC-1, kind: residual_current}}
+          - {{id: ESD-A, kind: interlock, grade: A}}
+escalation:
+  critical:
+    - {{after_s: 0, notify: [duty]}}
+    - {{after_s: {tier2_s}, notify: [lead]}}
+  high:
+    - {{after_s: 0, notify: [duty]}}
+  repeat_s: 600
+notifiers:
+  duty: {duty}
+  lead: {lead}
+"""
+
+
+def small_registry_text(site: str, *, duty: str = "{log: true}", lead: str = "{log: true}",
+                        tier2_s: float = 300) -> str:
+    return SMALL_YAML.format(site=site, duty=duty, lead=lead, tier2_s=tier2_s)

@@ -1,0 +1,110 @@
+"""The alarm service over a real Mosquitto: readings in, alarm events out on the
+topic, risk grades retained, the journal anchored at stop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alarms.notifiers import MemoryNotifier
+from alarms.service import AlarmService, Timing
+from hazmon.config import parse_registry
+from hazmon.settings import Settings, parse_broker_url
+from stores.memory import MemoryStore
+from tests.alarms.mqtt_helpers import Recorder, publish, publisher
+from tests.alarms.plant import small_registry_text
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def started(service: AlarmService) -> asyncio.Task[None]:
+    ready = asyncio.Event()
+    task = asyncio.create_task(service.run(ready=ready))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait([task, waiter], timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    assert ready.is_set(), "the service did not subscribe in time"
+    return task
+
+
+async def stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def is_event(site: str, event: str, condition: str) -> Any:
+    return lambda t, p: (t == f"hazmon/v1/{site}/alarms" and p["event"] == event
+                         and p["condition"] == condition)
+
+
+async def test_readings_in_alarm_events_out(
+    mosquitto: Mosquitto, unique_id: str, tmp_path: Path
+) -> None:
+    site = unique_id
+    registry = parse_registry(small_registry_text(site))
+    store = MemoryStore()
+    duty = MemoryNotifier()
+    service = AlarmService(
+        registry=registry, broker=parse_broker_url(mosquitto.url), settings=Settings(),
+        store=store, data_dir=tmp_path, client_id=f"alarms-{unique_id}",
+        timing=Timing(tick_s=0.2), notifiers={"duty": duty, "lead": MemoryNotifier()},
+    )
+    recorder = Recorder(mosquitto.port, f"hazmon/v1/{site}/#", "hazmon/v1/journal/head")
+    pub = publisher(mosquitto.port)
+    task = await started(service)
+    try:
+        telemetry = f"hazmon/v1/{site}/gw1/telemetry"
+        batch = {"boot": 1, "seq": 0, "readings": [
+            {"sensor": "GT-1", "ts_ms": now_ms(), "value": 55.0},
+            {"sensor": "RC-1", "ts_ms": now_ms(), "value": 120.0}]}
+        await asyncio.to_thread(publish, pub, telemetry, batch)
+        await asyncio.to_thread(publish, pub, telemetry, batch)  # a redelivery
+        raised = await asyncio.to_thread(recorder.wait_for, is_event(site, "raised", "high_high"))
+        assert raised["alarm_id"] == f"{site}/GT-1/high_high#1"
+        assert (raised["priority"], raised["state"], raised["value"]) == ("critical", "unack", 55.0)
+        assert raised["gateway"] == "gw1" and raised["key"] == f"{site}/GT-1/high_high"
+        red = await asyncio.to_thread(
+            recorder.wait_for, lambda t, p: t == f"hazmon/v1/{site}/risk" and p["grade"] == "red")
+        assert red["site"] == site
+        await asyncio.to_thread(recorder.wait_for, is_event(site, "notified", "high_high"))
+        assert sorted(r.alarm_id for r in duty.received) == [
+            f"{site}/GT-1/high#1", raised["alarm_id"]]
+        # the operator acks: the event goes out too
+        alarm = service.ack(raised["alarm_id"], user="zhang.wei", note="on my way")
+        assert alarm["state"] == "acked"
+        acked = await asyncio.to_thread(recorder.wait_for, is_event(site, "acked", "high_high"))
+        assert acked["user"] == "zhang.wei"
+        # the will message: one offline alarm
+        await asyncio.to_thread(publish, pub, f"hazmon/v1/{site}/gw1/state",
+                                {"online": False, "boot": 1}, retain=True)
+        await asyncio.to_thread(recorder.wait_for, is_event(site, "raised", "offline"))
+        await asyncio.to_thread(publish, pub, f"hazmon/v1/{site}/gw1/state", b"", retain=True)
+    finally:
+        await stopped(task)
+        pub.disconnect()
+    assert len(recorder.matching(is_event(site, "raised", "high_high"))) == 1
+    verification = service.journal_verify()
+    mine = verification["head"]["hash"]  # the topic is shared: find our retained anchor
+    head = recorder.wait_for(lambda t, p: t == "hazmon/v1/journal/head" and p["hash"] == mine)
+    assert verification["ok"] and head["seq"] == verification["entries"]
+    assert verification["anchor"]["hash"] == head["hash"]
+    events = {r.tags["event"] for r in store.points("alarm_event", from_ms=0, to_ms=2**62)}
+    assert {"raised", "acked", "notified"} <= events
+    assert store.points("site_risk", from_ms=0, to_ms=2**62, tags={"site": site})
+    assert store.points("journal_head", from_ms=0, to_ms=2**62)[0].fields["seq"] == head["seq"]
+    metrics = service.metrics_registry.get_sample_value(
+        "hazmon_alarm_events_total", {"event": "raised"})
+    assert metrics is not None and metrics >= 3
+    recorder.close()
+    service.close()
