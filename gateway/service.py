@@ -260,7 +260,8 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REPORT_EVERY_S):
                     await stop.wait()
-            self._report()
+            if not stop.is_set():  # the last report is made at shutdown
+                self._report()
 
     def _report(self) -> None:
         s = self.stats

@@ -175,23 +175,35 @@ async def run_simulation(
         )
         for site, gw in pairs
     }
-    interval_ms = 1000.0 / rate_hz
     try:
-        k = 0
-        while not stop.is_set():
-            due_ms = sim.start_ms + round(k * interval_ms)
-            for tick in sim.tick(due_ms):
-                _apply(gateways[(tick.site, tick.gateway)], tick, due_ms, stop)
-            stats.ticks += 1
-            k += 1
-            wait_s = (sim.start_ms + round(k * interval_ms) - wall_ms()) / 1000.0
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, wait_s)):
-                    await stop.wait()
+        await _tick_loop(sim, gateways, rate_hz=rate_hz, stop=stop, stats=stats)
     finally:
         await asyncio.gather(*(g.close() for g in gateways.values()))
         executor.shutdown(wait=False, cancel_futures=True)
     return stats
+
+
+async def _tick_loop(
+    sim: PlantSimulator,
+    gateways: dict[tuple[str, str], SimulatedGateway],
+    *,
+    rate_hz: float,
+    stop: asyncio.Event,
+    stats: RunStats,
+) -> None:
+    """Tick on a fixed grid from the start (timestamps do not drift with the load)."""
+    interval_ms = 1000.0 / rate_hz
+    k = 0
+    while not stop.is_set():
+        due_ms = sim.start_ms + round(k * interval_ms)
+        for tick in sim.tick(due_ms):
+            _apply(gateways[(tick.site, tick.gateway)], tick, due_ms, stop)
+        stats.ticks += 1
+        k += 1
+        wait_s = (sim.start_ms + round(k * interval_ms) - wall_ms()) / 1000.0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, wait_s)):
+                await stop.wait()
 
 
 def _apply(gw: SimulatedGateway, tick: GatewayTick, now_ms: int, stop: asyncio.Event) -> None:
