@@ -19,6 +19,7 @@ from hazmon.lineproto import FieldValue
 from stores.base import Latest, Row, StoreError, StoreUnavailable
 
 _SCHEMA_TTL_S = 60.0
+_MAX_MS = 9_223_372_036_854  # InfluxDB keeps int64 nanoseconds: about ±292 years
 
 
 def ident(name: str) -> str:
@@ -30,7 +31,10 @@ def literal(text: str) -> str:
 
 
 def time_range(from_ms: int, to_ms: int) -> str:
-    return f"time >= {int(from_ms)}ms AND time <= {int(to_ms)}ms"
+    """An InfluxQL time condition; bounds beyond what InfluxDB can hold are clamped."""
+    low = max(-_MAX_MS, min(int(from_ms), _MAX_MS))
+    high = max(-_MAX_MS, min(int(to_ms), _MAX_MS))
+    return f"time >= {low}ms AND time <= {high}ms"
 
 
 class InfluxQL:

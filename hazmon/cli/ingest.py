@@ -1,0 +1,112 @@
+"""`hazmon ingest`: the ingest service alone (CONTRACT §8).
+
+    hazmon ingest --config plant.yaml --broker mqtt://127.0.0.1:1883 \
+        --influx http://127.0.0.1:8086/hazmon [--share GROUP] [--http 127.0.0.1:9101]
+
+Several processes share the load with `--share GROUP` (an MQTT 5 shared subscription);
+each needs its own `--data` folder (spool, dead letters, client id). `/metrics` and
+`/health` are served on `--http`. SIGINT/SIGTERM: what is held is made durable and
+acknowledged, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from hazmon.errors import ConfigError, HazmonError
+
+if TYPE_CHECKING:
+    from ingest.service import IngestService
+
+log = logging.getLogger("hazmon.ingest")
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def ingest(
+    config: Path = typer.Option(..., "--config", help="the site registry (YAML)"),
+    broker: str = typer.Option(..., "--broker", help="mqtt://HOST:PORT"),
+    influx: str | None = typer.Option(None, "--influx", help="http://HOST:PORT/DB"),
+    data: Path = typer.Option(Path("hazmon-data"), "--data", help="data folder"),
+    share: str | None = typer.Option(None, "--share", help="join $share/GROUP/..."),
+    client_id: str | None = typer.Option(None, "--client-id", help="MQTT client id"),
+    http: str = typer.Option("127.0.0.1:9101", "--http", help="HOST:PORT of /metrics"),
+    log_level: str = typer.Option("INFO", "--log-level"),
+) -> None:
+    """Run the ingest service alone: MQTT to the store, at least once."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per batch otherwise
+    try:
+        service = _build(config, broker, influx, data, share, client_id)
+        host, _, port = http.rpartition(":")
+        asyncio.run(_run(service, host or "127.0.0.1", int(port)))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(2) from None
+    except (HazmonError, OSError, ValueError) as exc:
+        typer.echo(f"hazmon ingest: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _build(
+    config: Path,
+    broker: str,
+    influx: str | None,
+    data: Path,
+    share: str | None,
+    client_id: str | None,
+) -> IngestService:
+    from hazmon.config import load_registry
+    from hazmon.errors import Problem
+    from hazmon.settings import Settings, parse_broker_url
+    from ingest.service import IngestService
+    from stores import open_store
+
+    if share is not None and not _GROUP.match(share):
+        raise ConfigError([Problem("--share", 1, "share", "a group name without / + # $")])
+    settings = Settings(config=config, broker=broker, influx=influx, data=data)
+    registry = load_registry(config)
+    address = parse_broker_url(broker)
+    store = open_store(influx=influx, data_dir=data, settings=settings)
+    return IngestService(
+        registry=registry,
+        broker=address,
+        settings=settings,
+        store=store,
+        data_dir=data,
+        share_group=share,
+        client_id=client_id,
+    )
+
+
+async def _run(service: IngestService, host: str, port: int) -> None:
+    from ingest.http import serve
+
+    server = serve(host, port, registry=service.metrics_registry, health=service.health)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    runner = asyncio.ensure_future(service.run())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, runner.cancel)
+    try:
+        await runner
+    except asyncio.CancelledError:
+        log.info("stopped on a signal")
+    finally:
+        server.shutdown()
+        server.server_close()
+        service.store.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)

@@ -1,0 +1,96 @@
+"""What ingest knows of each gateway: its boot, its last `seq`, lost messages, online state.
+
+`seq` counts the messages of one gateway boot from 0 (CONTRACT §3). For each
+(site, gateway) the tracker keeps the boot and the highest `seq` seen:
+
+- the next `seq` (last + 1): nothing lost;
+- a jump forward: the messages in between are lost (counted, cumulative);
+- a repeat or an older `seq` (a QoS 1 redelivery): nothing counted;
+- a newer boot: the gateway restarted; `seq` starts again from 0, so a first `seq`
+  of n means n messages of the new boot were lost; an older boot's late message
+  is ignored.
+
+The first message after ingest starts sets the baseline (what came before is not
+known). Any change of the lost count, the boot or the online state gives a
+`gateway_status` point (CONTRACT §5). Not thread-safe: one thread feeds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stores.base import Point
+
+
+@dataclass(slots=True)
+class GatewayState:
+    boot: int | None = None
+    last_seq: int = -1
+    lost_messages: int = 0
+    online: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    lost: int  # newly lost messages
+    rebooted: bool
+    status: Point | None  # a gateway_status point to write, on any change
+
+
+class GatewayTracker:
+    def __init__(self) -> None:
+        self._gateways: dict[tuple[str, str], GatewayState] = {}
+
+    def state(self, site: str, gateway: str) -> GatewayState:
+        key = (site, gateway)
+        found = self._gateways.get(key)
+        if found is None:
+            found = self._gateways[key] = GatewayState()
+        return found
+
+    def seed(self, site: str, gateway: str, *, lost_messages: int, online: bool | None) -> None:
+        """Carry the cumulative count (and online state) over from the store at start."""
+        gw = self.state(site, gateway)
+        gw.lost_messages = lost_messages
+        gw.online = online
+
+    def observe(self, site: str, gateway: str, boot: int, seq: int, ts_ms: int) -> Observation:
+        gw = self.state(site, gateway)
+        lost = 0
+        rebooted = False
+        if gw.boot is None:
+            gw.boot, gw.last_seq = boot, seq
+        elif boot > gw.boot:
+            rebooted = True
+            lost = seq
+            gw.boot, gw.last_seq = boot, seq
+        elif boot < gw.boot:
+            pass  # a late message of an earlier boot
+        elif seq > gw.last_seq:
+            lost = seq - gw.last_seq - 1
+            gw.last_seq = seq
+        gw.lost_messages += lost
+        changed = lost > 0 or rebooted
+        status = self.status_point(site, gateway, ts_ms) if changed else None
+        return Observation(lost, rebooted, status)
+
+    def set_online(
+        self, site: str, gateway: str, online: bool, boot: int, ts_ms: int
+    ) -> Observation:
+        """A state message (CONTRACT §2): online or not, and the gateway's boot."""
+        gw = self.state(site, gateway)
+        gw.online = online
+        rebooted = gw.boot is not None and boot > gw.boot
+        if rebooted:
+            gw.boot, gw.last_seq = boot, -1  # the new boot's first message is seq 0
+        return Observation(0, rebooted, self.status_point(site, gateway, ts_ms))
+
+    def status_point(self, site: str, gateway: str, ts_ms: int) -> Point:
+        gw = self.state(site, gateway)
+        online = True if gw.online is None else gw.online  # it is sending, so it is online
+        return Point(
+            "gateway_status",
+            {"site": site, "gateway": gateway},
+            {"online": online, "lost_messages": gw.lost_messages},
+            ts_ms,
+        )

@@ -1,0 +1,107 @@
+"""One MQTT message in, an Outcome out: readings, dead letters, gateway_status points.
+
+Runs in paho's network thread for every message, so it does little per reading: the
+foundation's decoder does the checking, rejections become dead letters, and the
+gateway tracker follows `seq` and `boot`. Bad input never raises out of here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from hazmon.registry import Registry
+from hazmon.topics import parse_gateway_topic
+from hazmon.wire import MAX_PAYLOAD_BYTES, Decoder, GatewayState, Reason, Rejection
+from ingest.batch import Outcome
+from ingest.deadletter import DeadLetter
+from ingest.gateways import GatewayTracker
+
+MAX_DEAD_PAYLOAD_BYTES = 64 * 1024
+INTERNAL_ERROR = "internal_error"
+STORE_REJECTED = "store_rejected"
+
+
+class Pipeline:
+    def __init__(self, registry: Registry, *, track_seq: bool = True) -> None:
+        self.decoder = Decoder(registry)
+        self.tracker = GatewayTracker()
+        self.track_seq = track_seq
+
+    def handle(self, topic: str, payload: bytes, now_ms: int) -> Outcome:
+        parts = parse_gateway_topic(topic)
+        if parts is None:
+            return _dead(topic, payload, now_ms, Reason.bad_topic, "not hazmon/v1/SITE/GW/...")
+        site, gateway, leaf = parts
+        if leaf == "telemetry":
+            return self.telemetry(topic, site, gateway, payload, now_ms)
+        if leaf == "state":
+            return self.state(topic, site, gateway, payload, now_ms)
+        return _dead(topic, payload, now_ms, Reason.bad_topic, f"no such leaf {leaf!r}")
+
+    def telemetry(
+        self, topic: str, site: str, gateway: str, payload: bytes, now_ms: int
+    ) -> Outcome:
+        decoded = self.decoder.decode(site, gateway, payload, now_ms=now_ms)
+        out = Outcome(readings=decoded.readings, gateway=(site, gateway))
+        if decoded.rejections:
+            out.dead = [_letter(topic, payload, now_ms, r) for r in decoded.rejections]
+        if self.track_seq and decoded.boot is not None and decoded.seq is not None:
+            seen = self.tracker.observe(site, gateway, decoded.boot, decoded.seq, now_ms)
+            out.lost, out.rebooted = seen.lost, seen.rebooted
+            if seen.status is not None:
+                out.points.append(seen.status)
+        return out
+
+    def state(self, topic: str, site: str, gateway: str, payload: bytes, now_ms: int) -> Outcome:
+        if not payload:
+            return Outcome()  # a retained state being cleared
+        if not self.decoder.knows_gateway(site, gateway):
+            detail = f"no gateway {gateway!r} at {site!r}"
+            return _dead(topic, payload, now_ms, Reason.unknown_gateway, detail)
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            return _dead(topic, payload, now_ms, Reason.too_large, "state over 1 MiB")
+        try:
+            doc: Any = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            return _dead(topic, payload, now_ms, Reason.not_json, f"not JSON: {exc}")
+        try:
+            state = GatewayState.model_validate(doc, strict=True)
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            return _dead(topic, payload, now_ms, Reason.bad_shape, detail or "bad state")
+        ts_ms = state.ts_ms if state.ts_ms is not None else now_ms
+        seen = self.tracker.set_online(site, gateway, state.online, state.boot, ts_ms)
+        assert seen.status is not None
+        return Outcome(points=[seen.status], rebooted=seen.rebooted, gateway=(site, gateway))
+
+
+def letter(
+    topic: str, payload: bytes, now_ms: int, reason: str, detail: str, index: int | None = None
+) -> DeadLetter:
+    """A dead letter, its payload cut to MAX_DEAD_PAYLOAD_BYTES (memory stays bounded)."""
+    return DeadLetter(
+        topic, reason, detail, payload[:MAX_DEAD_PAYLOAD_BYTES], now_ms, index, len(payload)
+    )
+
+
+def _letter(topic: str, payload: bytes, now_ms: int, rejection: Rejection) -> DeadLetter:
+    reason = rejection.reason.value
+    if rejection.index is None:
+        return letter(topic, payload, now_ms, reason, rejection.detail)
+    try:
+        raw = orjson.dumps(rejection.raw)
+    except TypeError:
+        raw = repr(rejection.raw).encode()
+    return letter(topic, raw, now_ms, reason, rejection.detail, rejection.index)
+
+
+def _dead(topic: str, payload: bytes, now_ms: int, reason: Reason | str, detail: str) -> Outcome:
+    return Outcome(dead=[letter(topic, payload, now_ms, str(reason), detail)])
+
+
+def internal_error(topic: str, payload: bytes, now_ms: int, exc: BaseException) -> Outcome:
+    """A message that made ingest itself fail: kept as a dead letter, never retried."""
+    return _dead(topic, payload, now_ms, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,257 @@
+"""IngestService: every reading off the broker, durable before it is acknowledged.
+
+    service = IngestService(registry=..., broker=..., settings=..., store=..., data_dir=...)
+    await service.run(ready=event)      # until cancelled
+
+Threads (docs/ingest.md has the picture):
+- paho's network thread reads messages, decodes them (ingest.pipeline) and adds them
+  to the open batch (ingest.batch); it waits when the writer is two batches behind;
+- the writer thread (ingest.writer) makes each batch durable (store, else disk
+  spool), then acknowledges its messages;
+- the asyncio task only starts and stops them and writes `ingest_stats` every 10 s,
+  so it shares an event loop with the alarm service and the API without slowing it.
+
+On cancellation it stops taking messages, makes durable and acknowledges what it
+holds, then disconnects: a clean stop loses nothing and leaves nothing unacknowledged
+that it has stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import paho.mqtt.client as paho
+
+from hazmon.errors import HazmonError
+from hazmon.mqtt import MqttOptions, stable_client_id
+from hazmon.registry import Registry
+from hazmon.settings import BrokerAddress, Settings
+from hazmon.topics import STATE_WILDCARD, TELEMETRY_WILDCARD
+from ingest.batch import Batch, Batcher
+from ingest.deadletter import FILE_NAME as DEAD_LETTER_FILE
+from ingest.deadletter import DeadLetters
+from ingest.link import Link
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import Pipeline, internal_error
+from ingest.stats import stats_points
+from ingest.writer import Writer
+from stores.base import Store, StoreError
+from stores.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+class IngestError(HazmonError):
+    """Ingest cannot run (its subscription was refused, its data folder is in use)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestTuning:
+    batch_items: int = 5000  # readings + dead letters per batch (about 5,000 lines)
+    flush_interval_s: float = 0.5  # a batch is written at the latest this old
+    max_sealed: int = 2  # full batches waiting for the writer before paho waits
+    spool_max_bytes: int = 2 * 1024**3
+    dead_letter_max_rows: int = 100_000
+    stats_interval_s: float = 10.0
+    subscribe_timeout_s: float = 30.0
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        broker: BrokerAddress,
+        settings: Settings,
+        store: Store,
+        data_dir: Path,
+        share_group: str | None = None,
+        client_id: str | None = None,
+        tuning: IngestTuning | None = None,
+    ) -> None:
+        self.registry = registry
+        self.broker = broker
+        self.store = store
+        self.data_dir = data_dir
+        self.share_group = share_group
+        self.tuning = tuning or IngestTuning()
+        role = f"ingest-{share_group}" if share_group else "ingest"
+        self.client_id = client_id or settings.client_id or stable_client_id(data_dir, role)
+        self.mqtt_options = MqttOptions.build(broker, settings, client_id=self.client_id)
+        self.metrics = IngestMetrics()
+        self.metrics_registry = self.metrics.registry
+        self.pipeline = Pipeline(registry, track_seq=share_group is None)
+        t = self.tuning
+        self.batcher = Batcher(
+            max_items=t.batch_items, max_sealed=t.max_sealed, flush_interval_s=t.flush_interval_s
+        )
+        self.spool_dir = data_dir / "spool" / store.pack_format
+        self.spool: Spool | None = None
+        self.dead_letters: DeadLetters | None = None
+        self.writer: Writer | None = None
+        self.link: Link | None = None
+        self._paused = False
+        self.ready = False
+
+    @property
+    def topics(self) -> list[str]:
+        wildcards = [TELEMETRY_WILDCARD, STATE_WILDCARD]
+        if self.share_group:
+            return [f"$share/{self.share_group}/{w}" for w in wildcards]
+        return wildcards
+
+    def health(self) -> dict[str, Any]:
+        spool = self.spool
+        return {
+            "ready": self.ready,
+            "broker": bool(self.link and self.link.connected),
+            "store": self.metrics.store_up._value.get() == 1,
+            "spool_depth": spool.depth if spool else 0,
+            "spool_age_s": round(spool.age_s(), 1) if spool else 0.0,
+        }
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def run(self, *, ready: asyncio.Event | None = None) -> None:
+        """Run until cancelled; `ready` is set once the subscription is acknowledged."""
+        writer_thread = await asyncio.to_thread(self._open)
+        try:
+            await asyncio.to_thread(self._seed_gateways)
+            link = self.link = Link(
+                self.mqtt_options,
+                topics=self.topics,
+                on_message=self._on_message,
+                on_generation=self.batcher.new_generation,
+            )
+            await asyncio.to_thread(link.start)
+            subscribed = await asyncio.to_thread(
+                link.subscribed.wait, self.tuning.subscribe_timeout_s
+            )
+            if not subscribed or link.subscribe_error:
+                raise IngestError(link.subscribe_error or "no SUBACK from the broker in time")
+            self.ready = True
+            if ready is not None:
+                ready.set()
+            log.info("ingest %s subscribed to %s", self.client_id, ", ".join(self.topics))
+            await self._report_stats()
+        finally:
+            stopping = asyncio.ensure_future(asyncio.to_thread(self._close, writer_thread))
+            try:
+                await asyncio.shield(stopping)
+            except asyncio.CancelledError:
+                await stopping
+                raise
+
+    def _open(self) -> threading.Thread:
+        try:
+            self.spool = Spool(self.spool_dir, max_bytes=self.tuning.spool_max_bytes)
+        except StoreError as exc:
+            raise IngestError(str(exc)) from exc
+        self.dead_letters = DeadLetters(
+            self.data_dir / DEAD_LETTER_FILE, max_rows=self.tuning.dead_letter_max_rows
+        )
+        if self.spool.depth:
+            log.info("spool holds %d batches from before: replaying", self.spool.depth)
+        spool = self.spool
+        self.metrics.gauges(
+            spool_depth=lambda: spool.depth,
+            spool_bytes=lambda: spool.bytes,
+            spool_age_s=spool.age_s,
+            queue_depth=lambda: self.batcher.pending,
+        )
+        self.writer = Writer(
+            store=self.store,
+            spool=self.spool,
+            dead_letters=self.dead_letters,
+            batcher=self.batcher,
+            metrics=self.metrics,
+            ack=self._ack,
+        )
+        thread = threading.Thread(target=self.writer.run, name="ingest-writer", daemon=True)
+        thread.start()
+        return thread
+
+    def _close(self, writer_thread: threading.Thread) -> None:
+        """Stop taking messages, make durable and acknowledge what is held, disconnect."""
+        self._paused = True
+        self.ready = False
+        self.batcher.close()
+        if self.writer is not None:
+            self.writer.stop.set()
+        writer_thread.join()
+        if self.link is not None:
+            self.link.stop()
+        for closable in (self.spool, self.dead_letters):
+            if closable is not None:
+                closable.close()
+        log.info("ingest %s stopped", self.client_id)
+
+    async def _report_stats(self) -> None:
+        assert self.writer is not None and self.spool is not None
+        previous = None
+        while True:
+            await asyncio.sleep(self.tuning.stats_interval_s)
+            now_ms = time.time_ns() // 1_000_000
+            points, previous = stats_points(
+                self.writer.stats,
+                self.spool,
+                instance=self.client_id,
+                now_ms=now_ms,
+                previous=previous,
+            )
+            self.batcher.add_points(points)
+
+    def _seed_gateways(self) -> None:
+        """Carry each gateway's lost-message count over from the store (best effort)."""
+        if self.share_group:
+            return
+        now_ms = time.time_ns() // 1_000_000
+        for site in self.registry.sites:
+            for gateway in site.gateways:
+                tags = {"site": site.id, "gateway": gateway.id}
+                try:
+                    rows = self.store.points(
+                        "gateway_status", from_ms=0, to_ms=now_ms, tags=tags, limit=1
+                    )
+                except StoreError as exc:
+                    log.warning("gateway status not read from the store: %s", exc)
+                    return
+                if rows:
+                    lost = rows[0].fields.get("lost_messages")
+                    online = rows[0].fields.get("online")
+                    self.pipeline.tracker.seed(
+                        site.id,
+                        gateway.id,
+                        lost_messages=lost if isinstance(lost, int) else 0,
+                        online=online if isinstance(online, bool) else None,
+                    )
+
+    # -- paho's network thread ----------------------------------------------------------------
+
+    def _on_message(self, msg: paho.MQTTMessage) -> None:
+        if self._paused:
+            return  # not acknowledged: the broker keeps it for the next session
+        payload = cast(bytes, msg.payload)  # bytes, as paho slices it from the packet
+        now_ms = time.time_ns() // 1_000_000
+        topic = ""
+        try:
+            topic = msg.topic
+            outcome = self.pipeline.handle(topic, payload, now_ms)
+        except Exception as exc:
+            log.exception("ingest could not handle a message on %r", topic)
+            topic = topic or repr(msg._topic)
+            outcome = internal_error(topic, payload, now_ms, exc)
+        self.batcher.add(outcome, mid=msg.mid if msg.qos else 0, payload_bytes=len(payload))
+
+    def _ack(self, batch: Batch) -> None:
+        if self.link is not None and batch.mids:
+            try:
+                self.link.ack(batch.generation, batch.mids)
+            except Exception:
+                log.exception("acknowledging %d messages failed", len(batch.mids))
