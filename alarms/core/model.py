@@ -13,7 +13,7 @@ shell can persist it in the same transaction as the journal entries.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from alarms.core.table import HIDDEN_STATES, State
@@ -123,7 +123,7 @@ class Occurrence:
     esc_event: Doc | None = None  # the event that started this round (tier 1 gets it)
 
     def doc(self) -> Doc:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _OCCURRENCE_FIELDS}
 
     @classmethod
     def load(cls, doc: Doc) -> Occurrence:
@@ -232,7 +232,11 @@ class SensorState:
         return self.maintenance_since_ms is not None and not self.maintenance_overrun
 
     def doc(self) -> Doc:
-        return asdict(self)
+        """A plain dict (hand-written: `asdict` is the hot path's slowest part)."""
+        doc = {name: getattr(self, name) for name in _SENSOR_FIELDS}
+        doc["hist_active"] = list(self.hist_active)
+        doc["permit"] = asdict(self.permit) if self.permit is not None else None
+        return doc
 
     def load(self, doc: Doc) -> None:
         for name in (
@@ -244,6 +248,10 @@ class SensorState:
                 setattr(self, name, doc[name])
         permit = doc.get("permit")
         self.permit = Permit(**permit) if permit else None
+
+
+_SENSOR_FIELDS = tuple(f.name for f in fields(SensorState) if f.name != "permit")
+_OCCURRENCE_FIELDS = tuple(f.name for f in fields(Occurrence))
 
 
 @dataclass(slots=True)
