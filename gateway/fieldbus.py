@@ -110,6 +110,9 @@ class DeviceLink:
                     )
         except DeviceUnreachable as exc:
             self._drop(str(exc))
+        except Exception as exc:  # a library surprise must not stop the other devices
+            log.exception("device %s: unexpected error while polling", self.device.id)
+            self._drop(f"unexpected error: {exc!r}")
         return [self._sample(p, registers) for p in self.points]
 
     async def close(self) -> None:
