@@ -108,3 +108,42 @@ async def test_readings_in_alarm_events_out(
     assert metrics is not None and metrics >= 3
     recorder.close()
     service.close()
+
+
+async def test_mqtt_notifier_and_gateway_state_over_the_broker(
+    mosquitto: Mosquitto, unique_id: str, tmp_path: Path
+) -> None:
+    site = unique_id
+    notify_topic = f"hazmon/v1/notify/{site}"
+    registry = parse_registry(small_registry_text(site, duty=f"{{mqtt: '{notify_topic}'}}"))
+    service = AlarmService(
+        registry=registry, broker=parse_broker_url(mosquitto.url), settings=Settings(),
+        store=MemoryStore(), data_dir=tmp_path, timing=Timing(tick_s=0.2),
+    )
+    recorder = Recorder(mosquitto.port, f"hazmon/v1/{site}/#", notify_topic)
+    pub = publisher(mosquitto.port)
+    task = await started(service)
+    try:
+        await asyncio.to_thread(publish, pub, f"hazmon/v1/{site}/gw1/telemetry", {
+            "boot": 1, "seq": 0, "readings": [{"sensor": "ESD-A", "ts_ms": now_ms(),
+                                               "state": "tripped"}]})
+        told = await asyncio.to_thread(recorder.wait_for, lambda t, p: t == notify_topic)
+        assert (told["event"], told["condition"], told["value"]) == ("raised", "trip", "tripped")
+        notified = await asyncio.to_thread(recorder.wait_for, is_event(site, "notified", "trip"))
+        assert notified["note"] == f"duty (tier 1): mqtt {notify_topic}: published"
+        permit = service.bypass_permit(
+            site, "ESD-A", user="wang.eng", until_ms=now_ms() + 3_600_000, reason="proof test",
+            approved_by="chief.li", compensating_measures="manual watch")
+        assert (permit["site"], permit["approved_by"]) == (site, "chief.li")
+        oos = service.out_of_service(site, "RC-1", user="wang.eng",
+                                     until_ms=now_ms() + 3_600_000, reason="replaced")
+        assert oos["until_ms"] > now_ms() and oos["reason"] == "replaced"
+        assert service.risk_grades()[site] == "red"
+    finally:
+        await stopped(task)
+        pub.disconnect()
+        recorder.close()
+    entries = "".join(service.journal_export(from_ms=None, to_ms=None, site=site, fmt="jsonl"))
+    assert '"event": "bypass_permit"' in entries and "chief.li" in entries
+    assert '"event": "out_of_service"' in entries
+    service.close()
