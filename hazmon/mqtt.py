@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import ssl
@@ -33,6 +34,16 @@ log = logging.getLogger(__name__)
 
 MQTT_V5 = paho.MQTTv5
 MQTT_V311 = paho.MQTTv311
+
+
+# The protocol each broker (host, port) accepted, so that only the first connection to
+# an MQTT 3.1.1-only broker (amqtt never answers an MQTT 5 CONNECT) waits to fall back.
+_KNOWN_PROTOCOL: dict[tuple[str, int], int] = {}
+
+
+def remember_protocol(host: str, port: int, protocol: int) -> None:
+    """Tell the connection helper which protocol a broker speaks (e.g. the embedded one)."""
+    _KNOWN_PROTOCOL[(host, port)] = protocol
 
 
 class MqttError(HazmonError):
@@ -205,12 +216,15 @@ def connect(
     """
     delay_s = 0.5
     reason = ""
+    known = _KNOWN_PROTOCOL.get((opts.host, opts.port))
+    protocols = (known,) if known is not None else (MQTT_V5, MQTT_V311)
     for attempt in range(attempts):
-        for protocol in (MQTT_V5, MQTT_V311):
+        for protocol in protocols:
             client, reason = _try_connect(
                 opts, protocol, manual_ack=manual_ack, will=will, timeout_s=timeout_s
             )
             if client is not None:
+                remember_protocol(opts.host, opts.port, protocol)
                 if protocol == MQTT_V311:
                     log.info("broker %s:%d refused MQTT 5; using 3.1.1", opts.host, opts.port)
                 return client, protocol
@@ -229,10 +243,8 @@ def close_client(client: paho.Client) -> None:
     open until garbage collection (a ResourceWarning); closing them here keeps a
     long-running process's file descriptors bounded.
     """
-    try:
+    with contextlib.suppress(OSError, ValueError):
         client.disconnect()
-    except (OSError, ValueError):
-        pass
     client.loop_stop()
     reset = getattr(client, "_reset_sockets", None)
     if callable(reset):
