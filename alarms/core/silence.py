@@ -48,9 +48,8 @@ def gateway_state(
 
 
 def telemetry_seen(plant: Plant, link: GatewayLink, boot: int, now_ms: int) -> list[Event]:
-    """Live telemetry arrived: the gateway is delivering (unless that boot has ended)."""
-    if link.dead_boot is not None and boot <= link.dead_boot:
-        return []
+    """Live telemetry with a new reading arrived: the gateway is delivering (whatever
+    its boot says: new data is the proof; a redelivery has no new reading)."""
     link.boot = max(link.boot, boot)
     link.last_rx_ms = now_ms
     plant.mark_gateway(link)

@@ -145,3 +145,16 @@ def test_offline_and_stale_wait_for_the_service_start_after_a_restart() -> None:
     f.value("GT-1", T0, 1.0, now_ms=T0)
     assert names(eng.tick(T0 + 3_605_000)) == []
     assert ("s1/gw1/offline", "raised") in names(eng.tick(T0 + 3_610_000))
+
+
+def test_new_telemetry_clears_offline_even_from_a_gateway_that_kept_its_boot() -> None:
+    eng = engine()
+    f = Feeder(eng)
+    f.boot = 3
+    eng.on_gateway_state("s1", "gw1", online=False, boot=3, now_ms=T0)
+    assert names(f.value("GT-1", T0 + 1_000, 1.0)) == [("s1/gw1/offline", "cleared")]
+    eng.on_gateway_state("s1", "gw1", online=False, boot=3, now_ms=T0 + 2_000)
+    # a redelivered message (nothing newer than seen) is no proof of life
+    assert names(eng.on_batch("s1", "gw1", boot=3, seq=99, historical=False,
+                              readings=[reading("GT-1", T0 + 1_000, 1.0)],
+                              now_ms=T0 + 3_000)) == []
