@@ -1,12 +1,11 @@
 """Half an hour of a healthy plant, as the services would store it (CONTRACT §5).
 
-Readings for every sensor of a registry (analog values between their limits, with a
-slow swing; interlocks normal, one trip per site), the alarm service's series
+Readings for every sensor of a registry, the alarm service's series
 (`alarm_event`, `site_risk`, `gateway_status`) and the ingest service's `ingest_stats`
 (docs/dashboards.md), all as InfluxDB line protocol ending at `now_ms`.
 
-The simulator (simulators/, issue 5) had no API to drive yet when this was written,
-so the readings are generated here with hazmon's own ReadingEncoder.
+The readings come from the plant simulator (its `demo` scenario), decoded by the
+wire decoder and encoded by the same line-protocol encoder as ingest uses.
 """
 
 from __future__ import annotations
@@ -14,10 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from hazmon.kinds import Condition, Kind
+from hazmon.kinds import Kind
 from hazmon.lineproto import FieldValue, ReadingEncoder, line
-from hazmon.registry import GRADE_LEVEL, Registry, Sensor, Site
-from hazmon.wire import Reading
+from hazmon.registry import GRADE_LEVEL, Registry, Site
+from hazmon.wire import Decoder
+from simulators.plant import PlantSimulator
 
 SPAN_MS = 30 * 60 * 1000
 READING_EVERY_MS = 15_000
@@ -27,41 +27,27 @@ INGEST_INSTANCES = ("ingest-1", "ingest-2")
 REJECT_REASONS = ("unknown_sensor", "bad_shape")
 
 
-def healthy_value(sensor: Sensor, t_ms: int) -> float:
-    """A value between the sensor's alarm limits, swinging slowly by ±2 % of its span."""
-    low, high = sensor.range or (0.0, 100.0)
-    limits = dict(sensor.thresholds.items())
-    highs = [v for c, v in limits.items() if c in (Condition.high, Condition.high_high)]
-    lows = [v for c, v in limits.items() if c in (Condition.low, Condition.low_low)]
-    ceiling = min(highs) if highs else high
-    floor = max(lows) if lows else low
-    if sensor.kind in (Kind.combustible_gas, Kind.toxic_gas):
-        centre = low + 0.1 * (ceiling - low)
-    else:
-        centre = (floor + ceiling) / 2
-    swing = 0.02 * (high - low) * math.sin(t_ms / 300_000 + len(sensor.id))
-    return round(min(ceiling, max(floor, centre + swing)), 4)
-
-
 def readings(registry: Registry, now_ms: int) -> Iterator[str]:
+    """The demo scenario of the plant simulator over the span, every 15 s, as stored.
+
+    Each simulated telemetry batch goes through the same decoder as ingest, so the
+    rows are what the platform would keep (over-range flags included).
+    """
+    start_ms = now_ms - SPAN_MS
+    simulator = PlantSimulator(
+        registry, seed=7, scenario="demo", start_ms=start_ms, clock=lambda: start_ms
+    )
+    decoder = Decoder(registry)
     encoder = ReadingEncoder()
-    for site in registry.sites:
-        tripped = False
-        for gateway in site.gateways:
-            for sensor in gateway.sensors:
-                for t_ms in range(now_ms - SPAN_MS, now_ms + 1, READING_EVERY_MS):
-                    value, state = None, None
-                    if sensor.kind is Kind.interlock:
-                        trip = not tripped and t_ms > now_ms - SPAN_MS // 3
-                        state = "tripped" if trip else "normal"
-                    else:
-                        value = healthy_value(sensor, t_ms)
-                    reading = Reading(
-                        site.id, gateway.id, sensor.id, sensor.kind.value, t_ms,
-                        value, state, "good", False, False,
-                    )  # fmt: skip
-                    yield encoder.encode(reading)
-                tripped = tripped or sensor.kind is Kind.interlock
+    for t_ms in range(start_ms, now_ms + 1, READING_EVERY_MS):
+        for site, gateway, batch in simulator.telemetry(t_ms):
+            if batch is None:
+                continue  # a gateway without power sends nothing
+            payload = batch.model_dump_json(exclude_none=True).encode()
+            decoded = decoder.decode(site, gateway, payload, now_ms=now_ms)
+            assert not decoded.rejections, decoded.rejections
+            for reading in decoded.readings:
+                yield encoder.encode(reading)
 
 
 def alarm_events(site: Site, now_ms: int) -> Iterator[str]:
