@@ -59,7 +59,10 @@ def mosquitto_binary() -> Path | None:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on it now (connections of a previous run waiting
+    in TIME_WAIT do not count: servers bind with SO_REUSEADDR, as Mosquitto does)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

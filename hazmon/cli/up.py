@@ -1,5 +1,5 @@
-"""`hazmon up`, `hazmon alarms`, `hazmon demo` (and `hazmon ingest`, unless the ingest
-part brings its own): the services, the HTTP API and the console in one process.
+"""`hazmon up`, `hazmon alarms`, `hazmon demo`: the services, the HTTP API and the
+console in one process (`hazmon ingest`, the ingest service alone, is ingest's own).
 
     hazmon up --config plant.yaml                 # embedded broker and store
     hazmon up --config plant.yaml --broker mqtt://10.0.0.5:1883 --influx http://db:8086/hazmon
@@ -46,7 +46,7 @@ log = logging.getLogger("hazmon.up")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DEMO_TOKEN = "demo-admin"
 DEMO_SCENARIO = "demo"
-DEMO_SPEEDUP = 5  # escalation tiers and reminders come this much sooner in the demo
+DEMO_SPEEDUP = 10  # escalation tiers and reminders come this much sooner in the demo
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +56,6 @@ class Plan:
     settings: Settings
     registry: Registry
     ingest: bool = True
-    alarms: bool = True
-    http: bool = True
-    share_group: str | None = None
     scenario: str | None = None  # attach the simulator with this scenario
     broker_any_port: bool = False  # embedded broker: another port when 1883 is taken
     admin_token: str | None = None  # printed at start (demo)
@@ -100,20 +97,6 @@ def alarms(
     start(Plan(settings, load(config), ingest=False), log_level)
 
 
-def ingest(
-    config: Path = CONFIG,
-    broker: str = typer.Option(..., "--broker", help="mqtt://HOST:PORT"),
-    influx: str | None = INFLUX,
-    data: Path = DATA,
-    share: str | None = typer.Option(None, "--share", help="join $share/GROUP/..."),
-    log_level: str = LOG_LEVEL,
-) -> None:
-    """Run the ingest service alone (several may share the load with --share)."""
-    settings = Settings(config=config, broker=broker, influx=influx, data=data)
-    plan = Plan(settings, load(config), alarms=False, http=False, share_group=share)
-    start(plan, log_level)
-
-
 def demo(
     http: str = HTTP,
     data: Path = typer.Option(Path("hazmon-demo-data"), "--data"),
@@ -134,8 +117,6 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("alarms")(alarms)
     app.command("demo")(demo)
-    if not any(command.name == "ingest" for command in app.registered_commands):
-        app.command("ingest")(ingest)
 
 
 # -- building ----------------------------------------------------------------------------
@@ -154,9 +135,9 @@ def load(path: Path) -> Registry:
 
 
 def demo_registry(registry: Registry, token: str) -> Registry:
-    """The demo plant with `token` as its admin token, and escalation 5 times faster
-    (critical: next tier after 60 s instead of 300 s), so that a newcomer sees an
-    unacknowledged alarm escalate within the first minutes (docs/running.md)."""
+    """The demo plant with `token` as its admin token, and escalation 10 times faster
+    (critical: next tier after 30 s instead of 300 s), so that a newcomer sees an
+    unacknowledged alarm escalate within the first minute or so (docs/running.md)."""
     from hazmon.registry import Auth, Token
 
     digest = hashlib.sha256(token.encode()).hexdigest()
@@ -211,16 +192,15 @@ async def run(plan: Plan) -> None:
     stop = _stop_on_signals()
     settings = plan.settings
     async with AsyncExitStack() as stack:
-        listener = _bind_http(settings.http) if plan.http else None
-        if listener is not None:
-            stack.callback(listener.close)
+        listener = _bind_http(settings.http)
+        stack.callback(listener.close)
         store = await asyncio.to_thread(
             open_store, influx=settings.influx, data_dir=settings.data, settings=settings
         )
         stack.callback(store.close)
         address, broker_kind = await _broker(plan, stack)
         services = _services(plan, address, store)
-        app = _app(plan, services, address, store) if listener is not None else None
+        app = _app(plan, services, address, store)
         await _serve(plan, services, app, listener, stop, _banner(plan, address, broker_kind))
     log.info("stopped")
 
@@ -277,11 +257,10 @@ def _services(plan: Plan, address: BrokerAddress, store: Store) -> list[tuple[st
     if plan.ingest:
         from ingest.service import IngestService
 
-        services.append(("ingest", IngestService(**common, share_group=plan.share_group)))
-    if plan.alarms:
-        from alarms.service import AlarmService
+        services.append(("ingest", IngestService(**common)))
+    from alarms.service import AlarmService
 
-        services.append(("alarms", AlarmService(**common)))
+    services.append(("alarms", AlarmService(**common)))
     return services
 
 
@@ -316,8 +295,7 @@ def _banner(plan: Plan, address: BrokerAddress, broker_kind: str) -> Iterator[st
     settings = plan.settings
     host, _, port = settings.http.rpartition(":")
     shown = "127.0.0.1" if host in ("", "0.0.0.0", "[::]", "::") else host
-    if plan.http:
-        yield f"hazmon console:  http://{shown}:{port}/   (API docs: /docs)"
+    yield f"hazmon console:  http://{shown}:{port}/   (API docs: /docs)"
     if plan.admin_token:
         yield f"admin token:     {plan.admin_token}"
     yield f"MQTT broker:     mqtt://{address.host}:{address.port} ({broker_kind})"
@@ -340,8 +318,8 @@ async def _until_ready(readies: list[asyncio.Event], stop: asyncio.Event) -> boo
 
 
 async def _serve(
-    plan: Plan, services: list[tuple[str, Any]], app: FastAPI | None,
-    listener: socket.socket | None, stop: asyncio.Event, banner: Iterator[str],
+    plan: Plan, services: list[tuple[str, Any]], app: FastAPI,
+    listener: socket.socket, stop: asyncio.Event, banner: Iterator[str],
 ) -> None:
     async with asyncio.TaskGroup() as group:
         readies = [asyncio.Event() for _ in services]
@@ -349,8 +327,7 @@ async def _serve(
                    for (name, service), ready in zip(services, readies, strict=True)]
         stoppers: list[Callable[[], Awaitable[None]]] = []
         if await _until_ready(readies, stop):
-            if app is not None and listener is not None:
-                stoppers.append(await _start_http(group, app, listener))
+            stoppers.append(await _start_http(group, app, listener))
             if plan.scenario:
                 stoppers.append(_start_simulator(group, plan, services))
             for line in banner:

@@ -63,7 +63,7 @@ def hazmon(tmp_path: Path, mosquitto: Mosquitto, unique_id: str) -> Iterator[tup
     site = f"{unique_id}-plant"
     config = tmp_path / "plant.yaml"
     config.write_text(registry_yaml(site), encoding="utf-8")
-    running = Hazmon("alarms", "--config", str(config), "--broker", mosquitto.url,
+    running = Hazmon("up", "--config", str(config), "--broker", mosquitto.url,
                      "--data", str(tmp_path / "data"), http=f"127.0.0.1:{free_port()}",
                      log=tmp_path / "hazmon.log")
     try:

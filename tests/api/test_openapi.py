@@ -22,7 +22,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from api.app import create_app
 from api.testing import FakeDesk
 from hazmon.config import load_registry
-from tests.api.conftest import DEMO_PLANT, ListStore, bearer
+from stores.memory import MemoryStore
+from tests.api.conftest import DEMO_PLANT, bearer
 
 
 def _app_with_alarms() -> FastAPI:
@@ -30,7 +31,7 @@ def _app_with_alarms() -> FastAPI:
     desk = FakeDesk(registry)
     desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 22.0)
     desk.raise_alarm("jh-chem-01", "GT-102", "high_high", "critical", 45.0, latched=True)
-    return create_app(registry=registry, desk=desk, store=ListStore(), metrics=[],
+    return create_app(registry=registry, desk=desk, store=MemoryStore(), metrics=[],
                       health=lambda: {"broker": True, "store": True})
 
 

@@ -14,8 +14,9 @@ from api.app import create_app
 from api.testing import FakeDesk
 from hazmon.registry import Registry
 from hazmon.wire import Reading
-from stores.base import Point
-from tests.api.conftest import ListStore, bearer
+from stores.base import Latest, Point, StoreUnavailable
+from stores.memory import MemoryStore
+from tests.api.conftest import bearer
 
 VIEWER = bearer("viewer")
 
@@ -41,7 +42,7 @@ async def test_sites_carry_grade_and_active_counts(
 
 
 async def test_sensors_with_their_latest_reading(
-    client: httpx.AsyncClient, store: ListStore
+    client: httpx.AsyncClient, store: MemoryStore
 ) -> None:
     store.write_readings([reading("GT-101", 1000, 3.0), reading("GT-101", 2000, 4.5, "uncertain")])
     rows = (await client.get("/api/v1/sites/jh-chem-01/sensors", headers=VIEWER)).json()
@@ -56,7 +57,9 @@ async def test_sensors_with_their_latest_reading(
     assert esd["unit"] is None and esd["thresholds"] == {}
 
 
-async def test_trend_and_history_of_a_sensor(client: httpx.AsyncClient, store: ListStore) -> None:
+async def test_trend_and_history_of_a_sensor(
+    client: httpx.AsyncClient, store: MemoryStore
+) -> None:
     store.write_readings([reading("GT-101", t, float(t) / 1000) for t in (1000, 2000, 3000)])
     store.write_points([
         Point("alarm_event", {"site": "jh-chem-01", "sensor": "GT-101", "condition": "high",
@@ -119,7 +122,7 @@ async def test_kpi_defaults_to_the_last_day(client: httpx.AsyncClient, desk: Fak
 
 
 async def test_health_metrics_and_plain_errors(
-    registry: Registry, desk: FakeDesk, store: ListStore
+    registry: Registry, desk: FakeDesk, store: MemoryStore
 ) -> None:
     metrics = CollectorRegistry()
     Counter("hazmon_test_readings", "readings in", registry=metrics).inc(3)
@@ -147,3 +150,23 @@ async def test_console_is_served_with_a_strict_csp(client: httpx.AsyncClient) ->
     assert "content-security-policy" not in api.headers
     assert (await client.get("/docs")).status_code == 200
     assert (await client.get("/openapi.json")).json()["info"]["title"] == "hazmon"
+
+
+class DownStore(MemoryStore):
+    def latest(self, site: str) -> list[Latest]:
+        raise StoreUnavailable("connection refused")
+
+
+async def test_a_store_outage_is_503_in_the_error_shape(
+    registry: Registry, desk: FakeDesk
+) -> None:
+    app = create_app(registry=registry, desk=desk, store=DownStore(), metrics=[],
+                     health=lambda: {"broker": True, "store": False})
+    transport = httpx.ASGITransport(app=app)
+    client = httpx.AsyncClient(transport=transport, base_url="http://t")
+    response = await client.get("/api/v1/sites/jh-chem-01/sensors", headers=VIEWER)
+    assert response.status_code == 503
+    assert response.json()["error"] == "store_unavailable"
+    sites = await client.get("/api/v1/sites", headers=VIEWER)  # the desk still answers
+    assert sites.status_code == 200
+    await client.aclose()

@@ -54,7 +54,8 @@ function row(alarm, sites, may, act) {
     h("time", { datetime: new Date(raised).toISOString(), title: formatTime(raised) },
       formatAge(raised)),
     alarm.acked_by ? h("span", { class: "who" }, `✓ ${alarm.acked_by}`) : null),
-  alarm.note ? h("div", { class: "note" }, alarm.note) : null,
+  alarm.note ? h("div", { class: `note${alarm.user ? "" : " system"}` },
+    alarm.user ? alarm.note : `${t(`event.${alarm.event}`, alarm.event)}: ${alarm.note}`) : null,
   h("div", { class: "alarm-actions" }, actions(alarm, may, act)));
 }
 
