@@ -77,7 +77,10 @@ def feed(plant: Plant, point: AlarmPoint, inp: Input, cause: Cause) -> list[Even
         _open(point, cause)
     occ = point.occ
     assert occ is not None
-    events = [point_event(point, name, before, cause) for name in outcome.events]
+    events = [  # a second event (raised after a re-evaluation) starts where the first ends
+        point_event(point, name, before if i == 0 else point.state, cause)
+        for i, name in enumerate(outcome.events)
+    ]
     occ.latest = events[-1].wire()
     if inp is Input.ack:
         occ.acked_ms, occ.acked_by = cause.now_ms, cause.user

@@ -115,8 +115,9 @@ def _maintenance_starts(
         return []  # still in maintenance (or past its maximum: no longer hiding)
     state.maintenance_since_ms = now_ms
     plant.mark_sensor(state)
-    cause = Cause(reading.ts_ms, now_ms, reading.value, note="maintenance (calibration, test)")
-    events: list[Event] = []
+    note = "maintenance (calibration, test)"
+    cause = Cause(reading.ts_ms, now_ms, reading.value, note=note)
+    events = [sensor_note(state, "maintenance_started", reading.ts_ms, note)]
     for point in plant.points_of(state.id):
         events += feed(plant, point, Input.maintenance_start, cause)
     return events
@@ -130,10 +131,16 @@ def _maintenance_ends(
     plant.mark_sensor(state)
     value = reading.value if reading.value is not None else reading.state
     cause = Cause(reading.ts_ms, now_ms, value, note="maintenance ended")
-    events: list[Event] = []
+    events = [sensor_note(state, "maintenance_ended", reading.ts_ms, None)]
     for point in plant.points_of(state.id):
         events += feed(plant, point, Input.maintenance_end, cause)
     return events
+
+
+def sensor_note(state: SensorState, name: str, ts_ms: int, note: str | None) -> Event:
+    """A journal-only entry about a sensor (maintenance, permits, out-of-service)."""
+    return Event(key=state.id, site=state.site, event=name, ts_ms=ts_ms, gateway=state.gateway,
+                 sensor=state.sensor, note=note, published=False)
 
 
 def historical_reading(plant: Plant, reading: Reading, now_ms: int) -> Output:

@@ -11,11 +11,13 @@ telemetry within the sensor's `stale_after_s`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from alarms.core.conditions import Verdict, force, on_delay_elapsed, step
 from alarms.core.model import Event, GatewayLink, SensorState
 from alarms.core.plant import Plant
 from alarms.core.points import Cause, feed
-from alarms.core.readings import DELAYED, edge
+from alarms.core.readings import DELAYED, edge, sensor_note
 from alarms.core.table import Input, State
 from hazmon.kinds import Condition
 
@@ -181,9 +183,5 @@ def shelving_expired(plant: Plant, now_ms: int) -> list[Event]:
 def sensor_entry(
     plant: Plant, state: SensorState, name: str, now_ms: int, user: str | None, note: str | None
 ) -> Event:
-    """A journal-only entry about a sensor (permits, out-of-service)."""
-    return Event(
-        key=state.id, site=state.site, event=name, ts_ms=now_ms, gateway=state.gateway,
-        sensor=state.sensor, user=user, note=note, published=False,
-    )
-
+    """A journal-only entry about a sensor, by an operator or the service clock."""
+    return replace(sensor_note(state, name, now_ms, note), user=user)
