@@ -14,6 +14,7 @@ service or an embedding process), `unshelve()`, `return_to_service()`,
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -36,6 +37,7 @@ from hazmon.wire import Decoder, GatewayState
 from stores.base import Store
 
 BACKLOG = 10_000  # outputs kept while no event loop is attached
+log = logging.getLogger(__name__)
 
 
 class AlarmDesk:
@@ -57,6 +59,7 @@ class AlarmDesk:
         self.engine.start(self._now())
         self._decoder = Decoder(registry)
         self.last_anchor: Anchor | None = None
+        self.failed_messages = 0
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._backlog: deque[Output] = deque(maxlen=BACKLOG)
@@ -162,7 +165,11 @@ class AlarmDesk:
         with self._lock:
             now_ms = self._now()
             for topic, payload in messages:
-                out.extend(self._evaluate(topic, payload, now_ms))
+                try:
+                    out.extend(self._evaluate(topic, payload, now_ms))
+                except Exception:  # one poison message must not stop every other one
+                    self.failed_messages += 1
+                    log.exception("could not evaluate a message on %s; skipped", topic)
             self._commit(out, now_ms)
         return out
 

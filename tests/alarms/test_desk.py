@@ -142,3 +142,25 @@ def test_subscribers_get_alarm_events_and_risk_changes_live(tmp_path: Path) -> N
 
     got = asyncio.run(scenario())
     assert got == ["alarm:raised", "alarm:raised", "risk:red", "alarm:acked"]
+
+
+def test_a_message_that_breaks_evaluation_is_skipped_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    d = desk(tmp_path, clock)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(d.engine, "on_gateway_state", broken)
+    out = d.receive([
+        ("hazmon/v1/s1/gw1/state", b'{"online": false, "boot": 1}'),
+        (TOPIC, telemetry(0, {"sensor": "GT-1", "ts_ms": T0, "value": 60.0})),
+        ("hazmon/v1/s1/gw1/telemetry", b"not json"),
+        ("somewhere/else", b"{}"),
+    ])
+    assert [e.key for e in out.events if e.event == "raised"] == [
+        key("GT-1", "high"), HH]
+    assert d.failed_messages == 1
+    assert "could not evaluate a message" in caplog.text
