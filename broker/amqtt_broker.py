@@ -79,7 +79,8 @@ class AmqttThread:
 
 @asynccontextmanager
 async def run_amqtt(address: BrokerAddress) -> AsyncIterator[AmqttThread]:
-    logging.getLogger("amqtt").setLevel(logging.WARNING)
+    for noisy in ("amqtt", "transitions"):  # amqtt's state machines log every step at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     server = AmqttThread(address)
     await asyncio.to_thread(server.start)
     log.info("embedded amqtt broker on %s:%d (MQTT 3.1.1)", address.host, address.port)

@@ -248,6 +248,14 @@ function wire() {
       .then(() => toast(t("export.done"))).catch(fail);
   });
   document.addEventListener("click", unlockAudio, { once: true });
+  let resizing = null;
+  window.addEventListener("resize", () => { // the trend is drawn 1:1: draw it again
+    clearTimeout(resizing);
+    resizing = setTimeout(() => {
+      const panel = $("#detail");
+      if (state.running && !panel.hidden) openDetail(panel.dataset.site, panel.dataset.sensor);
+    }, 300);
+  });
   setInterval(() => {
     if (!state.running) return;
     drawAlarmList();
