@@ -36,9 +36,15 @@ def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 def jsonl(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     for chunk in _chunks(rows):
         yield "".join(
-            json.dumps({c: row[c] for c in ALL_COLUMNS}, ensure_ascii=False) + "\n"
+            json.dumps({c: row[c] for c in ALL_COLUMNS}, ensure_ascii=False, default=_odd)
+            + "\n"
             for row in chunk
         )
+
+
+def _odd(value: Any) -> str:
+    """A value no writer makes (a blob: the journal was tampered with), shown as hex."""
+    return value.hex() if isinstance(value, bytes) else repr(value)
 
 
 def csv_cell(value: Any) -> Any:
@@ -49,7 +55,7 @@ def csv_cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return value
-    text = str(value)
+    text = _odd(value) if isinstance(value, bytes) else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 

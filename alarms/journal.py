@@ -176,11 +176,14 @@ class _Walk:
 
     def step(self, row: dict[str, Any]) -> tuple[int, str] | None:
         self.entries += 1
-        seq = int(row["seq"])
-        if seq != self.expected:
+        seq = row.get("seq")
+        if type(seq) is not int:
+            return self.expected, f"entry {self.expected} has no valid seq ({seq!r})"
+        if seq > self.expected:
             return self.expected, f"entry {self.expected} is missing (the next one is {seq})"
-        entry = {f: row[f] for f in FIELDS}
-        intact = row["hash"] == entry_hash(row["prev"], entry)
+        if seq < self.expected:
+            return self.expected, f"entry {seq} appears again after entry {self.expected - 1}"
+        intact = _intact(row)
         problem = None
         if row["prev"] != self.prev_hash:
             problem = self._broken_link(seq, row["prev"], intact)
@@ -201,6 +204,33 @@ class _Walk:
         if before is not None and intact:
             return seq - 1, f"entry {seq - 1} was changed (entry {seq} links to another hash)"
         return seq, f"entry {seq} is out of place (it links to another predecessor)"
+
+
+_PLAIN = (str, int, float, type(None))
+
+
+def _intact(row: dict[str, Any]) -> bool:
+    """Whether the row's hash matches its content; False for content no writer makes
+    (a blob, text that is not UTF-8: see `text_or_bytes`)."""
+    entry = {f: row.get(f) for f in FIELDS}
+    prev, digest = row.get("prev"), row.get("hash")
+    if not isinstance(prev, str) or not isinstance(digest, str):
+        return False
+    if not all(isinstance(v, _PLAIN) and not isinstance(v, bool) for v in entry.values()):
+        return False
+    try:
+        return digest == entry_hash(prev, entry)
+    except (TypeError, ValueError):  # e.g. lone surrogates that UTF-8 cannot encode
+        return False
+
+
+def text_or_bytes(raw: bytes) -> str | bytes:
+    """SQLite text as str; bytes when it is not UTF-8 (only tampering makes that), so
+    that verify reports the entry instead of failing to read it."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
 
 
 def verify(entries: Iterable[dict[str, Any]], anchor: Anchor | None = None) -> Verification:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +40,13 @@ def build(data_dir: Path, n: int) -> Path:
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         found = conn.execute(f"SELECT {', '.join(ALL_COLUMNS)} FROM journal ORDER BY seq")
         return [dict(zip(ALL_COLUMNS, r, strict=True)) for r in found]
 
 
 def rewrite(path: Path, entries: list[dict[str, Any]]) -> None:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("DELETE FROM journal")
         conn.executemany(
             f"INSERT INTO journal ({', '.join(ALL_COLUMNS)}) VALUES "

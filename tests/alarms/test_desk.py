@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def raise_gas(d: AlarmDesk, clock: Clock, seq: int = 0, value: float = 60.0) -> 
 
 
 def journal(data: Path) -> list[tuple[str, str, str | None, str | None]]:
-    with sqlite3.connect(data / DB_FILE) as conn:
+    with closing(sqlite3.connect(data / DB_FILE)) as conn, conn:
         return conn.execute("SELECT key, event, user, note FROM journal ORDER BY seq").fetchall()
 
 

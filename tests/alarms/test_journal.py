@@ -7,7 +7,9 @@ import csv
 import io
 import itertools
 import json
+import sqlite3
 import tempfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,33 @@ def test_exports_filter_by_time_and_site(tmp_path: Path) -> None:
     assert [json.loads(line)["seq"] for line in lines] == [3, 4, 5]
     none = "".join(export_journal(path, from_ms=None, to_ms=None, site="other", fmt="jsonl"))
     assert none == ""
+
+
+@pytest.mark.parametrize(
+    ("sql", "args", "bad"),
+    [
+        ("UPDATE journal SET value = ? WHERE seq = 3", (b"\x00\x01",), 3),  # a blob
+        ("UPDATE journal SET note = CAST(? AS TEXT) WHERE seq = 2", (b"\xff\xfe",), 2),
+    ],
+    ids=["blob", "not-utf8"],
+)
+def test_values_no_writer_makes_are_reported_and_exported(
+    tmp_path: Path, sql: str, args: tuple[bytes, ...], bad: int
+) -> None:
+    path = build(tmp_path, 6)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(sql, args)
+    result = verify_journal(path, None)
+    assert (result.ok, result.first_bad) == (False, bad)
+    for fmt in ("jsonl", "csv"):  # exports still work, showing what is there
+        assert "".join(export_journal(path, from_ms=None, to_ms=None, site=None, fmt=fmt))
+
+
+def test_a_jsonl_export_with_a_broken_seq_is_reported() -> None:
+    good = {"seq": 1, "ts_ms": 1, "alarm_id": None, "key": "k", "event": "note",
+            "from_state": None, "to_state": None, "value": None, "user": None, "note": None,
+            "site": "s1", "prev": GENESIS}
+    good["hash"] = entry_hash(GENESIS, {f: good[f] for f in FIELDS})
+    assert verify_jsonl([json.dumps(good)]).ok
+    assert verify_jsonl([json.dumps({**good, "seq": "1"})]).first_bad == 1
+    assert verify_jsonl([json.dumps(good), json.dumps(good)]).first_bad == 2

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def stop(proc: subprocess.Popen[str], sig: signal.Signals) -> int:
 
 
 def rows(data: Path, sql: str) -> list[Any]:
-    with sqlite3.connect(f"file:{data / DB_FILE}?mode=ro", uri=True) as conn:
+    with closing(sqlite3.connect(f"file:{data / DB_FILE}?mode=ro", uri=True)) as conn, conn:
         return conn.execute(sql).fetchall()
 
 
