@@ -168,6 +168,6 @@ class PlantHistory(RuleBasedStateMachine):
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-PlantHistory.TestCase.settings = settings(max_examples=40, stateful_step_count=30,
+PlantHistory.TestCase.settings = settings(max_examples=25, stateful_step_count=30,
                                           deadline=None)
 TestPlantHistory = PlantHistory.TestCase
