@@ -4,27 +4,23 @@ It is not the alarm service: it evaluates no readings. A test raises and clears
 occurrences by hand (`raise_alarm`, `clear`), and the operator inputs follow the
 ISA-18.2 table of ALARMS.md (illegal ones raise IllegalTransition and change
 nothing), so the API's status codes and the console's flows can be checked against
-it. Every action is journalled in a sha256 chain like the real journal's.
+it. Every action is journalled in memory with the real journal's entry fields, hash
+chain, exports and verification (alarms.journal, alarms.export).
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
-import hashlib
-import io
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-import orjson
-
 from alarms.errors import IllegalTransition, LimitExceeded, UnknownAlarm
+from alarms.export import export
+from alarms.journal import GENESIS, entry_hash, verify
 from hazmon.registry import GRADE_LEVEL, LEVEL_GRADE, Registry
 
 PRIORITY_GRADE = {"critical": 3, "high": 2, "medium": 1}
-JOURNAL_FIELDS = ("seq", "ts_ms", "alarm_id", "key", "event", "from_state", "to_state",
-                  "value", "user", "note")
 
 
 class FakeDesk:
@@ -158,33 +154,18 @@ class FakeDesk:
             e for e in self.journal
             if (from_ms is None or e["ts_ms"] >= from_ms)
             and (to_ms is None or e["ts_ms"] <= to_ms)
-            and (site is None or e["key"].startswith(f"{site}/"))
+            and (site is None or e["site"] == site)
         ]
-        if fmt == "jsonl":
-            for entry in rows:
-                yield orjson.dumps(entry).decode() + "\n"
-            return
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([*JOURNAL_FIELDS, "prev", "hash"])
-        for entry in rows:
-            writer.writerow([_cell(entry[k]) for k in (*JOURNAL_FIELDS, "prev", "hash")])
-        yield out.getvalue()
+        return export(rows, fmt)
 
     def journal_verify(self) -> dict[str, Any]:
-        prev = "0" * 64
-        for entry in self.journal:
-            body = {k: entry[k] for k in JOURNAL_FIELDS}
-            if entry["prev"] != prev or entry["hash"] != _chain(prev, body):
-                return {"ok": False, "entries": len(self.journal), "first_bad": entry["seq"],
-                        "anchor": None}
-            prev = entry["hash"]
-        return {"ok": True, "entries": len(self.journal), "first_bad": None, "anchor": None}
+        answer = verify(self.journal).answer()
+        return {k: answer[k] for k in ("ok", "entries", "first_bad", "anchor")}
 
     def kpi(self, *, from_ms: int, to_ms: int, site: str | None) -> dict[str, Any]:
         raised = [e for e in self.journal if e["event"] == "raised"
                   and from_ms <= e["ts_ms"] <= to_ms
-                  and (site is None or e["key"].startswith(f"{site}/"))]
+                  and (site is None or e["site"] == site)]
         return {"from_ms": from_ms, "to_ms": to_ms, "site": site, "raised": len(raised)}
 
     # -- inside -----------------------------------------------------------------------
@@ -216,11 +197,12 @@ class FakeDesk:
         self, alarm: dict[str, Any], event: str, before: str, to: str, user: str | None,
         note: str | None,
     ) -> None:
-        body = {"seq": len(self.journal), "ts_ms": self._now_ms(), "alarm_id": alarm["alarm_id"],
-                "key": alarm["key"], "event": event, "from_state": before, "to_state": to,
-                "value": alarm["value"], "user": user, "note": note}
-        prev = self.journal[-1]["hash"] if self.journal else "0" * 64
-        self.journal.append({**body, "prev": prev, "hash": _chain(prev, body)})
+        body = {"seq": len(self.journal) + 1, "ts_ms": self._now_ms(),
+                "alarm_id": alarm["alarm_id"], "key": alarm["key"], "event": event,
+                "from_state": before, "to_state": to, "value": alarm["value"], "user": user,
+                "note": note, "site": alarm["site"]}
+        prev = self.journal[-1]["hash"] if self.journal else GENESIS
+        self.journal.append({**body, "prev": prev, "hash": entry_hash(prev, body)})
 
     def _publish(self, kind: str, data: dict[str, Any]) -> None:
         for queue in self._queues:
@@ -240,14 +222,3 @@ class FakeDesk:
                   "until_ms": until_ms, "reason": reason, **extra}
         self.permits.append(permit)
         return permit
-
-
-def _chain(prev: str, body: dict[str, Any]) -> str:
-    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(prev.encode() + canonical).hexdigest()
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return "" if value is None else value
