@@ -111,8 +111,9 @@ def _add_service_routes(app: FastAPI) -> None:
 
 
 def _add_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs. Its assets are served from here when `swagger_ui_bundle` is
-    installed (no internet needed); else the browser loads FastAPI's default ones."""
+    """Swagger UI at /docs. Its assets are served from here when the `fastapi-offline`
+    package is installed (no internet needed: a plant network has none); else the
+    browser loads FastAPI's default ones from their CDN."""
     local = _swagger_assets()
     if local is not None:
         app.mount("/docs-assets", StaticFiles(directory=local), name="docs-assets")
@@ -126,15 +127,17 @@ def _add_docs(app: FastAPI) -> None:
             title="hazmon API",
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
         )
 
 
 def _swagger_assets() -> Path | None:
-    spec = importlib.util.find_spec("swagger_ui_bundle")
+    """The folder with swagger-ui-bundle.js (Swagger UI 5, which reads OpenAPI 3.1)."""
+    spec = importlib.util.find_spec("fastapi_offline")
     if spec is None or spec.origin is None:
         return None
-    found = sorted((Path(spec.origin).parent / "vendor").glob("swagger-ui-*"))
-    return found[-1] if found else None
+    folder = Path(spec.origin).parent / "static"
+    return folder if (folder / "swagger-ui-bundle.js").exists() else None
 
 
 def _add_console(app: FastAPI) -> None:
