@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,11 +157,23 @@ class _Outcome:
         self.ok = False
 
 
+MessageHandler = Callable[[paho.Client, Any, paho.MQTTMessage], None]
+
+
 def _try_connect(
-    opts: MqttOptions, protocol: int, *, manual_ack: bool, will: Will | None, timeout_s: float
+    opts: MqttOptions,
+    protocol: int,
+    *,
+    manual_ack: bool,
+    will: Will | None,
+    timeout_s: float,
+    on_message: MessageHandler | None = None,
 ) -> tuple[paho.Client | None, str]:
     client = new_client(opts, protocol=protocol, manual_ack=manual_ack)
     set_will(client, will)
+    if on_message is not None:
+        # before CONNECT: a resumed session delivers what the broker held right after CONNACK
+        client.on_message = on_message
     outcome = _Outcome()
 
     def on_connect(_c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
@@ -207,12 +220,14 @@ def connect(
     will: Will | None = None,
     timeout_s: float = 10.0,
     attempts: int = 5,
+    on_message: MessageHandler | None = None,
 ) -> tuple[paho.Client, int]:
     """Connect (MQTT 5, else 3.1.1) with the network loop running; (client, protocol).
 
-    Callbacks for messages and reconnects are to be set by the caller afterwards;
-    subscribe in an `on_connect` as well, so that a reconnect without a kept session
-    subscribes again.
+    `on_message` is set before CONNECT, so that messages a resumed persistent session
+    delivers right after CONNACK are not lost. Reconnect callbacks are the caller's to
+    set afterwards; subscribe in an `on_connect` as well, so that a reconnect without a
+    kept session subscribes again.
     """
     delay_s = 0.5
     reason = ""
@@ -221,7 +236,12 @@ def connect(
     for attempt in range(attempts):
         for protocol in protocols:
             client, reason = _try_connect(
-                opts, protocol, manual_ack=manual_ack, will=will, timeout_s=timeout_s
+                opts,
+                protocol,
+                manual_ack=manual_ack,
+                will=will,
+                timeout_s=timeout_s,
+                on_message=on_message,
             )
             if client is not None:
                 remember_protocol(opts.host, opts.port, protocol)
