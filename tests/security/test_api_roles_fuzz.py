@@ -1,0 +1,131 @@
+"""Schemathesis over the whole hardened API, as every role, with made-up tokens and with
+none: no request gets a 5xx, and no endpoint answers a role that lacks its right
+(CONTRACT §7's role table, written out here independently of api/auth.py).
+
+tests/api/test_openapi.py checks the answers against the document as admin; this file
+checks who gets in. The event stream is left out (it never ends; tests/api covers it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+import schemathesis.transport.requests
+from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
+
+from api.app import create_app
+from api.hardening import HardeningSettings, harden
+from api.testing import FakeDesk
+from hazmon.config import load_registry
+from stores.memory import MemoryStore
+from tests.security.test_hardening import DEMO_PLANT
+
+ALL = frozenset({"viewer", "operator", "engineer", "auditor", "admin"})
+OPERATE = frozenset({"operator", "admin"})
+ENGINEER = frozenset({"engineer", "admin"})
+AUDIT = frozenset({"auditor", "admin"})
+FIGURES = frozenset({"auditor", "engineer", "admin"})
+
+# (method, path) -> the roles that may call it (CONTRACT §7)
+WHO_MAY: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/api/v1/me"): ALL,
+    ("GET", "/api/v1/sites"): ALL,
+    ("GET", "/api/v1/sites/{site}/sensors"): ALL,
+    ("GET", "/api/v1/sites/{site}/sensors/{sensor}/readings"): ALL,
+    ("GET", "/api/v1/sites/{site}/sensors/{sensor}/events"): ALL,
+    ("GET", "/api/v1/alarms"): ALL,
+    ("GET", "/api/v1/stream"): ALL,
+    ("POST", "/api/v1/alarms/{alarm_id}/ack"): OPERATE,
+    ("POST", "/api/v1/alarms/{alarm_id}/reset"): OPERATE,
+    ("POST", "/api/v1/alarms/{alarm_id}/shelve"): OPERATE,
+    ("POST", "/api/v1/alarms/{alarm_id}/note"): OPERATE,
+    ("POST", "/api/v1/sites/{site}/sensors/{sensor}/bypass-permits"): ENGINEER,
+    ("POST", "/api/v1/sites/{site}/sensors/{sensor}/out-of-service"): ENGINEER,
+    ("GET", "/api/v1/registry"): ENGINEER,
+    ("GET", "/api/v1/journal"): AUDIT,
+    ("GET", "/api/v1/journal/verify"): AUDIT,
+    ("GET", "/api/v1/kpi"): FIGURES,
+}
+PUBLIC = {("GET", "/health"), ("GET", "/metrics")}
+# Refused before the route runs: 401/403 by the auth dependency; 413 over the size
+# limit; and FastAPI reads and checks a body *before* the auth dependency runs, so a
+# body it cannot parse gets 400 (this sentence) or 422 whoever sends it.
+REFUSED = {401, 403, 413, 422}
+UNPARSABLE_BODY = "There was an error parsing the body"
+NO_ROUTE = {"error": "not_found", "detail": "Not Found"}  # the path matched no route
+
+
+def _app() -> FastAPI:
+    registry = load_registry(DEMO_PLANT)
+    desk = FakeDesk(registry)
+    desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 22.0)
+    desk.raise_alarm("jh-chem-01", "GT-102", "high_high", "critical", 45.0, latched=True)
+    app = create_app(registry=registry, desk=desk, store=MemoryStore(), metrics=[],
+                     health=lambda: {"broker": True, "store": True})  # fmt: skip
+    # The lock-out is tested in test_hardening.py; here it must not turn 401s into 429s.
+    harden(app, HardeningSettings(auth_max_failures=10**9))
+    return app
+
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", _app()).exclude(path="/api/v1/stream")
+
+
+@pytest.fixture(autouse=True)
+def _count_connections_under_urllib3_future(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in tests/api/test_openapi.py: urllib3-future's pool has no `keys()`."""
+
+    def count(_session: Any) -> int:
+        return 0
+
+    monkeypatch.setattr(schemathesis.transport.requests, "_count_opened_connections", count)
+
+
+def test_the_role_table_covers_every_operation() -> None:
+    operations = {
+        (method.upper(), path)
+        for path, item in _app().openapi()["paths"].items()
+        for method in item
+    }
+    assert operations == set(WHO_MAY) | PUBLIC, "a new endpoint needs its row in WHO_MAY"
+
+
+CALLERS = [*sorted(ALL), "made-up", "none"]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@schema.parametrize()
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+def test_only_its_roles_get_in_and_nothing_gets_a_5xx(
+    case: schemathesis.Case[Any], caller: str
+) -> None:
+    if case.headers is not None:  # the caller's token, whatever was generated
+        for name in [k for k in case.headers if k.lower() == "authorization"]:
+            del case.headers[name]
+    token = {"made-up": "demo-root", "none": None}.get(caller, f"demo-{caller}")
+    response = case.call(headers={"Authorization": f"Bearer {token}"} if token else None)
+    assert response.status_code < 500, response.text
+    key = (case.method.upper(), case.path)
+    if key in PUBLIC:
+        return
+    if key not in WHO_MAY:  # a method the path does not have (TRACE, ...)
+        assert response.status_code == 405, (key, response.status_code)
+        return
+    sent = {k.lower(): v for k, v in response.request.headers.items()}
+    if "authorization" not in sent:  # schemathesis' own "missing auth" cases drop it
+        caller = "none"
+    if caller not in WHO_MAY[key]:
+        unparsable = response.status_code == 400 and UNPARSABLE_BODY in response.text
+        no_route = response.status_code == 404 and response.json() == NO_ROUTE
+        assert response.status_code in REFUSED or unparsable or no_route, (
+            caller, key, response.text,
+        )  # fmt: skip
+        expected = 401 if caller in ("made-up", "none") else 403
+        if response.status_code in (401, 403):
+            assert response.status_code == expected, (caller, key, sent)
