@@ -4,24 +4,25 @@
 
 `/api/v1/...` needs a bearer token (api.auth); `/health`, `/metrics`, `/docs` and the
 console's static files (`/`, `/static/...`) do not: the console asks for a token
-before it shows anything. The console is served with a Content-Security-Policy that
-allows no inline script and no other origin.
+before it shows anything. The console has no inline script or style, so the
+Content-Security-Policy that api.hardening adds (`hazmon up` installs it) holds.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from alarms.desk import Desk
 from api import routes_alarms, routes_audit, routes_sites, stream
@@ -33,11 +34,6 @@ from hazmon.registry import Registry
 from stores.base import Store
 
 STATIC = Path(__file__).parent / "static"
-CONSOLE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; media-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
 DESCRIPTION = """Telemetry and ISA-18.2 alarms of major hazard sources.
 
 Every `/api/v1` call needs `Authorization: Bearer <token>`. Roles: viewer (read),
@@ -141,38 +137,22 @@ def _swagger_assets() -> Path | None:
 
 
 def _add_console(app: FastAPI) -> None:
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", ConsoleFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
     async def console() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+        return FileResponse(STATIC / "index.html", media_type="text/html",
+                            headers={"Cache-Control": "no-cache"})
 
-    app.add_middleware(ConsoleHeaders)
 
+class ConsoleFiles(StaticFiles):
+    """The console's files, revalidated on every load (ETag), so that a browser never
+    runs the modules of an older version after an upgrade."""
 
-class ConsoleHeaders:
-    """Security headers on the console's pages (a plain ASGI middleware: it leaves
-    streamed answers such as the event stream alone)."""
-
-    HEADERS = (
-        (b"content-security-policy", CONSOLE_CSP.encode()),
-        (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"no-referrer"),
-        (b"cache-control", b"no-cache"),
-    )
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == "/" or path.startswith("/static/")):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *self.HEADERS]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def file_response(
+        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = "no-cache"
+        return response

@@ -268,11 +268,14 @@ def _app(
     plan: Plan, services: list[tuple[str, Any]], address: BrokerAddress, store: Store
 ) -> FastAPI:
     from api.app import create_app
+    from api.hardening import HardeningSettings, harden
 
     desk = dict(services)["alarms"]
     metrics: list[CollectorRegistry] = [s.metrics_registry for _, s in services]
-    return create_app(registry=plan.registry, desk=desk, store=store, metrics=metrics,
-                      health=_health(address, store))
+    app = create_app(registry=plan.registry, desk=desk, store=store, metrics=metrics,
+                     health=_health(address, store))
+    harden(app, HardeningSettings())  # headers, body limit, failed-token lock-out, CORS
+    return app
 
 
 def _health(address: BrokerAddress, store: Store) -> Callable[[], dict[str, Any]]:

@@ -95,8 +95,9 @@ def test_console_live_alarm_ack_export_language(
 ) -> None:
     server, site = hazmon
     page = browser.new_page(viewport={"width": 1280, "height": 860}, accept_downloads=True)
-    errors: list[str] = []
+    errors: list[str] = []  # page errors, and console errors such as CSP refusals
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(server.base_url + "/")
     expect(page.locator("h1")).to_have_text("重大危险源监测预警值班台")
     page.fill("#token", TOKEN)
@@ -136,8 +137,8 @@ def test_console_live_alarm_ack_export_language(
     shot(page, "4-english-with-trend")
     page.set_viewport_size({"width": 390, "height": 844})
     shot(page, "5-phone")
+    assert errors == []
 
     assert server.stop() == 0
     expect(page.locator("#conn")).to_have_attribute("data-state", "lost", timeout=15_000)
     shot(page, "6-connection-lost")
-    assert errors == []

@@ -1,4 +1,4 @@
-// Building DOM nodes without innerHTML: text is always text, never markup.
+// Building DOM nodes from data, never by parsing strings as HTML: text is always text.
 
 export function h(tag, attrs = {}, ...children) {
   const svg = ["svg", "g", "path", "circle", "line", "polyline", "polygon", "text", "rect", "title"]
