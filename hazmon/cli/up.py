@@ -10,8 +10,8 @@ the store, the broker (embedded when no --broker), the services; the HTTP port i
 bound early (so a taken port fails fast) but listens only once every service has its
 MQTT subscriptions acknowledged. SIGINT or SIGTERM: the HTTP server and the event
 streams end, the simulator stops, then the services are cancelled and flush what they
-hold, the store closes and the embedded broker stops last. A second signal cancels at
-once.
+hold; only then do the embedded broker stop and the store close. A second signal
+cancels at once.
 """
 
 from __future__ import annotations
