@@ -23,12 +23,22 @@ class Hazmon:
     def __init__(self, *args: str, http: str, log: Path, env: dict[str, str] | None = None):
         self.base_url = f"http://{http}"
         self.log = log
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [str(HAZMON), *args, "--http", http],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                env={**os.environ, **(env or {})},
+        self.argv = [str(HAZMON), *args, "--http", http]
+        self.env = {**os.environ, **(env or {})}
+        self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with open(self.log, "ab") as out:
+            return subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=ROOT, env=self.env,
             )
+
+    def restart(self) -> None:
+        """Stop (if running) and start the same command again, same data and port."""
+        self.stop()
+        self.log.write_bytes(b"")
+        self.proc = self._spawn()
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

@@ -2,7 +2,8 @@
 `hazmon up` on a real Mosquitto: sign in, see an alarm raised by a published reading
 appear without reloading, acknowledge it with a note, see its state change, export
 the journal and find the note, switch language, see the connection lost when the
-server stops. Screenshots go to test-artifacts/."""
+server stops and live again, with the alarm as it was, once it is back. Screenshots
+go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -142,3 +143,9 @@ def test_console_live_alarm_ack_export_language(
     assert server.stop() == 0
     expect(page.locator("#conn")).to_have_attribute("data-state", "lost", timeout=15_000)
     shot(page, "6-connection-lost")
+
+    server.restart()  # same data folder and port: the console reconnects by itself
+    server.wait_serving()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=30_000)
+    expect(alarm).to_have_attribute("data-state", "acked")  # restored by the alarm service
+    expect(alarm.locator(".state")).to_have_text("Acknowledged")
