@@ -6,6 +6,7 @@ These run `mosquitto_passwd` (a program, not a server), so they stay in the pure
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -269,3 +270,29 @@ def test_broker_urls_with_credentials_are_refused(url: str) -> None:
 def test_influx_urls_with_credentials_are_refused() -> None:
     with pytest.raises(ConfigError, match="HAZMON_INFLUX"):
         parse_influx_url("http://admin:pw@127.0.0.1:8086/hazmon")
+
+
+def test_at_least_one_listener_and_distinct_ports(demo: Registry) -> None:
+    with pytest.raises(BrokerConfigError, match="at least one listener"):
+        plan_broker(demo, listen=None)
+    tls = TlsFiles(Path("/c"), Path("/k"), Path("/a"))
+    with pytest.raises(BrokerConfigError, match="different ports"):
+        plan_broker(demo, listen=LISTEN, tls_listen=Address("0.0.0.0", 1883), tls=tls)
+    text = conf_text(plan_broker(demo, listen=None, tls=tls), auth_dir=Path("/a"),
+                     data_dir=Path("/d"))  # fmt: skip
+    assert [line for line in text.splitlines() if line.startswith("listener")] == [
+        "listener 8883 0.0.0.0"
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="files are given to the broker's user as root")
+def test_files_the_broker_could_not_read_are_warned_about(demo: Registry, tmp_path: Path) -> None:
+    hidden = tmp_path / "private"  # pytest's tmp folders are 0700: mosquitto may not enter
+    hidden.mkdir(mode=0o700)
+    key = hidden / "server.key"
+    key.write_text("not really a key")
+    tls = TlsFiles(key, key, key)
+    written = write_broker_config(plan_broker(demo, listen=LISTEN, tls=tls), tmp_path / "out")
+    assert written.owner is not None and written.owner.name == "mosquitto"
+    assert any("may not search" in w and str(hidden) in w for w in written.warnings)
+    assert (tmp_path / "out" / "passwd").stat().st_uid == written.owner.uid
