@@ -69,8 +69,20 @@ class _SafeLoaderNoDates(yaml.SafeLoader):
     """SafeLoader that keeps ISO dates as strings (the registry has none)."""
 
 
+def _refuse_aliases(text: str, file: str) -> None:
+    """The registry needs no anchors or aliases; refusing them refuses alias bombs too."""
+    for event in yaml.parse(text, Loader=_SafeLoaderNoDates):
+        anchored = isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None)
+        if anchored:
+            line = event.start_mark.line + 1 if event.start_mark else 1
+            raise ConfigError(
+                [Problem(file, line, "", "no YAML anchors or aliases (write each value out)")]
+            )
+
+
 def _compose(text: str, file: str) -> tuple[Any, _LineIndex]:
     try:
+        _refuse_aliases(text, file)
         root = yaml.compose(text, Loader=_SafeLoaderNoDates)
         data = yaml.load(text, Loader=_SafeLoaderNoDates)
     except yaml.MarkedYAMLError as exc:

@@ -9,6 +9,7 @@ JSON Schema, and are used where speed does not matter (state, events, tests).
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -170,6 +171,16 @@ class _SensorInfo:
     range_high: float | None
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 60, 60
+_SHORT.maxlist = _SHORT.maxdict = 4
+
+
+def short(value: Any) -> str:
+    """A bounded repr of untrusted input for a rejection's sentence (no recursion)."""
+    return _SHORT.repr(value)
+
+
 class Decoder:
     """Turns raw telemetry payloads into good readings plus one rejection per bad one."""
 
@@ -217,7 +228,7 @@ class Decoder:
             name: Any = raw.get("sensor")
             info = sensors.get(name) if type(name) is str else None
             if info is None:
-                detail = f"sensor {name!r} is not registered on {site}/{gateway}"
+                detail = f"sensor {short(name)} is not registered on {site}/{gateway}"
                 out.rejections.append(Rejection(Reason.unknown_sensor, detail, i, raw))
                 continue
             ts_ms = raw.get("ts_ms")
@@ -235,7 +246,7 @@ class Decoder:
                 out.rejections.append(Rejection(Reason.wrong_type, detail, i, raw))
                 continue
             if not raw.keys() <= _READING_KEYS:
-                extra = ", ".join(sorted(map(str, raw.keys() - _READING_KEYS)))
+                extra = short(sorted(raw.keys() - _READING_KEYS))
                 detail = f"{name}: unknown field(s) {extra}"
                 out.rejections.append(Rejection(Reason.bad_shape, detail, i, raw))
                 continue
@@ -249,7 +260,7 @@ class Decoder:
                 if vtype is int:
                     value = float(value)
                 elif vtype is not float or not math.isfinite(value):
-                    detail = f"{name}: value must be a finite number, got {value!r}"
+                    detail = f"{name}: value must be a finite number, got {short(value)}"
                     out.rejections.append(Rejection(Reason.wrong_type, detail, i, raw))
                     continue
                 over = info.range_high is not None and value > info.range_high
