@@ -24,6 +24,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hazmon.mqtt import MQTT_V5, MQTT_V311, MqttError, MqttOptions, connect_properties, new_client
+from ingest.fastpaho import ack_many, buffer_reads
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class Link:
 
     def _try(self, protocol: int, timeout_s: float) -> str:
         client = new_client(self.opts, protocol=protocol, manual_ack=True)
+        buffer_reads(client)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_message = self._message
@@ -149,8 +151,7 @@ class Link:
         with self._ack_lock:
             if client is None or generation != self.generation or not self.connected:
                 return False
-            for mid in mids:
-                client.ack(mid, 1)
+            ack_many(client, mids)
         return True
 
     def stop(self) -> None:
