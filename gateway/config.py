@@ -25,10 +25,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hazmon.config import PathKey
 from hazmon.registry import Id
 from hazmon.wire import InterlockState, Quality
-from hazmon.yamlcheck import load_yaml_model, parse_yaml_model
+from hazmon.yamlcheck import PathKey, load_yaml_model, parse_yaml_model
 
 Table = Literal["holding", "input"]
 RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32"]

@@ -13,141 +13,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from hazmon.errors import ConfigError, Problem
 from hazmon.kinds import KINDS, TOXIC_GASES, Condition, Kind, toxic_defaults
 from hazmon.registry import Registry, Sensor, Thresholds, default_thresholds
-
-PathKey = tuple[str | int, ...]
-
-
-def format_path(path: PathKey) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-class _LineIndex:
-    """Line numbers of every key and item in a YAML document, by field path."""
-
-    def __init__(self, root: yaml.Node | None) -> None:
-        self.key_lines: dict[PathKey, int] = {}
-        self.node_lines: dict[PathKey, int] = {}
-        if root is not None:
-            self._walk(root, ())
-
-    def _walk(self, node: yaml.Node, path: PathKey) -> None:
-        self.node_lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-                child = (*path, key)
-                self.key_lines[child] = key_node.start_mark.line + 1
-                self._walk(value_node, child)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self.key_lines[(*path, i)] = item.start_mark.line + 1
-                self._walk(item, (*path, i))
-
-    def line(self, path: PathKey) -> int:
-        """The line of the offending key; for a missing key, the line of its mapping."""
-        probe = path
-        while probe:
-            if probe in self.key_lines:
-                return self.key_lines[probe]
-            probe = probe[:-1]
-        return self.node_lines.get((), 1)
-
-
-class _SafeLoaderNoDates(yaml.SafeLoader):
-    """SafeLoader that keeps ISO dates as strings (the registry has none)."""
-
-
-def _refuse_aliases(text: str, file: str) -> None:
-    """The registry needs no anchors or aliases; refusing them refuses alias bombs too."""
-    for event in yaml.parse(text, Loader=_SafeLoaderNoDates):
-        anchored = isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None)
-        if anchored:
-            line = event.start_mark.line + 1 if event.start_mark else 1
-            raise ConfigError(
-                [Problem(file, line, "", "no YAML anchors or aliases (write each value out)")]
-            )
-
-
-def _compose(text: str, file: str) -> tuple[Any, _LineIndex]:
-    try:
-        _refuse_aliases(text, file)
-        root = yaml.compose(text, Loader=_SafeLoaderNoDates)
-        data = yaml.load(text, Loader=_SafeLoaderNoDates)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ConfigError([Problem(file, line, "", f"valid YAML ({exc.problem})")]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError([Problem(file, 1, "", f"valid YAML ({exc})")]) from exc
-    return data, _LineIndex(root)
+from hazmon.yamlcheck import PathKey, parse_yaml_model, read_text
 
 
 def load_registry(path: str | Path) -> Registry:
     """Read and check a registry file; raise ConfigError listing every problem."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(file, 1, "", f"a readable file ({exc.strerror})")]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(file, 1, "", "a UTF-8 text file")]) from exc
-    return parse_registry(text, file=file)
+    return parse_registry(read_text(path), file=str(path))
 
 
 def parse_registry(text: str, *, file: str = "<registry>") -> Registry:
-    data, lines = _compose(text, file)
-    if not isinstance(data, dict):
-        raise ConfigError([Problem(file, 1, "", "a mapping with a `sites` list")])
-    found: list[tuple[PathKey, str]] = []
-    registry: Registry | None = None
-    try:
-        registry = Registry.model_validate(data)
-    except ValidationError as exc:
-        found.extend(_pydantic_problems(exc))
-    found.extend(_semantic_problems(data))
-    if found:
-        seen: set[tuple[int, str, str]] = set()
-        problems: list[Problem] = []
-        for key, expected in found:
-            problem = Problem(file, lines.line(key), format_path(key), expected)
-            marker = (problem.line, problem.path, problem.expected)
-            if marker not in seen:
-                seen.add(marker)
-                problems.append(problem)
-        problems.sort(key=lambda p: (p.line, p.path))
-        raise ConfigError(problems)
-    assert registry is not None
+    registry = parse_yaml_model(
+        text, Registry, file=file, rules=_semantic_problems, shape="a mapping with a `sites` list"
+    )
     return resolve(registry)
-
-
-def _pydantic_problems(exc: ValidationError) -> Iterator[tuple[PathKey, str]]:
-    for err in exc.errors(include_url=False):
-        loc: PathKey = tuple(part for part in err["loc"] if isinstance(part, str | int))
-        msg = err["msg"]
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            yield loc, "no such field (unknown key)"
-        elif kind == "missing":
-            yield loc, f"field `{loc[-1]}` (it is required)"
-        elif kind == "enum" or kind == "literal_error":
-            yield loc, msg.replace("Input should be", "one of").replace("Value error, ", "")
-        elif kind == "string_pattern_mismatch":
-            yield loc, "an id matching ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$ (no /, +, #, spaces)"
-        else:
-            text = msg.removeprefix("Value error, ").replace("Input should be", "")
-            yield loc, text.strip()
 
 
 # -- rules that span fields ------------------------------------------------------

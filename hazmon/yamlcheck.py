@@ -1,25 +1,117 @@
 """Load any YAML file into a pydantic model, with file, line and field path in errors.
 
-The registry has its own loader (hazmon.config) because its rules span fields; other
-configuration files (a gateway's, a simulator's) only need their shape checked, and
-their errors reported the same way: every problem, with the line of the offending key
-(CONTRACT §4).
+Every configuration file (the registry, a gateway's) is read this way: its shape checked
+by its pydantic model, cross-field rules given as `rules`, and every problem reported
+at once, with the line of the offending key (CONTRACT §4).
 
     config = load_yaml_model(path, GatewayConfig)     # raises ConfigError
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
-from hazmon.config import PathKey, _compose, _pydantic_problems, format_path
 from hazmon.errors import ConfigError, Problem
 
 M = TypeVar("M", bound=BaseModel)
+
+PathKey = tuple[str | int, ...]
+
+
+def format_path(path: PathKey) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+class _LineIndex:
+    """Line numbers of every key and item in a YAML document, by field path."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.key_lines: dict[PathKey, int] = {}
+        self.node_lines: dict[PathKey, int] = {}
+        if root is not None:
+            self._walk(root, ())
+
+    def _walk(self, node: yaml.Node, path: PathKey) -> None:
+        self.node_lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+                child = (*path, key)
+                self.key_lines[child] = key_node.start_mark.line + 1
+                self._walk(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.key_lines[(*path, i)] = item.start_mark.line + 1
+                self._walk(item, (*path, i))
+
+    def line(self, path: PathKey) -> int:
+        """The line of the offending key; for a missing key, the line of its mapping."""
+        probe = path
+        while probe:
+            if probe in self.key_lines:
+                return self.key_lines[probe]
+            probe = probe[:-1]
+        return self.node_lines.get((), 1)
+
+
+class _SafeLoaderNoDates(yaml.SafeLoader):
+    """SafeLoader that keeps ISO dates as strings (the registry has none)."""
+
+
+def _refuse_aliases(text: str, file: str) -> None:
+    """The registry needs no anchors or aliases; refusing them refuses alias bombs too."""
+    for event in yaml.parse(text, Loader=_SafeLoaderNoDates):
+        anchored = isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None)
+        if anchored:
+            line = event.start_mark.line + 1 if event.start_mark else 1
+            raise ConfigError(
+                [Problem(file, line, "", "no YAML anchors or aliases (write each value out)")]
+            )
+
+
+def _compose(text: str, file: str) -> tuple[Any, _LineIndex]:
+    try:
+        _refuse_aliases(text, file)
+        root = yaml.compose(text, Loader=_SafeLoaderNoDates)
+        data = yaml.load(text, Loader=_SafeLoaderNoDates)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ConfigError([Problem(file, line, "", f"valid YAML ({exc.problem})")]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(file, 1, "", f"valid YAML ({exc})")]) from exc
+    return data, _LineIndex(root)
+
+
+def _pydantic_problems(exc: ValidationError) -> Iterator[tuple[PathKey, str]]:
+    for err in exc.errors(include_url=False):
+        loc: PathKey = tuple(part for part in err["loc"] if isinstance(part, str | int))
+        msg = err["msg"]
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            yield loc, "no such field (unknown key)"
+        elif kind == "missing":
+            yield loc, f"field `{loc[-1]}` (it is required)"
+        elif kind == "enum" or kind == "literal_error":
+            yield loc, msg.replace("Input should be", "one of").replace("Value error, ", "")
+        elif kind == "string_pattern_mismatch":
+            yield loc, "an id matching ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$ (no /, +, #, spaces)"
+        else:
+            text = msg.removeprefix("Value error, ").replace("Input should be", "")
+            yield loc, text.strip()
+
+
 
 # Cross-field rules of a model: given the raw document, yield (path, expected).
 ExtraRules = Callable[[Any], Iterable[tuple[PathKey, str]]]
@@ -42,11 +134,17 @@ def load_yaml_model(path: str | Path, model: type[M], *, rules: ExtraRules | Non
 
 
 def parse_yaml_model(
-    text: str, model: type[M], *, file: str = "<yaml>", rules: ExtraRules | None = None
+    text: str,
+    model: type[M],
+    *,
+    file: str = "<yaml>",
+    rules: ExtraRules | None = None,
+    shape: str | None = None,
 ) -> M:
+    """Validate YAML text as `model` (plus cross-field `rules`); every problem at once."""
     data, lines = _compose(text, file)
     if not isinstance(data, dict):
-        raise ConfigError([Problem(file, 1, "", f"a mapping ({model.__name__})")])
+        raise ConfigError([Problem(file, 1, "", shape or f"a mapping ({model.__name__})")])
     found: list[tuple[PathKey, str]] = []
     result: M | None = None
     try:
