@@ -220,7 +220,7 @@ def measure(
     started = time.perf_counter()
     go.set()
     last = dict(before)
-    marks = watch(http_port, total, allowed, backlog, started, timeout_s, pids, last)
+    marks = watch(http_port, total, allowed, sent, backlog, started, timeout_s, pids, last)
     elapsed_s = time.perf_counter() - started
     ingest_cpu = cpu_s(pid) - ingest_before
     others = {name: last[name] - before[name] for name in before}
@@ -241,6 +241,7 @@ def watch(
     http_port: int,
     total: int,
     allowed: Synchronized[int],
+    sent: Synchronized[int],
     backlog: int,
     started: float,
     timeout_s: float,
@@ -260,8 +261,12 @@ def watch(
         stored = m.get("hazmon_ingest_readings_stored_total", 0.0)
         now = time.perf_counter() - started
         marks.append((now, stored))
-        if now - last_print >= 5:
-            print(f"  {now:5.1f} s: {stored:,.0f} stored ({stored / now:,.0f}/s)", flush=True)
+        if now - last_print >= 1:
+            print(
+                f"  {now:5.1f} s: {stored:,.0f} stored ({stored / now:,.0f}/s); messages: "
+                f"{sent.value:,} sent, {allowed.value - backlog:,} acknowledged by ingest",
+                flush=True,
+            )
             last_print = now
         if stored >= total:
             return marks

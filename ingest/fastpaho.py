@@ -7,8 +7,11 @@ call, one wake-up byte on paho's socket pair and one `send` per PUBACK. So:
 
 - `buffer_reads(client)`: paho reads the socket in chunks of 256 KiB and serves its
   small reads from that buffer; `loop_read` goes on while whole packets are buffered
-  (else they would wait for the next byte on the socket). The buffer belongs to one
-  socket and is dropped when paho reconnects.
+  (else they would wait for the next byte on the socket), but never reads the socket
+  again itself: paho's loop must get back to writing PUBACKs (a first version that
+  kept reading starved them under load, the broker's queue for ingest overflowed,
+  and messages were lost; the benchmark caught it through the lost-messages count).
+  The buffer belongs to one socket and is dropped when paho reconnects.
 - `ack_many(client, mids)`: the PUBACKs of a batch (4 bytes each: 0x40 0x02 and the
   packet id, the same bytes paho writes for MQTT 3.1.1 and 5) are queued as one
   write.
@@ -46,7 +49,7 @@ def buffer_reads(client: paho.Client, chunk_bytes: int = READ_CHUNK_BYTES) -> bo
         return False
     raw_recv = client._sock_recv
     plain_loop_read = client.loop_read
-    state: dict[str, Any] = {"sock": None, "buf": b"", "pos": 0}
+    state: dict[str, Any] = {"sock": None, "buf": b"", "pos": 0, "refill": True}
 
     def buffered(bufsize: int) -> bytes:
         sock = client._sock
@@ -55,6 +58,8 @@ def buffer_reads(client: paho.Client, chunk_bytes: int = READ_CHUNK_BYTES) -> bo
         buf: bytes = state["buf"]
         pos: int = state["pos"]
         if pos >= len(buf):
+            if not state["refill"]:
+                raise BlockingIOError  # paho keeps the partial packet and waits for select
             buf = raw_recv(chunk_bytes)  # BlockingIOError when empty, b"" at EOF
             if not buf:
                 return buf
@@ -64,18 +69,25 @@ def buffer_reads(client: paho.Client, chunk_bytes: int = READ_CHUNK_BYTES) -> bo
         return out
 
     def loop_read(max_packets: int = 1) -> MQTTErrorCode:
+        """paho's read, then every packet already in the buffer, without reading the
+        socket again: the network loop gets back to writing (acknowledgements) at least
+        once per chunk read."""
         rc = plain_loop_read(max_packets)
-        while (
-            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
-            and client._sock is not None
-            and state["sock"] is client._sock
-            and state["pos"] < len(state["buf"])
-        ):
-            rc = client._packet_read()
-            if rc > 0:
-                return client._loop_rc_handle(rc)
-            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:  # a partial packet: wait for the socket
-                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        state["refill"] = False
+        try:
+            while (
+                rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+                and client._sock is not None
+                and state["sock"] is client._sock
+                and state["pos"] < len(state["buf"])
+            ):
+                rc = client._packet_read()
+                if rc > 0:
+                    return client._loop_rc_handle(rc)
+                if rc == MQTTErrorCode.MQTT_ERR_AGAIN:  # a partial packet: wait for select
+                    return MQTTErrorCode.MQTT_ERR_SUCCESS
+        finally:
+            state["refill"] = True
         return rc
 
     client._sock_recv = buffered  # type: ignore[method-assign]
