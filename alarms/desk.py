@@ -4,7 +4,8 @@
 API can be tested against any implementation. Every operator action takes `user`,
 the name of the token that made it, and is journalled. Errors are those of
 alarms.errors. Alarm dicts have the fields of the alarm event (CONTRACT §6) for the
-occurrence's latest event, plus `raised_ms`, `acked_ms`, `acked_by`.
+occurrence's latest event, plus `raised_ms`, `acked_ms`, `acked_by` and
+`shelved_until_ms` (when a shelved occurrence comes back by itself; else None).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class Desk(Protocol):
         self, alarm_id: str, *, user: str, minutes: int, reason: str
     ) -> dict[str, Any]: ...
 
+    def unshelve(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
+        """Shelved -> re-evaluated (`unack` if its condition is active, else `normal`)."""
+
     def note(self, alarm_id: str, *, user: str, note: str) -> dict[str, Any]: ...
 
     def bypass_permit(
@@ -50,6 +54,12 @@ class Desk(Protocol):
     def out_of_service(
         self, site: str, sensor: str, *, user: str, until_ms: int, reason: str
     ) -> dict[str, Any]: ...
+
+    def return_to_service(
+        self, site: str, sensor: str, *, user: str, note: str | None
+    ) -> dict[str, Any]:
+        """Out of service -> re-evaluated, for every point of the sensor; illegal
+        (IllegalTransition) when the sensor is in service."""
 
     def risk_grades(self) -> dict[str, str]:
         """Effective grade (blue/yellow/orange/red) of every site."""

@@ -7,8 +7,7 @@ produced is then handed to the event loop (`_emitted`): live subscribers here, M
 the store and the notifiers in the service.
 
 Beyond the Desk protocol: `receive()` and `tick()` (messages and the clock, for the
-service or an embedding process), `unshelve()`, `return_to_service()`,
-`write_anchor()`.
+service or an embedding process), `write_anchor()`.
 """
 
 from __future__ import annotations
@@ -132,9 +131,19 @@ class AlarmDesk:
     def _alarm(self, alarm_id: str) -> dict[str, Any]:
         with self._lock:
             found = self.db.occurrence(alarm_id)
-        if found is None:
-            raise UnknownAlarm(alarm_id)
-        return found
+            if found is None:
+                raise UnknownAlarm(alarm_id)
+            return self._with_shelving(found)
+
+    def _with_shelving(self, alarm: dict[str, Any]) -> dict[str, Any]:
+        """The occurrence plus `shelved_until_ms`, None unless shelved (the lock is held)."""
+        until = None
+        if alarm.get("state") == "shelved":
+            found = self.engine.plant.point_of_alarm(str(alarm.get("alarm_id")))
+            point = found[0] if found else None
+            if point and point.occ and point.occ.alarm_id == alarm.get("alarm_id"):
+                until = point.shelved_until_ms
+        return {**alarm, "shelved_until_ms": until}
 
     # -- inputs from the plant ------------------------------------------------------------
 
@@ -214,7 +223,8 @@ class AlarmDesk:
         limit: int = 500,
     ) -> list[dict[str, Any]]:
         with self._lock:
-            return self.db.occurrences(active=active, site=site, priority=priority, limit=limit)
+            found = self.db.occurrences(active=active, site=site, priority=priority, limit=limit)
+            return [self._with_shelving(alarm) for alarm in found]
 
     def ack(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
         self._act(lambda now: self.engine.ack(alarm_id, user=user, note=note, now_ms=now))

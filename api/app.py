@@ -37,8 +37,9 @@ STATIC = Path(__file__).parent / "static"
 DESCRIPTION = """Telemetry and ISA-18.2 alarms of major hazard sources.
 
 Every `/api/v1` call needs `Authorization: Bearer <token>`. Roles: viewer (read),
-operator (+ ack, reset, shelve, note), engineer (+ permits, out-of-service, registry,
-figures), auditor (+ journal export and verify, figures), admin (all).
+operator (+ ack, reset, shelve, unshelve, note), engineer (+ permits, out-of-service
+and return to service, registry, figures), auditor (+ journal export and verify,
+figures), admin (all).
 Errors are `{"error": code, "detail": sentence}`. An `alarm_id` holds `/` and `#`:
 percent-encode them (`%2F`, `%23`) in paths.
 """

@@ -25,8 +25,8 @@ from hazmon.registry import Token
 
 class Right(StrEnum):
     read = "read"  # sites, sensors, alarms, the live stream
-    operate = "operate"  # ack, reset, shelve, note
-    engineer = "engineer"  # bypass permits, out-of-service, the registry
+    operate = "operate"  # ack, reset, shelve, unshelve, note
+    engineer = "engineer"  # bypass permits, out-of-service and return, the registry
     audit = "audit"  # journal export and verify
     figures = "figures"  # the alarm-system figures (KPI)
 

@@ -129,6 +129,16 @@ class AlarmOut(_Answer):
     raised_ms: int | None = None
     acked_ms: int | None = None
     acked_by: str | None = None
+    shelved_until_ms: int | None = None  # addition: when a shelved occurrence comes back
+
+
+class InService(_Answer):
+    """A sensor returned to service (its points re-evaluated)."""
+
+    site: str
+    sensor: str
+    user: str
+    note: str | None = None
 
 
 class Verification(_Answer):

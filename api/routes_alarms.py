@@ -73,6 +73,19 @@ async def shelve(
     )
 
 
+@router.post("/alarms/{alarm_id:path}/unshelve", response_model=AlarmOut, responses=ACTION)
+async def unshelve(
+    body: NoteBody,
+    alarm_id: str = ALARM_ID,
+    principal: Principal = Depends(require(Right.operate)),
+    ctx: ApiContext = Depends(context),
+) -> dict[str, Any]:
+    """Show a shelved occurrence again before its time is up, saying why: it is
+    re-evaluated (`unack` and raised again if its condition is active, else `normal`);
+    409 if it is not shelved."""
+    return ctx.desk.unshelve(alarm_id, user=principal.name, note=body.note)
+
+
 @router.post("/alarms/{alarm_id:path}/note", response_model=AlarmOut, responses=ACTION)
 async def note(
     body: NoteBody,

@@ -14,7 +14,9 @@ from api.errors import BadRequest, responses
 from api.models import (
     AlarmEventOut,
     BypassPermitBody,
+    InService,
     Me,
+    NoteBody,
     OutOfServiceBody,
     ReadingOut,
     SensorOut,
@@ -219,6 +221,25 @@ async def out_of_service(
     return ctx.desk.out_of_service(
         site, sensor, user=principal.name, until_ms=body.until_ms, reason=body.reason
     )
+
+
+@router.post(
+    "/sites/{site}/sensors/{sensor}/return-to-service",
+    response_model=InService,
+    responses=PERMIT,
+    tags=["permits"],
+)
+async def return_to_service(
+    body: NoteBody,
+    site: str = SITE,
+    sensor: str = SENSOR,
+    principal: Principal = Depends(require(Right.engineer)),
+    ctx: ApiContext = Depends(context),
+) -> dict[str, Any]:
+    """End a sensor's out-of-service before its deadline, saying why: its points are
+    re-evaluated; 409 if it is in service."""
+    ctx.sensor(site, sensor)
+    return ctx.desk.return_to_service(site, sensor, user=principal.name, note=body.note)
 
 
 @router.get("/registry", tags=["registry"])

@@ -4,8 +4,11 @@ It is not the alarm service: it evaluates no readings. A test raises and clears
 occurrences by hand (`raise_alarm`, `clear`), and the operator inputs follow the
 ISA-18.2 table of ALARMS.md (illegal ones raise IllegalTransition and change
 nothing), so the API's status codes and the console's flows can be checked against
-it. Every action is journalled in memory with the real journal's entry fields, hash
-chain, exports and verification (alarms.journal, alarms.export).
+it. It remembers whether each condition is still active, so that unshelving and
+returning to service re-evaluate (`unack` if active, else `normal`), and it hides an
+occurrence while its sensor is out of service. Every action is journalled in memory
+with the real journal's entry fields, hash chain, exports and verification
+(alarms.journal, alarms.export).
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from alarms.journal import GENESIS, entry_hash, verify
 from hazmon.registry import GRADE_LEVEL, LEVEL_GRADE, Registry
 
 PRIORITY_GRADE = {"critical": 3, "high": 2, "medium": 1}
+INTERNAL = frozenset({"latched", "active"})  # kept by the fake, not part of an answer
+HIDDEN = frozenset({"shelved", "out_of_service"})
+MINUTE_MS = 60_000
 
 
 class FakeDesk:
@@ -51,13 +57,18 @@ class FakeDesk:
             "gateway": gateway, "sensor": sensor, "condition": condition,
             "priority": priority, "event": "raised", "state": "normal", "returned": False,
             "value": value, "ts_ms": now, "user": None, "note": None, "raised_ms": now,
-            "acked_ms": None, "acked_by": None, "latched": latched,
+            "acked_ms": None, "acked_by": None, "shelved_until_ms": None,
+            "latched": latched, "active": True,
         }
         self.occurrences[alarm["alarm_id"]] = alarm
         return self._apply(alarm, "raised", "unack", user=None, note=None)
 
     def clear(self, alarm_id: str) -> dict[str, Any]:
         alarm = self._get(alarm_id)
+        alarm["active"] = False
+        if alarm["state"] in HIDDEN:  # still evaluated while hidden; shown again later
+            alarm["returned"] = alarm["latched"]
+            return self._public(alarm)
         if alarm["latched"]:
             alarm["returned"] = True
             return self._apply(alarm, "cleared", alarm["state"], user=None, note=None)
@@ -101,7 +112,14 @@ class FakeDesk:
             raise LimitExceeded("a critical alarm cannot be shelved")
         if minutes > rules.max_minutes:
             raise LimitExceeded(f"shelving lasts at most {rules.max_minutes:g} minutes")
+        alarm["shelved_until_ms"] = self._now_ms() + minutes * MINUTE_MS
         return self._apply(alarm, "shelved", "shelved", user=user, note=reason)
+
+    def unshelve(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
+        alarm = self._get(alarm_id)
+        if alarm["state"] != "shelved":
+            raise IllegalTransition(alarm["state"], "unshelve", alarm_id)
+        return self._re_evaluate(alarm, "unshelved", user=user, note=note)
 
     def note(self, alarm_id: str, *, user: str, note: str) -> dict[str, Any]:
         alarm = self._get(alarm_id)
@@ -118,7 +136,25 @@ class FakeDesk:
     def out_of_service(
         self, site: str, sensor: str, *, user: str, until_ms: int, reason: str
     ) -> dict[str, Any]:
-        return self._permit("out_of_service", site, sensor, user, until_ms, reason)
+        permit = self._permit("out_of_service", site, sensor, user, until_ms, reason)
+        for alarm in self._open_of(site, sensor):
+            if alarm["state"] != "out_of_service":
+                self._apply(alarm, "suppressed", "out_of_service", user=user, note=reason)
+        return permit
+
+    def return_to_service(
+        self, site: str, sensor: str, *, user: str, note: str | None
+    ) -> dict[str, Any]:
+        now = self._now_ms()
+        permits = [p for p in self.permits if p["kind"] == "out_of_service"
+                   and (p["site"], p["sensor"]) == (site, sensor) and p["until_ms"] > now]
+        if not permits:
+            raise IllegalTransition("in service", "return to service", f"{site}/{sensor}")
+        self.permits = [p for p in self.permits if p not in permits]
+        for alarm in self._open_of(site, sensor):
+            if alarm["state"] == "out_of_service":
+                self._re_evaluate(alarm, "unsuppressed", user=user, note=note)
+        return {"site": site, "sensor": sensor, "user": user, "note": note}
 
     def risk_grades(self) -> dict[str, str]:
         grades = {}
@@ -177,13 +213,29 @@ class FakeDesk:
         return alarm
 
     def _public(self, alarm: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in alarm.items() if k != "latched"}
+        return {k: v for k, v in alarm.items() if k not in INTERNAL}
+
+    def _open_of(self, site: str, sensor: str) -> list[dict[str, Any]]:
+        return [a for a in self.occurrences.values()
+                if (a["site"], a["sensor"]) == (site, sensor) and a["state"] != "normal"]
+
+    def _re_evaluate(
+        self, alarm: dict[str, Any], event: str, *, user: str, note: str | None
+    ) -> dict[str, Any]:
+        """Shown again: `unack` (and raised again) if its condition is active, else
+        `normal` (the occurrence ends)."""
+        if not alarm["active"]:
+            return self._apply(alarm, event, "normal", user=user, note=note)
+        self._apply(alarm, event, "unack", user=user, note=note)
+        return self._apply(alarm, "raised", "unack", user=user, note=note)
 
     def _apply(
         self, alarm: dict[str, Any], event: str, to: str, *, user: str | None, note: str | None
     ) -> dict[str, Any]:
         before = alarm["state"]
         alarm.update(event=event, state=to, ts_ms=self._now_ms(), user=user, note=note)
+        if to != "shelved":
+            alarm["shelved_until_ms"] = None
         self._journal(alarm, event, before, to, user, note)
         self._publish("alarm", self._public(alarm))
         grades = self.risk_grades()

@@ -51,6 +51,8 @@ async def test_ack_with_a_note_then_ack_again_is_409_and_changes_nothing(
         ("unlatched_rtn", "reset", {}),  # reset an unlatched alarm
         ("ended", "ack", {}),  # ack a normal (ended) occurrence
         ("ended", "shelve", {"minutes": 5, "reason": "noise"}),  # shelve normal
+        ("active", "unshelve", {"note": "not shelved"}),  # unshelve unack
+        ("ended", "unshelve", {"note": "ended"}),  # unshelve normal
     ],
 )
 async def test_illegal_transitions_answer_409_with_nothing_changed(
@@ -133,3 +135,95 @@ async def test_alarm_list_filters_and_order(client: httpx.AsyncClient, desk: Fak
     assert (await get("?site=jh-chem-01&priority=critical")).json() == []
     assert len((await get("?limit=1")).json()) == 1
     assert (await get("?priority=urgent")).status_code == 422
+
+
+async def shelve(client: httpx.AsyncClient, alarm_id: str, minutes: int = 30) -> dict[str, Any]:
+    response = await client.post(url(alarm_id, "shelve"),
+                                 json={"minutes": minutes, "reason": "sensor wash"},
+                                 headers=OPERATOR)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_shelved_alarm_is_listed_with_its_end_and_unshelved_raised_again(
+    client: httpx.AsyncClient, desk: FakeDesk
+) -> None:
+    alarm_id = desk.raise_alarm("jh-chem-01", "GT-105", "high", "high", 23.0)["alarm_id"]
+    shelved = await shelve(client, alarm_id)
+    assert shelved["state"] == "shelved"
+    assert shelved["shelved_until_ms"] == shelved["ts_ms"] + 30 * 60_000
+    listed = (await client.get("/api/v1/alarms?active=true", headers=OPERATOR)).json()
+    assert [(a["state"], a["shelved_until_ms"]) for a in listed] == [
+        ("shelved", shelved["shelved_until_ms"])]
+    before = snapshot(desk)
+    for body in ({}, {"note": ""}, {"note": None}, {"note": "x", "minutes": 1}):
+        refused = await client.post(url(alarm_id, "unshelve"), json=body, headers=OPERATOR)
+        assert (refused.status_code, refused.json()["error"]) == (422, "invalid_request"), body
+    assert snapshot(desk) == before
+    back = await client.post(url(alarm_id, "unshelve"), json={"note": "wash done"},
+                             headers=OPERATOR)
+    assert back.status_code == 200
+    assert (back.json()["state"], back.json()["event"], back.json()["shelved_until_ms"]) == (
+        "unack", "raised", None)
+    assert [(e["event"], e["from_state"], e["to_state"], e["user"], e["note"])
+            for e in desk.journal[-2:]] == [
+        ("unshelved", "shelved", "unack", "zhang.wei", "wash done"),
+        ("raised", "unack", "unack", "zhang.wei", "wash done"),
+    ]
+    again = await client.post(url(alarm_id, "unshelve"), json={"note": "twice"},
+                              headers=OPERATOR)
+    assert again.status_code == 409
+    assert again.json() == {
+        "error": "illegal_transition",
+        "detail": f"cannot unshelve {alarm_id} in state unack",
+    }
+
+
+async def test_unshelving_an_alarm_that_cleared_while_shelved_ends_it(
+    client: httpx.AsyncClient, desk: FakeDesk
+) -> None:
+    alarm_id = desk.raise_alarm("jh-chem-01", "GT-105", "high", "high", 23.0)["alarm_id"]
+    await shelve(client, alarm_id)
+    desk.clear(alarm_id)
+    assert desk.occurrences[alarm_id]["state"] == "shelved"  # hidden, still evaluated
+    back = await client.post(url(alarm_id, "unshelve"), json={"note": "check"},
+                             headers=OPERATOR)
+    assert (back.json()["state"], back.json()["event"]) == ("normal", "unshelved")
+    assert (await client.get("/api/v1/alarms?active=true", headers=OPERATOR)).json() == []
+
+
+ENGINEER = bearer("engineer")
+SENSOR = "/api/v1/sites/jh-chem-01/sensors/GT-105"
+FAR_MS = 4_102_444_800_000  # 2100-01-01
+
+
+async def test_return_to_service_re_evaluates_and_is_409_when_in_service(
+    client: httpx.AsyncClient, desk: FakeDesk
+) -> None:
+    alarm_id = desk.raise_alarm("jh-chem-01", "GT-105", "high", "high", 23.0)["alarm_id"]
+    before = snapshot(desk)
+    early = await client.post(f"{SENSOR}/return-to-service", json={"note": "fine"},
+                              headers=ENGINEER)
+    assert early.status_code == 409
+    assert early.json() == {
+        "error": "illegal_transition",
+        "detail": "cannot return to service jh-chem-01/GT-105 in state in service",
+    }
+    assert snapshot(desk) == before
+    out = await client.post(f"{SENSOR}/out-of-service",
+                            json={"until_ms": FAR_MS, "reason": "replaced"}, headers=ENGINEER)
+    assert out.status_code == 200
+    assert desk.occurrences[alarm_id]["state"] == "out_of_service"
+    assert (await client.post(f"{SENSOR}/return-to-service", json={},
+                              headers=ENGINEER)).status_code == 422
+    back = await client.post(f"{SENSOR}/return-to-service", json={"note": "calibrated"},
+                             headers=ENGINEER)
+    assert back.status_code == 200
+    assert back.json() == {"site": "jh-chem-01", "sensor": "GT-105", "user": "li.na",
+                           "note": "calibrated"}
+    assert desk.occurrences[alarm_id]["state"] == "unack"
+    assert [e["event"] for e in desk.journal[-2:]] == ["unsuppressed", "raised"]
+    unknown = await client.post("/api/v1/sites/jh-chem-01/sensors/NOPE/return-to-service",
+                                json={"note": "x"}, headers=ENGINEER)
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")

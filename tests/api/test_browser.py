@@ -1,6 +1,7 @@
 """The console in real headless Chromium (Debian's, driven by Playwright) over a real
 `hazmon up` on a real Mosquitto: sign in, see an alarm raised by a published reading
-appear without reloading, acknowledge it with a note, see its state change, export
+appear without reloading, acknowledge it with a note, see its state change, shelve
+another and find it in the hidden section with its end, unshelve it, export
 the journal and find the note, switch language, see the connection lost when the
 server stops and live again, with the alarm as it was, once it is back. Screenshots
 go to test-artifacts/."""
@@ -123,6 +124,26 @@ def test_console_live_alarm_ack_export_language(
     expect(alarm.locator(".note")).to_have_text(NOTE)
     expect(page.locator("#banner")).to_be_hidden()
     shot(page, "3-acknowledged")
+
+    # shelving hides an alarm from the list, not from the duty officer: it moves to the
+    # hidden section with when it comes back, and "unshelve" (with a why) shows it again
+    high_id = f"{site}/GT-1/high#1"
+    listed, hidden = (page.locator(f'{where} [data-alarm-id="{high_id}"]')
+                      for where in ("#alarm-list", "#hidden-list"))
+    listed.locator("button.shelve").click()
+    page.click("#shelve-ok")
+    expect(hidden).to_have_attribute("data-state", "shelved")
+    expect(hidden.locator(".until")).to_contain_text("搁置至")
+    expect(listed).to_have_count(0)
+    expect(page.locator(f'.site-item[data-site="{site}"]')).to_have_attribute("data-grade", "red")
+    shot(page, "3b-shelved-section")
+    hidden.locator("button.unshelve").click()
+    page.click("#note-ok")  # a note is required: the dialog stays open
+    expect(page.locator("#note-dialog")).to_be_visible()
+    page.fill("#note-text", "冲洗完成，恢复显示")
+    page.click("#note-ok")
+    expect(listed).to_have_attribute("data-state", "unack")  # still above its threshold
+    expect(page.locator("#hidden-alarms")).to_be_hidden()
 
     with page.expect_download() as download:
         page.click("#export")

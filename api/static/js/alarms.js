@@ -1,5 +1,6 @@
 // The active alarm list: by priority (critical first), then newest first. Shelved,
-// suppressed and out-of-service alarms leave the list (ISA-18.2) but are counted.
+// suppressed and out-of-service alarms leave it (ISA-18.2) for a section of their own
+// below it, with when a shelving ends, so the duty officer still sees what is hidden.
 
 import { clear, h } from "./dom.js";
 import { formatAge, formatTime, t } from "./i18n.js";
@@ -31,6 +32,10 @@ function actions(alarm, may, act) {
       out.push(h("button", { class: "shelve", onclick: () => act("shelve", alarm) },
         t("action.shelve")));
     }
+    if (alarm.state === "shelved") {
+      out.push(h("button", { class: "unshelve", onclick: () => act("unshelve", alarm) },
+        t("action.unshelve")));
+    }
   }
   out.push(h("button", { class: "trend", onclick: () => act("trend", alarm) }, t("action.trend")));
   return out;
@@ -53,19 +58,27 @@ function row(alarm, sites, may, act) {
       t(`state.${alarm.state}`, alarm.state) + (alarm.returned ? t("returned") : "")),
     h("time", { datetime: new Date(raised).toISOString(), title: formatTime(raised) },
       formatAge(raised)),
-    alarm.acked_by ? h("span", { class: "who" }, `✓ ${alarm.acked_by}`) : null),
+    alarm.acked_by ? h("span", { class: "who" }, `✓ ${alarm.acked_by}`) : null,
+    alarm.state === "shelved" && alarm.shelved_until_ms
+      ? h("time", { class: "until", datetime: new Date(alarm.shelved_until_ms).toISOString() },
+        `${t("shelved.until")} ${formatTime(alarm.shelved_until_ms)}`) : null),
   alarm.note ? h("div", { class: `note${alarm.user ? "" : " system"}` },
     alarm.user ? alarm.note : `${t(`event.${alarm.event}`, alarm.event)}: ${alarm.note}`) : null,
   h("div", { class: "alarm-actions" }, actions(alarm, may, act)));
 }
 
-/** Render the list; `act(kind, alarm)` handles the buttons. */
-export function drawAlarms(container, counter, alarms, sites, may, act) {
-  const shown = sortAlarms([...alarms].filter((a) => !HIDDEN_STATES.has(a.state)));
-  const hidden = alarms.length - shown.length;
-  clear(container);
+/** Render the active list and the hidden one; `act(kind, alarm)` handles the buttons. */
+export function drawAlarms(
+  { list, counter, hiddenBox, hidden, hiddenCounter }, alarms, sites, may, act,
+) {
+  const shown = sortAlarms(alarms.filter((a) => !HIDDEN_STATES.has(a.state)));
+  const hiding = sortAlarms(alarms.filter((a) => HIDDEN_STATES.has(a.state)));
+  clear(list);
   counter.textContent = `${shown.length}`;
-  if (!shown.length) container.append(h("p", { class: "empty" }, t("alarms.none")));
-  for (const alarm of shown) container.append(row(alarm, sites, may, act));
-  if (hidden) container.append(h("p", { class: "hidden-count" }, `${hidden} ${t("alarms.hidden")}`));
+  if (!shown.length) list.append(h("p", { class: "empty" }, t("alarms.none")));
+  for (const alarm of shown) list.append(row(alarm, sites, may, act));
+  clear(hidden);
+  hiddenCounter.textContent = `${hiding.length}`;
+  hiddenBox.hidden = !hiding.length;
+  for (const alarm of hiding) hidden.append(row(alarm, sites, may, act));
 }

@@ -57,7 +57,10 @@ function drawSites() {
 function drawAlarmList() {
   const alarms = [...state.alarms.values()]
     .filter((a) => !state.siteFilter || a.site === state.siteFilter);
-  drawAlarms($("#alarm-list"), $("#alarm-count"), alarms, state.sites, state.may, act);
+  drawAlarms({
+    list: $("#alarm-list"), counter: $("#alarm-count"), hiddenBox: $("#hidden-alarms"),
+    hidden: $("#hidden-list"), hiddenCounter: $("#hidden-count"),
+  }, alarms, state.sites, state.may, act);
   const chip = $("#filter");
   chip.hidden = !state.siteFilter;
   chip.textContent = state.siteFilter ? `${state.sites.get(state.siteFilter)?.name} ✕` : "";
@@ -88,10 +91,24 @@ async function reload() {
   drawAll();
 }
 
+// Live events do not say until when an alarm is shelved (action answers and the list
+// do): a shelving seen on the stream is completed by loading the list again.
+let completing = null;
+
+function completeLater() {
+  clearTimeout(completing);
+  completing = setTimeout(() => reload().catch(fail), 500);
+}
+
 function applyAlarm(event) {
   const before = state.alarms.get(event.alarm_id);
   const alarm = { ...before, ...event };
   alarm.raised_ms = event.raised_ms ?? before?.raised_ms ?? event.ts_ms;
+  if (!("shelved_until_ms" in event)) {
+    const still = alarm.state === "shelved" && before?.state === "shelved";
+    alarm.shelved_until_ms = still ? before.shelved_until_ms : null;
+    if (alarm.state === "shelved" && !still) completeLater();
+  }
   if (event.event === "acked") {
     alarm.acked_by = event.acked_by ?? event.user;
     alarm.acked_ms = event.acked_ms ?? event.ts_ms;
@@ -153,6 +170,7 @@ async function act(kind, alarm) {
   } else {
     $("#note-ok").dataset.i18n = `action.${kind}`;
     $("#note-ok").textContent = t(`action.${kind}`);
+    $("#note-text").required = kind === "unshelve"; // say why it is shown again
     if (!(await ask("#note-dialog", t(`${kind}.title`)))) return;
     body = { note: $("#note-text").value.trim() || null };
   }
