@@ -63,6 +63,8 @@ def test_buffered_reads_and_batched_acks_deliver_everything_in_order(
     client.loop_stop()
     assert got == sent
     # everything was acknowledged: a new session with the same id receives nothing again
+    # (after a moment: a take-over would drop what the broker has not read of the old one)
+    time.sleep(0.5)
     again: list[bytes] = []
     client = new_client(opts, protocol=MQTT_V5, manual_ack=True)
     client.on_message = lambda _c, _u, m: again.append(m.payload)
@@ -72,3 +74,43 @@ def test_buffered_reads_and_batched_acks_deliver_everything_in_order(
     client.disconnect()
     client.loop_stop()
     assert again == []
+
+
+class StreamSocket:
+    """A socket with a long stream to read, 1000 bytes a read: the pieces end mid-packet."""
+
+    def __init__(self, stream: bytes) -> None:
+        self.stream = stream
+        self.reads = 0
+
+    def recv(self, _bufsize: int) -> bytes:
+        piece = self.stream[self.reads * 1000 : (self.reads + 1) * 1000]
+        self.reads += 1
+        if not piece:
+            raise BlockingIOError
+        return piece
+
+    def close(self) -> None:
+        pass
+
+
+def test_draining_the_buffer_never_reads_the_socket_again() -> None:
+    """paho's loop must get back to writing PUBACKs while data keeps coming (regression:
+    a loop that kept reading starved the acknowledgements and the broker dropped)."""
+    from benchmarks.ingest_load import publish_packet
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311, manual_ack=True)
+    got: list[bytes] = []
+    client.on_message = lambda _c, _u, m: got.append(m.payload)
+    packets = [publish_packet(b"t", i + 1, b"p%03d" % i) for i in range(1000)]
+    sock = StreamSocket(b"".join(packets))
+    client._sock = sock  # type: ignore[assignment]
+    assert buffer_reads(client)
+    assert client.loop_read() == 0
+    assert sock.reads == 1  # one read, then back to the loop
+    assert got == [b"p%03d" % i for i in range(len(got))]
+    assert 0 < len(got) < 1000
+    while len(got) < 1000:  # the following loops pick up exactly where it stopped
+        assert client.loop_read() == 0
+    assert got == [b"p%03d" % i for i in range(1000)]
+    client._sock = None

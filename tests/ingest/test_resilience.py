@@ -148,3 +148,39 @@ def test_influxdb_stopped_for_30_s_mid_stream_loses_nothing(
     assert service.metrics.replayed._value.get() >= spool_seen
     assert service.metrics.store_up._value.get() == 1
     store.close()
+
+
+def test_sigkill_with_batches_in_the_spool_then_restart_replays_them(
+    fresh_mosquitto: Mosquitto,
+    fresh_influxdb: InfluxDB,
+    tmp_path: Path,
+    unique_id: str,
+    config: Path,
+) -> None:
+    ingest = IngestProcess(
+        config=config,
+        broker=fresh_mosquitto.url,
+        influx=f"{fresh_influxdb.url}/hazmon",
+        data=tmp_path / "data",
+    )
+    fresh_influxdb.stop()
+    ingest.start()
+    messages = list(good_messages(unique_id, gateways=2, sensors=10, messages=100, per_message=50))
+    publisher = PacedPublisher(fresh_mosquitto.host, fresh_mosquitto.port, messages, 500)
+    publisher.start()
+    publisher.finish()
+    wait_until(
+        lambda: ingest.metrics()["hazmon_ingest_messages_acked_total"] == len(messages),
+        what="everything acknowledged from the spool",
+    )
+    assert ingest.metrics()["hazmon_ingest_spool_depth"] > 0
+    ingest.kill()  # acknowledged, in the spool only, and the process gone
+    fresh_influxdb.start()
+    ingest.start()
+    n = len(messages) * 50
+    wait_until(
+        lambda: fresh_influxdb.count("hazmon", "reading", "value") >= n,
+        what="the spool replayed after the restart",
+    )
+    assert fresh_influxdb.count("hazmon", "reading", "value") == n
+    assert ingest.stop() == 0
