@@ -2,7 +2,8 @@
 `hazmon up` on a real Mosquitto: sign in, see an alarm raised by a published reading
 appear without reloading, acknowledge it with a note, see its state change, shelve
 another and find it in the hidden section with its end, unshelve it, export
-the journal and find the note, switch language, see the connection lost when the
+the journal and find the note, see one reading drawn as a dot in the trend, switch
+language (texts already shown, such as a toast, follow), see the connection lost when the
 server stops and live again, with the alarm as it was, once it is back. Screenshots
 go to test-artifacts/."""
 
@@ -149,13 +150,17 @@ def test_console_live_alarm_ack_export_language(
         page.click("#export")
     journal = Path(download.value.path()).read_text(encoding="utf-8")
     assert NOTE in journal and "duty.tester" in journal
+    expect(page.locator("#toast")).to_have_text("日志已导出")
 
     alarm.locator("button.trend").click()
     expect(page.locator("#detail")).to_be_visible()
     expect(page.locator("#history td").first).not_to_have_text("暂无数据")
+    expect(page.locator("#trend circle.reading")).to_have_count(1)  # one reading: a dot
     page.click("#lang")
     expect(page.locator("h1")).to_have_text("Major Hazard Monitoring — Duty Console")
     expect(alarm.locator(".state")).to_have_text("Acknowledged")
+    expect(page.locator("#toast")).to_have_text("Journal exported")  # shown or not
+    expect(page.locator("#who")).to_have_text("duty.tester · Administrator")
     shot(page, "4-english-with-trend")
     page.set_viewport_size({"width": 390, "height": 844})
     shot(page, "5-phone")

@@ -38,7 +38,7 @@ function flashTitle() {
   clearInterval(titleTimer);
   titleTimer = setInterval(() => {
     on = !on;
-    document.title = on ? `【${t("banner.critical")}】` : baseTitle;
+    document.title = on ? t("title.critical") : baseTitle;
   }, 1000);
 }
 

@@ -1,4 +1,5 @@
-// One sensor: its last hour as a line with its thresholds, and its alarm history.
+// One sensor: its last hour as a line (and dots) with its thresholds, and its alarm
+// history.
 
 import { ApiError, call } from "./api.js";
 import { clear, h } from "./dom.js";
@@ -6,6 +7,7 @@ import { formatTime, t } from "./i18n.js";
 
 const H = 200;
 const PAD = { left: 44, right: 10, top: 10, bottom: 22 };
+const DOT_SPACING_PX = 6; // readings closer than this (on average) are drawn as a line only
 
 function scale(lo, hi, from, to) {
   const span = hi - lo || 1;
@@ -20,13 +22,16 @@ function drawTrend(svg, readings, sensor) {
   if (!numeric.length) {
     const states = readings.filter((r) => r.state).slice(-1)[0];
     svg.append(h("text", { class: "empty", x: W / 2, y: H / 2 },
-      states ? `${states.state} @ ${formatTime(states.ts_ms)}` : t("detail.none")));
+      states ? `${t(`istate.${states.state}`, states.state)} @ ${formatTime(states.ts_ms)}`
+        : t("detail.none")));
     return;
   }
   const thresholds = Object.entries(sensor?.thresholds || {});
   const values = [...numeric.map((r) => r.value), ...thresholds.map(([, v]) => v)];
   const [t0, t1] = [numeric[0].ts_ms, numeric[numeric.length - 1].ts_ms];
-  const x = scale(t0, t1, PAD.left, W - PAD.right);
+  const single = t0 === t1; // one reading (or one instant): a dot in the middle
+  const x = single ? () => (PAD.left + W - PAD.right) / 2
+    : scale(t0, t1, PAD.left, W - PAD.right);
   const y = scale(Math.min(0, ...values), Math.max(...values) * 1.1, H - PAD.bottom, PAD.top);
   for (const [name, v] of thresholds) {
     svg.append(h("line", { class: `threshold ${name}`, x1: PAD.left, x2: W - PAD.right,
@@ -34,10 +39,18 @@ function drawTrend(svg, readings, sensor) {
     h("text", { class: "axis", x: 2, y: (y(v) + 4).toFixed(1) }, `${v}`));
   }
   const points = numeric.map((r) => `${x(r.ts_ms).toFixed(1)},${y(r.value).toFixed(1)}`);
+  // A line needs two readings: each reading is also a dot while they are far enough
+  // apart to tell, and the latest one always is, so a single reading still shows.
+  const sparse = numeric.length * DOT_SPACING_PX <= W - PAD.left - PAD.right;
+  const dots = (sparse ? numeric : numeric.slice(-1)).map((r) => h("circle", {
+    class: "reading", cx: x(r.ts_ms).toFixed(1), cy: y(r.value).toFixed(1), r: 3.5,
+  }, h("title", {}, `${formatTime(r.ts_ms)}  ${r.value} ${sensor?.unit || ""}`)));
   svg.append(
     h("polyline", { class: "series", points: points.join(" ") }),
-    h("text", { class: "axis", x: PAD.left, y: H - 6 }, formatTime(t0)),
-    h("text", { class: "axis end", x: W - PAD.right, y: H - 6 }, formatTime(t1)),
+    ...dots,
+    ...(single ? [h("text", { class: "axis mid", x: x(t0), y: H - 6 }, formatTime(t0))] : [
+      h("text", { class: "axis", x: PAD.left, y: H - 6 }, formatTime(t0)),
+      h("text", { class: "axis end", x: W - PAD.right, y: H - 6 }, formatTime(t1))]),
     h("text", { class: "axis", x: 2, y: PAD.top + 8 }, sensor?.unit || ""),
   );
 }

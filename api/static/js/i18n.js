@@ -1,4 +1,7 @@
-// Chinese by default, English on request; the choice is kept in localStorage.
+// Chinese by default, English on request; the choice is kept in localStorage. Every
+// text the console shows is in these two tables (tests/api/test_console_static.py);
+// an element that shows one keeps its key (data-i18n), so a change of language redraws
+// it wherever it is.
 
 const zh = {
   title: "重大危险源监测预警值班台",
@@ -20,6 +23,7 @@ const zh = {
   "alarms.hiddenHint": "不在上方列表中，但仍计入企业风险等级",
   "shelved.until": "搁置至",
   "banner.critical": "新的紧急报警！",
+  "title.critical": "【新的紧急报警！】",
   "banner.silence": "知道了",
   "action.ack": "确认",
   "action.shelve": "搁置",
@@ -48,7 +52,20 @@ const zh = {
   "age.m": "分钟前",
   "age.h": "小时前",
   "error.action": "操作失败",
+  "error.illegal_transition": "操作失败：报警当前状态不允许此操作",
+  "error.limit_exceeded": "操作失败：超出允许范围",
+  "error.forbidden": "操作失败：当前角色无此权限",
+  "error.unknown_alarm": "操作失败：报警或探测器不存在",
+  "error.not_found": "操作失败：对象不存在",
+  "error.invalid_request": "操作失败：输入不符合要求",
+  "error.store_unavailable": "数据库暂时无法访问",
+  "error.store_error": "数据库出错",
+  "error.too_many_requests": "认证失败次数过多，请稍后再试",
   "export.done": "日志已导出",
+  "role.viewer": "查看", "role.operator": "操作员", "role.engineer": "工程师",
+  "role.auditor": "审计", "role.admin": "管理员",
+  "istate.normal": "正常", "istate.tripped": "联锁动作", "istate.bypassed": "旁路",
+  "istate.fault": "故障",
   lang: "English",
   "grade.red": "红色", "grade.orange": "橙色", "grade.yellow": "黄色", "grade.blue": "蓝色",
   "priority.critical": "紧急", "priority.high": "高", "priority.medium": "中",
@@ -62,12 +79,19 @@ const zh = {
   "event.shelved": "搁置", "event.unshelved": "解除搁置", "event.suppressed": "抑制",
   "event.unsuppressed": "解除抑制", "event.escalated": "升级", "event.notified": "已通知",
   "event.notify_failed": "通知失败", "event.historical": "历史数据越限", "event.note": "备注",
+  "event.out_of_service": "停用", "event.in_service": "恢复投用",
+  "event.permit_expired": "旁路许可到期", "event.bypass_permit": "旁路许可",
+  "event.maintenance_start": "开始维护", "event.maintenance_end": "结束维护",
   "returned": "（已恢复，待复位）",
   "reason.maintenance": "探头维护/标定",
   "reason.nuisance": "误报/干扰",
   "reason.known": "已知问题，正在处理",
   "reason.operation": "工艺操作需要",
   "reason.other": "其他",
+  "town.hangzhou": "杭州", "town.ningbo": "宁波", "town.wenzhou": "温州", "town.jinhua": "金华",
+  "town.yiwu": "义乌", "town.dongyang": "东阳", "town.wuyi": "武义", "town.yongkang": "永康",
+  "town.lanxi": "兰溪", "town.pujiang": "浦江", "town.quzhou": "衢州", "town.lishui": "丽水",
+  "town.shaoxing": "绍兴", "town.taizhou": "台州", "town.huzhou": "湖州", "town.jiaxing": "嘉兴",
 };
 
 const en = {
@@ -90,6 +114,7 @@ const en = {
   "alarms.hiddenHint": "Not in the list above, but still counted in the site's risk grade",
   "shelved.until": "shelved until",
   "banner.critical": "New critical alarm!",
+  "title.critical": "[NEW CRITICAL ALARM]",
   "banner.silence": "Seen",
   "action.ack": "Ack",
   "action.shelve": "Shelve",
@@ -118,7 +143,20 @@ const en = {
   "age.m": "min ago",
   "age.h": "h ago",
   "error.action": "Action failed",
+  "error.illegal_transition": "Action failed: not allowed in the alarm's state",
+  "error.limit_exceeded": "Action failed: over the allowed limit",
+  "error.forbidden": "Action failed: your role may not do this",
+  "error.unknown_alarm": "Action failed: no such alarm or sensor",
+  "error.not_found": "Action failed: not found",
+  "error.invalid_request": "Action failed: the input does not fit",
+  "error.store_unavailable": "The database cannot be reached now",
+  "error.store_error": "Database error",
+  "error.too_many_requests": "Too many failed sign-ins; try again later",
   "export.done": "Journal exported",
+  "role.viewer": "Viewer", "role.operator": "Operator", "role.engineer": "Engineer",
+  "role.auditor": "Auditor", "role.admin": "Administrator",
+  "istate.normal": "Normal", "istate.tripped": "Tripped", "istate.bypassed": "Bypassed",
+  "istate.fault": "Fault",
   lang: "中文",
   "grade.red": "Red", "grade.orange": "Orange", "grade.yellow": "Yellow", "grade.blue": "Blue",
   "priority.critical": "Critical", "priority.high": "High", "priority.medium": "Medium",
@@ -133,12 +171,20 @@ const en = {
   "event.suppressed": "Suppressed", "event.unsuppressed": "Unsuppressed",
   "event.escalated": "Escalated", "event.notified": "Notified",
   "event.notify_failed": "Notify failed", "event.historical": "Historical", "event.note": "Note",
+  "event.out_of_service": "Out of service", "event.in_service": "Back in service",
+  "event.permit_expired": "Bypass permit expired", "event.bypass_permit": "Bypass permit",
+  "event.maintenance_start": "Maintenance started", "event.maintenance_end": "Maintenance ended",
   "returned": " (returned, reset needed)",
   "reason.maintenance": "Detector maintenance / calibration",
   "reason.nuisance": "Nuisance / interference",
   "reason.known": "Known problem being worked on",
   "reason.operation": "Needed for operation",
   "reason.other": "Other",
+  "town.hangzhou": "Hangzhou", "town.ningbo": "Ningbo", "town.wenzhou": "Wenzhou",
+  "town.jinhua": "Jinhua", "town.yiwu": "Yiwu", "town.dongyang": "Dongyang", "town.wuyi": "Wuyi",
+  "town.yongkang": "Yongkang", "town.lanxi": "Lanxi", "town.pujiang": "Pujiang",
+  "town.quzhou": "Quzhou", "town.lishui": "Lishui", "town.shaoxing": "Shaoxing",
+  "town.taizhou": "Taizhou", "town.huzhou": "Huzhou", "town.jiaxing": "Jiaxing",
 };
 
 const dictionaries = { zh, en };
@@ -156,10 +202,24 @@ export function t(key, fallback) {
   return dictionaries[lang][key] ?? fallback ?? key;
 }
 
+function translated(el) {
+  const detail = el.dataset.i18nDetail;
+  return detail ? `${t(el.dataset.i18n)} — ${detail}` : t(el.dataset.i18n);
+}
+
+/** Show `key`'s text in `el` (and an untranslated `detail` after it, such as the
+ * server's sentence), and keep showing it in the language chosen later. */
+export function setText(el, key, detail = "") {
+  el.dataset.i18n = key;
+  if (detail) el.dataset.i18nDetail = detail;
+  else delete el.dataset.i18nDetail;
+  el.textContent = translated(el);
+}
+
 /** Apply the language to every element with data-i18n (its text) or data-i18n-label. */
 export function applyLanguage(root = document) {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = translated(el);
   for (const el of root.querySelectorAll("[data-i18n-label]")) {
     el.setAttribute("aria-label", t(el.dataset.i18nLabel));
   }

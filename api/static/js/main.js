@@ -10,7 +10,7 @@ import {
 } from "./api.js";
 import { showSensor } from "./detail.js";
 import { $, clear, h } from "./dom.js";
-import { applyLanguage, language, t, toggleLanguage } from "./i18n.js";
+import { applyLanguage, setText, t, toggleLanguage } from "./i18n.js";
 import { drawMap } from "./map.js";
 
 const state = {
@@ -36,7 +36,7 @@ function countActive() {
 
 function drawSites() {
   const sites = [...state.sites.values()];
-  drawMap($("#map"), sites, language(), pickSite);
+  drawMap($("#map"), sites, pickSite);
   const list = clear($("#site-list"));
   for (const site of sites) {
     const counts = site.active_alarms;
@@ -64,6 +64,11 @@ function drawAlarmList() {
   const chip = $("#filter");
   chip.hidden = !state.siteFilter;
   chip.textContent = state.siteFilter ? `${state.sites.get(state.siteFilter)?.name} ✕` : "";
+}
+
+function drawWho() {
+  if (!state.me) return;
+  $("#who").textContent = `${state.me.name} · ${t(`role.${state.me.role}`, state.me.role)}`;
 }
 
 function drawAll() {
@@ -139,17 +144,16 @@ function onEvent({ type, data }) {
 function onStatus(status) {
   const conn = $("#conn");
   conn.dataset.state = status;
-  conn.dataset.i18n = `conn.${status}`;
-  conn.textContent = t(`conn.${status}`);
+  setText(conn, `conn.${status}`);
   document.body.classList.toggle("offline", status === "lost");
 }
 
 // -- actions ------------------------------------------------------------------------
 
-function ask(dialogId, title) {
+function ask(dialogId, titleKey) {
   const dialog = $(dialogId);
   dialog.querySelector("form").reset();
-  dialog.querySelector("h3").textContent = title;
+  setText(dialog.querySelector("h3"), titleKey);
   dialog.showModal();
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
@@ -163,15 +167,14 @@ async function act(kind, alarm) {
   }
   let body;
   if (kind === "shelve") {
-    if (!(await ask("#shelve-dialog", t("shelve.title")))) return;
+    if (!(await ask("#shelve-dialog", "shelve.title"))) return;
     const reason = $("#shelve-reason");
     body = { reason: reason.options[reason.selectedIndex].text,
       minutes: Number($("#shelve-minutes").value) };
   } else {
-    $("#note-ok").dataset.i18n = `action.${kind}`;
-    $("#note-ok").textContent = t(`action.${kind}`);
+    setText($("#note-ok"), `action.${kind}`);
     $("#note-text").required = kind === "unshelve"; // say why it is shown again
-    if (!(await ask("#note-dialog", t(`${kind}.title`)))) return;
+    if (!(await ask("#note-dialog", `${kind}.title`))) return;
     body = { note: $("#note-text").value.trim() || null };
   }
   try {
@@ -185,9 +188,10 @@ function openDetail(siteId, sensorId) {
   showSensor($("#detail"), siteId, sensorId, state.sites.get(siteId)?.name).catch(fail);
 }
 
-function toast(message) {
+/** A message of the i18n table (`key`), with an untranslated `detail` after it. */
+function toast(key, detail = "") {
   const el = $("#toast");
-  el.textContent = message;
+  setText(el, key, detail);
   el.hidden = false;
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => { el.hidden = true; }, 6000);
@@ -198,7 +202,9 @@ function fail(error) {
     signOut("login.lost");
   } else {
     console.error(error);
-    toast(`${t("error.action")}: ${error instanceof ApiError ? error.message : error}`);
+    const known = error instanceof ApiError && t(`error.${error.code}`, "");
+    toast(known ? `error.${error.code}` : "error.action",
+      error instanceof ApiError ? error.message : String(error));
   }
 }
 
@@ -209,8 +215,11 @@ function showLogin(messageKey) {
   $("#main").hidden = true;
   for (const id of ["#logout", "#export"]) $(id).hidden = true;
   const message = $("#login-error");
-  message.dataset.i18n = messageKey || "";
-  message.textContent = messageKey ? t(messageKey) : "";
+  if (messageKey) setText(message, messageKey);
+  else {
+    delete message.dataset.i18n;
+    message.textContent = "";
+  }
   $("#token").focus();
 }
 
@@ -234,7 +243,7 @@ async function start() {
   $("#main").hidden = false;
   $("#logout").hidden = false;
   $("#export").hidden = !state.may.audit;
-  $("#who").textContent = `${state.me.name} · ${state.me.role}`;
+  drawWho();
   state.running = true;
   followStream({
     onEvent, onStatus, onUnauthorized: () => signOut("login.lost"), running: () => state.running,
@@ -254,6 +263,7 @@ function wire() {
     toggleLanguage();
     setBaseTitle(t("title"));
     refreshBanner();
+    drawWho();
     if (state.running) drawAll();
     const panel = $("#detail");
     if (!panel.hidden) openDetail(panel.dataset.site, panel.dataset.sensor);
@@ -263,7 +273,7 @@ function wire() {
   $("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; });
   $("#export").addEventListener("click", () => {
     download("/api/v1/journal?format=csv", "hazmon-journal.csv")
-      .then(() => toast(t("export.done"))).catch(fail);
+      .then(() => toast("export.done")).catch(fail);
   });
   document.addEventListener("click", unlockAudio, { once: true });
   let resizing = null;

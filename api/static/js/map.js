@@ -17,16 +17,14 @@ const OUTLINE = [
   [119.4, 30.6], [119.3, 30.9],
 ];
 
-const TOWNS = [
-  ["杭州", "Hangzhou", 120.16, 30.27], ["宁波", "Ningbo", 121.55, 29.87],
-  ["温州", "Wenzhou", 120.7, 28.0], ["金华", "Jinhua", 119.65, 29.08],
-  ["义乌", "Yiwu", 120.07, 29.31], ["东阳", "Dongyang", 120.24, 29.29],
-  ["武义", "Wuyi", 119.82, 28.89], ["永康", "Yongkang", 120.02, 28.9],
-  ["兰溪", "Lanxi", 119.46, 29.21], ["浦江", "Pujiang", 119.89, 29.45],
-  ["衢州", "Quzhou", 118.87, 28.94], ["丽水", "Lishui", 119.92, 28.45],
-  ["绍兴", "Shaoxing", 120.58, 30.0], ["台州", "Taizhou", 121.42, 28.66],
-  ["湖州", "Huzhou", 120.09, 30.89], ["嘉兴", "Jiaxing", 120.76, 30.75],
-];
+const TOWNS = [ // names in the i18n table, `town.<id>`
+  ["hangzhou", 120.16, 30.27], ["ningbo", 121.55, 29.87], ["wenzhou", 120.7, 28.0],
+  ["jinhua", 119.65, 29.08], ["yiwu", 120.07, 29.31], ["dongyang", 120.24, 29.29],
+  ["wuyi", 119.82, 28.89], ["yongkang", 120.02, 28.9], ["lanxi", 119.46, 29.21],
+  ["pujiang", 119.89, 29.45], ["quzhou", 118.87, 28.94], ["lishui", 119.92, 28.45],
+  ["shaoxing", 120.58, 30.0], ["taizhou", 121.42, 28.66], ["huzhou", 120.09, 30.89],
+  ["jiaxing", 120.76, 30.75],
+]
 
 const WIDTH = 400;
 
@@ -45,7 +43,7 @@ function frame(sites) {
 }
 
 /** Draw the map; `onPick(siteId)` is called when a site dot is clicked. */
-export function drawMap(svg, sites, language, onPick) {
+export function drawMap(svg, sites, onPick) {
   const { project, height } = frame(sites);
   clear(svg);
   svg.setAttribute("viewBox", `0 0 ${WIDTH} ${height.toFixed(0)}`);
@@ -54,13 +52,12 @@ export function drawMap(svg, sites, language, onPick) {
     h("rect", { class: "sea", x: 0, y: 0, width: WIDTH, height: height.toFixed(0) }),
     h("polygon", { class: "province", points }),
   );
-  for (const [zhName, enName, lon, lat] of TOWNS) {
+  for (const [town, lon, lat] of TOWNS) {
     const [x, y] = project([lon, lat]);
     if (x < 0 || y < 0 || x > WIDTH || y > height) continue;
     svg.append(h("g", { class: "town" },
       h("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 2 }),
-      h("text", { x: (x + 4).toFixed(1), y: (y + 3).toFixed(1) },
-        language === "zh" ? zhName : enName)));
+      h("text", { x: (x + 4).toFixed(1), y: (y + 3).toFixed(1) }, t(`town.${town}`))));
   }
   for (const [index, site] of sites.entries()) {
     const [x, y] = project([site.location.lon, site.location.lat]);
