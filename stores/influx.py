@@ -7,8 +7,10 @@ credentials, which the v1 API takes like `u`/`p` but keeps out of URLs and logs.
 
 Outcomes of a write:
 - 204: durable;
-- no connection, a timeout, 5xx, 429, 401/403: `StoreUnavailable` (keep the data,
-  retry later; a missing database is created once, then retried);
+- no connection, no answer within `write_timeout_s` (5 s: a slow InfluxDB is treated
+  as an unavailable one, so ingest spools rather than letting the broker's queue
+  fill), 5xx, 429, 401/403: `StoreUnavailable` (keep the data, retry later; a
+  missing database is created once, then retried);
 - 400/413/422 (a bad line, a type conflict, a body too large): the batch is split in
   halves until the lines InfluxDB refuses are alone; those are refused
   (`StoreRejected`), every other line is written. InfluxDB 1.x's "partial write ...
@@ -86,9 +88,11 @@ class InfluxStore(Store):
         *,
         settings: Settings | None = None,
         timeout_s: float = 10.0,
+        write_timeout_s: float = 5.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.address = address
+        self.write_timeout_s = write_timeout_s
         self._http = http_client(address, settings, timeout_s=timeout_s, transport=transport)
         self._encoder = ReadingEncoder()
         self._db_created = False
@@ -146,7 +150,15 @@ class InfluxStore(Store):
         headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
         for attempt in range(_TRANSPORT_RETRIES + 1):
             try:
-                return self._http.post("/write", params=params, content=blob, headers=headers)
+                return self._http.post(
+                    "/write",
+                    params=params,
+                    content=blob,
+                    headers=headers,
+                    timeout=httpx.Timeout(
+                        self.write_timeout_s, connect=min(3.0, self.write_timeout_s)
+                    ),
+                )
             except httpx.TimeoutException as exc:
                 raise StoreUnavailable(f"InfluxDB /write timed out ({exc!r})") from exc
             except httpx.TransportError as exc:

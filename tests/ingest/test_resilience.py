@@ -6,6 +6,8 @@ processes where a test kills it or runs two.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -184,3 +186,44 @@ def test_sigkill_with_batches_in_the_spool_then_restart_replays_them(
     )
     assert fresh_influxdb.count("hazmon", "reading", "value") == n
     assert ingest.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_hung_influxdb_is_spooled_around_and_nothing_is_lost(
+    fresh_mosquitto: Mosquitto,
+    fresh_influxdb: InfluxDB,
+    tmp_path: Path,
+    unique_id: str,
+) -> None:
+    """InfluxDB frozen (SIGSTOP) rather than stopped: writes time out, ingest spools."""
+    store = InfluxStore(InfluxAddress(fresh_influxdb.url, "hazmon"), write_timeout_s=1.0)
+    service = IngestService(
+        registry=small_registry(unique_id),
+        broker=parse_broker_url(fresh_mosquitto.url),
+        settings=Settings(),
+        store=store,
+        data_dir=tmp_path,
+        tuning=IngestTuning(flush_interval_s=0.2),
+    )
+    messages = list(good_messages(unique_id, gateways=2, sensors=10, messages=300, per_message=50))
+    n = len(messages) * 50
+    assert fresh_influxdb.pid is not None
+    with running(service):
+        publisher = PacedPublisher(fresh_mosquitto.host, fresh_mosquitto.port, messages, 50)
+        publisher.start()
+        time.sleep(2)
+        os.kill(fresh_influxdb.pid, signal.SIGSTOP)
+        try:
+            time.sleep(8)
+        finally:
+            os.kill(fresh_influxdb.pid, signal.SIGCONT)
+        publisher.finish()
+        wait_until(
+            lambda: fresh_influxdb.count("hazmon", "reading", "value") >= n,
+            timeout_s=60,
+            what="all N stored",
+        )
+    assert fresh_influxdb.count("hazmon", "reading", "value") == n
+    assert service.metrics.spooled._value.get() > 0
+    assert service.metrics.store_errors.labels("unavailable")._value.get() > 0
+    store.close()
