@@ -4,7 +4,9 @@
 keeps the arrival time (`time.monotonic_ns()`, in paho's network thread) of every
 `raised` event under (site, sensor, ts_ms): CONTRACT §6 gives an event the `ts_ms` of
 the reading that raised it. `match()` joins those with the publishers' crossings
-(sensor, ts_ms, publish time).
+(sensor, ts_ms, publish time). `front_ts_ms`, the newest reading time of any raised or
+cleared event, tells how far the alarm service has evaluated (the load stamps readings
+with the wall clock when it publishes them).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class AlarmListener:
 
         self.raised: dict[Key, int] = {}
         self.events = 0
+        self.front_ts_ms = 0  # newest reading time any raised/cleared event was about
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._client = paho.Client(
@@ -102,7 +105,11 @@ class AlarmListener:
             return
         with self._lock:
             self.events += 1
-            if event.get("event") == "raised":
+            kind = event.get("event")
+            ts_ms = event.get("ts_ms")
+            if kind in ("raised", "cleared") and isinstance(ts_ms, int):
+                self.front_ts_ms = max(self.front_ts_ms, ts_ms)
+            if kind == "raised":
                 key = (str(event.get("site")), str(event.get("sensor")), event.get("ts_ms"))
                 self.raised.setdefault(key, arrived_ns)  # type: ignore[arg-type]
 
@@ -120,6 +127,7 @@ class AlarmListener:
         with self._lock:
             self.raised.clear()
             self.events = 0
+            self.front_ts_ms = 0
 
     def stop(self) -> None:
         self._client.disconnect()

@@ -1,11 +1,11 @@
 """The benchmark's load: gateways publishing telemetry batches (CONTRACT §3), QoS 1.
 
-The plant's gateways are split over a few publisher processes, one paho client each
-(MQTT 3.1.1, up to 1000 messages in flight). A publisher sends, round robin over its
-gateways, messages of `per_message` readings, each gateway's sensors in turn, with
-`seq` +1 per message and `ts_ms` the publish time (made unique per sensor by moving a
-gateway's clock on by at least 1 ms per message, since InfluxDB keeps one point per
-series and timestamp).
+The plant's gateways are split over a few publisher processes, one MQTT 3.1.1
+connection each (rawmqtt.py: clean session, QoS 1, up to 1000 messages in flight).
+A publisher sends, round robin over its gateways, messages of `per_message` readings,
+each gateway's sensors in turn, with `seq` +1 per message and `ts_ms` the publish time
+(made unique per sensor by moving a gateway's clock on by at least 1 ms per message,
+since InfluxDB keeps one point per series and timestamp).
 
 A schedule is a list of segments, each either paced (readings/s for the whole plant,
 shared by the publishers in proportion to their gateways) or flat out. Flat out is
@@ -18,7 +18,8 @@ Every `crosser_every`-th sensor of the plant alternates between 10 and 30 %LEL f
 reading to reading (clearing and raising `high`); the other sensors read 2-9 %LEL. For
 each reading at 30, the publisher keeps (sensor, ts_ms, publish time): the latency of
 the alarm it raises is measured from there. Publish time is `time.monotonic_ns()`
-just before `publish()`; the clock is the same in every process of the machine.
+just before the PUBLISH is written to the socket; that clock is the same in every
+process of the machine.
 """
 
 from __future__ import annotations
@@ -31,13 +32,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 from benchmarks.e2e.plant import ABOVE, BELOW, SITE, Plant
+from benchmarks.e2e.rawmqtt import RawPublisher, topic_field
 
 MAX_INFLIGHT = 1000
-MAX_OUTSTANDING = 4000  # messages handed to paho but not yet acknowledged
 LAG_CLAMP_S = 1.0  # a paced publisher that falls behind by more stops trying to catch up
 NORMAL_VALUES = [f"{2 + 0.5 * i:.1f}".encode() for i in range(15)]  # 2.0 .. 9.0 %LEL
 
@@ -89,7 +89,7 @@ class _Gateway:
     def __init__(self, spec: PublisherSpec, g: int) -> None:
         plant = spec.plant
         self.g = g
-        self.topic = f"hazmon/v1/{SITE}/{plant.gateway_id(g)}/telemetry"
+        self.topic = topic_field(f"hazmon/v1/{SITE}/{plant.gateway_id(g)}/telemetry")
         self.sensor_ids = [plant.sensor_id(g, s) for s in range(plant.sensors_per_gateway)]
         self.heads = [f'{{"sensor":"{sid}","ts_ms":'.encode() for sid in self.sensor_ids]
         every = spec.crosser_every
@@ -133,42 +133,17 @@ class _Gateway:
 assert ABOVE == 30.0 and BELOW == 10.0  # the literals above
 
 
-def _connect(spec: PublisherSpec) -> tuple[Any, list[int]]:
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    acked = [0]
-
-    def on_publish(*_args: Any) -> None:
-        acked[0] += 1
-
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"bench-pub-{spec.index}-{uuid.uuid4().hex[:8]}",
-        protocol=paho.MQTTv311,
-        clean_session=True,
-    )
-    client.max_inflight_messages_set(MAX_INFLIGHT)
-    client.max_queued_messages_set(0)
-    client.on_publish = on_publish
-    client.connect(spec.host, spec.port, keepalive=60)
-    client.loop_start()
-    deadline = time.monotonic() + 10
-    while not client.is_connected():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"publisher {spec.index}: no connection to the broker")
-        time.sleep(0.01)
-    return client, acked
-
-
 def _run(
     spec: PublisherSpec,
     start: multiprocessing.synchronize.Event,
     stop: multiprocessing.synchronize.Event,
-    published: Synchronized[int],
-    allowed: Synchronized[int],
+    published: Any,
+    allowed: Any,
 ) -> PublisherResult:
-    client, acked = _connect(spec)
+    client = RawPublisher(
+        spec.host, spec.port, f"bench-pub-{spec.index}-{uuid.uuid4().hex[:8]}",
+        max_inflight=MAX_INFLIGHT,
+    )
     gateways = [_Gateway(spec, g) for g in spec.gateways]
     result = PublisherResult(spec.index)
     crossings = result.crossings
@@ -176,7 +151,6 @@ def _run(
     per = spec.per_message
     start.wait()
     result.first_ns = time.monotonic_ns()
-    sent = 0
     i = 0
     for segment in spec.segments:
         seg_start = time.monotonic()
@@ -191,14 +165,18 @@ def _run(
                 break
             if interval_s:
                 if now < next_s:
+                    client.ping_if_idle()
                     time.sleep(min(next_s - now, seg_end - now))
                     continue
-                next_s = max(next_s + interval_s, now - LAG_CLAMP_S)
             elif result.readings >= allowed.value:
+                client.ping_if_idle()
                 time.sleep(0.001)
                 continue
-            while sent - acked[0] >= MAX_OUTSTANDING:
-                time.sleep(0.0005)
+            if not client.can_send():
+                time.sleep(0.0002)  # the broker has not acknowledged enough yet
+                continue
+            if interval_s:
+                next_s = max(next_s + interval_s, now - LAG_CLAMP_S)
             gw = gateways[i]
             i = i + 1 if i + 1 < len(gateways) else 0
             mark = len(crossings)
@@ -206,21 +184,19 @@ def _run(
             t_ns = time.monotonic_ns()
             for k in range(mark, len(crossings)):
                 crossings[k] = (crossings[k][0], crossings[k][1], t_ns)
-            client.publish(gw.topic, payload, qos=1)
-            sent += 1
+            client.publish(gw.topic, payload)
             result.messages += 1
             result.readings += per
             published.value = result.readings
-    deadline = time.monotonic() + 30
-    while acked[0] < sent and time.monotonic() < deadline:
-        time.sleep(0.01)
+    if not client.wait_acked(30.0):
+        result.error = (
+            f"{client.outstanding} messages not acknowledged by the broker"
+            + (f" ({client.closed_reason})" if client.closed_reason else "")
+        )
     result.last_ns = time.monotonic_ns()
-    client.disconnect()
-    client.loop_stop()
+    client.close()
     result.seqs = {gw.g: gw.seq for gw in gateways}
     result.last_ts_ms = {gw.g: gw.last_ts_ms for gw in gateways}
-    if acked[0] < sent:
-        result.error = f"{sent - acked[0]} messages not acknowledged by the broker"
     return result
 
 
@@ -229,8 +205,8 @@ def _main(
     start: multiprocessing.synchronize.Event,
     ready: multiprocessing.synchronize.Event,
     stop: multiprocessing.synchronize.Event,
-    published: Synchronized[int],
-    allowed: Synchronized[int],
+    published: Any,
+    allowed: Any,
     results: mp.Queue[PublisherResult],
 ) -> None:
     try:
@@ -261,9 +237,10 @@ class Load:
         self._start = ctx.Event()
         self._stop = ctx.Event()
         self._results: mp.Queue[PublisherResult] = ctx.Queue()
+        self._collected: list[PublisherResult] = []
         self.per_message = per_message
-        self.published: list[Synchronized[int]] = []
-        self.allowed: list[Synchronized[int]] = []
+        self.published: list[Any] = []
+        self.allowed: list[Any] = []
         self.shares: list[float] = []
         self._procs: list[mp.process.BaseProcess] = []
         self._ready: list[multiprocessing.synchronize.Event] = []
@@ -286,8 +263,8 @@ class Load:
                 name=f"bench-publisher-{index}",
                 daemon=True,
             )
-            self.published.append(published)  # type: ignore[arg-type]
-            self.allowed.append(allowed)  # type: ignore[arg-type]
+            self.published.append(published)
+            self.allowed.append(allowed)
             self.shares.append(len(mine) / plant.gateways)
             self._procs.append(proc)
             self._ready.append(ready)
@@ -319,20 +296,30 @@ class Load:
     def published_readings(self) -> int:
         return sum(v.value for v in self.published)
 
+    def _collect(self, timeout_s: float = 0.0) -> None:
+        """Take finished publishers' results off the queue (a child cannot exit while
+        its result is still in the pipe)."""
+        try:
+            while True:
+                self._collected.append(self._results.get(timeout=timeout_s))
+                timeout_s = 0.0
+        except queue.Empty:
+            pass
+
     def running(self) -> bool:
-        return any(p.is_alive() for p in self._procs)
+        """Whether some publisher has not reported yet (and is still alive)."""
+        self._collect()
+        return len(self._collected) < len(self._procs) and any(
+            p.is_alive() for p in self._procs
+        )
 
     def join(self, *, timeout_s: float = 120.0) -> list[PublisherResult]:
-        out: list[PublisherResult] = []
         deadline = time.monotonic() + timeout_s
-        while len(out) < len(self._procs) and time.monotonic() < deadline:
-            try:
-                out.append(self._results.get(timeout=0.5))
-            except queue.Empty:
-                if not self.running() and self._results.empty():
-                    break
+        while self.running() and time.monotonic() < deadline:
+            self._collect(timeout_s=0.5)
+        self._collect()
         for proc in self._procs:
             proc.join(timeout=5)
             if proc.is_alive() and proc.pid is not None:
                 os.kill(proc.pid, 9)
-        return sorted(out, key=lambda r: r.index)
+        return sorted(self._collected, key=lambda r: r.index)

@@ -157,6 +157,8 @@ class NodeRed:
             },
             cwd=self.user_dir,
         )
+        self._log_offset = 0
+        self._errors: list[str] = []
 
     @property
     def pid(self) -> int:
@@ -174,5 +176,17 @@ class NodeRed:
         return "Started flows" in text and "Connected to broker" in text
 
     def errors(self) -> list[str]:
-        """The `[error]` lines of the log (the influxdb node logs each failed write)."""
-        return [line for line in self.child.log_text().splitlines() if "[error]" in line]
+        """The `[error]` lines logged so far (the influxdb node logs each failed write:
+        that message's readings are dropped). Read incrementally."""
+        try:
+            with open(self.child.log_path, "rb") as log:
+                log.seek(self._log_offset)
+                chunk = log.read()
+        except OSError:
+            return self._errors
+        end = chunk.rfind(b"\n") + 1
+        self._log_offset += end
+        for line in chunk[:end].decode(errors="replace").splitlines():
+            if "[error]" in line:
+                self._errors.append(line)
+        return self._errors

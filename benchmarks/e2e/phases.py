@@ -1,0 +1,386 @@
+"""One phase of load against one running system, measured.
+
+A phase publishes a schedule (`load.Segment`s), then waits until the system has
+stored everything it is going to store, then takes the figures:
+
+- stored = the count query (store.py) at the end minus the count at the start;
+- stored readings/s = stored / (last growth of the count - first publish); during the
+  drain the count runs every second, so the end is late by up to a second;
+- lost = published - stored; of which the broker dropped (its `$SYS` counter) and the
+  rest the system lost;
+- latency: crossings matched with `raised` events (latency.match);
+- CPU and peak RSS of each process of the system, the broker, the database and the
+  publishers, and how busy the whole machine was (it is shared).
+
+Flat-out segments are closed loop: every 0.2 s the publishers are allowed up to
+`written + window` readings in all (load.Load.set_allowance), `written` being the
+points InfluxDB reports written for the phase's database.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import psutil
+
+from benchmarks.e2e.latency import AlarmListener, LatencyStats, match
+from benchmarks.e2e.load import Load, PublisherResult, Segment
+from benchmarks.e2e.procs import ResourceMonitor, Usage
+from benchmarks.e2e.progress import Progress, rate
+from benchmarks.e2e.servers import BrokerWatch
+from benchmarks.e2e.store import Store
+
+STORAGE_ONLY = "flat out, storage only"
+TICK_S = 0.2
+COUNT_EVERY_S = 1.0
+ALARM_SETTLE_S = 2.0
+MAX_DRAIN_S = 600.0
+CAUGHT_UP_HOLD_S = 5.0
+
+
+class PhaseFailed(RuntimeError):
+    """The system under test died, or a publisher failed."""
+
+
+@dataclass
+class Burst:
+    """The burst phase: the rate reached, the backlog, and how long catching up took."""
+
+    warmup_s: float
+    burst_s: float
+    target_per_s: float
+    reached_per_s: float = 0.0
+    backlog_peak: int = 0  # published - written, readings
+    broker_queued_peak: int = 0  # messages Mosquitto held for its subscribers
+    catch_up_s: float | None = None  # storing
+    alarms_catch_up_s: float | None = None  # alarm evaluation
+
+
+@dataclass
+class PhaseResult:
+    system: str
+    case: str
+    phase: str
+    per_message: int
+    published: int = 0
+    messages: int = 0
+    stored: int = 0
+    broker_dropped: int = 0  # messages
+    publish_s: float = 0.0
+    stored_s: float = 0.0  # first publish -> last growth of the count
+    write_requests: int = 0
+    crossings: int = 0
+    alarm_events: int = 0
+    latency: LatencyStats | None = None
+    usage: dict[str, Usage] = field(default_factory=dict)
+    wall_s: float = 0.0
+    machine_busy_pct: float = 0.0  # of all cores, everyone's processes
+    load_average: float = 0.0  # 1-minute, at the start
+    burst: Burst | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        return self.published - self.stored
+
+    @property
+    def offered_per_s(self) -> float:
+        return self.published / self.publish_s if self.publish_s else 0.0
+
+    @property
+    def stored_per_s(self) -> float:
+        return self.stored / self.stored_s if self.stored_s else 0.0
+
+
+@dataclass
+class PhaseContext:
+    """What a phase needs from the runner."""
+
+    store: Store
+    listener: AlarmListener
+    broker: BrokerWatch
+    progress: Progress
+    pids: dict[str, int]  # system, broker, database
+    failure: Callable[[], str | None]
+    errors: Callable[[], list[str]]
+    dropped: Callable[[], int]  # readings the system reported dropping
+    make_load: Callable[[Sequence[Segment]], Load]
+    evaluates_alarms: bool
+    settle_s: float = 5.0
+    window_readings: int = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    t: float  # monotonic s
+    wall_ms: int
+    published: int
+    written: int  # points InfluxDB wrote for the phase's database
+    alarm_front_ms: int  # newest reading time the alarm events were about
+
+
+class _Sampler:
+    """Published and written over time, and how far the alarm service has got."""
+
+    def __init__(self, store: Store, listener: AlarmListener) -> None:
+        self.store = store
+        self.listener = listener
+        self.start = store.points_written()
+        self.history: list[Sample] = []
+        self._walls: list[int] = []
+
+    def tick(self, published: int) -> int:
+        written = self.store.points_written() - self.start
+        sample = Sample(time.monotonic(), time.time_ns() // 1_000_000, published, written,
+                        self.listener.front_ts_ms)
+        self.history.append(sample)
+        self._walls.append(sample.wall_ms)
+        return written
+
+    def rate_over(self, seconds: float) -> float:
+        """Points written per second over the last `seconds`."""
+        if len(self.history) < 2:
+            return 0.0
+        last = self.history[-1]
+        for first in reversed(self.history):
+            if last.t - first.t >= seconds:
+                break
+        return (last.written - first.written) / (last.t - first.t) if last.t > first.t else 0.0
+
+    def published_by(self, wall_ms: int) -> int:
+        """Readings published by the wall-clock time `wall_ms` (the last sample before)."""
+        i = bisect.bisect_right(self._walls, wall_ms)
+        return self.history[i - 1].published if i else 0
+
+    def alarm_lag_s(self) -> float:
+        last = self.history[-1] if self.history else None
+        if last is None or not last.alarm_front_ms:
+            return math.inf
+        return max(0.0, (last.wall_ms - last.alarm_front_ms) / 1000)
+
+
+def run_phase(
+    ctx: PhaseContext,
+    result: PhaseResult,
+    segments: Sequence[Segment],
+    *,
+    base_per_s: float = 0.0,
+    alarms_bound: bool = False,
+) -> tuple[PhaseResult, list[PublisherResult]]:
+    """Run one phase. `alarms_bound`: flat out is held to the slower of storing and
+    evaluating (the alarm service's progress, from its events), else to storing."""
+    label = f"{result.system} {result.case} {result.phase}"
+    flat_out = any(s.readings_per_s is None for s in segments)
+    ctx.listener.reset()
+    sampler = _Sampler(ctx.store, ctx.listener)
+    start_stored = ctx.store.stored_readings()
+    start_requests = ctx.store.shard_stats()[1]
+    start_dropped = ctx.broker.dropped
+    start_errors = len(ctx.errors())
+    start_system_dropped = ctx.dropped()
+    load = ctx.make_load(segments)
+    load.prepare()
+    result.load_average = os.getloadavg()[0]
+    cpu_before = psutil.cpu_times()
+    with ResourceMonitor(ctx.pids | load.pids) as monitor:
+        if flat_out:
+            load.set_allowance(ctx.window_readings)
+        t0 = time.monotonic()
+        load.go()
+        held_since: float | None = None
+        while load.running():
+            time.sleep(TICK_S)
+            published = load.published_readings()
+            written = sampler.tick(published)
+            if flat_out:
+                accounted = written + ctx.dropped() - start_system_dropped
+                if alarms_bound:
+                    accounted = min(accounted, sampler.published_by(ctx.listener.front_ts_ms))
+                load.set_allowance(accounted + ctx.window_readings)
+            if (why := ctx.failure()) is not None:
+                load.stop()
+                load.join()
+                raise PhaseFailed(why)
+            if result.burst is not None:
+                held_since = _watch_burst(
+                    result.burst, t0, sampler, ctx, base_per_s, held_since, load
+                )
+            elapsed = time.monotonic() - t0
+            ctx.progress.show(
+                f"[{label}] {elapsed:5.0f}s published {published:,} "
+                f"({rate(published / max(elapsed, 1e-3))}/s) "
+                f"written {written:,} ({rate(sampler.rate_over(2.0))}/s) "
+                f"backlog {max(0, published - written):,} "
+                f"broker queue {ctx.broker.queued:,} alarms {ctx.listener.events:,}"
+                f"{_lag_text(sampler) if ctx.evaluates_alarms else ''} "
+                + _cpu_text(monitor, elapsed)
+            )
+        publishers = load.join()
+        result.published = sum(p.readings for p in publishers)
+        stored, last_growth_s = _drain(ctx, sampler, start_stored, result.published, label)
+    result.machine_busy_pct = _busy_pct(cpu_before, psutil.cpu_times())
+    result.usage = monitor.usage()
+    result.wall_s = monitor.wall_s
+    result.errors += [f"publisher {p.index}: {p.error}" for p in publishers if p.error]
+    result.errors += summarize(ctx.errors()[start_errors:])
+    result.messages = sum(p.messages for p in publishers)
+    first_ns = min((p.first_ns for p in publishers if p.first_ns), default=0)
+    last_ns = max((p.last_ns for p in publishers), default=0)
+    result.publish_s = (last_ns - first_ns) / 1e9
+    result.stored_s = last_growth_s - first_ns / 1e9
+    result.stored = stored
+    result.broker_dropped = ctx.broker.dropped - start_dropped
+    result.write_requests = ctx.store.shard_stats()[1] - start_requests
+    crossings = [c for p in publishers for c in p.crossings]
+    result.crossings = len(crossings)
+    result.alarm_events = ctx.listener.events
+    if ctx.evaluates_alarms:
+        result.latency = match(ctx.listener.snapshot(), crossings)
+    if result.burst is not None:
+        _catch_up(result, sampler.history, t0, base_per_s, alarms=ctx.evaluates_alarms)
+    ctx.progress.done(
+        f"[{label}] published {result.published:,} stored {result.stored:,} "
+        f"lost {result.lost:,} stored/s {result.stored_per_s:,.0f}"
+        + (f" alarm p99 {result.latency.p99_ms:.1f} ms" if result.latency else "")
+    )
+    return result, publishers
+
+
+def summarize(lines: Sequence[str]) -> list[str]:
+    """Error lines grouped by their text without times and numbers, with counts."""
+    counts: Counter[str] = Counter()
+    for line in lines:
+        text = line.split("] ", 2)[-1] if "[error]" in line else line
+        counts[re.sub(r"\d+", "N", text).strip()[:160]] += 1
+    return [f"{n:,} x {text}" for text, n in counts.most_common(10)]
+
+
+def _busy_pct(before: object, after: object) -> float:
+    b = before._asdict()  # type: ignore[attr-defined]
+    a = after._asdict()  # type: ignore[attr-defined]
+    total = sum(a.values()) - sum(b.values())
+    idle = (a["idle"] + a.get("iowait", 0.0)) - (b["idle"] + b.get("iowait", 0.0))
+    return 100.0 * (total - idle) / total if total > 0 else 0.0
+
+
+def _cpu_text(monitor: ResourceMonitor, elapsed_s: float) -> str:
+    if elapsed_s <= 0:
+        return ""
+    parts = [
+        f"{name} {100 * monitor.cpu_now_s(name) / elapsed_s:.0f}%"
+        for name in monitor.usage()
+        if not name.startswith("publisher")
+    ]
+    return "cpu " + " ".join(parts)
+
+
+def _lag_text(sampler: _Sampler) -> str:
+    lag_s = sampler.alarm_lag_s()
+    return "" if math.isinf(lag_s) else f" (alarm lag {lag_s:.1f} s)"
+
+
+def _watch_burst(
+    burst: Burst,
+    t0: float,
+    sampler: _Sampler,
+    ctx: PhaseContext,
+    base_per_s: float,
+    held_since: float | None,
+    load: Load,
+) -> float | None:
+    """Track the burst; stop the load once the system has kept pace with the live rate
+    (and its alarms are less than 2 s behind) for CAUGHT_UP_HOLD_S after the burst. The
+    exact catch-up times are worked out afterwards from the samples."""
+    now = time.monotonic()
+    elapsed = now - t0
+    last = sampler.history[-1]
+    burst.backlog_peak = max(burst.backlog_peak, last.published - last.written)
+    burst.broker_queued_peak = max(burst.broker_queued_peak, ctx.broker.queued)
+    burst_end = burst.warmup_s + burst.burst_s
+    if elapsed < burst_end + 2.0:
+        return None
+    keeping_pace = 0.5 * base_per_s <= sampler.rate_over(5.0) <= 1.3 * base_per_s
+    alarms_ok = not ctx.evaluates_alarms or sampler.alarm_lag_s() < 2.0
+    if not keeping_pace or not alarms_ok or ctx.broker.queued > base_per_s:
+        return None
+    if held_since is None:
+        return now
+    if now - held_since >= CAUGHT_UP_HOLD_S:
+        load.stop()
+    return held_since
+
+
+def _catch_up(
+    result: PhaseResult, history: list[Sample], t0: float, base_per_s: float, *, alarms: bool
+) -> None:
+    """Storing caught up when the readings still to be stored fell to one second of
+    live load (written, scaled to readings, reached published minus what was lost for
+    good); alarms caught up when their events were about readings less than 1 s old."""
+    burst = result.burst
+    assert burst is not None
+    start, end = t0 + burst.warmup_s, t0 + burst.warmup_s + burst.burst_s
+    during = [h for h in history if start <= h.t <= end]
+    if len(during) >= 2 and during[-1].t > during[0].t:
+        burst.reached_per_s = (during[-1].published - during[0].published) / (
+            during[-1].t - during[0].t
+        )
+    if not history:
+        return
+    written_final = history[-1].written
+    scale = result.stored / written_final if written_final else 1.0
+    after = [h for h in history if h.t >= end]
+    for h in after:
+        if h.written * scale >= h.published - result.lost - base_per_s:
+            burst.catch_up_s = h.t - end
+            break
+    if alarms:
+        for h in after:
+            if h.alarm_front_ms and h.wall_ms - h.alarm_front_ms <= 1000:
+                burst.alarms_catch_up_s = h.t - end
+                break
+
+
+def _drain(
+    ctx: PhaseContext, sampler: _Sampler, start_stored: int, published: int, label: str
+) -> tuple[int, float]:
+    """Wait until every reading is stored, or the count has not moved for `settle_s`
+    (and alarm events for ALARM_SETTLE_S). Returns the count and when it last grew."""
+    deadline = time.monotonic() + MAX_DRAIN_S
+    events = ctx.listener.events
+    events_changed = time.monotonic()
+    stored = -1
+    stored_changed = time.monotonic()
+    next_count = 0.0
+    while True:
+        now = time.monotonic()
+        if now >= next_count:
+            next_count = now + COUNT_EVERY_S
+            count = ctx.store.stored_readings() - start_stored
+            if count != stored:
+                stored, stored_changed = count, now
+        if ctx.listener.events != events:
+            events, events_changed = ctx.listener.events, now
+        alarms_quiet = now - events_changed >= ALARM_SETTLE_S
+        stored_quiet_s = now - stored_changed
+        if (
+            (stored >= published and alarms_quiet)
+            or (stored_quiet_s >= ctx.settle_s and alarms_quiet)
+            or stored_quiet_s >= 3 * ctx.settle_s
+            or now >= deadline
+        ):
+            return stored, stored_changed
+        if (why := ctx.failure()) is not None:
+            raise PhaseFailed(why)
+        written = sampler.tick(published)
+        ctx.progress.show(
+            f"[{label}] draining: stored {stored:,} of {published:,}, written {written:,} "
+            f"({rate(sampler.rate_over(2.0))}/s), alarm events {events:,}"
+        )
+        time.sleep(TICK_S)

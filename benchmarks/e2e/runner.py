@@ -1,0 +1,348 @@
+"""The cases of issue #8, run on one broker and one InfluxDB, each system in turn.
+
+For each case (readings per message: 50, then 1) and each system (hazmon, then
+Node-RED), on a fresh database and freshly started processes:
+
+1. `paced`: the plant at its nominal rate (10,000 sensors at 1 Hz = 10,000 readings/s)
+   for `--seconds`: loss, CPU, memory, and for hazmon the alarm latency;
+2. `flat out`: as fast as the system stores, closed loop (load.py), for `--seconds`:
+   the stored readings/s that the ratio compares;
+3. `burst` (50 per message only): `--burst-warmup` s at the nominal rate, `--burst` s at
+   twice the rate the system reached flat out, then the nominal rate until the system
+   has caught up: what was dropped and how long catching up took.
+
+Before the phases, a probe (a reading of `gw-probe` at 10 then 30 %LEL) is published
+until it is stored and, for hazmon, until its alarm is raised: the whole path is up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.e2e import nodered
+from benchmarks.e2e.latency import AlarmListener
+from benchmarks.e2e.load import Load, PublisherResult, Segment
+from benchmarks.e2e.phases import STORAGE_ONLY, Burst, PhaseContext, PhaseResult, run_phase
+from benchmarks.e2e.plant import PROBE_GATEWAY, PROBE_SENSOR, SITE, Plant
+from benchmarks.e2e.progress import Progress
+from benchmarks.e2e.servers import BenchBroker, BrokerWatch
+from benchmarks.e2e.store import Store
+from benchmarks.e2e.systems import (
+    Hazmon,
+    NodeRedPeer,
+    System,
+    end_sessions,
+    missing_hazmon_commands,
+)
+from tests.servers import InfluxDB, Mosquitto
+
+READY_TIMEOUT_S = 240.0
+
+
+class NotReady(RuntimeError):
+    """A system did not store the probe (or raise its alarm) in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    gateways: int = 200
+    sensors_per_gateway: int = 50
+    nominal_per_s: float = 10_000.0
+    seconds: float = 60.0
+    burst_s: float = 60.0
+    burst_warmup_s: float = 20.0
+    burst_tail_max_s: float = 300.0
+    publishers: int = 2
+    crosser_every: int = 100
+    per_message: tuple[int, ...] = (50, 1)
+    systems: tuple[str, ...] = ("hazmon", "node-red")
+    burst: bool = True
+    storage_only: bool = True
+    out: Path = Path("benchmark-results")
+
+
+@dataclass
+class _GatewayClock:
+    seqs: dict[int, int] = field(default_factory=dict)
+    last_ts_ms: dict[int, int] = field(default_factory=dict)
+
+    def update(self, publishers: Sequence[PublisherResult]) -> None:
+        for p in publishers:
+            self.seqs.update(p.seqs)
+            self.last_ts_ms.update(p.last_ts_ms)
+
+
+class _Prober:
+    """Publishes the readiness probe from the runner's own MQTT client."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"bench-probe-{uuid.uuid4().hex[:8]}",
+            protocol=paho.MQTTv311,
+        )
+        self.client.connect(host, port)
+        self.client.loop_start()
+        self.seq = 0
+        self.topic = f"hazmon/v1/{SITE}/{PROBE_GATEWAY}/telemetry"
+
+    def publish(self) -> int:
+        """Two messages, 10 then 30 %LEL; returns the ts_ms of the raising one."""
+        ts_ms = int(time.time() * 1000)
+        for offset, value in ((0, 10.0), (1, 30.0)):
+            batch = {
+                "boot": 1, "seq": self.seq, "sent_ms": ts_ms, "historical": False,
+                "readings": [{"sensor": PROBE_SENSOR, "ts_ms": ts_ms + offset, "value": value}],
+            }
+            self.client.publish(self.topic, json.dumps(batch), qos=1).wait_for_publish(5)
+            self.seq += 1
+        return ts_ms + 1
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class Runner:
+    def __init__(self, options: Options) -> None:
+        self.o = options
+        self.progress = Progress()
+        self.plant = Plant(options.gateways, options.sensors_per_gateway)
+        self.work = options.out / "work"
+        self.results: list[PhaseResult] = []
+        self.missing: list[str] = []
+        self.machine = machine()
+
+    # --- the run ------------------------------------------------------------------
+
+    def run(self) -> list[PhaseResult]:
+        o = self.o
+        self.work.mkdir(parents=True, exist_ok=True)
+        registry = self.plant.write_registry(self.work / "bench-plant.yaml")
+        systems = list(o.systems)
+        if "hazmon" in systems and (missing := missing_hazmon_commands()):
+            self.missing += missing
+            systems.remove("hazmon")
+            self.progress.done(f"not measured: {', '.join(missing)} not in this checkout")
+        install_path = None
+        if "node-red" in systems:
+            self.progress.done("installing Node-RED (cached after the first run) ...")
+            install_path = nodered.install(log=self.work / "npm-install.log")
+            self.machine |= nodered.versions(install_path)
+        self.progress.done(
+            f"WARNING: this benchmark loads the whole machine for about "
+            f"{self.estimate_s(systems) / 60:.0f} minutes"
+        )
+        with BenchBroker() as broker, InfluxDB() as influx:
+            listener = AlarmListener(broker.host, broker.port)
+            listener.start()
+            watch = BrokerWatch(broker.host, broker.port)
+            prober = _Prober(broker.host, broker.port)
+            try:
+                for per_message in o.per_message:
+                    for name in systems:
+                        system: System
+                        if name == "hazmon":
+                            system = Hazmon(
+                                registry=registry, broker_url=broker.url, influx_url=influx.url
+                            )
+                        else:
+                            assert install_path is not None
+                            system = NodeRedPeer(
+                                install_path=install_path, plant=self.plant,
+                                mqtt=(broker.host, broker.port),
+                                influx=(influx.host, influx.port),
+                            )
+                        self._case(system, per_message, broker, influx, listener, watch, prober)
+                        self.save()
+            finally:
+                prober.close()
+                watch.close()
+                listener.stop()
+                for path in (broker.log_path, influx.dir / "stderr.log"):
+                    if path.exists():
+                        shutil.copy(path, self.work / f"{path.parent.name}-{path.name}")
+        return self.results
+
+    def estimate_s(self, systems: Sequence[str]) -> float:
+        o = self.o
+        per_case = 2 * o.seconds + 60
+        burst = o.burst_warmup_s + o.burst_s + 90 if o.burst else 0
+        storage = (o.seconds + 60) * len(o.per_message) if "hazmon" in systems else 0
+        return len(systems) * (len(o.per_message) * per_case + burst) + storage
+
+    def _case(
+        self,
+        system: System,
+        per_message: int,
+        broker: Mosquitto,
+        influx: InfluxDB,
+        listener: AlarmListener,
+        watch: BrokerWatch,
+        prober: _Prober,
+    ) -> None:
+        o = self.o
+        case = f"{per_message}/msg"
+        database = f"bench_{system.name.replace('-', '')}_{per_message}_{uuid.uuid4().hex[:6]}"
+        store = Store(influx, database)
+        store.create()
+        work = self.work / f"{system.name}-{per_message}"
+        work.mkdir(parents=True, exist_ok=True)
+        clock = _GatewayClock()
+        assert broker.pid is not None and influx.pid is not None
+        system.start(database, work)
+        try:
+            self._wait_ready(system, store, listener, prober)
+
+            def make_load(segments: Sequence[Segment]) -> Load:
+                return Load(
+                    host=broker.host, port=broker.port, plant=self.plant,
+                    per_message=per_message, crosser_every=o.crosser_every,
+                    segments=segments, publishers=o.publishers, boot=1,
+                    seqs=clock.seqs, last_ts_ms=clock.last_ts_ms,
+                )
+
+            ctx = PhaseContext(
+                store=store, listener=listener, broker=watch, progress=self.progress,
+                pids=system.pids() | {"mosquitto": broker.pid, "influxdb": influx.pid},
+                failure=system.failure, errors=system.errors,
+                dropped=lambda: system.dropped_readings(per_message), make_load=make_load,
+                evaluates_alarms=system.name == "hazmon",
+                window_readings=min(20_000 * per_message, 200_000),
+            )
+            paced, pubs = run_phase(
+                ctx, PhaseResult(system.name, case, "paced", per_message),
+                [Segment(o.seconds, o.nominal_per_s)],
+            )
+            clock.update(pubs)
+            self.results.append(paced)
+            hazmon = system.name == "hazmon"
+            flat, pubs = run_phase(
+                ctx, PhaseResult(system.name, case, "flat out", per_message),
+                [Segment(o.seconds, None)], alarms_bound=hazmon,
+            )
+            clock.update(pubs)
+            self.results.append(flat)
+            if o.burst and per_message == max(o.per_message):
+                target = 2 * flat.stored_per_s
+                burst = Burst(o.burst_warmup_s, o.burst_s, target)
+                result, pubs = run_phase(
+                    ctx, PhaseResult(system.name, case, "burst", per_message, burst=burst),
+                    [Segment(o.burst_warmup_s, o.nominal_per_s), Segment(o.burst_s, target),
+                     Segment(o.burst_tail_max_s, o.nominal_per_s)],
+                    base_per_s=o.nominal_per_s,
+                )
+                clock.update(pubs)
+                self.results.append(result)
+            if hazmon and o.storage_only:
+                # What ingest stores when the alarm service may fall behind (last: it
+                # leaves the alarm service a backlog).
+                storage, pubs = run_phase(
+                    ctx, PhaseResult(system.name, case, STORAGE_ONLY, per_message),
+                    [Segment(o.seconds, None)], alarms_bound=False,
+                )
+                clock.update(pubs)
+                self.results.append(storage)
+        finally:
+            system.stop()
+            if isinstance(system, Hazmon):
+                end_sessions(broker.host, broker.port, system.client_ids())
+            store.drop()
+            store.close()
+
+    def _wait_ready(
+        self, system: System, store: Store, listener: AlarmListener, prober: _Prober
+    ) -> None:
+        started = time.monotonic()
+        deadline = started + READY_TIMEOUT_S
+        probe_ts: list[int] = []
+        next_probe = 0.0
+        while time.monotonic() < deadline:
+            if (why := system.failure()) is not None:
+                raise NotReady(why)
+            now = time.monotonic()
+            if system.ready() and now >= next_probe:
+                probe_ts.append(prober.publish())
+                next_probe = now + 3.0
+            if probe_ts and store.probe_readings() >= 2:
+                raised = listener.snapshot()
+                if system.name != "hazmon" or any(
+                    (SITE, PROBE_SENSOR, ts) in raised for ts in probe_ts
+                ):
+                    self.progress.done(
+                        f"[{system.name}] ready after {now - started:.1f} s "
+                        f"(probe stored{', alarm raised' if system.name == 'hazmon' else ''})"
+                    )
+                    return
+            self.progress.show(f"[{system.name}] starting ... {now - started:.0f} s")
+            time.sleep(0.25)
+        raise NotReady(f"{system.name}: probe not stored/raised in {READY_TIMEOUT_S:.0f} s")
+
+    # --- results ------------------------------------------------------------------
+
+    def save(self) -> Path:
+        self.o.out.mkdir(parents=True, exist_ok=True)
+        path = self.o.out / "results.json"
+        doc: dict[str, Any] = {
+            "machine": self.machine,
+            "options": {k: str(v) if isinstance(v, Path) else v
+                        for k, v in asdict(self.o).items()},
+            "missing": self.missing,
+            "phases": [phase_doc(r) for r in self.results],
+        }
+        path.write_text(json.dumps(doc, indent=2, default=str))
+        return path
+
+
+def phase_doc(r: PhaseResult) -> dict[str, Any]:
+    doc = asdict(r)
+    doc |= {"lost": r.lost, "offered_per_s": r.offered_per_s, "stored_per_s": r.stored_per_s}
+    return doc
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "os": _os_release(),
+    }
+
+
+def _os_release() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return platform.platform()

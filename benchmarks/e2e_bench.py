@@ -1,0 +1,79 @@
+"""End-to-end benchmark: hazmon (ingest + alarms) against a Node-RED flow (issue #8).
+
+    .venv/bin/python benchmarks/e2e_bench.py [--seconds 60] [--burst 60] [--out DIR]
+
+Starts a real Mosquitto and InfluxDB (Debian's, on free loopback ports), then for
+each case (50 readings per message, then 1) each system in turn on a fresh database:
+`hazmon ingest` + `hazmon alarms` (two processes), then Node-RED (node-red and
+node-red-contrib-influxdb pinned in benchmarks/nodered/package.json, installed into
+~/.cache/hazmon-bench). A plant of 10,000 gas detectors (200 gateways x 50) publishes
+paced at 10,000 readings/s, then flat out, then (50 per message) a burst at twice the
+flat-out rate. Prints the tables of docs/benchmarks.md and writes results.json to
+--out. Live progress on stderr. It loads the whole machine for 15-25 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.e2e.report import markdown  # noqa: E402
+from benchmarks.e2e.runner import Options, Runner  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--seconds", type=float, default=60.0, help="load per phase (default 60)")
+    p.add_argument("--burst", type=float, default=60.0, help="burst length in s; 0: no burst")
+    p.add_argument("--burst-warmup", type=float, default=20.0)
+    p.add_argument("--gateways", type=int, default=200)
+    p.add_argument("--sensors", type=int, default=50, help="sensors per gateway")
+    p.add_argument("--rate", type=float, default=10_000.0, help="nominal readings/s")
+    p.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    p.add_argument("--crossing-every", type=int, default=100,
+                   help="every N-th sensor alternates across the high threshold (1 %%)")
+    p.add_argument("--per-message", type=int, nargs="+", default=[50, 1])
+    p.add_argument("--systems", nargs="+", default=["hazmon", "node-red"],
+                   choices=["hazmon", "node-red"])
+    p.add_argument("--storage-only", action=argparse.BooleanOptionalAction, default=True,
+                   help="also run hazmon flat out held only to storing (alarms may lag)")
+    p.add_argument("--out", type=Path, default=Path("benchmark-results"))
+    a = p.parse_args(argv)
+    return Options(
+        gateways=a.gateways, sensors_per_gateway=a.sensors, nominal_per_s=a.rate,
+        seconds=a.seconds, burst_s=a.burst, burst_warmup_s=a.burst_warmup,
+        publishers=a.publishers, crosser_every=a.crossing_every,
+        per_message=tuple(a.per_message), systems=tuple(a.systems), burst=a.burst > 0,
+        storage_only=a.storage_only, out=a.out,
+    )
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # so that every server and child is stopped
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    options = parse_args(argv)
+    runner = Runner(options)
+    try:
+        results = runner.run()
+    finally:
+        path = runner.save()
+    report = markdown(results)
+    (options.out / "report.md").write_text(report)
+    print(report)
+    if runner.missing:
+        print("Not measured (missing in this checkout): " + ", ".join(runner.missing))
+    print(f"results: {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
