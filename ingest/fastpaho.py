@@ -15,17 +15,24 @@ call, one wake-up byte on paho's socket pair and one `send` per PUBACK. So:
 - `ack_many(client, mids)`: the PUBACKs of a batch (4 bytes each: 0x40 0x02 and the
   packet id, the same bytes paho writes for MQTT 3.1.1 and 5) are queued as one
   write.
+- `lean_publish(client, deliver)`: paho decodes every MQTT 5 PUBLISH into a
+  `Properties` object, about 8 µs a message (9.5 µs against 1.6 µs for the same
+  packet in 3.1.1); ingest uses no PUBLISH property, so QoS 0/1 PUBLISH packets are
+  parsed here (topic, packet id, properties skipped by their length, payload) and
+  handed to `deliver(topic, payload, mid, qos)`. Anything else (QoS 2, a packet that
+  does not parse) goes to paho's own handler.
 
-Both use paho internals (`_sock_recv`, `_packet_read`, `_loop_rc_handle`, `_sock`,
-`_packet_queue`), so both check they are there and fall back to paho's own paths
-otherwise; tests/ingest/test_fastpaho.py checks them against paho as installed.
+They use paho internals (`_sock_recv`, `_packet_read`, `_loop_rc_handle`, `_sock`,
+`_packet_queue`, `_handle_publish`, `_in_packet`, `_protocol`), so each checks they
+are there and falls back to paho's own paths otherwise; tests/ingest/test_fastpaho.py
+checks them against paho as installed.
 """
 
 from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -108,3 +115,61 @@ def ack_many(client: paho.Client, mids: Sequence[int]) -> None:
         return
     for mid in mids:
         client.ack(mid, 1)
+
+
+Deliver = Callable[[str, bytes, int, int], None]  # topic, payload, packet id, QoS
+
+
+def parse_publish(command: int, packet: bytes | bytearray, v5: bool) -> tuple[str, bytes, int, int]:
+    """(topic, payload, packet id, QoS) of a PUBLISH body; IndexError or
+    UnicodeDecodeError when it does not parse."""
+    qos = (command & 0x06) >> 1
+    end = 2 + ((packet[0] << 8) | packet[1])
+    topic = bytes(packet[2:end]).decode("utf-8")
+    mid = 0
+    if qos:
+        mid = (packet[end] << 8) | packet[end + 1]
+        end += 2
+    if v5:  # skip the properties: a variable byte integer length, then that many bytes
+        length = shift = 0
+        while True:
+            byte = packet[end]
+            end += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+            if shift > 21:
+                raise IndexError("a property length over 4 bytes")
+        end += length
+        if end > len(packet):
+            raise IndexError("properties beyond the packet")
+    return topic, bytes(packet[end:]), mid, qos
+
+
+def lean_publish(client: paho.Client, deliver: Deliver) -> bool:
+    """Parse QoS 0/1 PUBLISH packets without paho's Properties; False if paho differs."""
+    if not (
+        _has(client, "_handle_publish")
+        and hasattr(client, "_in_packet")
+        and hasattr(client, "_protocol")
+    ):
+        log.warning("paho internals not as expected: PUBLISH decoded by paho")
+        return False
+    paho_handler = client._handle_publish
+
+    def handle_publish() -> MQTTErrorCode:
+        command = client._in_packet["command"]
+        if command & 0x06 == 0x04:  # QoS 2: paho's own flow
+            return paho_handler()
+        try:
+            topic, payload, mid, qos = parse_publish(
+                command, client._in_packet["packet"], client._protocol == paho.MQTTv5
+            )
+        except (IndexError, UnicodeDecodeError):
+            return paho_handler()
+        deliver(topic, payload, mid, qos)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    client._handle_publish = handle_publish  # type: ignore[method-assign]
+    return True

@@ -24,11 +24,9 @@ import paho.mqtt.client as paho
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hazmon.mqtt import MQTT_V5, MQTT_V311, MqttError, MqttOptions, connect_properties, new_client
-from ingest.fastpaho import ack_many, buffer_reads
+from ingest.fastpaho import Deliver, ack_many, buffer_reads, lean_publish
 
 log = logging.getLogger(__name__)
-
-OnMessage = Callable[[paho.MQTTMessage], None]
 
 
 class Link:
@@ -37,7 +35,7 @@ class Link:
         opts: MqttOptions,
         *,
         topics: Sequence[str],
-        on_message: OnMessage,
+        on_message: Deliver,
         on_generation: Callable[[int], None],
     ) -> None:
         self.opts = opts
@@ -77,6 +75,7 @@ class Link:
     def _try(self, protocol: int, timeout_s: float) -> str:
         client = new_client(self.opts, protocol=protocol, manual_ack=True)
         buffer_reads(client)
+        lean_publish(client, self._on_message)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_message = self._message
@@ -141,7 +140,12 @@ class Link:
         self.subscribed.set()
 
     def _message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
-        self._on_message(msg)
+        """What paho decoded itself (when lean_publish passed it on)."""
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = repr(bytes(msg._topic))
+        self._on_message(topic, bytes(msg.payload), msg.mid, msg.qos)
 
     # -- acknowledging and stopping --------------------------------------------------------
 

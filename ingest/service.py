@@ -24,9 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
-
-import paho.mqtt.client as paho
+from typing import Any
 
 from hazmon.errors import HazmonError
 from hazmon.mqtt import MqttOptions, stable_client_id
@@ -234,20 +232,16 @@ class IngestService:
 
     # -- paho's network thread ----------------------------------------------------------------
 
-    def _on_message(self, msg: paho.MQTTMessage) -> None:
+    def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         if self._paused:
             return  # not acknowledged: the broker keeps it for the next session
-        payload = cast(bytes, msg.payload)  # bytes, as paho slices it from the packet
         now_ms = time.time_ns() // 1_000_000
-        topic = ""
         try:
-            topic = msg.topic
             outcome = self.pipeline.handle(topic, payload, now_ms)
         except Exception as exc:
             log.exception("ingest could not handle a message on %r", topic)
-            topic = topic or repr(msg._topic)
             outcome = internal_error(topic, payload, now_ms, exc)
-        self.batcher.add(outcome, mid=msg.mid if msg.qos else 0, payload_bytes=len(payload))
+        self.batcher.add(outcome, mid=mid if qos else 0, payload_bytes=len(payload))
 
     def _ack(self, batch: Batch) -> None:
         if self.link is not None and batch.mids:

@@ -3,6 +3,7 @@ buffered reads and one-write PUBACKs lose or reorder nothing (a real Mosquitto).
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 
@@ -11,7 +12,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hazmon.mqtt import MQTT_V5, MqttOptions, connect_properties, new_client
-from ingest.fastpaho import ack_many, buffer_reads, puback_bytes
+from ingest.fastpaho import ack_many, buffer_reads, lean_publish, parse_publish, puback_bytes
 from tests.ingest.helpers import Publisher, wait_until
 from tests.servers import Mosquitto
 
@@ -22,9 +23,53 @@ def test_pubacks_are_the_bytes_paho_writes() -> None:
 
 def test_paho_has_the_internals_used() -> None:
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
-    for name in ("_sock_recv", "_packet_read", "_loop_rc_handle", "_packet_queue", "loop_read"):
+    names = (
+        "_sock_recv",
+        "_packet_read",
+        "_loop_rc_handle",
+        "_packet_queue",
+        "loop_read",
+        "_handle_publish",
+    )
+    for name in names:
         assert callable(getattr(client, name)), name
     assert buffer_reads(client)
+    assert lean_publish(client, lambda *_: None)
+
+
+def publish_body(topic: bytes, mid: int | None, payload: bytes, props: bytes | None) -> bytes:
+    body = struct.pack("!H", len(topic)) + topic
+    if mid is not None:
+        body += struct.pack("!H", mid)
+    if props is not None:
+        body += bytes([len(props)]) + props
+    return body + payload
+
+
+@pytest.mark.parametrize(
+    ("command", "mid", "props"),
+    [
+        (0x32, 7, None),
+        (0x30, None, None),
+        (0x32, 65535, b""),
+        (0x3B, 9, b"\x01\x01\x02\x00\x00\x00\x3c"),
+    ],
+)
+def test_parse_publish_agrees_with_paho(command: int, mid: int | None, props: bytes | None) -> None:
+    from paho.mqtt import _packet
+
+    v5 = props is not None
+    body = publish_body(b"hazmon/v1/s/g/telemetry", mid, b'{"x": 1}', props)
+    theirs = _packet.decode_publish(command, body, paho.MQTTv5 if v5 else paho.MQTTv311)
+    mine = parse_publish(command, body, v5)
+    assert mine == (theirs.topic.decode(), theirs.payload, theirs.mid, theirs.qos)
+
+
+def test_a_publish_that_does_not_parse_goes_to_paho() -> None:
+    with pytest.raises(IndexError):
+        parse_publish(0x32, b"\x00\x10abc", False)
+    with pytest.raises(UnicodeDecodeError):
+        parse_publish(0x30, b"\x00\x02\xff\xfe", False)
 
 
 @pytest.mark.integration
@@ -38,15 +83,16 @@ def test_buffered_reads_and_batched_acks_deliver_everything_in_order(
     mids: list[int] = []
     lock = threading.Lock()
 
-    def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+    def deliver(topic: str, payload: bytes, mid: int, qos: int) -> None:
+        assert (topic, qos) == ("fast/t", 1)
         with lock:
-            got.append(msg.payload)
-            mids.append(msg.mid)
+            got.append(payload)
+            mids.append(mid)
             if len(mids) >= 100:
                 ack_many(client, mids)
                 mids.clear()
 
-    client.on_message = on_message
+    assert lean_publish(client, deliver)
     client.connect(opts.host, opts.port, clean_start=False, properties=connect_properties(opts))
     client.loop_start()
     client.subscribe("fast/#", qos=1)
