@@ -6,17 +6,28 @@ time taken says nothing about which hash, or how much of one, matched.
 
 The role matrix of CONTRACT §7 is data (`ROLE_RIGHTS`); each route names the one right
 it needs (`Right`), and `require(right)` is the FastAPI dependency that checks it.
+
+Authentication comes before anything about the request is read. FastAPI parses a JSON
+body before it solves any dependency (a router-level one included), so a body it cannot
+parse would be answered 422 before the token is looked at, to a caller without one.
+The /api/v1 routers therefore use `AuthFirstRoute`: it checks the token and the route's
+right (the one its `require` names) before FastAPI's handler reads the body, path or
+query, and leaves the principal in the request scope for the dependency, which then
+only reads it. The answers (401/403) are the errors of api.errors, mapped there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import Forbidden, Unauthorized
@@ -72,19 +83,69 @@ class Authenticator:
 
 
 _bearer = HTTPBearer(auto_error=False, description="a token of the registry's `auth` section")
+PRINCIPAL = "hazmon.principal"  # request scope key: the caller, once authenticated
 
 
-def require(right: Right) -> Callable[..., Principal]:
-    """A dependency: the caller's principal, if its role has `right` (else 401/403)."""
+def authorize(
+    request: Request, right: Right, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    """The caller's principal, if its role has `right`: Unauthorized (401) without a
+    known token, Forbidden (403) without the right. The token is looked up once per
+    request; the principal is kept in the request scope."""
+    principal = request.scope.get(PRINCIPAL)
+    if not isinstance(principal, Principal):
+        authenticator: Authenticator = request.app.state.authenticator
+        principal = authenticator.authenticate(credentials.credentials if credentials else None)
+        request.scope[PRINCIPAL] = principal
+    if not principal.may(right):
+        raise Forbidden(f"the role {principal.role!r} may not {right.value}")
+    return principal
 
-    def dependency(
+
+class Require:
+    """The dependency `require(right)` returns; its bearer parameter puts the security
+    scheme in the OpenAPI document."""
+
+    def __init__(self, right: Right) -> None:
+        self.right = right
+
+    async def __call__(
+        self,
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     ) -> Principal:
-        authenticator: Authenticator = request.app.state.authenticator
-        principal = authenticator.authenticate(credentials.credentials if credentials else None)
-        if not principal.may(right):
-            raise Forbidden(f"the role {principal.role!r} may not {right.value}")
-        return principal
+        return authorize(request, self.right, credentials)
 
-    return dependency
+
+def require(right: Right) -> Require:
+    """A dependency: the caller's principal, if its role has `right` (else 401/403)."""
+    return Require(right)
+
+
+def right_of(dependant: Dependant) -> Right | None:
+    """The right a route's dependencies `require`, if any."""
+    for sub in dependant.dependencies:
+        if isinstance(sub.call, Require):
+            return sub.call.right
+        found = right_of(sub)
+        if found is not None:
+            return found
+    return None
+
+
+class AuthFirstRoute(APIRoute):
+    """A route that authenticates the caller and checks its right before FastAPI reads,
+    parses or validates anything of the request: no token, a bad body gives 401, not
+    422 (CONTRACT §7). Every route built with it must `require` a right."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        right = right_of(self.dependant)
+        if right is None:
+            raise TypeError(f"{self.path} needs a right: add Depends(require(Right...))")
+        handler = super().get_route_handler()
+
+        async def authorized_first(request: Request) -> Response:
+            authorize(request, right, await _bearer(request))
+            return await handler(request)
+
+        return authorized_first

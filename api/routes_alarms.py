@@ -11,12 +11,15 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from api.auth import Principal, Right, require
+from api.auth import AuthFirstRoute, Principal, Right, require
 from api.context import ApiContext, context
 from api.errors import responses
 from api.models import AlarmOut, NoteBody, OptionalNoteBody, Priority, ShelveBody
 
-router = APIRouter(prefix="/api/v1", tags=["alarms"], responses=responses(401, 403, 422))
+router = APIRouter(
+    prefix="/api/v1", route_class=AuthFirstRoute, tags=["alarms"],
+    responses=responses(401, 403, 422),
+)
 
 ACTION = responses(400, 404, 409)
 ALARM_ID = Path(

@@ -10,13 +10,15 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Principal, Right, require
+from api.auth import AuthFirstRoute, Principal, Right, require
 from api.context import ApiContext, context
 from api.errors import responses
 from api.models import Verification
 from api.routes_sites import HOUR_MS, MAX_MS, window
 
-router = APIRouter(prefix="/api/v1", tags=["audit"], responses=responses(401, 403, 422))
+router = APIRouter(
+    prefix="/api/v1", route_class=AuthFirstRoute, tags=["audit"], responses=responses(401, 403, 422)
+)
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import ROLE_RIGHTS, Principal, Right, require
+from api.auth import ROLE_RIGHTS, AuthFirstRoute, Principal, Right, require
 from api.context import ApiContext, context
 from api.errors import BadRequest, responses
 from api.models import (
@@ -25,7 +25,9 @@ from api.models import (
 from hazmon.registry import Site
 from stores.base import Latest, Row
 
-router = APIRouter(prefix="/api/v1", responses=responses(401, 403, 422))
+router = APIRouter(
+    prefix="/api/v1", route_class=AuthFirstRoute, responses=responses(401, 403, 422)
+)
 
 HOUR_MS = 3_600_000
 MAX_MS = 2**53  # beyond this a millisecond count is not a time

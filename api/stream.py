@@ -20,11 +20,13 @@ import orjson
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
-from api.auth import Principal, Right, require
+from api.auth import AuthFirstRoute, Principal, Right, require
 from api.context import ApiContext, context
 from api.errors import responses
 
-router = APIRouter(prefix="/api/v1", tags=["live"], responses=responses(401, 403))
+router = APIRouter(
+    prefix="/api/v1", route_class=AuthFirstRoute, tags=["live"], responses=responses(401, 403)
+)
 
 RETRY_MS = 3000
 

@@ -1,5 +1,6 @@
 """The role matrix of CONTRACT §7: 401 without or with an unknown token, 403 for a role
-without the right, and neither for a role with it, on every /api/v1 endpoint."""
+without the right, and neither for a role with it, on every /api/v1 endpoint; both
+before the body or the query is looked at."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from api.auth import ROLE_RIGHTS, Authenticator, Right
+from api.auth import ROLE_RIGHTS, Authenticator, AuthFirstRoute, Right, right_of
 from api.errors import Unauthorized
 from api.testing import FakeDesk
 from hazmon.registry import Token
@@ -117,6 +118,56 @@ async def test_each_role_gets_403_exactly_without_the_right(
             assert status in (200, 409), (role, status)
         else:
             assert status == 403, (role, status)
+
+
+BAD_BODIES: list[bytes] = [b"{not json", b'{"note": 5, "minutes": "ten"}', b"[]", b"\xff\xfe"]
+
+
+@pytest.mark.parametrize(("method", "route", "path", "body", "right"), ENDPOINTS, ids=IDS)
+async def test_the_token_is_checked_before_the_body_and_the_query(
+    client: httpx.AsyncClient, ready: FakeDesk, method: str, route: str, path: str,
+    body: dict[str, Any] | None, right: Right,
+) -> None:
+    """CONTRACT §7: no token is 401 and a role without the right 403, whatever the
+    body or the query (FastAPI would parse a body before any dependency runs)."""
+    garbled = f"{path}{'&' if '?' in path else '?'}limit=lots&from_ms=soon"
+    json = {"Content-Type": "application/json"}
+    lacking = [role for role in ROLES if right not in ROLE_RIGHTS[role]]
+    for content in BAD_BODIES:
+        for target in (path, garbled):
+            response = await client.request(method, target, content=content, headers=json)
+            assert (response.status_code, response.json()["error"]) == (401, "unauthorized")
+            for role in lacking:
+                response = await client.request(method, target, content=content,
+                                                headers={**json, **bearer(role)})
+                assert (response.status_code, response.json()["error"]) == (403, "forbidden")
+    assert len(ready.journal) == 1  # nothing happened
+
+
+async def test_no_token_and_a_bad_body_is_401_and_a_viewer_with_one_403(
+    client: httpx.AsyncClient, ready: FakeDesk
+) -> None:
+    json = {"Content-Type": "application/json"}
+    path = f"/api/v1/alarms/{ENCODED}/ack"
+    response = await client.post(path, content=b'{"note": ', headers=json)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    response = await client.post(path, content=b'{"note": ', headers={**json, **bearer("viewer")})
+    assert response.json() == {"error": "forbidden", "detail": "the role 'viewer' may not operate"}
+    response = await client.post(path, content=b'{"note": ', headers={**json, **bearer("operator")})
+    assert (response.status_code, response.json()["error"]) == (422, "invalid_request")
+
+
+def test_every_api_route_authenticates_first() -> None:
+    from api import routes_alarms, routes_audit, routes_sites, stream
+
+    for module in (routes_alarms, routes_audit, routes_sites, stream):
+        for route in module.router.routes:
+            assert isinstance(route, AuthFirstRoute), route
+            assert right_of(route.dependant) is not None, route.path
+    router = APIRouter(route_class=AuthFirstRoute)
+    with pytest.raises(TypeError, match="needs a right"):
+        router.add_api_route("/open", lambda: {})
 
 
 async def test_a_forbidden_action_changes_nothing(
