@@ -93,8 +93,8 @@ def _letter(topic: str, payload: bytes, now_ms: int, rejection: Rejection) -> De
         return letter(topic, payload, now_ms, reason, rejection.detail)
     try:
         raw = orjson.dumps(rejection.raw)
-    except TypeError:
-        raw = repr(rejection.raw).encode()
+    except TypeError:  # nested too deep to re-encode: keep the whole message instead
+        raw = payload
     return letter(topic, raw, now_ms, reason, rejection.detail, rejection.index)
 
 
