@@ -49,44 +49,47 @@ def _has(client: paho.Client, *names: str) -> bool:
     return all(callable(getattr(client, name, None)) for name in names)
 
 
-def buffer_reads(client: paho.Client, chunk_bytes: int = READ_CHUNK_BYTES) -> bool:
-    """Have `client` read its socket in chunks; False (and unchanged) if paho differs."""
-    if not _has(client, "_sock_recv", "_packet_read", "_loop_rc_handle", "loop_read"):
-        log.warning("paho internals not as expected: reads stay unbuffered")
-        return False
-    raw_recv = client._sock_recv
-    plain_loop_read = client.loop_read
-    state: dict[str, Any] = {"sock": None, "buf": b"", "pos": 0, "refill": True}
+class _BufferedReads:
+    """paho's `_sock_recv` and `loop_read`, reading the socket in chunks."""
 
-    def buffered(bufsize: int) -> bytes:
-        sock = client._sock
-        if state["sock"] is not sock:  # a new connection: nothing buffered belongs to it
-            state.update(sock=sock, buf=b"", pos=0)
-        buf: bytes = state["buf"]
-        pos: int = state["pos"]
-        if pos >= len(buf):
-            if not state["refill"]:
+    def __init__(self, client: paho.Client, chunk_bytes: int) -> None:
+        self.client = client
+        self.chunk_bytes = chunk_bytes
+        self.raw_recv = client._sock_recv
+        self.plain_loop_read = client.loop_read
+        self.sock: Any = None  # the socket the buffer belongs to
+        self.buf = b""
+        self.pos = 0
+        self.refill = True
+
+    def recv(self, bufsize: int) -> bytes:
+        sock = self.client._sock
+        if self.sock is not sock:  # a new connection: nothing buffered belongs to it
+            self.sock, self.buf, self.pos = sock, b"", 0
+        if self.pos >= len(self.buf):
+            if not self.refill:
                 raise BlockingIOError  # paho keeps the partial packet and waits for select
-            buf = raw_recv(chunk_bytes)  # BlockingIOError when empty, b"" at EOF
-            if not buf:
-                return buf
-            pos = 0
-        out = buf[pos : pos + bufsize]
-        state["buf"], state["pos"] = buf, pos + len(out)
+            data = self.raw_recv(self.chunk_bytes)  # BlockingIOError when empty, b"" at EOF
+            if not data:
+                return data
+            self.buf, self.pos = data, 0
+        out = self.buf[self.pos : self.pos + bufsize]
+        self.pos += len(out)
         return out
 
-    def loop_read(max_packets: int = 1) -> MQTTErrorCode:
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """paho's read, then every packet already in the buffer, without reading the
         socket again: the network loop gets back to writing (acknowledgements) at least
         once per chunk read."""
-        rc = plain_loop_read(max_packets)
-        state["refill"] = False
+        client = self.client
+        rc = self.plain_loop_read(max_packets)
+        self.refill = False
         try:
             while (
                 rc == MQTTErrorCode.MQTT_ERR_SUCCESS
                 and client._sock is not None
-                and state["sock"] is client._sock
-                and state["pos"] < len(state["buf"])
+                and self.sock is client._sock
+                and self.pos < len(self.buf)
             ):
                 rc = client._packet_read()
                 if rc > 0:
@@ -94,11 +97,18 @@ def buffer_reads(client: paho.Client, chunk_bytes: int = READ_CHUNK_BYTES) -> bo
                 if rc == MQTTErrorCode.MQTT_ERR_AGAIN:  # a partial packet: wait for select
                     return MQTTErrorCode.MQTT_ERR_SUCCESS
         finally:
-            state["refill"] = True
+            self.refill = True
         return rc
 
-    client._sock_recv = buffered  # type: ignore[method-assign]
-    client.loop_read = loop_read  # type: ignore[method-assign]
+
+def buffer_reads(client: paho.Client, chunk_bytes: int = READ_CHUNK_BYTES) -> bool:
+    """Have `client` read its socket in chunks; False (and unchanged) if paho differs."""
+    if not _has(client, "_sock_recv", "_packet_read", "_loop_rc_handle", "loop_read"):
+        log.warning("paho internals not as expected: reads stay unbuffered")
+        return False
+    reads = _BufferedReads(client, chunk_bytes)
+    client._sock_recv = reads.recv  # type: ignore[method-assign]
+    client.loop_read = reads.loop_read  # type: ignore[method-assign]
     return True
 
 

@@ -16,8 +16,7 @@ _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 1
 
 class IngestMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self.registry = r = CollectorRegistry(auto_describe=True)
         self.messages = Counter("hazmon_ingest_messages", "MQTT messages received", registry=r)
         self.readings_in = Counter(
             "hazmon_ingest_readings", "readings received and accepted", registry=r
@@ -28,34 +27,22 @@ class IngestMetrics:
             registry=r,
         )
         self.rejected = Counter(
-            "hazmon_ingest_rejected",
-            "messages or readings rejected, by reason",
-            ["reason"],
-            registry=r,
+            "hazmon_ingest_rejected", "rejected messages and readings", ["reason"], registry=r
         )
         self.dead_lettered = Counter(
             "hazmon_ingest_dead_letters", "dead letters written", registry=r
         )
         self.dead_evicted = Counter(
-            "hazmon_ingest_dead_letters_evicted",
-            "dead letters evicted (the oldest, beyond the bound)",
-            registry=r,
+            "hazmon_ingest_dead_letters_evicted", "dead letters evicted (oldest)", registry=r
         )
+        gateway = ["site", "gateway"]
         self.lost = Counter(
-            "hazmon_ingest_lost_messages",
-            "telemetry messages lost between gateway and broker (seq gaps)",
-            ["site", "gateway"],
-            registry=r,
+            "hazmon_ingest_lost_messages", "seq gaps: messages lost", gateway, registry=r
         )
         self.reboots = Counter(
-            "hazmon_ingest_gateway_boots",
-            "gateway restarts seen (boot changes)",
-            ["site", "gateway"],
-            registry=r,
+            "hazmon_ingest_gateway_boots", "gateway restarts seen", gateway, registry=r
         )
-        self.acked = Counter(
-            "hazmon_ingest_messages_acked", "messages acknowledged to the broker", registry=r
-        )
+        self.acked = Counter("hazmon_ingest_messages_acked", "PUBACKs sent", registry=r)
         self.write_latency = Histogram(
             "hazmon_ingest_write_latency_seconds",
             "time to write one batch to the store",
@@ -63,23 +50,18 @@ class IngestMetrics:
             registry=r,
         )
         self.store_errors = Counter(
-            "hazmon_ingest_store_errors",
-            "failed batch writes, by kind (unavailable, rejected)",
-            ["kind"],
-            registry=r,
+            "hazmon_ingest_store_errors", "failed batch writes", ["kind"], registry=r
         )
         self.spooled = Counter(
             "hazmon_ingest_spooled_batches", "batches written to the disk spool", registry=r
         )
         self.replayed = Counter(
-            "hazmon_ingest_replayed_batches", "spooled batches replayed to the store", registry=r
+            "hazmon_ingest_replayed_batches", "spooled batches replayed", registry=r
         )
         self.internal_errors = Counter(
             "hazmon_ingest_internal_errors", "unexpected errors inside ingest", registry=r
         )
-        self.store_up = Gauge(
-            "hazmon_ingest_store_up", "1 when the last store write succeeded", registry=r
-        )
+        self.store_up = Gauge("hazmon_ingest_store_up", "1: the last write worked", registry=r)
         self.store_up.set(1)
 
     def gauges(

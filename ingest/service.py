@@ -109,7 +109,7 @@ class IngestService:
         return {
             "ready": self.ready,
             "broker": bool(self.link and self.link.connected),
-            "store": self.metrics.store_up._value.get() == 1,
+            "store": self.writer.store_up if self.writer else False,
             "spool_depth": spool.depth if spool else 0,
             "spool_age_s": round(spool.age_s(), 1) if spool else 0.0,
         }

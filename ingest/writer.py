@@ -192,6 +192,11 @@ class Writer:
 
     # -- store health -----------------------------------------------------------------------
 
+    @property
+    def store_up(self) -> bool:
+        """False from a failed write until the next one that works."""
+        return not self._store_down
+
     def _down(self, exc: StoreUnavailable) -> None:
         self.metrics.store_errors.labels("unavailable").inc()
         self.metrics.store_up.set(0)

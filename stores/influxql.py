@@ -38,7 +38,8 @@ def time_range(from_ms: int, to_ms: int) -> str:
 
 
 class InfluxQL:
-    """Queries of one database; SHOW TAG/FIELD KEYS answers are cached for a minute."""
+    """Queries of one database; SHOW TAG/FIELD KEYS answers are cached for a minute
+    (and asked again when a query returns a key the cache does not know)."""
 
     def __init__(self, http: httpx.Client, database: str) -> None:
         self._http = http
@@ -125,8 +126,12 @@ class InfluxQL:
             f"SELECT * FROM {ident(measurement)} WHERE {' AND '.join(where)} "
             f"ORDER BY time DESC LIMIT {int(limit)}"
         )
+        series_list = self.query(q)
+        columns = {c for series in series_list for c in series.get("columns", [])}
+        if not columns <= tag_keys | field_types.keys() | {"time"}:
+            tag_keys, field_types = self._schema(measurement, fresh=True)  # a new key
         out = []
-        for series in self.query(q):
+        for series in series_list:
             for row in _rows(series):
                 row_tags = {k: str(v) for k, v in row.items() if k in tag_keys and v is not None}
                 fields = {
@@ -137,11 +142,13 @@ class InfluxQL:
                 out.append(Row(int(row["time"]), row_tags, fields))
         return out
 
-    def _schema(self, measurement: str) -> tuple[frozenset[str], dict[str, str]]:
+    def _schema(
+        self, measurement: str, *, fresh: bool = False
+    ) -> tuple[frozenset[str], dict[str, str]]:
         now = time.monotonic()
         with self._lock:
             cached = self._schemas.get(measurement)
-        if cached is not None and now - cached[0] < _SCHEMA_TTL_S:
+        if cached is not None and now - cached[0] < _SCHEMA_TTL_S and not fresh:
             return cached[1], cached[2]
         name = ident(measurement)
         tag_keys = frozenset(

@@ -93,8 +93,6 @@ async def _run(service: IngestService, host: str, port: int) -> None:
 
     server = serve(host, port, registry=service.metrics_registry, health=service.health)
     loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
     runner = asyncio.ensure_future(service.run())
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, runner.cancel)

@@ -154,3 +154,9 @@ def running(service: Any, *, timeout_s: float = 30.0) -> Iterator[Any]:
         assert not thread.is_alive(), "ingest did not stop"
     if failure:
         raise failure[0]
+
+
+def sample(service: Any, name: str, **labels: str) -> float:
+    """A sample of the service's metrics registry (0 when it has none yet)."""
+    value = service.metrics_registry.get_sample_value(name, labels)
+    return float(value) if value is not None else 0.0

@@ -25,7 +25,7 @@ from hazmon.topics import telemetry
 from hazmon.wire import Reason
 from ingest.service import IngestService, IngestTuning
 from stores.influx import InfluxStore
-from tests.ingest.helpers import T_BASE_MS, Publisher, running, small_registry, wait_until
+from tests.ingest.helpers import T_BASE_MS, Publisher, running, sample, small_registry, wait_until
 from tests.servers import InfluxDB, Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -172,7 +172,7 @@ def test_hostile_payloads_never_cost_a_good_reading(
             tally.published += 1
         publisher.wait()
         wait_until(
-            lambda: service.metrics.acked._value.get() == tally.published,
+            lambda: sample(service, "hazmon_ingest_messages_acked_total") == tally.published,
             timeout_s=30,
             every_s=0.02,
             what="every message acknowledged",

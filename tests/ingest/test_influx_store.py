@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from hazmon.settings import InfluxAddress, Settings
-from stores import StoreRejected, StoreUnavailable
+from stores import Point, StoreRejected, StoreUnavailable
 from stores.influx import InfluxStore, gunzip_lines
 from tests.ingest.store_contract import T0_MS, StoreContract, alarm_point, reading
 from tests.servers import InfluxDB
@@ -158,3 +158,26 @@ def test_a_point_without_fields_is_refused_alone() -> None:
         )
     assert len(caught.value.refused) == 1
     assert len(gunzip_lines(seen[0].content)) == 1
+
+
+@pytest.mark.integration
+def test_a_tag_key_that_appears_later_is_still_a_tag(influxdb: InfluxDB, influx_db: str) -> None:
+    store = InfluxStore(InfluxAddress(influxdb.url, influx_db))
+    try:
+        store.write_points([Point("ingest_stats", {"instance": "a"}, {"readings_in": 1}, T0_MS)])
+        assert store.points("ingest_stats", from_ms=T0_MS, to_ms=T0_MS)[0].tags == {"instance": "a"}
+        store.write_points(
+            [
+                Point(
+                    "ingest_stats",
+                    {"instance": "a", "reason": "not_json"},
+                    {"rejected": 2},
+                    T0_MS + 1,
+                )
+            ]
+        )
+        newest = store.points("ingest_stats", from_ms=T0_MS, to_ms=T0_MS + 1)[0]
+        assert newest.tags == {"instance": "a", "reason": "not_json"}
+        assert newest.fields == {"rejected": 2}
+    finally:
+        store.close()

@@ -16,6 +16,7 @@ from tests.ingest.helpers import (
     Publisher,
     good_messages,
     running,
+    sample,
     small_registry,
     state_message,
     wait_until,
@@ -64,10 +65,13 @@ def test_n_readings_published_are_n_rows(
             publisher.publish(topic, payload)
         publisher.close()
         wait_until(lambda: influxdb.count(influx_db, "reading", "value") >= n, what="N rows")
-        wait_until(lambda: service.metrics.acked._value.get() == len(messages), what="acks")
+        wait_until(
+            lambda: sample(service, "hazmon_ingest_messages_acked_total") == len(messages),
+            what="acks",
+        )
     assert influxdb.count(influx_db, "reading", "value") == n
-    assert service.metrics.readings_stored._value.get() == n
-    assert service.metrics.dead_lettered._value.get() == 0
+    assert sample(service, "hazmon_ingest_readings_stored_total") == n
+    assert sample(service, "hazmon_ingest_dead_letters_total") == 0
 
 
 def test_gateway_status_and_ingest_stats_are_written(
@@ -102,7 +106,7 @@ def test_gateway_status_and_ingest_stats_are_written(
         stats = lambda: store.points("ingest_stats", from_ms=0, to_ms=NOW_MS, limit=50)  # noqa: E731
         wait_until(
             lambda: any(r.fields.get("readings_in") == 4 for r in stats()),
-            timeout_s=10,
+            timeout_s=30,
             what="ingest_stats",
         )
     (row,) = store.points(
@@ -113,5 +117,5 @@ def test_gateway_status_and_ingest_stats_are_written(
         limit=1,
     )
     assert row.fields["online"] is True
-    assert service.metrics.lost.labels(unique_id, "gw0")._value.get() == 2
+    assert sample(service, "hazmon_ingest_lost_messages_total", site=unique_id, gateway="gw0") == 2
     assert all(r.tags["instance"] == service.client_id for r in stats())

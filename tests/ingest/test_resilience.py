@@ -16,7 +16,14 @@ import pytest
 from hazmon.settings import InfluxAddress, Settings, parse_broker_url
 from ingest.service import IngestService, IngestTuning
 from stores.influx import InfluxStore
-from tests.ingest.helpers import good_messages, registry_yaml, running, small_registry, wait_until
+from tests.ingest.helpers import (
+    good_messages,
+    registry_yaml,
+    running,
+    sample,
+    small_registry,
+    wait_until,
+)
 from tests.ingest.procs import IngestProcess, PacedPublisher
 from tests.servers import InfluxDB, Mosquitto
 
@@ -147,8 +154,8 @@ def test_influxdb_stopped_for_30_s_mid_stream_loses_nothing(
         )
     assert fresh_influxdb.count("hazmon", "reading", "value") == n
     assert spool_seen > 10, "the outage should have been spooled"
-    assert service.metrics.replayed._value.get() >= spool_seen
-    assert service.metrics.store_up._value.get() == 1
+    assert sample(service, "hazmon_ingest_replayed_batches_total") >= spool_seen
+    assert sample(service, "hazmon_ingest_store_up") == 1
     store.close()
 
 
@@ -224,6 +231,6 @@ def test_a_hung_influxdb_is_spooled_around_and_nothing_is_lost(
             what="all N stored",
         )
     assert fresh_influxdb.count("hazmon", "reading", "value") == n
-    assert service.metrics.spooled._value.get() > 0
-    assert service.metrics.store_errors.labels("unavailable")._value.get() > 0
+    assert sample(service, "hazmon_ingest_spooled_batches_total") > 0
+    assert sample(service, "hazmon_ingest_store_errors_total", kind="unavailable") > 0
     store.close()
