@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    choices=["hazmon", "node-red"])
     p.add_argument("--storage-only", action=argparse.BooleanOptionalAction, default=True,
                    help="also run hazmon flat out held only to storing (alarms may lag)")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                   help="py-spy hazmon's processes in every phase into DIR (perturbs)")
     p.add_argument("--out", type=Path, default=Path("benchmark-results"))
     a = p.parse_args(argv)
     return Options(
@@ -50,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         seconds=a.seconds, burst_s=a.burst, burst_warmup_s=a.burst_warmup,
         publishers=a.publishers, crosser_every=a.crossing_every,
         per_message=tuple(a.per_message), systems=tuple(a.systems), burst=a.burst > 0,
-        storage_only=a.storage_only, out=a.out,
+        storage_only=a.storage_only, profile_dir=a.profile, out=a.out,
     )
 
 

@@ -4,7 +4,7 @@
 keeps the arrival time (`time.monotonic_ns()`, in paho's network thread) of every
 `raised` event under (site, sensor, ts_ms): CONTRACT §6 gives an event the `ts_ms` of
 the reading that raised it. `match()` joins those with the publishers' crossings
-(sensor, ts_ms, publish time). `front_ts_ms`, the newest reading time of any raised or
+(site, sensor, ts_ms, publish time). `front_ts_ms`, the newest reading time of any raised or
 cleared event, tells how far the alarm service has evaluated (the load stamps readings
 with the wall clock when it publishes them).
 """
@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-
-from benchmarks.e2e.plant import SITE
 
 Key = tuple[str, str, int]
 
@@ -44,13 +42,11 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-def match(
-    raised: dict[Key, int], crossings: Iterable[tuple[str, int, int]], *, site: str = SITE
-) -> LatencyStats:
+def match(raised: dict[Key, int], crossings: Iterable[tuple[str, str, int, int]]) -> LatencyStats:
     """Latency of every crossing whose `raised` event arrived; the rest count as missing."""
     latencies_ms: list[float] = []
     missing = 0
-    for sensor, ts_ms, published_ns in crossings:
+    for site, sensor, ts_ms, published_ns in crossings:
         arrived_ns = raised.get((site, sensor, ts_ms))
         if arrived_ns is None:
             missing += 1
@@ -109,9 +105,9 @@ class AlarmListener:
             ts_ms = event.get("ts_ms")
             if kind in ("raised", "cleared") and isinstance(ts_ms, int):
                 self.front_ts_ms = max(self.front_ts_ms, ts_ms)
-            if kind == "raised":
-                key = (str(event.get("site")), str(event.get("sensor")), event.get("ts_ms"))
-                self.raised.setdefault(key, arrived_ns)  # type: ignore[arg-type]
+            if kind == "raised" and isinstance(ts_ms, int):
+                key = (str(event.get("site")), str(event.get("sensor")), ts_ms)
+                self.raised.setdefault(key, arrived_ns)
 
     def start(self, *, timeout_s: float = 10.0) -> None:
         self._client.connect(self._host, self._port, keepalive=60)

@@ -16,7 +16,7 @@ system under test, not what the broker drops.
 
 Every `crosser_every`-th sensor of the plant alternates between 10 and 30 %LEL from
 reading to reading (clearing and raising `high`); the other sensors read 2-9 %LEL. For
-each reading at 30, the publisher keeps (sensor, ts_ms, publish time): the latency of
+each reading at 30, the publisher keeps (site, sensor, ts_ms, publish time): the latency of
 the alarm it raises is measured from there. Publish time is `time.monotonic_ns()`
 just before the PUBLISH is written to the socket; that clock is the same in every
 process of the machine.
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.e2e.plant import ABOVE, BELOW, SITE, Plant
+from benchmarks.e2e.plant import ABOVE, BELOW, Plant
 from benchmarks.e2e.rawmqtt import RawPublisher, topic_field
 
 MAX_INFLIGHT = 1000
@@ -48,13 +48,6 @@ class Segment:
     readings_per_s: float | None  # None: flat out, bounded by the allowance
 
 
-@dataclass(frozen=True, slots=True)
-class Crossing:
-    sensor: str
-    ts_ms: int
-    published_ns: int
-
-
 @dataclass
 class PublisherResult:
     index: int
@@ -62,7 +55,7 @@ class PublisherResult:
     readings: int = 0
     first_ns: int = 0
     last_ns: int = 0
-    crossings: list[tuple[str, int, int]] = field(default_factory=list)
+    crossings: list[tuple[str, str, int, int]] = field(default_factory=list)
     seqs: dict[int, int] = field(default_factory=dict)
     last_ts_ms: dict[int, int] = field(default_factory=dict)
     error: str | None = None
@@ -89,7 +82,8 @@ class _Gateway:
     def __init__(self, spec: PublisherSpec, g: int) -> None:
         plant = spec.plant
         self.g = g
-        self.topic = topic_field(f"hazmon/v1/{SITE}/{plant.gateway_id(g)}/telemetry")
+        self.site = plant.site_id(g)
+        self.topic = topic_field(f"hazmon/v1/{self.site}/{plant.gateway_id(g)}/telemetry")
         self.sensor_ids = [plant.sensor_id(g, s) for s in range(plant.sensors_per_gateway)]
         self.heads = [f'{{"sensor":"{sid}","ts_ms":'.encode() for sid in self.sensor_ids]
         every = spec.crosser_every
@@ -103,7 +97,7 @@ class _Gateway:
         self.prefix = f'{{"boot":{spec.boot},"seq":'.encode()
 
     def message(
-        self, per_message: int, now_ms: int, crossings: list[tuple[str, int, int]]
+        self, per_message: int, now_ms: int, crossings: list[tuple[str, str, int, int]]
     ) -> bytes:
         ts_ms = max(now_ms, self.last_ts_ms + 1)
         self.last_ts_ms = ts_ms
@@ -118,7 +112,7 @@ class _Gateway:
                 self.above[s] = above
                 value = b"30.0" if above else b"10.0"
                 if above:
-                    crossings.append((self.sensor_ids[s], ts_ms, 0))
+                    crossings.append((self.site, self.sensor_ids[s], ts_ms, 0))
             else:
                 value = NORMAL_VALUES[(s + ts_ms) % len(NORMAL_VALUES)]
             parts.append(self.heads[s] + ts_b + b',"value":' + value + b"}")
@@ -183,7 +177,8 @@ def _run(
             payload = gw.message(per, int(time.time() * 1000), crossings)
             t_ns = time.monotonic_ns()
             for k in range(mark, len(crossings)):
-                crossings[k] = (crossings[k][0], crossings[k][1], t_ns)
+                site, sensor, ts_ms, _ = crossings[k]
+                crossings[k] = (site, sensor, ts_ms, t_ns)
             client.publish(gw.topic, payload)
             result.messages += 1
             result.readings += per

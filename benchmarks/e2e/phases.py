@@ -27,12 +27,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
 from benchmarks.e2e.latency import AlarmListener, LatencyStats, match
 from benchmarks.e2e.load import Load, PublisherResult, Segment
 from benchmarks.e2e.procs import ResourceMonitor, Usage
+from benchmarks.e2e.profile import Recorder
 from benchmarks.e2e.progress import Progress, rate
 from benchmarks.e2e.servers import BrokerWatch
 from benchmarks.e2e.store import Store
@@ -82,6 +84,7 @@ class PhaseResult:
     usage: dict[str, Usage] = field(default_factory=dict)
     wall_s: float = 0.0
     machine_busy_pct: float = 0.0  # of all cores, everyone's processes
+    others_cores: float = 0.0  # CPU used by processes that are not this benchmark's
     load_average: float = 0.0  # 1-minute, at the start
     burst: Burst | None = None
     errors: list[str] = field(default_factory=list)
@@ -115,6 +118,8 @@ class PhaseContext:
     evaluates_alarms: bool
     settle_s: float = 5.0
     window_readings: int = 200_000
+    profile_dir: Path | None = None  # py-spy the system's processes (profile.py)
+    profile_pids: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +194,11 @@ def run_phase(
     load.prepare()
     result.load_average = os.getloadavg()[0]
     cpu_before = psutil.cpu_times()
-    with ResourceMonitor(ctx.pids | load.pids) as monitor:
+    recorder = None
+    if ctx.profile_dir is not None and ctx.profile_pids:
+        recorder = Recorder(ctx.profile_dir, label, ctx.profile_pids)
+        recorder.start()
+    with ResourceMonitor(ctx.pids | load.pids | {"bench runner": os.getpid()}) as monitor:
         if flat_out:
             load.set_allowance(ctx.window_readings)
         t0 = time.monotonic()
@@ -225,9 +234,14 @@ def run_phase(
         publishers = load.join()
         result.published = sum(p.readings for p in publishers)
         stored, last_growth_s = _drain(ctx, sampler, start_stored, result.published, label)
+    if recorder is not None:
+        recorder.stop()
     result.machine_busy_pct = _busy_pct(cpu_before, psutil.cpu_times())
     result.usage = monitor.usage()
     result.wall_s = monitor.wall_s
+    ours_cores = sum(u.cpu_s for u in result.usage.values()) / max(monitor.wall_s, 1e-9)
+    cores = os.cpu_count() or 1
+    result.others_cores = max(0.0, result.machine_busy_pct / 100 * cores - ours_cores)
     result.errors += [f"publisher {p.index}: {p.error}" for p in publishers if p.error]
     result.errors += summarize(ctx.errors()[start_errors:])
     result.messages = sum(p.messages for p in publishers)

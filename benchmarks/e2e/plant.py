@@ -1,4 +1,6 @@
-"""The benchmark plant: one site, `gateways` x `sensors_per_gateway` gas detectors.
+"""The benchmark plant: `gateways` x `sensors_per_gateway` gas detectors, ten gateways
+to a site (as the project's load generator lays out its plant, simulators/loadplant.py):
+200 x 50 is 20 sites of 500 detectors.
 
 Every sensor is a combustible gas detector in %LEL with the default thresholds of
 ALARMS.md (high 25, high_high 50) and a deadband of 2, so a reading of 30 raises
@@ -6,8 +8,9 @@ ALARMS.md (high 25, high_high 50) and a deadband of 2, so a reading of 30 raises
 would be). Delays are 0: an alarm is raised by the reading that crosses, which is what
 the latency figure measures.
 
-A separate gateway `gw-probe` with one sensor carries the readiness probe (a reading
-published until it is stored, proving the whole path works before a phase starts).
+A separate site `bench-probe` with one gateway `gw-probe` and one sensor carries the
+readiness probe (a reading published until it is stored and its alarm raised, proving
+the whole path works before a phase starts).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SITE = "bench-01"
+PROBE_SITE = "bench-probe"
 PROBE_GATEWAY = "gw-probe"
 PROBE_SENSOR = "PROBE-1"
 KIND = "combustible_gas"
@@ -30,10 +33,14 @@ class Plant:
     gateways: int
     sensors_per_gateway: int
     period_s: float = 1.0
+    gateways_per_site: int = 10
 
     @property
     def sensors(self) -> int:
         return self.gateways * self.sensors_per_gateway
+
+    def site_id(self, g: int) -> str:
+        return f"bench-{g // self.gateways_per_site + 1:03d}"
 
     def gateway_id(self, g: int) -> str:
         return f"gw-{g:04d}"
@@ -44,43 +51,45 @@ class Plant:
     def sensor_kinds(self) -> dict[str, str]:
         """`site/sensor` -> kind, for the Node-RED function node."""
         kinds = {
-            f"{SITE}/{self.sensor_id(g, s)}": KIND
+            f"{self.site_id(g)}/{self.sensor_id(g, s)}": KIND
             for g in range(self.gateways)
             for s in range(self.sensors_per_gateway)
         }
-        kinds[f"{SITE}/{PROBE_SENSOR}"] = KIND
+        kinds[f"{PROBE_SITE}/{PROBE_SENSOR}"] = KIND
         return kinds
 
     def registry_yaml(self) -> str:
-        lines = [
-            "# Written by benchmarks/e2e/plant.py: the end-to-end benchmark's plant.",
-            "sites:",
-            f"  - id: {SITE}",
-            "    name: benchmark plant",
-            "    industry: hazardous_chemicals",
-            "    location: {lat: 29.079, lon: 119.647}",
-            "    gateways:",
-        ]
         sensor = (
             '{{id: {id}, kind: combustible_gas, gas: methane, unit: "%LEL", '
             f"range: [0, 100], deadband: {DEADBAND:g}}}}}"
         )
+        lines = ["# Written by benchmarks/e2e/plant.py: the end-to-end benchmark's plant.",
+                 "sites:"]
+        sites: dict[str, list[int]] = {}
         for g in range(self.gateways):
+            sites.setdefault(self.site_id(g), []).append(g)
+        for site, members in [*sites.items(), (PROBE_SITE, [-1])]:
             lines += [
-                f"      - id: {self.gateway_id(g)}",
-                f"        period_s: {self.period_s:g}",
-                "        sensors:",
+                f"  - id: {site}",
+                f"    name: benchmark site {site}",
+                "    industry: hazardous_chemicals",
+                "    location: {lat: 29.079, lon: 119.647}",
+                "    gateways:",
             ]
-            lines += [
-                "          - " + sensor.format(id=self.sensor_id(g, s))
-                for s in range(self.sensors_per_gateway)
-            ]
-        lines += [
-            f"      - id: {PROBE_GATEWAY}",
-            "        period_s: 3600",
-            "        sensors:",
-            "          - " + sensor.format(id=PROBE_SENSOR),
-        ]
+            for g in members:
+                if g < 0:
+                    lines += [f"      - id: {PROBE_GATEWAY}", "        period_s: 3600",
+                              "        sensors:", "          - " + sensor.format(id=PROBE_SENSOR)]
+                    continue
+                lines += [
+                    f"      - id: {self.gateway_id(g)}",
+                    f"        period_s: {self.period_s:g}",
+                    "        sensors:",
+                ]
+                lines += [
+                    "          - " + sensor.format(id=self.sensor_id(g, s))
+                    for s in range(self.sensors_per_gateway)
+                ]
         return "\n".join(lines) + "\n"
 
     def write_registry(self, path: Path) -> Path:

@@ -59,8 +59,9 @@ def phases_table(results: Sequence[PhaseResult]) -> str:
     rows = [
         "| system | per msg | phase | published | stored | lost (broker dropped msgs) "
         "| offered/s | stored/s | HTTP writes | alarm events "
-        "| alarm p50 / p99 / p99.9 ms (samples, missing) | machine busy |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| alarm p50 / p99 / p99.9 ms (samples, missing) | machine busy "
+        "| others' CPU (cores) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in results:
         lat = r.latency
@@ -73,7 +74,7 @@ def phases_table(results: Sequence[PhaseResult]) -> str:
             f"| {r.system} | {r.per_message} | {r.phase} | {_n(r.published)} | {_n(r.stored)} "
             f"| {_n(r.lost)} ({_n(r.broker_dropped)}) | {_n(r.offered_per_s)} "
             f"| {_n(r.stored_per_s)} | {_n(r.write_requests)} | {_n(r.alarm_events)} "
-            f"| {latency} | {r.machine_busy_pct:.0f} % |"
+            f"| {latency} | {r.machine_busy_pct:.0f} % | {r.others_cores:.2f} |"
         )
     return "\n".join(rows)
 

@@ -32,7 +32,7 @@ from benchmarks.e2e import nodered
 from benchmarks.e2e.latency import AlarmListener
 from benchmarks.e2e.load import Load, PublisherResult, Segment
 from benchmarks.e2e.phases import STORAGE_ONLY, Burst, PhaseContext, PhaseResult, run_phase
-from benchmarks.e2e.plant import PROBE_GATEWAY, PROBE_SENSOR, SITE, Plant
+from benchmarks.e2e.plant import PROBE_GATEWAY, PROBE_SENSOR, PROBE_SITE, Plant
 from benchmarks.e2e.progress import Progress
 from benchmarks.e2e.servers import BenchBroker, BrokerWatch
 from benchmarks.e2e.store import Store
@@ -67,6 +67,7 @@ class Options:
     systems: tuple[str, ...] = ("hazmon", "node-red")
     burst: bool = True
     storage_only: bool = True
+    profile_dir: Path | None = None
     out: Path = Path("benchmark-results")
 
 
@@ -96,7 +97,7 @@ class _Prober:
         self.client.connect(host, port)
         self.client.loop_start()
         self.seq = 0
-        self.topic = f"hazmon/v1/{SITE}/{PROBE_GATEWAY}/telemetry"
+        self.topic = f"hazmon/v1/{PROBE_SITE}/{PROBE_GATEWAY}/telemetry"
 
     def publish(self) -> int:
         """Two messages, 10 then 30 %LEL; returns the ts_ms of the raising one."""
@@ -221,6 +222,8 @@ class Runner:
                 dropped=lambda: system.dropped_readings(per_message), make_load=make_load,
                 evaluates_alarms=system.name == "hazmon",
                 window_readings=min(20_000 * per_message, 200_000),
+                profile_dir=o.profile_dir,
+                profile_pids=system.pids() if system.name == "hazmon" else {},
             )
             paced, pubs = run_phase(
                 ctx, PhaseResult(system.name, case, "paced", per_message),
@@ -279,7 +282,7 @@ class Runner:
             if probe_ts and store.probe_readings() >= 2:
                 raised = listener.snapshot()
                 if system.name != "hazmon" or any(
-                    (SITE, PROBE_SENSOR, ts) in raised for ts in probe_ts
+                    (PROBE_SITE, PROBE_SENSOR, ts) in raised for ts in probe_ts
                 ):
                     self.progress.done(
                         f"[{system.name}] ready after {now - started:.1f} s "

@@ -14,12 +14,13 @@ import pytest
 from benchmarks.e2e.latency import match, percentile
 from benchmarks.e2e.load import PublisherSpec, Segment, _Gateway
 from benchmarks.e2e.nodered import FLOW_JSON
-from benchmarks.e2e.plant import ABOVE, BELOW, SITE, Plant
+from benchmarks.e2e.plant import ABOVE, BELOW, PROBE_SITE, Plant
 from hazmon.config import parse_registry
 from hazmon.wire import Decoder
 
 NOW_MS = 1_764_385_200_000
-PLANT = Plant(4, 10)
+PLANT = Plant(4, 10, gateways_per_site=2)
+SITE = PLANT.site_id(0)
 
 
 def _spec(per_message: int, crosser_every: int = 10) -> PublisherSpec:
@@ -32,23 +33,26 @@ def _spec(per_message: int, crosser_every: int = 10) -> PublisherSpec:
 
 def test_plant_registry_is_valid() -> None:
     registry = parse_registry(PLANT.registry_yaml())
-    site = registry.sites[0]
-    assert site.id == SITE
-    assert sum(len(g.sensors) for g in site.gateways) == PLANT.sensors + 1  # + probe
+    assert [s.id for s in registry.sites] == ["bench-001", "bench-002", PROBE_SITE]
+    sensors = sum(len(g.sensors) for s in registry.sites for g in s.gateways)
+    assert sensors == PLANT.sensors + 1  # + probe
+    assert set(PLANT.sensor_kinds()) == {
+        f"{s.id}/{sensor.id}" for s in registry.sites for g in s.gateways for sensor in g.sensors
+    }
 
 
 @pytest.mark.parametrize("per_message", [1, 10])
 def test_load_messages_decode_without_rejections(per_message: int) -> None:
     decoder = Decoder(parse_registry(PLANT.registry_yaml()))
     gw = _Gateway(_spec(per_message), 1)
-    crossings: list[tuple[str, int, int]] = []
+    crossings: list[tuple[str, str, int, int]] = []
     seen: set[tuple[str, int]] = set()
     for k in range(25):
         payload = gw.message(per_message, NOW_MS, crossings)
         doc = orjson.loads(payload)
         assert doc["boot"] == 3
         assert doc["seq"] == 41 + k
-        out = decoder.decode(SITE, PLANT.gateway_id(1), payload, now_ms=NOW_MS)
+        out = decoder.decode(PLANT.site_id(1), PLANT.gateway_id(1), payload, now_ms=NOW_MS)
         assert not out.rejections
         assert len(out.readings) == per_message
         for r in out.readings:
@@ -58,7 +62,7 @@ def test_load_messages_decode_without_rejections(per_message: int) -> None:
 
 def test_crossers_alternate_and_every_raise_is_recorded() -> None:
     gw = _Gateway(_spec(10, crosser_every=3), 2)
-    crossings: list[tuple[str, int, int]] = []
+    crossings: list[tuple[str, str, int, int]] = []
     values: dict[str, list[float]] = {}
     for _ in range(4):
         doc = orjson.loads(gw.message(10, NOW_MS, crossings))
@@ -69,15 +73,19 @@ def test_crossers_alternate_and_every_raise_is_recorded() -> None:
     for sensor in crossers:
         assert values[sensor] == [BELOW, ABOVE, BELOW, ABOVE]
     assert len(crossings) == 2 * len(crossers)
+    assert {c[0] for c in crossings} == {PLANT.site_id(2)}
     assert all(max(v) < 23 for s, v in values.items() if s not in crossers)
 
 
 def test_latency_matches_on_site_sensor_and_reading_time() -> None:
     raised = {(SITE, "A", 1000): 5_000_000, (SITE, "B", 2000): 9_000_000}
-    crossings = [("A", 1000, 1_000_000), ("B", 2000, 8_000_000), ("C", 3000, 0)]
+    crossings = [
+        (SITE, "A", 1000, 1_000_000), (SITE, "B", 2000, 8_000_000), (SITE, "C", 3000, 0),
+        ("other-site", "A", 1000, 0),
+    ]
     stats = match(raised, crossings)
     assert stats.samples == 2
-    assert stats.missing == 1
+    assert stats.missing == 2
     assert stats.p50_ms == pytest.approx(1.0)
     assert stats.max_ms == pytest.approx(4.0)
 
