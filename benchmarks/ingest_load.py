@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import multiprocessing.synchronize
+import os
 import socket
 import struct
 import threading
@@ -72,19 +73,30 @@ def payloads(gw: LoadGateway, *, per_message: int, readings: int, start_ms: int)
 
 
 def build_streams(
-    gateways: list[LoadGateway], *, per_message: int, total: int, connections: int, start_ms: int
+    gateways: list[LoadGateway],
+    *,
+    per_message: int,
+    total: int,
+    connections: int,
+    start_ms: int,
+    garbage_bytes: int = 0,
 ) -> list[list[tuple[bytes, int]]]:
-    """Per connection, (chunk of PUBLISH packets, messages in it), gateways interleaved."""
+    """Per connection, (chunk of PUBLISH packets, messages in it), gateways interleaved.
+    With `garbage_bytes`, `total` messages of that many random bytes instead."""
     share = total // len(gateways)
-    per_gateway = [
-        payloads(
-            gw,
-            per_message=per_message,
-            readings=share + (i < total % len(gateways)),
-            start_ms=start_ms,
-        )
-        for i, gw in enumerate(gateways)
-    ]
+    if garbage_bytes:
+        blob = os.urandom(garbage_bytes)
+        per_gateway = [[blob] * (share + (i < total % len(gateways))) for i in range(len(gateways))]
+    else:
+        per_gateway = [
+            payloads(
+                gw,
+                per_message=per_message,
+                readings=share + (i < total % len(gateways)),
+                start_ms=start_ms,
+            )
+            for i, gw in enumerate(gateways)
+        ]
     topics = [f"hazmon/v1/{gw.site}/{gw.gateway}/telemetry".encode() for gw in gateways]
     streams: list[list[tuple[bytes, int]]] = []
     for c in range(connections):
@@ -162,6 +174,7 @@ class LoadRun:
     connections: int
     start_ms: int
     window: int = 20_000
+    garbage_bytes: int = 0  # > 0: `total` messages of random bytes (all dead letters)
 
 
 def publish(
@@ -179,6 +192,7 @@ def publish(
         total=run.total,
         connections=run.connections,
         start_ms=run.start_ms,
+        garbage_bytes=run.garbage_bytes,
     )
     port, window = run.port, run.window
     connections = [
