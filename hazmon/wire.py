@@ -211,9 +211,11 @@ class Decoder:
         except orjson.JSONDecodeError as exc:
             return _reject(out, Reason.not_json, f"not JSON: {exc}")
         problem = _batch_problem(doc)
+        if type(doc) is dict and _is_int(doc.get("boot")) and _is_int(doc.get("seq")):
+            # a rejected batch still arrived: its seq is no lost message
+            out.boot, out.seq = doc["boot"], doc["seq"]
         if problem:
             return _reject(out, Reason.bad_shape, problem)
-        out.boot, out.seq = doc["boot"], doc["seq"]
         out.sent_ms = doc.get("sent_ms")
         historical = out.historical = doc.get("historical", False)
         latest_ms = now_ms + MAX_FUTURE_MS

@@ -198,3 +198,11 @@ def test_models_describe_the_same_shapes() -> None:
          "returned": False, "value": 55.0, "ts_ms": NOW_MS, "user": None, "note": None}
     )
     assert event.alarm_id.endswith("#17")
+
+
+def test_a_rejected_batch_still_reports_its_boot_and_seq() -> None:
+    """So that a gateway's bad message is dead-lettered, not also counted as lost."""
+    out = decode(b'{"boot": 3, "seq": 9, "readings": "none"}')
+    assert out.whole_message_rejected and (out.boot, out.seq) == (3, 9)
+    out = decode(b'{"boot": 3, "readings": []}')
+    assert (out.boot, out.seq) == (None, None)

@@ -37,7 +37,13 @@ def test_it_keeps_serving_and_processing(figures: Figures) -> None:
     for p in figures.phases:
         assert p.health_ms < 2000, p  # /health answered, and promptly, after every phase
     assert figures.last_reading_seen  # a plain reading after all that reached the API
-    assert figures.metrics.get("hazmon_ingest_lost_messages", 0) == 0
+    # seq gaps: only the messages whose seq hazmon could not read (over 1 MiB, cut by the
+    # broker, or nested deeper than any JSON parser's limit) may count as lost; the floods,
+    # the unknown sensors and the readable hostile batches lose nothing
+    oversize = int(str(phase(figures, "oversize")["messages"]))
+    nesting = int(str(phase(figures, "deep nesting")["messages"]))
+    unreadable = oversize + nesting // 2  # two of the four nesting shapes are not JSON
+    assert figures.metrics.get("hazmon_ingest_lost_messages", 0) <= unreadable
 
 
 def test_rejections_are_counted_and_dead_letters_bounded(figures: Figures) -> None:
