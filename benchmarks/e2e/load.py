@@ -12,7 +12,9 @@ shared by the publishers in proportion to their gateways) or flat out. Flat out 
 closed loop: a publisher stops while its count of readings is above the allowance the
 runner raises as readings are stored, so the backlog in the broker stays bounded
 (below Mosquitto's queue of 100,000 messages) and what is measured is the rate of the
-system under test, not what the broker drops.
+system under test, not what the broker drops. With `alarm_window`, flat out is also
+held to the alarm service: a publisher stays at most that many readings (its share)
+ahead of what the alarm events show evaluated (`_AlarmBound`).
 
 Every `crosser_every`-th sensor of the plant alternates between 10 and 30 %LEL from
 reading to reading (clearing and raising `high`); the other sensors read 2-9 %LEL. For
@@ -30,6 +32,7 @@ import os
 import queue
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +77,30 @@ class PublisherSpec:
     boot: int
     seqs: dict[int, int]
     last_ts_ms: dict[int, int]
+    alarm_window: int = 0  # > 0: flat out is also held to the alarm service (below)
+
+
+class _AlarmBound:
+    """A publisher's own view of how far the alarm service has evaluated its readings.
+
+    After each message with a raising crossing it notes (ts_ms, readings published so
+    far); the runner shares the newest `ts_ms` the alarm events were about
+    (`alarm_front`). Everything this publisher had published when it sent the last
+    crossing at or before the front has been evaluated."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.marks: deque[tuple[int, int]] = deque()
+        self.evaluated = 0
+
+    def mark(self, ts_ms: int, published: int) -> None:
+        self.marks.append((ts_ms, published))
+
+    def allows(self, published: int, front_ms: int) -> bool:
+        marks = self.marks
+        while marks and marks[0][0] <= front_ms:
+            self.evaluated = marks.popleft()[1]
+        return published < self.evaluated + self.window
 
 
 class _Gateway:
@@ -133,6 +160,7 @@ def _run(
     stop: multiprocessing.synchronize.Event,
     published: Any,
     allowed: Any,
+    alarm_front: Any,
 ) -> PublisherResult:
     client = RawPublisher(
         spec.host, spec.port, f"bench-pub-{spec.index}-{uuid.uuid4().hex[:8]}",
@@ -143,6 +171,7 @@ def _run(
     crossings = result.crossings
     share = len(spec.gateways) / spec.plant.gateways
     per = spec.per_message
+    bound = _AlarmBound(spec.alarm_window) if spec.alarm_window > 0 else None
     start.wait()
     result.first_ns = time.monotonic_ns()
     i = 0
@@ -162,7 +191,9 @@ def _run(
                     client.ping_if_idle()
                     time.sleep(min(next_s - now, seg_end - now))
                     continue
-            elif result.readings >= allowed.value:
+            elif result.readings >= allowed.value or (
+                bound is not None and not bound.allows(result.readings, alarm_front.value)
+            ):
                 client.ping_if_idle()
                 time.sleep(0.001)
                 continue
@@ -182,6 +213,8 @@ def _run(
             client.publish(gw.topic, payload)
             result.messages += 1
             result.readings += per
+            if bound is not None and len(crossings) > mark:
+                bound.mark(crossings[-1][2], result.readings)
             published.value = result.readings
     if not client.wait_acked(30.0):
         result.error = (
@@ -202,11 +235,12 @@ def _main(
     stop: multiprocessing.synchronize.Event,
     published: Any,
     allowed: Any,
+    alarm_front: Any,
     results: mp.Queue[PublisherResult],
 ) -> None:
     try:
         ready.set()
-        results.put(_run(spec, start, stop, published, allowed))
+        results.put(_run(spec, start, stop, published, allowed, alarm_front))
     except Exception as exc:  # reported to the runner, which stops the phase
         results.put(PublisherResult(spec.index, error=f"{type(exc).__name__}: {exc}"))
 
@@ -227,8 +261,10 @@ class Load:
         boot: int,
         seqs: dict[int, int],
         last_ts_ms: dict[int, int],
+        alarm_window: int = 0,
     ) -> None:
         ctx = mp.get_context("spawn")
+        self._alarm_front = ctx.Value("q", 0, lock=False)
         self._start = ctx.Event()
         self._stop = ctx.Event()
         self._results: mp.Queue[PublisherResult] = ctx.Queue()
@@ -248,13 +284,15 @@ class Load:
                 segments=tuple(segments), boot=boot,
                 seqs={g: seqs.get(g, 0) for g in mine},
                 last_ts_ms={g: last_ts_ms.get(g, 0) for g in mine},
+                alarm_window=int(alarm_window * len(mine) / plant.gateways),
             )
             published = ctx.Value("q", 0, lock=False)
             allowed = ctx.Value("q", 2**62, lock=False)
             ready = ctx.Event()
             proc = ctx.Process(
                 target=_main,
-                args=(spec, self._start, ready, self._stop, published, allowed, self._results),
+                args=(spec, self._start, ready, self._stop, published, allowed,
+                      self._alarm_front, self._results),
                 name=f"bench-publisher-{index}",
                 daemon=True,
             )
@@ -287,6 +325,10 @@ class Load:
         """Flat-out segments: let the publishers reach `total_readings` in all."""
         for allowed, share in zip(self.allowed, self.shares, strict=True):
             allowed.value = int(total_readings * share) + self.per_message
+
+    def set_alarm_front(self, ts_ms: int) -> None:
+        """The newest reading time the alarm events were about (alarm_window > 0)."""
+        self._alarm_front.value = ts_ms
 
     def published_readings(self) -> int:
         return sum(v.value for v in self.published)

@@ -14,12 +14,13 @@ stored everything it is going to store, then takes the figures:
 
 Flat-out segments are closed loop: every 0.2 s the publishers are allowed up to
 `written + window` readings in all (load.Load.set_allowance), `written` being the
-points InfluxDB reports written for the phase's database.
+points InfluxDB reports written for the phase's database (plus what the system said it
+dropped); held to alarms as well, they also stay within `window` readings of what the
+alarm events show evaluated (load.Load.set_alarm_front).
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import os
 import re
@@ -114,7 +115,7 @@ class PhaseContext:
     failure: Callable[[], str | None]
     errors: Callable[[], list[str]]
     dropped: Callable[[], int]  # readings the system reported dropping
-    make_load: Callable[[Sequence[Segment]], Load]
+    make_load: Callable[[Sequence[Segment], int], Load]  # (segments, alarm window)
     evaluates_alarms: bool
     settle_s: float = 5.0
     window_readings: int = 200_000
@@ -139,14 +140,12 @@ class _Sampler:
         self.listener = listener
         self.start = store.points_written()
         self.history: list[Sample] = []
-        self._walls: list[int] = []
 
     def tick(self, published: int) -> int:
         written = self.store.points_written() - self.start
         sample = Sample(time.monotonic(), time.time_ns() // 1_000_000, published, written,
                         self.listener.front_ts_ms)
         self.history.append(sample)
-        self._walls.append(sample.wall_ms)
         return written
 
     def rate_over(self, seconds: float) -> float:
@@ -158,11 +157,6 @@ class _Sampler:
             if last.t - first.t >= seconds:
                 break
         return (last.written - first.written) / (last.t - first.t) if last.t > first.t else 0.0
-
-    def published_by(self, wall_ms: int) -> int:
-        """Readings published by the wall-clock time `wall_ms` (the last sample before)."""
-        i = bisect.bisect_right(self._walls, wall_ms)
-        return self.history[i - 1].published if i else 0
 
     def alarm_lag_s(self) -> float:
         last = self.history[-1] if self.history else None
@@ -190,7 +184,7 @@ def run_phase(
     start_dropped = ctx.broker.dropped
     start_errors = len(ctx.errors())
     start_system_dropped = ctx.dropped()
-    load = ctx.make_load(segments)
+    load = ctx.make_load(segments, ctx.window_readings if alarms_bound else 0)
     load.prepare()
     result.load_average = os.getloadavg()[0]
     cpu_before = psutil.cpu_times()
@@ -210,9 +204,8 @@ def run_phase(
             written = sampler.tick(published)
             if flat_out:
                 accounted = written + ctx.dropped() - start_system_dropped
-                if alarms_bound:
-                    accounted = min(accounted, sampler.published_by(ctx.listener.front_ts_ms))
                 load.set_allowance(accounted + ctx.window_readings)
+                load.set_alarm_front(ctx.listener.front_ts_ms)
             if (why := ctx.failure()) is not None:
                 load.stop()
                 load.join()
@@ -233,7 +226,13 @@ def run_phase(
             )
         publishers = load.join()
         result.published = sum(p.readings for p in publishers)
-        stored, last_growth_s = _drain(ctx, sampler, start_stored, result.published, label)
+        crossings = [c for p in publishers for c in p.crossings]
+        last_crossing_ms = max((c[2] for c in crossings), default=0)
+        wait_alarms = ctx.evaluates_alarms and (alarms_bound or not flat_out)
+        stored, last_growth_s = _drain(
+            ctx, sampler, start_stored, result.published, label,
+            alarms_until_ms=last_crossing_ms if wait_alarms else None,
+        )
     if recorder is not None:
         recorder.stop()
     result.machine_busy_pct = _busy_pct(cpu_before, psutil.cpu_times())
@@ -252,7 +251,6 @@ def run_phase(
     result.stored = stored
     result.broker_dropped = ctx.broker.dropped - start_dropped
     result.write_requests = ctx.store.shard_stats()[1] - start_requests
-    crossings = [c for p in publishers for c in p.crossings]
     result.crossings = len(crossings)
     result.alarm_events = ctx.listener.events
     if ctx.evaluates_alarms:
@@ -362,10 +360,18 @@ def _catch_up(
 
 
 def _drain(
-    ctx: PhaseContext, sampler: _Sampler, start_stored: int, published: int, label: str
+    ctx: PhaseContext,
+    sampler: _Sampler,
+    start_stored: int,
+    published: int,
+    label: str,
+    *,
+    alarms_until_ms: int | None,
 ) -> tuple[int, float]:
-    """Wait until every reading is stored, or the count has not moved for `settle_s`
-    (and alarm events for ALARM_SETTLE_S). Returns the count and when it last grew."""
+    """Wait until every reading is stored (or the count has not moved for `settle_s`)
+    and, with `alarms_until_ms`, until the alarm events have reached the last crossing
+    published (or have not moved for `settle_s`). Returns the count and when it last
+    grew (the count runs every second, so that is late by up to a second)."""
     deadline = time.monotonic() + MAX_DRAIN_S
     events = ctx.listener.events
     events_changed = time.monotonic()
@@ -381,14 +387,16 @@ def _drain(
                 stored, stored_changed = count, now
         if ctx.listener.events != events:
             events, events_changed = ctx.listener.events, now
-        alarms_quiet = now - events_changed >= ALARM_SETTLE_S
-        stored_quiet_s = now - stored_changed
-        if (
-            (stored >= published and alarms_quiet)
-            or (stored_quiet_s >= ctx.settle_s and alarms_quiet)
-            or stored_quiet_s >= 3 * ctx.settle_s
-            or now >= deadline
-        ):
+        storing_done = stored >= published or now - stored_changed >= ctx.settle_s
+        if alarms_until_ms is None:
+            alarms_done = now - events_changed >= ALARM_SETTLE_S or (
+                now - stored_changed >= 3 * ctx.settle_s
+            )
+        else:
+            alarms_done = ctx.listener.front_ts_ms >= alarms_until_ms or (
+                now - events_changed >= ctx.settle_s
+            )
+        if (storing_done and alarms_done) or now >= deadline:
             return stored, stored_changed
         if (why := ctx.failure()) is not None:
             raise PhaseFailed(why)
@@ -396,5 +404,6 @@ def _drain(
         ctx.progress.show(
             f"[{label}] draining: stored {stored:,} of {published:,}, written {written:,} "
             f"({rate(sampler.rate_over(2.0))}/s), alarm events {events:,}"
+            + (_lag_text(sampler) if alarms_until_ms is not None else "")
         )
         time.sleep(TICK_S)

@@ -207,12 +207,12 @@ class Runner:
         try:
             self._wait_ready(system, store, listener, prober)
 
-            def make_load(segments: Sequence[Segment]) -> Load:
+            def make_load(segments: Sequence[Segment], alarm_window: int) -> Load:
                 return Load(
                     host=broker.host, port=broker.port, plant=self.plant,
                     per_message=per_message, crosser_every=o.crosser_every,
                     segments=segments, publishers=o.publishers, boot=1,
-                    seqs=clock.seqs, last_ts_ms=clock.last_ts_ms,
+                    seqs=clock.seqs, last_ts_ms=clock.last_ts_ms, alarm_window=alarm_window,
                 )
 
             ctx = PhaseContext(

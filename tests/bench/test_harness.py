@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from benchmarks.e2e.latency import match, percentile
-from benchmarks.e2e.load import PublisherSpec, Segment, _Gateway
+from benchmarks.e2e.load import PublisherSpec, Segment, _AlarmBound, _Gateway
 from benchmarks.e2e.nodered import FLOW_JSON
 from benchmarks.e2e.plant import ABOVE, BELOW, PROBE_SITE, Plant
 from hazmon.config import parse_registry
@@ -147,3 +147,15 @@ def test_nodered_flow_is_wired_to_the_benchmark_addresses() -> None:
     assert flow["mqtt-broker"]["broker"] == "${BENCH_MQTT_HOST}"
     assert flow["influxdb"]["database"] == "${BENCH_INFLUX_DB}"
     assert flow["influxdb batch"]["precision"] == "ms"
+
+
+def test_alarm_bound_holds_a_publisher_to_what_the_alarm_events_show() -> None:
+    bound = _AlarmBound(window=100)
+    bound.mark(1000, 50)
+    bound.mark(1005, 120)
+    bound.mark(1010, 180)
+    assert bound.allows(99, front_ms=0)
+    assert not bound.allows(100, front_ms=0)  # nothing evaluated yet: one window ahead
+    assert bound.allows(219, front_ms=1005)  # evaluated up to the 120th reading
+    assert not bound.allows(220, front_ms=1005)
+    assert bound.allows(279, front_ms=1012)
