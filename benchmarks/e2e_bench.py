@@ -8,8 +8,9 @@ each case (50 readings per message, then 1) each system in turn on a fresh datab
 node-red-contrib-influxdb pinned in benchmarks/nodered/package.json, installed into
 ~/.cache/hazmon-bench). A plant of 10,000 gas detectors (200 gateways x 50) publishes
 paced at 10,000 readings/s, then flat out, then (50 per message) a burst at twice the
-flat-out rate. Prints the tables of docs/benchmarks.md and writes results.json to
---out. Live progress on stderr. It loads the whole machine for 15-25 minutes.
+flat-out rate; hazmon also flat out with only storing holding the load back. Prints
+the tables of docs/benchmarks.md and writes results.json, report.md and every log to
+--out. Live progress on stderr. It loads the whole machine for about 30 minutes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,14 +48,16 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    help="also run hazmon flat out held only to storing (alarms may lag)")
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
                    help="py-spy hazmon's processes in every phase into DIR (perturbs)")
-    p.add_argument("--out", type=Path, default=Path("benchmark-results"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="results folder (default: a new folder under /tmp/hazmon-bench)")
     a = p.parse_args(argv)
     return Options(
         gateways=a.gateways, sensors_per_gateway=a.sensors, nominal_per_s=a.rate,
         seconds=a.seconds, burst_s=a.burst, burst_warmup_s=a.burst_warmup,
         publishers=a.publishers, crosser_every=a.crossing_every,
         per_message=tuple(a.per_message), systems=tuple(a.systems), burst=a.burst > 0,
-        storage_only=a.storage_only, profile_dir=a.profile, out=a.out,
+        storage_only=a.storage_only, profile_dir=a.profile,
+        out=a.out or Path(tempfile.gettempdir()) / "hazmon-bench" / time.strftime("%Y%m%d-%H%M%S"),
     )
 
 
@@ -68,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         results = runner.run()
     finally:
         path = runner.save()
-    report = markdown(results)
+    command = " ".join([".venv/bin/python", "benchmarks/e2e_bench.py", *(argv or sys.argv[1:])])
+    report = markdown(results, runner.machine, command)
     (options.out / "report.md").write_text(report)
     print(report)
     if runner.missing:

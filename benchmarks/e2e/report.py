@@ -143,8 +143,18 @@ def errors_section(results: Sequence[PhaseResult]) -> str:
     return "\n".join(lines) if lines else "- none"
 
 
-def markdown(results: Sequence[PhaseResult]) -> str:
+def machine_section(machine: dict[str, object], command: str) -> str:
+    lines = [f"- command: `{command}`"]
+    lines += [f"- {key}: {value}" for key, value in machine.items()]
+    return "\n".join(lines)
+
+
+def markdown(
+    results: Sequence[PhaseResult], machine: dict[str, object] | None = None, command: str = ""
+) -> str:
+    head = ["### Machine", machine_section(machine, command)] if machine else []
     return "\n\n".join([
+        *head,
         "### Stored readings/s, flat out (the ratio)",
         throughput_table(results),
         "### Every phase",

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Sequence
@@ -60,7 +61,7 @@ class Options:
     seconds: float = 60.0
     burst_s: float = 60.0
     burst_warmup_s: float = 20.0
-    burst_tail_max_s: float = 300.0
+    burst_tail_max_s: float = 180.0
     publishers: int = 2
     crosser_every: int = 100
     per_message: tuple[int, ...] = (50, 1)
@@ -334,11 +335,24 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "mosquitto": _first_line(["/usr/sbin/mosquitto", "-h"]),
+        "influxdb": _first_line(["/usr/bin/influxd", "version"]),
+        "hazmon commit": _first_line(["git", "-C", str(Path(__file__).parents[2]),
+                                      "rev-parse", "--short", "HEAD"]),
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "os": _os_release(),
     }
+
+
+def _first_line(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _os_release() -> str:
