@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +24,11 @@ import paho.mqtt.client as paho
 
 from hazmon.mqtt import (
     MQTT_V5,
-    MQTT_V311,
     MqttError,
     MqttOptions,
-    connect_properties,
     new_client,
+    retry_connect,
+    send_connect,
 )
 
 log = logging.getLogger(__name__)
@@ -56,7 +54,7 @@ class MqttLink:
     ) -> None:
         self.opts = opts
         self.topics = list(topics)
-        self.protocol = MQTT_V5
+        self.protocol: int = MQTT_V5
         self._loop = loop
         self._queue: asyncio.Queue[Inbound] = asyncio.Queue(maxsize=capacity)
         self._slots = threading.BoundedSemaphore(capacity)
@@ -71,19 +69,9 @@ class MqttLink:
         await asyncio.to_thread(self._connect_blocking, attempts, timeout_s)
 
     def _connect_blocking(self, attempts: int, timeout_s: float) -> None:
-        delay_s, reason = 0.5, ""
-        for attempt in range(attempts):
-            for protocol in (MQTT_V5, MQTT_V311):
-                reason = self._try(protocol, timeout_s)
-                if reason == "ok":
-                    self.protocol = protocol
-                    return
-                if reason.startswith("cannot reach") or "authori" in reason.lower():
-                    break
-            if attempt + 1 < attempts:
-                time.sleep(delay_s * random.uniform(0.5, 1.5))
-                delay_s = min(delay_s * 2, 10.0)
-        raise MqttError(f"MQTT broker {self.opts.host}:{self.opts.port}: {reason}")
+        self.protocol = retry_connect(
+            self.opts, lambda protocol: self._try(protocol, timeout_s), attempts=attempts
+        )
 
     def _try(self, protocol: int, timeout_s: float) -> str:
         client = new_client(self.opts, protocol=protocol, manual_ack=True)
@@ -108,15 +96,9 @@ class MqttLink:
         client.on_disconnect = on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
-        try:
-            if protocol == MQTT_V5:
-                clean = self.opts.clean_start if self.opts.client_id else True
-                client.connect(self.opts.host, self.opts.port, keepalive=self.opts.keepalive_s,
-                               clean_start=clean, properties=connect_properties(self.opts))
-            else:
-                client.connect(self.opts.host, self.opts.port, keepalive=self.opts.keepalive_s)
-        except OSError as exc:
-            return f"cannot reach {self.opts.host}:{self.opts.port} ({exc})"
+        unreachable = send_connect(client, self.opts, protocol)
+        if unreachable is not None:
+            return unreachable
         client.loop_start()
         if not first.wait(timeout_s):
             outcome["reason"] = "no CONNACK in time"

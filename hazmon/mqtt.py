@@ -18,7 +18,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,60 @@ def set_will(client: paho.Client, will: Will | None) -> None:
         client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
 
 
+def send_connect(
+    client: paho.Client, opts: MqttOptions, protocol: int, *, clean_start: bool | None = None
+) -> str | None:
+    """Send CONNECT (MQTT 5 with `connect_properties`, else 3.1.1); None once it is sent.
+
+    Otherwise why the broker cannot be reached ("cannot reach host:port (...)").
+    `clean_start` None: the options' own for a stable client id, else a clean start.
+    """
+    if clean_start is None:
+        clean_start = opts.clean_start if opts.client_id else True
+    try:
+        if protocol == MQTT_V5:
+            client.connect(
+                opts.host,
+                opts.port,
+                keepalive=opts.keepalive_s,
+                clean_start=clean_start,
+                properties=connect_properties(opts),
+            )
+        else:
+            client.connect(opts.host, opts.port, keepalive=opts.keepalive_s)
+    except (OSError, ssl.SSLError) as exc:
+        return f"cannot reach {opts.host}:{opts.port} ({exc})"
+    return None
+
+
+def retry_connect(
+    opts: MqttOptions,
+    attempt: Callable[[int], str],
+    *,
+    attempts: int,
+    protocols: Sequence[int] = (MQTT_V5, MQTT_V311),
+) -> int:
+    """Call `attempt(protocol)` ("ok", else why not) until one connects; that protocol.
+
+    Each round tries `protocols` in order (MQTT 5, then 3.1.1), skipping the rest when
+    the broker cannot be reached or refuses the credentials; rounds are separated by a
+    jittered exponential backoff. MqttError with the last reason after `attempts` rounds.
+    """
+    delay_s = 0.5
+    reason = ""
+    for round_no in range(attempts):
+        for protocol in protocols:
+            reason = attempt(protocol)
+            if reason == "ok":
+                return protocol
+            if reason.startswith("cannot reach") or "authori" in reason.lower():
+                break  # no point in trying the other protocol
+        if round_no + 1 < attempts:
+            time.sleep(delay_s * random.uniform(0.5, 1.5))
+            delay_s = min(delay_s * 2, 10.0)
+    raise MqttError(f"MQTT broker {opts.host}:{opts.port}: {reason}")
+
+
 class _Outcome:
     def __init__(self) -> None:
         self.event = threading.Event()
@@ -188,19 +242,9 @@ def _try_connect(
 
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
-    try:
-        if protocol == MQTT_V5:
-            client.connect(
-                opts.host,
-                opts.port,
-                keepalive=opts.keepalive_s,
-                clean_start=opts.clean_start if opts.client_id else True,
-                properties=connect_properties(opts),
-            )
-        else:
-            client.connect(opts.host, opts.port, keepalive=opts.keepalive_s)
-    except (OSError, ssl.SSLError) as exc:
-        return None, f"cannot reach {opts.host}:{opts.port} ({exc})"
+    unreachable = send_connect(client, opts, protocol)
+    if unreachable is not None:
+        return None, unreachable
     client.loop_start()
     if not outcome.event.wait(timeout_s):
         outcome.reason = "no CONNACK in time"
@@ -229,31 +273,32 @@ def connect(
     set afterwards; subscribe in an `on_connect` as well, so that a reconnect without a
     kept session subscribes again.
     """
-    delay_s = 0.5
-    reason = ""
     known = _KNOWN_PROTOCOL.get((opts.host, opts.port))
-    protocols = (known,) if known is not None else (MQTT_V5, MQTT_V311)
-    for attempt in range(attempts):
-        for protocol in protocols:
-            client, reason = _try_connect(
-                opts,
-                protocol,
-                manual_ack=manual_ack,
-                will=will,
-                timeout_s=timeout_s,
-                on_message=on_message,
-            )
-            if client is not None:
-                remember_protocol(opts.host, opts.port, protocol)
-                if protocol == MQTT_V311:
-                    log.info("broker %s:%d refused MQTT 5; using 3.1.1", opts.host, opts.port)
-                return client, protocol
-            if reason.startswith("cannot reach") or "authori" in reason.lower():
-                break  # no point in trying the other protocol
-        if attempt + 1 < attempts:
-            time.sleep(delay_s * random.uniform(0.5, 1.5))
-            delay_s = min(delay_s * 2, 10.0)
-    raise MqttError(f"MQTT broker {opts.host}:{opts.port}: {reason}")
+    connected: list[paho.Client] = []
+
+    def attempt(protocol: int) -> str:
+        client, reason = _try_connect(
+            opts,
+            protocol,
+            manual_ack=manual_ack,
+            will=will,
+            timeout_s=timeout_s,
+            on_message=on_message,
+        )
+        if client is not None:
+            connected.append(client)
+        return reason
+
+    protocol = retry_connect(
+        opts,
+        attempt,
+        attempts=attempts,
+        protocols=(known,) if known is not None else (MQTT_V5, MQTT_V311),
+    )
+    remember_protocol(opts.host, opts.port, protocol)
+    if protocol == MQTT_V311:
+        log.info("broker %s:%d refused MQTT 5; using 3.1.1", opts.host, opts.port)
+    return connected[0], protocol
 
 
 def close_client(client: paho.Client) -> None:

@@ -14,16 +14,14 @@ connection that delivered them. Subscriptions are (re)made on every connection.
 from __future__ import annotations
 
 import logging
-import random
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from hazmon.mqtt import MQTT_V5, MQTT_V311, MqttError, MqttOptions, connect_properties, new_client
+from hazmon.mqtt import MQTT_V5, MqttOptions, new_client, retry_connect, send_connect
 from ingest.fastpaho import Deliver, ack_many, buffer_reads, lean_publish
 
 log = logging.getLogger(__name__)
@@ -58,19 +56,7 @@ class Link:
 
     def start(self, *, attempts: int = 5, timeout_s: float = 10.0) -> None:
         """Connect (MQTT 5, else 3.1.1), retrying with jittered backoff; the loop runs after."""
-        delay_s = 0.5
-        reason = ""
-        for attempt in range(attempts):
-            for protocol in (MQTT_V5, MQTT_V311):
-                reason = self._try(protocol, timeout_s)
-                if reason == "ok":
-                    return
-                if reason.startswith("cannot reach") or "authori" in reason.lower():
-                    break
-            if attempt + 1 < attempts:
-                time.sleep(delay_s * random.uniform(0.5, 1.5))
-                delay_s = min(delay_s * 2, 10.0)
-        raise MqttError(f"MQTT broker {self.opts.host}:{self.opts.port}: {reason}")
+        retry_connect(self.opts, lambda protocol: self._try(protocol, timeout_s), attempts=attempts)
 
     def _try(self, protocol: int, timeout_s: float) -> str:
         client = new_client(self.opts, protocol=protocol, manual_ack=True)
@@ -82,19 +68,9 @@ class Link:
         client.on_subscribe = self._suback
         self._client, self.protocol = client, protocol
         self._connack.clear()
-        try:
-            if protocol == MQTT_V5:
-                client.connect(
-                    self.opts.host,
-                    self.opts.port,
-                    keepalive=self.opts.keepalive_s,
-                    clean_start=False,
-                    properties=connect_properties(self.opts),
-                )
-            else:
-                client.connect(self.opts.host, self.opts.port, keepalive=self.opts.keepalive_s)
-        except OSError as exc:
-            return f"cannot reach {self.opts.host}:{self.opts.port} ({exc})"
+        unreachable = send_connect(client, self.opts, protocol, clean_start=False)
+        if unreachable is not None:
+            return unreachable
         client.loop_start()
         if self._connack.wait(timeout_s) and self.connected:
             return "ok"
