@@ -16,8 +16,8 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards import palette, queries
 from dashboards.common import (
-    DATASOURCE,
     Grid,
+    alarm_annotation,
     custom_variable,
     finish,
     new_dashboard,
@@ -27,7 +27,6 @@ from dashboards.common import (
     tag_variable,
     trend,
 )
-from dashboards.influxql import Annotation, InfluxAnnotation
 from hazmon.kinds import Priority
 
 UID = "hazmon-alarm-history"
@@ -47,8 +46,17 @@ def build() -> model.Dashboard:
             tag_variable("site", label="Site", measurement="alarm_event", key="site", multi=True)
         )
         .with_variable(custom_variable("priority", label="Priority", values=list(Priority)))
-        .annotation(annotation("Raised", "raised", "red"))
-        .annotation(annotation("Acknowledged, reset or shelved", "acked|reset|shelved", "blue"))
+        .annotation(
+            alarm_annotation("Raised", "raised", "red", site_filter=SITES_AND_PRIORITIES)
+        )
+        .annotation(
+            alarm_annotation(
+                "Acknowledged, reset or shelved",
+                "acked|reset|shelved",
+                "blue",
+                site_filter=SITES_AND_PRIORITIES,
+            )
+        )
     )
     grid = (
         Grid()
@@ -57,19 +65,6 @@ def build() -> model.Dashboard:
         .add(event_table(), w=24, h=16)
     )
     return finish(dashboard, grid)
-
-
-def annotation(name: str, events: str, colour: str) -> Annotation:
-    return Annotation(
-        InfluxAnnotation(
-            name=name,
-            query=queries.alarm_annotation(events=events, site_filter=SITES_AND_PRIORITIES),
-            datasource=DATASOURCE,
-            icon_color=colour,
-            text_column="alarm_id",
-            tags_columns=["event", "priority", "condition", "state"],
-        )
-    )
 
 
 def raise_rate() -> timeseries.Panel:

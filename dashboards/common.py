@@ -17,7 +17,8 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.influxql import DATASOURCE_TYPE, InfluxQL
+from dashboards import queries
+from dashboards.influxql import DATASOURCE_TYPE, Annotation, InfluxAnnotation, InfluxQL
 from dashboards.palette import PRIORITY_COLOUR
 
 DATASOURCE_UID = "hazmon-influxdb"
@@ -123,6 +124,20 @@ def rows_table() -> table.Panel:
 def query(text: str) -> InfluxQL:
     """A raw InfluxQL target on the dashboard's data source."""
     return InfluxQL(" ".join(text.split())).datasource(DATASOURCE)
+
+
+def alarm_annotation(name: str, events: str, colour: str, *, site_filter: str) -> Annotation:
+    """Alarm events (`events`, a regex of event kinds) drawn over the panels' time axis."""
+    return Annotation(
+        InfluxAnnotation(
+            name=name,
+            query=queries.alarm_annotation(events=events, site_filter=site_filter),
+            datasource=DATASOURCE,
+            icon_color=colour,
+            text_column="alarm_id",
+            tags_columns=["event", "priority", "condition", "state"],
+        )
+    )
 
 
 class Grid:

@@ -18,10 +18,10 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards import palette, queries
 from dashboards.common import (
-    DATASOURCE,
     GRAFANA_UNIT,
     Grid,
     Override,
+    alarm_annotation,
     finish,
     new_dashboard,
     priority_colours,
@@ -30,7 +30,6 @@ from dashboards.common import (
     tag_variable,
     trend,
 )
-from dashboards.influxql import Annotation, InfluxAnnotation
 from hazmon.kinds import Kind
 from hazmon.registry import Registry, Sensor, Site
 
@@ -62,10 +61,13 @@ def build(registry: Registry) -> model.Dashboard:
             description="One site: gas, interlocks, electrical safety and process values.",
         )
         .with_variable(tag_variable("site", label="Site", measurement="reading", key="site"))
-        .annotation(alarm_annotation("Alarms raised", "raised", "red"))
+        .annotation(alarm_annotation("Alarms raised", "raised", "red", site_filter=SITE_FILTER))
         .annotation(
             alarm_annotation(
-                "Alarms cleared, acknowledged or reset", "cleared|acked|reset", "green"
+                "Alarms cleared, acknowledged or reset",
+                "cleared|acked|reset",
+                "green",
+                site_filter=SITE_FILTER,
             )
         )
     )
@@ -83,19 +85,6 @@ def build(registry: Registry) -> model.Dashboard:
         if kind in kinds:
             grid.add(reading_trend(registry, kind, title), w=12, h=8)
     return finish(dashboard, grid)
-
-
-def alarm_annotation(name: str, events: str, colour: str) -> Annotation:
-    return Annotation(
-        InfluxAnnotation(
-            name=name,
-            query=queries.alarm_annotation(events=events, site_filter=SITE_FILTER),
-            datasource=DATASOURCE,
-            icon_color=colour,
-            text_column="alarm_id",
-            tags_columns=["event", "priority", "condition", "state"],
-        )
-    )
 
 
 def risk_grade() -> stat.Panel:
