@@ -12,24 +12,18 @@ import pwd
 import queue
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 
+from tests.mqtt_clients import FAILURE, NOT_AUTHORIZED, QUIET_S, WAIT_S, Client, client
 from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
-WAIT_S = 5.0
-QUIET_S = 0.5
 USERS = {
     "jh-chem-01.gw-tankfarm": "tankfarm-pw",
     "jh-chem-01.gw-chlorine": "chlorine-pw",
@@ -38,8 +32,6 @@ USERS = {
 }
 TANKFARM = "hazmon/v1/jh-chem-01/gw-tankfarm"
 CHLORINE = "hazmon/v1/jh-chem-01/gw-chlorine"
-NOT_AUTHORIZED = 0x87
-FAILURE = 0x80  # MQTT 5 reason codes from 0x80 are failures (0x10: no subscribers, a success)
 
 
 class TemplateBroker(Mosquitto):
@@ -87,66 +79,11 @@ def broker() -> Iterator[TemplateBroker]:
         server.close()
 
 
-class Client:
-    """A paho MQTT 5 client that records CONNACK, SUBACK and PUBACK reason codes."""
-
-    def __init__(self, port: int, user: str | None, password: str | None) -> None:
-        self.mqtt = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5
-        )
-        if user is not None:
-            self.mqtt.username_pw_set(user, password)
-        self.port = port
-        self.connack: queue.Queue[ReasonCode] = queue.Queue()
-        self.suback: queue.Queue[list[ReasonCode]] = queue.Queue()
-        self.puback: dict[int, ReasonCode] = {}
-        self.published = threading.Condition()
-        self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self.mqtt.on_connect = lambda _c, _u, _f, reason, _p: self.connack.put(reason)
-        self.mqtt.on_subscribe = lambda _c, _u, _m, reasons, _p: self.suback.put(list(reasons))
-        self.mqtt.on_publish = self._on_publish
-        self.mqtt.on_message = lambda _c, _u, message: self.inbox.put(message)
-
-    def _on_publish(self, _c: Any, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
-        with self.published:
-            self.puback[mid] = reason
-            self.published.notify_all()
-
-    def connect(self) -> ReasonCode:
-        self.mqtt.connect("127.0.0.1", self.port)
-        self.mqtt.loop_start()
-        return self.connack.get(timeout=WAIT_S)
-
-    def subscribe(self, topic: str) -> int:
-        self.mqtt.subscribe(topic, qos=1)
-        return int(self.suback.get(timeout=WAIT_S)[0].value)
-
-    def publish(self, topic: str, payload: bytes = b"{}") -> int:
-        info = self.mqtt.publish(topic, payload, qos=1)
-        with self.published:
-            assert self.published.wait_for(lambda: info.mid in self.puback, WAIT_S), topic
-            return int(self.puback[info.mid].value)
-
-    def close(self) -> None:
-        self.mqtt.disconnect()
-        self.mqtt.loop_stop()
-        self.mqtt._reset_sockets()  # see tests/test_servers.py: paho issue 627
-
-
-@contextmanager
-def client(port: int, user: str | None = None, password: str | None = None) -> Iterator[Client]:
-    session = Client(port, user, password)
-    try:
-        yield session
-    finally:
-        session.close()
-
-
 @contextmanager
 def connected(broker: TemplateBroker, user: str) -> Iterator[Client]:
     with client(broker.port, user, USERS[user]) as session:
         reason = session.connect()
-        assert not reason.is_failure, f"{user}: {reason}"
+        assert reason is not None and not reason.is_failure, f"{user}: {reason}"
         yield session
 
 

@@ -20,13 +20,8 @@ from broker.acl import ALARMS_USER, INGEST_USER, OBSERVER_USER
 from hazmon.config import load_registry
 from hazmon.mqtt import MqttError, MqttOptions, close_client, connect
 from hazmon.settings import BrokerAddress, Settings
-from tests.security.brokers import (
-    FAILURE,
-    NOT_AUTHORIZED,
-    GeneratedBroker,
-    client,
-    connected,
-)
+from tests.mqtt_clients import FAILURE, NOT_AUTHORIZED, client
+from tests.security.brokers import GeneratedBroker, connected
 
 pytestmark = pytest.mark.integration
 
