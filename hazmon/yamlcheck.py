@@ -9,6 +9,7 @@ at once, with the line of the offending key (CONTRACT §4).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,26 +34,43 @@ def format_path(path: PathKey) -> str:
     return out
 
 
+class _Lines:
+    """Line numbers as an editor or `grep -n` counts them: by `\n` only.
+
+    YAML also breaks lines at a lone CR, NEL and LS/PS; its own line numbers would
+    then point past what an editor shows, so positions are counted here instead.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._breaks = [i for i, ch in enumerate(text) if ch == "\n"]
+
+    def of(self, mark: Any) -> int:
+        """The line of a YAML mark (pure-Python or libyaml's), 1 without one."""
+        return 1 if mark is None else bisect.bisect_left(self._breaks, mark.index) + 1
+
+
 class _LineIndex:
     """Line numbers of every key and item in a YAML document, by field path."""
 
-    def __init__(self, root: yaml.Node | None) -> None:
+    def __init__(self, root: yaml.Node | None, lines: _Lines) -> None:
         self.key_lines: dict[PathKey, int] = {}
         self.node_lines: dict[PathKey, int] = {}
+        self._lines = lines
         if root is not None:
             self._walk(root, ())
 
     def _walk(self, node: yaml.Node, path: PathKey) -> None:
-        self.node_lines[path] = node.start_mark.line + 1
+        line_of = self._lines.of
+        self.node_lines[path] = line_of(node.start_mark)
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
                 child = (*path, key)
-                self.key_lines[child] = key_node.start_mark.line + 1
+                self.key_lines[child] = line_of(key_node.start_mark)
                 self._walk(value_node, child)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
-                self.key_lines[(*path, i)] = item.start_mark.line + 1
+                self.key_lines[(*path, i)] = line_of(item.start_mark)
                 self._walk(item, (*path, i))
 
     def line(self, path: PathKey) -> int:
@@ -69,29 +87,29 @@ class _SafeLoaderNoDates(yaml.SafeLoader):
     """SafeLoader that keeps ISO dates as strings (the registry has none)."""
 
 
-def _refuse_aliases(text: str, file: str) -> None:
+def _refuse_aliases(text: str, file: str, lines: _Lines) -> None:
     """The registry needs no anchors or aliases; refusing them refuses alias bombs too."""
     for event in yaml.parse(text, Loader=_SafeLoaderNoDates):
         anchored = isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None)
         if anchored:
-            line = event.start_mark.line + 1 if event.start_mark else 1
+            line = lines.of(event.start_mark)
             raise ConfigError(
                 [Problem(file, line, "", "no YAML anchors or aliases (write each value out)")]
             )
 
 
 def _compose(text: str, file: str) -> tuple[Any, _LineIndex]:
+    lines = _Lines(text)
     try:
-        _refuse_aliases(text, file)
+        _refuse_aliases(text, file, lines)
         root = yaml.compose(text, Loader=_SafeLoaderNoDates)
         data = yaml.load(text, Loader=_SafeLoaderNoDates)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
+        line = lines.of(exc.problem_mark or exc.context_mark)
         raise ConfigError([Problem(file, line, "", f"valid YAML ({exc.problem})")]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file, 1, "", f"valid YAML ({exc})")]) from exc
-    return data, _LineIndex(root)
+    return data, _LineIndex(root, lines)
 
 
 def _pydantic_problems(exc: ValidationError) -> Iterator[tuple[PathKey, str]]:

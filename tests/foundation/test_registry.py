@@ -273,3 +273,10 @@ def test_check_config_command_exits_2_and_lists_every_problem(tmp_path: Path) ->
     assert f"{bad}:10: sites[0].gateways[0].sensors[0].thresholds.high" in lines[0]
     good = subprocess.run([*cmd, str(DEMO)], capture_output=True, text=True, check=False)
     assert good.returncode == 0 and "ok" in good.stdout
+
+
+def test_lines_are_counted_as_an_editor_does() -> None:
+    """A lone CR, NEL or LS is a YAML line break but no line of the file's `grep -n`."""
+    text = "sites: [1]\r  bad: x\n"
+    problem = only_problem(text)
+    assert problem.line == 1
