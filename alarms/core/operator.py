@@ -73,7 +73,8 @@ def shelve(
 
 def unshelve(plant: Plant, alarm_id: str, user: str, note: str | None, now_ms: int) -> list[Event]:
     point = _current(plant, alarm_id, "unshelve")
-    return feed(plant, point, Input.unshelve, Cause(now_ms, now_ms, user=user, note=note))
+    cause = Cause(now_ms, now_ms, _value(point), user=user, note=note)
+    return feed(plant, point, Input.unshelve, cause)
 
 
 def note(plant: Plant, alarm_id: str, user: str, text: str, now_ms: int) -> Event:

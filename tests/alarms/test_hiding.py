@@ -147,3 +147,16 @@ def test_bypass_permits_clear_bypass_and_their_expiry_raises_it_again() -> None:
     ]
     eng72 = engine()
     eng72.bypass_permit("s1", "ESD-B", until_ms=T0 + 72 * 60 * MIN, now_ms=T0, **kw)
+
+
+def test_unshelving_by_hand_re_raises_with_the_occurrences_value() -> None:
+    """As with ack and shelve, the event carries the value of the occurrence."""
+    eng = engine()
+    f = Feeder(eng)
+    f.value("GT-1", T0, 30.0)
+    alarm = f"{HIGH}#1"
+    eng.shelve(alarm, user="op", minutes=10, reason="washdown", now_ms=T0 + 1_000)
+    f.value("GT-1", T0 + 2_000, 31.5)  # still active while shelved
+    out = eng.unshelve(alarm, user="op", note="washdown over", now_ms=T0 + 3_000)
+    shown = [(e.event, e.state, e.value, e.user) for e in out.events if e.key == HIGH]
+    assert shown == [("unshelved", "unack", 30.0, "op"), ("raised", "unack", 30.0, "op")]
