@@ -52,6 +52,15 @@ class PhaseFailed(RuntimeError):
     """The system under test died, or a publisher failed."""
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    t: float  # monotonic s
+    wall_ms: int
+    published: int
+    written: int  # points InfluxDB wrote for the phase's database
+    alarm_front_ms: int  # newest reading time the alarm events were about
+
+
 @dataclass
 class Burst:
     """The burst phase: the rate reached, the backlog, and how long catching up took."""
@@ -89,6 +98,7 @@ class PhaseResult:
     load_average: float = 0.0  # 1-minute, at the start
     burst: Burst | None = None
     errors: list[str] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list, repr=False)
 
     @property
     def lost(self) -> int:
@@ -121,15 +131,6 @@ class PhaseContext:
     window_readings: int = 200_000
     profile_dir: Path | None = None  # py-spy the system's processes (profile.py)
     profile_pids: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    t: float  # monotonic s
-    wall_ms: int
-    published: int
-    written: int  # points InfluxDB wrote for the phase's database
-    alarm_front_ms: int  # newest reading time the alarm events were about
 
 
 class _Sampler:
@@ -255,6 +256,7 @@ def run_phase(
     result.alarm_events = ctx.listener.events
     if ctx.evaluates_alarms:
         result.latency = match(ctx.listener.snapshot(), crossings)
+    result.samples = sampler.history
     if result.burst is not None:
         _catch_up(result, sampler.history, t0, base_per_s, alarms=ctx.evaluates_alarms)
     ctx.progress.done(
@@ -332,9 +334,10 @@ def _watch_burst(
 def _catch_up(
     result: PhaseResult, history: list[Sample], t0: float, base_per_s: float, *, alarms: bool
 ) -> None:
-    """Storing caught up when the readings still to be stored fell to one second of
-    live load (written, scaled to readings, reached published minus what was lost for
-    good); alarms caught up when their events were about readings less than 1 s old."""
+    """Storing caught up at the first moment after the burst when the system wrote no
+    faster than the live load arrives (over 5 s): it is no longer working off a backlog
+    (what it dropped is in the loss, not waited for). Alarms caught up when their events
+    were about readings less than 1 s old."""
     burst = result.burst
     assert burst is not None
     start, end = t0 + burst.warmup_s, t0 + burst.warmup_s + burst.burst_s
@@ -343,14 +346,14 @@ def _catch_up(
         burst.reached_per_s = (during[-1].published - during[0].published) / (
             during[-1].t - during[0].t
         )
-    if not history:
-        return
-    written_final = history[-1].written
-    scale = result.stored / written_final if written_final else 1.0
     after = [h for h in history if h.t >= end]
-    for h in after:
-        if h.written * scale >= h.published - result.lost - base_per_s:
-            burst.catch_up_s = h.t - end
+    for i, h in enumerate(after):
+        earlier = [e for e in after[: i + 1] if h.t - e.t >= 5.0]
+        if not earlier:
+            continue
+        e = earlier[-1]
+        if (h.written - e.written) / (h.t - e.t) <= 1.2 * base_per_s:
+            burst.catch_up_s = e.t - end
             break
     if alarms:
         for h in after:

@@ -159,3 +159,21 @@ def test_alarm_bound_holds_a_publisher_to_what_the_alarm_events_show() -> None:
     assert bound.allows(219, front_ms=1005)  # evaluated up to the 120th reading
     assert not bound.allows(220, front_ms=1005)
     assert bound.allows(279, front_ms=1012)
+
+
+def test_burst_catch_up_is_when_writing_falls_back_to_the_live_rate() -> None:
+    from benchmarks.e2e.phases import Burst, PhaseResult, Sample, _catch_up
+
+    burst = Burst(warmup_s=10.0, burst_s=10.0, target_per_s=200.0)
+    result = PhaseResult("x", "50/msg", "burst", 50, published=6000, stored=6000, burst=burst)
+    history = []
+    written = 0
+    for t in range(0, 60):
+        published = 100 * t + (100 * min(max(t - 10, 0), 10))  # 200/s during 10..20 s
+        written = min(published, written + 150)  # stores 150/s at most
+        front = 1_000 * t - (3_000 if 20 <= t < 30 else 0)  # alarms 3 s behind till 30 s
+        history.append(Sample(float(t), 1_000 * t, published, written, front))
+    _catch_up(result, history, 0.0, base_per_s=100.0, alarms=True)
+    assert burst.reached_per_s == pytest.approx(200.0)
+    assert burst.catch_up_s is not None and 5 <= burst.catch_up_s <= 25
+    assert burst.alarms_catch_up_s == pytest.approx(10.0)
