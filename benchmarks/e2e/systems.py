@@ -158,7 +158,7 @@ class Hazmon:
                 lines += [
                     f"{child.name}: {line}"
                     for line in child.log_text().splitlines()
-                    if " ERROR " in line or "Traceback" in line
+                    if " ERROR " in line or " WARNING " in line or "Traceback" in line
                 ]
         return lines
 
