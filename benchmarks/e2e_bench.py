@@ -10,7 +10,7 @@ node-red-contrib-influxdb pinned in benchmarks/nodered/package.json, installed i
 paced at 10,000 readings/s, then flat out, then (50 per message) a burst at twice the
 flat-out rate; hazmon also flat out with only storing holding the load back. Prints
 the tables of docs/benchmarks.md and writes results.json, report.md and every log to
---out. Live progress on stderr. It loads the whole machine for about 30 minutes.
+--out. Live progress on stderr. It loads the whole machine for about 25 minutes.
 """
 
 from __future__ import annotations

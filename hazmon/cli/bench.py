@@ -1,6 +1,6 @@
 """`hazmon bench`: the end-to-end benchmark against Node-RED (benchmarks/e2e_bench.py).
 
-    hazmon bench                       # the full run of docs/benchmarks.md (~30 min)
+    hazmon bench                       # the full run of docs/benchmarks.md (~25 min)
     hazmon bench --seconds 20 --burst 20 --systems hazmon
 
 Every option is passed on to the script (`hazmon bench --help` lists them). It needs a
