@@ -41,6 +41,20 @@ def stored(influxdb: InfluxDB, db: str) -> int:
     return influxdb.count(db, "reading", "value")
 
 
+def influx_ingest(
+    broker: Mosquitto, store: InfluxStore, tmp_path: Path, unique_id: str
+) -> IngestService:
+    """An in-process ingest of the small plant into `store`, flushing every 0.2 s."""
+    return IngestService(
+        registry=small_registry(unique_id),
+        broker=parse_broker_url(broker.url),
+        settings=Settings(),
+        store=store,
+        data_dir=tmp_path,
+        tuning=IngestTuning(flush_interval_s=0.2),
+    )
+
+
 def test_sigkill_mid_stream_then_restart_loses_nothing(
     fresh_mosquitto: Mosquitto,
     influxdb: InfluxDB,
@@ -120,14 +134,7 @@ def test_influxdb_stopped_for_30_s_mid_stream_loses_nothing(
     unique_id: str,
 ) -> None:
     store = InfluxStore(InfluxAddress(fresh_influxdb.url, "hazmon"))
-    service = IngestService(
-        registry=small_registry(unique_id),
-        broker=parse_broker_url(fresh_mosquitto.url),
-        settings=Settings(),
-        store=store,
-        data_dir=tmp_path,
-        tuning=IngestTuning(flush_interval_s=0.2),
-    )
+    service = influx_ingest(fresh_mosquitto, store, tmp_path, unique_id)
     messages = list(good_messages(unique_id, gateways=2, sensors=10, messages=900, per_message=50))
     n = len(messages) * 50
     spool_seen = 0
@@ -204,14 +211,7 @@ def test_a_hung_influxdb_is_spooled_around_and_nothing_is_lost(
 ) -> None:
     """InfluxDB frozen (SIGSTOP) rather than stopped: writes time out, ingest spools."""
     store = InfluxStore(InfluxAddress(fresh_influxdb.url, "hazmon"), write_timeout_s=1.0)
-    service = IngestService(
-        registry=small_registry(unique_id),
-        broker=parse_broker_url(fresh_mosquitto.url),
-        settings=Settings(),
-        store=store,
-        data_dir=tmp_path,
-        tuning=IngestTuning(flush_interval_s=0.2),
-    )
+    service = influx_ingest(fresh_mosquitto, store, tmp_path, unique_id)
     messages = list(good_messages(unique_id, gateways=2, sensors=10, messages=300, per_message=50))
     n = len(messages) * 50
     assert fresh_influxdb.pid is not None
@@ -246,14 +246,7 @@ def test_a_broker_restart_mid_stream_loses_nothing(
     """Mosquitto stopped and started again: ingest reconnects, its session (kept by the
     broker across the restart) delivers what was not acknowledged."""
     store = InfluxStore(InfluxAddress(influxdb.url, influx_db))
-    service = IngestService(
-        registry=small_registry(unique_id),
-        broker=parse_broker_url(fresh_mosquitto.url),
-        settings=Settings(),
-        store=store,
-        data_dir=tmp_path,
-        tuning=IngestTuning(flush_interval_s=0.2),
-    )
+    service = influx_ingest(fresh_mosquitto, store, tmp_path, unique_id)
     messages = list(good_messages(unique_id, gateways=2, sensors=10, messages=100, per_message=50))
     half = len(messages) // 2
     n = len(messages) * 50
