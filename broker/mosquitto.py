@@ -29,6 +29,8 @@ def write_config(address: BrokerAddress, folder: Path) -> Path:
         "allow_anonymous true",
         "# Mosquitto's default of 1000 drops messages silently (CONTRACT §2)",
         "max_queued_messages 100000",
+        "# alarm events go out at once, not after the previous segment's TCP ACK",
+        "set_tcp_nodelay true",
         "persistence true",
         f"persistence_location {folder}/",
         "autosave_interval 60",

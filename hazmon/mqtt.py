@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -135,7 +136,16 @@ def new_client(opts: MqttOptions, *, protocol: int, manual_ack: bool = False) ->
     client.max_inflight_messages_set(opts.max_inflight)
     client.max_queued_messages_set(0)  # paho's own outgoing queue: unbounded only while offline
     client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.on_socket_open = _no_delay
     return client
+
+
+def _no_delay(_client: paho.Client, _userdata: Any, sock: Any) -> None:
+    """Send small packets at once (TCP_NODELAY): an alarm event or a PUBACK must not
+    wait for the acknowledgement of the previous segment (Nagle's algorithm), which
+    on Linux can mean the peer's delayed-ACK timer, 40 ms."""
+    with contextlib.suppress(OSError, AttributeError):  # not TCP: unix socket, websockets
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def connect_properties(opts: MqttOptions) -> Properties:

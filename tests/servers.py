@@ -339,6 +339,7 @@ class Mosquitto(_Server):
             f"listener {self.port} {self.host}",
             "allow_anonymous true",
             "max_queued_messages 100000",
+            "set_tcp_nodelay true",
             "persistence true",
             f"persistence_location {self.dir}/",
             f"log_dest file {self.log_path}",

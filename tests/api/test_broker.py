@@ -27,6 +27,9 @@ def round_trip(host: str, port: int, topic: str) -> tuple[int, bytes]:
         client_id="",
     )
     client, protocol = connect(opts, attempts=2, timeout_s=5)
+    sock = client.socket()
+    assert isinstance(sock, socket.socket)
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), "Nagle left on"
     got = threading.Event()
     payload: list[bytes] = []
 
@@ -60,6 +63,7 @@ async def test_embedded_broker_carries_qos1_and_stops(
     if kind == "mosquitto":
         conf = (tmp_path / "broker" / "mosquitto.conf").read_text()
         assert "max_queued_messages 100000" in conf
+        assert "set_tcp_nodelay true" in conf
         assert f"listener {port} 127.0.0.1" in conf
         assert f"persistence_location {tmp_path / 'broker'}/" in conf
 

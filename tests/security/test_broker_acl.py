@@ -53,6 +53,7 @@ def broker() -> Iterator[GeneratedBroker]:
 def test_the_generated_files_are_what_mosquitto_runs(broker: GeneratedBroker) -> None:
     assert broker.written is not None
     assert [p.name for p in broker.out.glob("*.conf")] == ["mosquitto.conf"]
+    assert "set_tcp_nodelay true" in (broker.out / "mosquitto.conf").read_text().splitlines()
     assert broker.written.passwd.stat().st_mode & 0o777 == 0o600
     assert broker.written.warnings == []
     secret = broker.password(TANKFARM)
