@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from alarms import journal
-from alarms.core.model import Dirty, Doc, Event, NotifyRequest
+from alarms.core.model import Dirty, Doc, Event, LastReading, NotifyRequest
 from alarms.journal import Head
 
 DB_FILE = "alarms.db"
@@ -33,6 +33,13 @@ CREATE TABLE IF NOT EXISTS state (
     id TEXT NOT NULL,
     doc TEXT NOT NULL,
     PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sensor_last (
+    id TEXT PRIMARY KEY,
+    ts_ms INTEGER,
+    seen_ms INTEGER,
+    value ANY,
+    quality TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS occurrences (
     alarm_id TEXT PRIMARY KEY,
@@ -82,6 +89,7 @@ class Saved:
     points: dict[str, Doc] = field(default_factory=dict)
     gateways: dict[str, Doc] = field(default_factory=dict)
     open_occurrences: dict[str, Doc] = field(default_factory=dict)
+    last: dict[str, LastReading] = field(default_factory=dict)
 
 
 class AlarmDb:
@@ -101,6 +109,10 @@ class AlarmDb:
         for kind, ident, doc in self._conn.execute("SELECT kind, id, doc FROM state"):
             if kind in kinds:
                 kinds[kind][ident] = json.loads(doc)
+        for sid, ts_ms, seen_ms, value, quality in self._conn.execute(
+            "SELECT id, ts_ms, seen_ms, value, quality FROM sensor_last"
+        ):
+            saved.last[sid] = (ts_ms, seen_ms, value, quality)
         for alarm_id, doc in self._conn.execute(
             "SELECT alarm_id, doc FROM occurrences WHERE ended_ms IS NULL"
         ):
@@ -139,6 +151,12 @@ class AlarmDb:
         rows += [("point", k, _dumps(d)) for k, d in dirty.points.items()]
         rows += [("gateway", i, _dumps(d)) for i, d in dirty.gateways.items()]
         cur.executemany("INSERT OR REPLACE INTO state (kind, id, doc) VALUES (?, ?, ?)", rows)
+        if dirty.last:  # plain columns: one row per sensor that had a reading
+            cur.executemany(
+                "INSERT OR REPLACE INTO sensor_last (id, ts_ms, seen_ms, value, quality) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(sid, *row) for sid, row in dirty.last.items()],
+            )
         cur.executemany(
             "INSERT OR REPLACE INTO occurrences "
             "(alarm_id, key, site, priority, raised_ms, ended_ms, doc) VALUES (?,?,?,?,?,?,?)",

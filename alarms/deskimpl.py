@@ -53,7 +53,7 @@ class AlarmDesk:
         saved = self.db.load()
         self.engine.restore(
             sensors=saved.sensors, points=saved.points, gateways=saved.gateways,
-            open_occurrences=saved.open_occurrences,
+            open_occurrences=saved.open_occurrences, last=saved.last,
         )
         self.engine.start(self._now())
         self._decoder = Decoder(registry)

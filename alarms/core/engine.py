@@ -19,7 +19,16 @@ from collections import deque
 
 from alarms.core import operator, silence
 from alarms.core.escalation import escalate, outcome_event
-from alarms.core.model import Dirty, Doc, Event, NotifyRequest, Output, Permit, RiskChange
+from alarms.core.model import (
+    Dirty,
+    Doc,
+    Event,
+    LastReading,
+    NotifyRequest,
+    Output,
+    Permit,
+    RiskChange,
+)
 from alarms.core.plant import Plant
 from alarms.core.readings import fresh, historical_reading, live_reading
 from alarms.core.risk import site_level
@@ -45,13 +54,16 @@ class Engine:
         points: dict[str, Doc],
         gateways: dict[str, Doc],
         open_occurrences: dict[str, Doc],
+        last: dict[str, LastReading] | None = None,
     ) -> None:
         self.plant.restore(
-            sensors=sensors, points=points, gateways=gateways, open_occurrences=open_occurrences
+            sensors=sensors, points=points, gateways=gateways, open_occurrences=open_occurrences,
+            last=last,
         )
 
     def start(self, now_ms: int) -> None:
         self.started_ms = now_ms
+        self.plant.rebuild_site_sets()
         self._levels = {s: site_level(self.plant, s, now_ms) for s in self.plant.sites}
         self.plant.touched_sites.clear()
 
@@ -99,8 +111,7 @@ class Engine:
         started_ms = self.started_ms if self.started_ms is not None else now_ms
         plant = self.plant
         out = Output(events=silence.offline_by_silence(plant, started_ms, now_ms))
-        for state in plant.sensors.values():
-            out.events += silence.sensor_clock(plant, state, started_ms, now_ms)
+        out.events += silence.sensors_clock(plant, started_ms, now_ms)
         out.events += silence.shelving_expired(plant, now_ms)
         for point in plant.points.values():
             if point.occ is not None and point.occ.esc_since_ms is not None:
@@ -199,6 +210,8 @@ class Engine:
             for key in sorted(keys):
                 out.extend(escalate(self.plant, self.plant.points[key], now_ms))
         touched = self.plant.touched_sites
+        if touched:
+            self.plant.refresh_site_sets()
         for site in sorted(touched):
             level = site_level(self.plant, site, now_ms)
             if level != self._levels.get(site):

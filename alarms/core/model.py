@@ -21,6 +21,7 @@ from hazmon.kinds import Condition, Priority
 
 Doc = dict[str, Any]
 Value = float | str | None
+LastReading = tuple[int | None, int | None, Value, str]  # ts_ms, seen_ms, value, quality
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,11 +233,19 @@ class SensorState:
         return self.maintenance_since_ms is not None and not self.maintenance_overrun
 
     def doc(self) -> Doc:
-        """A plain dict (hand-written: `asdict` is the hot path's slowest part)."""
+        """What changes only with the sensor's situation (maintenance, out of service,
+        permit, replay); the last reading is `last()`, persisted apart and cheaply, since
+        every reading changes it."""
         doc = {name: getattr(self, name) for name in _SENSOR_FIELDS}
         doc["hist_active"] = list(self.hist_active)
         doc["permit"] = asdict(self.permit) if self.permit is not None else None
         return doc
+
+    def last(self) -> LastReading:
+        return (self.last_ts_ms, self.last_seen_ms, self.last_value, self.last_quality)
+
+    def load_last(self, row: LastReading) -> None:
+        self.last_ts_ms, self.last_seen_ms, self.last_value, self.last_quality = row
 
     def load(self, doc: Doc) -> None:
         for name in (
@@ -250,7 +259,10 @@ class SensorState:
         self.permit = Permit(**permit) if permit else None
 
 
-_SENSOR_FIELDS = tuple(f.name for f in fields(SensorState) if f.name != "permit")
+LAST_FIELDS = ("last_ts_ms", "last_seen_ms", "last_value", "last_quality")
+_SENSOR_FIELDS = tuple(
+    f.name for f in fields(SensorState) if f.name != "permit" and f.name not in LAST_FIELDS
+)
 _OCCURRENCE_FIELDS = tuple(f.name for f in fields(Occurrence))
 
 
@@ -311,6 +323,9 @@ class Dirty:
     points: dict[str, Doc] = field(default_factory=dict)
     gateways: dict[str, Doc] = field(default_factory=dict)
     occurrences: dict[str, OccurrenceRecord] = field(default_factory=dict)
+    last: dict[str, LastReading] = field(default_factory=dict)  # sensor id: last reading
 
     def __bool__(self) -> bool:
-        return bool(self.sensors or self.points or self.gateways or self.occurrences)
+        return bool(
+            self.sensors or self.points or self.gateways or self.occurrences or self.last
+        )

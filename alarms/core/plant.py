@@ -1,22 +1,74 @@
 """The core's picture of the plant: every alarm point, sensor and gateway of the
 registry in force, indexed the ways the engine looks them up, and what changed since
-the shell last persisted it."""
+the shell last persisted it.
+
+Kept as the plant changes, so that the hot paths do not rescan it:
+- `quiet`: per analog sensor, the values a `good` reading may have and change nothing
+  while no point of the sensor is active or pending (`QuietBand`);
+- `hazards` / `flagged`: per site, the points that count for its risk grade (condition
+  active or occurrence open) and the sensors with a permit, out of service or in
+  maintenance, refreshed from what was marked (`refresh_site_sets`), so a site's grade
+  is computed from those instead of from all its points.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+from alarms.core.conditions import UNDER_RANGE_FRACTION
 from alarms.core.model import (
     AlarmPoint,
     Dirty,
     Doc,
     GatewayLink,
+    LastReading,
     Occurrence,
     OccurrenceRecord,
     SensorState,
 )
-from hazmon.kinds import Condition, Kind, Priority
+from hazmon.kinds import HIGH_CONDITIONS, Condition, Kind, Priority
 from hazmon.registry import Registry, Sensor, Site
+
+
+@dataclass(frozen=True, slots=True)
+class QuietBand:
+    """A `good` analog reading with `above < value < below` and `value >= floor` gives
+    every condition of its sensor the verdict inactive (alarms.core.conditions): below
+    each high threshold minus the deadband, above each low one plus the deadband, and
+    not under the range (fault)."""
+
+    above: float
+    below: float
+    floor: float
+
+    def holds(self, value: float) -> bool:
+        return self.above < value < self.below and value >= self.floor
+
+
+def quiet_band(sensor: Sensor) -> QuietBand | None:
+    if not sensor.analog:
+        return None
+    above, below = -math.inf, math.inf
+    for condition, threshold in sensor.thresholds.items():
+        if condition in HIGH_CONDITIONS:
+            below = min(below, threshold - sensor.deadband)
+        else:
+            above = max(above, threshold + sensor.deadband)
+    floor = -math.inf
+    if sensor.range is not None:
+        low, high = sensor.range
+        floor = low - UNDER_RANGE_FRACTION * (high - low)
+    return QuietBand(above, below, floor)
+
+
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """A sensor's service-clock periods, in ms."""
+
+    stale_ms: int
+    on_delay_ms: int
 
 
 def sensor_conditions(sensor: Sensor) -> list[Condition]:
@@ -39,11 +91,19 @@ class Plant:
         self.gateway_sensors: dict[str, list[str]] = {}
         self.site_points: dict[str, list[AlarmPoint]] = {}
         self.site_sensors: dict[str, list[str]] = {}
+        self.quiet: dict[str, QuietBand | None] = {}
+        self.clocks: dict[str, Clocks] = {}
+        self.point_list: dict[str, tuple[AlarmPoint, ...]] = {}  # by sensor id
+        self.hazards: dict[str, dict[str, AlarmPoint]] = {s: {} for s in self.sites}
+        self.flagged: dict[str, dict[str, SensorState]] = {s: {} for s in self.sites}
         self._dirty_points: set[str] = set()
         self._dirty_sensors: set[str] = set()
+        self._dirty_last: set[str] = set()
         self._dirty_gateways: set[str] = set()
         self._dirty_occ: dict[str, tuple[AlarmPoint, Occurrence]] = {}
         self.touched_sites: set[str] = set()
+        self._touched_points: set[str] = set()
+        self._touched_sensors: set[str] = set()
         for site, gateway, sensor in registry.sensors():
             self._add_sensor(site, gateway.id, sensor)
         for site in registry.sites:
@@ -66,6 +126,11 @@ class Plant:
             points[condition] = self.points[key] = point
             self.site_points.setdefault(site.id, []).append(point)
         self.sensor_points[sid] = points
+        self.point_list[sid] = tuple(points.values())
+        self.quiet[sid] = quiet_band(sensor)
+        self.clocks[sid] = Clocks(
+            int((sensor.stale_after_s or 10.0) * 1000), int(sensor.on_delay_s * 1000)
+        )
 
     def _add_gateway(self, site: Site, gateway: str, period_s: float) -> None:
         gid = f"{site.id}/{gateway}"
@@ -97,13 +162,53 @@ class Plant:
         self._dirty_points.add(point.key)
         if touch:
             self.touched_sites.add(point.site)
+            self._touched_points.add(point.key)
         if point.occ is not None:
             self._dirty_occ[point.occ.alarm_id] = (point, point.occ)
 
     def mark_sensor(self, state: SensorState, *, touch: bool = True) -> None:
-        self._dirty_sensors.add(state.id)
+        sid = state.id
+        self._dirty_sensors.add(sid)
+        self._dirty_last.add(sid)
         if touch:
             self.touched_sites.add(state.site)
+            self._touched_sensors.add(sid)
+
+    def mark_last(self, sid: str) -> None:
+        """Persist the sensor's last reading (every live reading changes it)."""
+        self._dirty_last.add(sid)
+
+    # -- what counts for the risk grades ---------------------------------------------
+
+    def refresh_site_sets(self) -> None:
+        """Bring `hazards` and `flagged` up to date with the points and sensors marked
+        (touched) since the last refresh."""
+        for key in self._touched_points:
+            point = self.points[key]
+            if point.hazard:
+                self.hazards[point.site][key] = point
+            else:
+                self.hazards[point.site].pop(key, None)
+        for sid in self._touched_sensors:
+            state = self.sensors[sid]
+            if _flagged(state):
+                self.flagged[state.site][sid] = state
+            else:
+                self.flagged[state.site].pop(sid, None)
+        self._touched_points.clear()
+        self._touched_sensors.clear()
+
+    def rebuild_site_sets(self) -> None:
+        """From scratch (at start, after a restore)."""
+        for site in self.sites:
+            self.hazards[site] = {p.key: p for p in self.site_points.get(site, ()) if p.hazard}
+            self.flagged[site] = {
+                sid: self.sensors[sid]
+                for sid in self.site_sensors.get(site, ())
+                if _flagged(self.sensors[sid])
+            }
+        self._touched_points.clear()
+        self._touched_sensors.clear()
 
     def mark_gateway(self, link: GatewayLink) -> None:
         self._dirty_gateways.add(link.id)
@@ -117,9 +222,11 @@ class Plant:
                 alarm_id: occurrence_record(point, occ)
                 for alarm_id, (point, occ) in self._dirty_occ.items()
             },
+            last={i: self.sensors[i].last() for i in self._dirty_last},
         )
         self._dirty_points.clear()
         self._dirty_sensors.clear()
+        self._dirty_last.clear()
         self._dirty_gateways.clear()
         self._dirty_occ.clear()
         return dirty
@@ -133,11 +240,15 @@ class Plant:
         points: dict[str, Doc],
         gateways: dict[str, Doc],
         open_occurrences: dict[str, Doc],
+        last: dict[str, LastReading] | None = None,
     ) -> None:
         """Load persisted state; ids the registry no longer has are left out."""
         for sid, doc in sensors.items():
             if sid in self.sensors:
                 self.sensors[sid].load(doc)
+        for sid, row in (last or {}).items():
+            if sid in self.sensors:
+                self.sensors[sid].load_last(row)
         for gid, doc in gateways.items():
             if gid in self.gateways:
                 self.gateways[gid].load(doc)
@@ -148,6 +259,15 @@ class Plant:
             found = self.point_of_alarm(alarm_id)
             if found is not None:
                 found[0].occ = Occurrence.load(doc)
+
+
+def _flagged(state: SensorState) -> bool:
+    """Whether the sensor's own situation can raise its site's grade (alarms.core.risk)."""
+    return (
+        state.permit is not None
+        or state.oos_until_ms is not None
+        or state.maintenance_since_ms is not None
+    )
 
 
 def occurrence_record(point: AlarmPoint, occ: Occurrence) -> OccurrenceRecord:

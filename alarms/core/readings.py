@@ -44,15 +44,17 @@ def fresh(plant: Plant, reading: Reading) -> bool:
 
 
 def live_reading(plant: Plant, reading: Reading, now_ms: int) -> list[Event]:
-    if not fresh(plant, reading):
-        return []
     sid = f"{reading.site}/{reading.sensor}"
-    state = plant.sensors[sid]
-    cfg = plant.configs[sid]
+    state = plant.sensors.get(sid)
+    if state is None or (state.last_ts_ms is not None and reading.ts_ms <= state.last_ts_ms):
+        return []  # not fresh
     value = reading.value if reading.value is not None else reading.state
     state.last_ts_ms, state.last_seen_ms = reading.ts_ms, now_ms
     state.last_value, state.last_quality = value, reading.quality
-    plant.mark_sensor(state, touch=False)
+    plant.mark_last(sid)
+    if _quiet(plant, sid, state, reading):
+        return []
+    cfg = plant.configs[sid]
     events = _stale_ends(plant, sid, reading, now_ms)
     if reading.quality == "maintenance":
         return events + _maintenance_starts(plant, state, reading, now_ms)
@@ -62,6 +64,26 @@ def live_reading(plant: Plant, reading: Reading, now_ms: int) -> list[Event]:
     if ending:
         events += _maintenance_ends(plant, state, reading, now_ms)
     return events
+
+
+def _quiet(plant: Plant, sid: str, state: SensorState, reading: Reading) -> bool:
+    """Whether the reading changes nothing, decided without the verdicts: a `good`
+    reading inside the sensor's quiet band (an interlock: `normal`), no point of the
+    sensor active or with a delay running, not in maintenance. Every verdict would be
+    inactive and find its point inactive with nothing pending (`step` returns False and
+    changes nothing); most readings of a plant are like this."""
+    if reading.quality != "good" or state.maintenance_since_ms is not None:
+        return False
+    if reading.value is not None:
+        band = plant.quiet[sid]
+        if band is None or not band.holds(reading.value):
+            return False
+    elif reading.state != "normal":
+        return False
+    for point in plant.point_list[sid]:
+        if point.active or point.pending_ts_ms is not None:
+            return False
+    return True
 
 
 def apply_verdicts(
@@ -154,7 +176,7 @@ def historical_reading(plant: Plant, reading: Reading, now_ms: int) -> Output:
     if state.last_hist_ts_ms is not None and reading.ts_ms <= state.last_hist_ts_ms:
         return out
     state.last_hist_ts_ms = reading.ts_ms
-    plant.mark_sensor(state, touch=False)
+    plant.mark_sensor(state, touch=False)  # last_hist_ts_ms is in the sensor's doc
     cfg = plant.configs[sid]
     value = reading.value if reading.value is not None else reading.state
     for condition, verdict in verdicts(cfg, state, reading, reading.ts_ms).items():

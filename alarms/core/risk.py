@@ -9,6 +9,9 @@ medium `offline` point); else blue.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from alarms.core.model import AlarmPoint, SensorState
 from alarms.core.plant import Plant
 from hazmon.kinds import Priority
 from hazmon.registry import GRADE_LEVEL, LEVEL_GRADE
@@ -21,16 +24,35 @@ PRIORITY_LEVEL: dict[Priority, int] = {
 
 
 def site_level(plant: Plant, site_id: str, now_ms: int) -> int:
+    """From the site's points and sensors that count (`Plant.hazards`, `flagged`; the
+    caller has refreshed them: `Plant.refresh_site_sets`)."""
+    points = plant.hazards.get(site_id, {}).values()
+    sensors = plant.flagged.get(site_id, {}).values()
+    return _level(plant, site_id, points, sensors, now_ms)
+
+
+def site_level_scan(plant: Plant, site_id: str, now_ms: int) -> int:
+    """The same from every point and sensor of the site (what the sets must agree with)."""
+    points = [p for p in plant.site_points.get(site_id, ()) if p.hazard]
+    sensors = [plant.sensors[sid] for sid in plant.site_sensors.get(site_id, ())]
+    return _level(plant, site_id, points, sensors, now_ms)
+
+
+def _level(
+    plant: Plant,
+    site_id: str,
+    points: Iterable[AlarmPoint],
+    sensors: Iterable[SensorState],
+    now_ms: int,
+) -> int:
     level = GRADE_LEVEL[plant.sites[site_id].baseline_risk]
-    for point in plant.site_points.get(site_id, ()):
-        if point.hazard:
-            level = max(level, PRIORITY_LEVEL[point.priority])
-            if level == 3:
-                return level
-    for sid in plant.site_sensors.get(site_id, ()):
-        state = plant.sensors[sid]
+    for point in points:
+        level = max(level, PRIORITY_LEVEL[point.priority])
+        if level == 3:
+            return level
+    for state in sensors:
         if state.permit is not None and state.permit.valid(now_ms):
-            level = max(level, 2 if plant.configs[sid].grade == "A" else 1)
+            level = max(level, 2 if plant.configs[state.id].grade == "A" else 1)
         if state.oos_until_ms is not None or state.maintenance_since_ms is not None:
             level = max(level, 1)
     return level

@@ -76,6 +76,29 @@ def offline_by_silence(plant: Plant, started_ms: int, now_ms: int) -> list[Event
     return events
 
 
+def sensors_clock(plant: Plant, started_ms: int, now_ms: int) -> list[Event]:
+    """`sensor_clock` for every sensor, skipping those it would leave alone: heard
+    within their stale period (so not stale, whatever else `_stale` checks), no
+    on-delay, no maintenance, not out of service, no permit. The service clock runs
+    every second over every sensor of the plant, under the lock readings wait for."""
+    events: list[Event] = []
+    clocks = plant.clocks
+    for sid, state in plant.sensors.items():
+        seen = state.last_seen_ms
+        clock = clocks[sid]
+        if (
+            seen is not None
+            and now_ms - seen < clock.stale_ms
+            and clock.on_delay_ms <= 0
+            and state.maintenance_since_ms is None
+            and state.oos_until_ms is None
+            and state.permit is None
+        ):
+            continue
+        events += sensor_clock(plant, state, started_ms, now_ms)
+    return events
+
+
 def sensor_clock(plant: Plant, state: SensorState, started_ms: int, now_ms: int) -> list[Event]:
     """Everything the service clock decides about one sensor."""
     events = _stale(plant, state, started_ms, now_ms)

@@ -15,9 +15,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from alarms.core.risk import site_level_scan
 from alarms.core.table import HIDDEN_STATES, OPEN_STATES, State
 from alarms.deskimpl import AlarmDesk
 from alarms.errors import AlarmError
+from hazmon.registry import LEVEL_GRADE
 from stores.memory import MemoryStore
 from tests.alarms.plant import T0, Clock, registry
 
@@ -33,6 +35,7 @@ def snapshot(desk: AlarmDesk) -> dict[str, Any]:
     return {
         "points": {k: p.doc() for k, p in plant.points.items()},
         "sensors": {i: s.doc() for i, s in plant.sensors.items()},
+        "last": {i: s.last() for i, s in plant.sensors.items()},
         "gateways": {i: g.doc() for i, g in plant.gateways.items()},
         "open": {p.occ.alarm_id: p.occ.doc() for p in plant.points.values() if p.occ},
         "grades": desk.risk_grades(),
@@ -154,6 +157,13 @@ class PlantHistory(RuleBasedStateMachine):
                 assert point.latched and point.state not in (State.normal, State.rtn_unack)
             if point.state not in HIDDEN_STATES and point.occ is not None:
                 assert point.occ.alarm_id == f"{point.key}#{point.count}"
+
+    @invariant()
+    def grades_agree_with_a_full_scan(self) -> None:
+        plant = self.desk.engine.plant
+        scanned = {s: LEVEL_GRADE[site_level_scan(plant, s, self.clock.now_ms)]
+                   for s in plant.sites}
+        assert self.desk.risk_grades() == scanned
 
     def teardown(self) -> None:
         try:

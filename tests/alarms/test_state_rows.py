@@ -1,0 +1,81 @@
+"""What the alarm DB keeps per sensor: the last reading as a plain row written with
+every reading (`sensor_last`), the sensor's situation as a document only when it
+changes; a restart restores both, and a data folder written before the split (the
+last reading inside the document) still restores."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from alarms.deskimpl import AlarmDesk
+from stores.memory import MemoryStore
+from tests.alarms.plant import T0, Clock, registry, telemetry
+
+pytestmark = pytest.mark.unit
+
+TOPIC = "hazmon/v1/s1/gw1/telemetry"
+REGISTRY = registry()
+
+
+def desk(data: Path, clock: Clock) -> AlarmDesk:
+    return AlarmDesk(registry=REGISTRY, data_dir=data, store=MemoryStore(), clock=clock)
+
+
+def rows(data: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(data / "alarms.db") as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_quiet_reading_writes_one_row_and_no_document(tmp_path: Path) -> None:
+    clock = Clock()
+    d = desk(tmp_path, clock)
+    d.receive([(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0, "value": 3.5}))])
+    d.close()
+    assert rows(tmp_path, "SELECT id, ts_ms, seen_ms, value, quality FROM sensor_last") == [
+        ("s1/GT-1", T0, T0, 3.5, "good")
+    ]
+    assert rows(tmp_path, "SELECT id FROM state WHERE kind = 'sensor'") == []
+
+
+def test_a_restart_restores_the_last_reading_and_drops_what_it_saw(tmp_path: Path) -> None:
+    clock = Clock()
+    d = desk(tmp_path, clock)
+    d.receive([(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0 + 5_000, "value": 30.0},
+                                 {"sensor": "ESD-A", "ts_ms": T0 + 5_000, "state": "normal"}))])
+    assert [a["state"] for a in d.alarms(active=True)] == ["unack"]
+    d.close()
+    clock.advance(10)
+    again = desk(tmp_path, clock)
+    gt1 = again.engine.plant.sensors["s1/GT-1"]
+    assert gt1.last() == (T0 + 5_000, T0, 30.0, "good")
+    assert again.engine.plant.sensors["s1/ESD-A"].last_value == "normal"
+    # an older reading, e.g. a redelivered message of another seq, changes nothing
+    out = again.receive([(TOPIC, telemetry(7, {"sensor": "GT-1", "ts_ms": T0 + 4_000,
+                                                 "value": 0.0}))])
+    assert out.events == []
+    assert [a["state"] for a in again.alarms(active=True)] == ["unack"]
+    again.close()
+
+
+def test_a_data_folder_with_the_last_reading_in_the_document_restores(tmp_path: Path) -> None:
+    clock = Clock()
+    desk(tmp_path, clock).close()  # creates the schema
+    old_doc = {
+        "site": "s1", "gateway": "gw1", "sensor": "GT-1", "last_ts_ms": T0 + 9_000,
+        "last_seen_ms": T0 + 9_100, "last_value": 12.5, "last_quality": "uncertain",
+        "last_hist_ts_ms": None, "hist_active": [], "maintenance_since_ms": None,
+        "maintenance_overrun": False, "oos_until_ms": None, "oos_reason": None,
+        "oos_by": None, "permit": None,
+    }
+    with sqlite3.connect(tmp_path / "alarms.db") as conn:
+        conn.execute("INSERT INTO state (kind, id, doc) VALUES ('sensor', 's1/GT-1', ?)",
+                     (orjson.dumps(old_doc).decode(),))
+    again = desk(tmp_path, clock)
+    assert again.engine.plant.sensors["s1/GT-1"].last() == (
+        T0 + 9_000, T0 + 9_100, 12.5, "uncertain"
+    )
+    again.close()
