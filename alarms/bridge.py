@@ -2,12 +2,20 @@
 
 - Callbacks are in place before CONNECT, so the messages a persistent session holds
   (delivered right after CONNACK) are not lost; every (re)connect subscribes again.
-- Incoming messages go into a bounded asyncio queue through
-  `loop.call_soon_threadsafe`; when it is full, paho's thread waits (TCP backpressure
-  to the broker) rather than the queue growing.
-- QoS 1 messages are acknowledged by the caller (`manual_ack`), after what they caused
-  is committed; an ack for a message of an earlier connection is never sent (its
-  `mid` means nothing on the new one; the broker sends the message again).
+- paho reads the socket in chunks and QoS 0/1 PUBLISH packets are parsed without
+  MQTT 5 properties (`hazmon.fastpaho`, as ingest does); paho's own `on_message`
+  stays as the fall-back for anything else.
+- On paho's thread each message is appended to a pending list; after each read of
+  the socket (`loop_read`) the whole list goes to the event loop in one
+  `loop.call_soon_threadsafe`, not one call (and one wake-up of the loop) per message.
+- Backpressure: at most `capacity` messages wait for the event loop (pending or handed
+  over, not yet taken by `batch()`); beyond that paho's thread waits until `batch()`
+  takes some (TCP backpressure to the broker) rather than the queue growing. `close()`
+  wakes it.
+- QoS 1 messages are acknowledged by the caller (`ack`), after what they caused is
+  committed, the PUBACKs of a batch as one write; an ack for a message of an earlier
+  connection is never sent (its `mid` means nothing on the new one; the broker sends
+  the message again).
 - MQTT 5 (session expiry, Receive Maximum 65535) with a fall back to 3.1.1.
 """
 
@@ -16,16 +24,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import MQTTErrorCode
 
+from hazmon.fastpaho import ack_many, buffer_reads, lean_publish
 from hazmon.mqtt import (
     MQTT_V5,
     MqttError,
     MqttOptions,
+    close_client,
     new_client,
     retry_connect,
     send_connect,
@@ -33,9 +44,10 @@ from hazmon.mqtt import (
 
 log = logging.getLogger(__name__)
 
+ROOM_POLL_S = 0.5  # how often a paho thread waiting for room looks at `closing`
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+
+class Inbound(NamedTuple):
     topic: str
     payload: bytes
     mid: int
@@ -55,13 +67,22 @@ class MqttLink:
         self.opts = opts
         self.topics = list(topics)
         self.protocol: int = MQTT_V5
+        self.capacity = capacity
         self._loop = loop
-        self._queue: asyncio.Queue[Inbound] = asyncio.Queue(maxsize=capacity)
-        self._slots = threading.BoundedSemaphore(capacity)
         self._subscribed = asyncio.Event()
         self._generation = 0
+        self._connected = False
+        self._ack_lock = threading.Lock()  # generation changes vs. acks queued
         self._closing = False
         self._client: paho.Client | None = None
+        # paho's thread only
+        self._pending: list[Inbound] = []
+        # handed over, not yet taken by batch(): written under `_room`, read anywhere
+        self._handed = 0
+        self._room = threading.Condition(threading.Lock())
+        # the event loop only
+        self._ready: deque[Inbound] = deque()
+        self._arrived = asyncio.Event()
 
     # -- connecting ------------------------------------------------------------------
 
@@ -83,15 +104,18 @@ class MqttLink:
                 outcome["reason"] = "ok" if not rc.is_failure else str(rc)
                 first.set()
             if not rc.is_failure:
-                self._connected(c, flags)
+                self._connected_now(c, flags)
 
         def on_disconnect(_c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+            with self._ack_lock:
+                self._connected = False
             if not first.is_set():
                 outcome["reason"] = f"closed before CONNACK ({rc})"
                 first.set()
             elif not self._closing:
                 log.warning("MQTT connection lost (%s); paho reconnects", rc)
 
+        self._install_reads(client)
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_message = self._on_message
@@ -105,12 +129,28 @@ class MqttLink:
         if outcome.get("reason") == "ok":
             self._client = client
             return "ok"
-        client.disconnect()
-        client.loop_stop()
+        close_client(client)
         return str(outcome.get("reason", "refused"))
 
-    def _connected(self, client: paho.Client, flags: Any) -> None:
-        self._generation += 1
+    def _install_reads(self, client: paho.Client) -> None:
+        """Chunked reads, lean PUBLISH parsing, and one hand-over per socket read."""
+        buffer_reads(client)
+        lean_publish(client, self._deliver)
+        read = client.loop_read
+
+        def loop_read(max_packets: int = 1) -> MQTTErrorCode:
+            try:
+                return read(max_packets)
+            finally:
+                if self._pending:
+                    self._hand_over()
+
+        client.loop_read = loop_read  # type: ignore[method-assign]
+
+    def _connected_now(self, client: paho.Client, flags: Any) -> None:
+        with self._ack_lock:
+            self._generation += 1
+            self._connected = True
         client.subscribe([(topic, 1) for topic in self.topics])
 
     def _on_subscribe(
@@ -126,7 +166,7 @@ class MqttLink:
         """Returns once the broker acknowledged the subscriptions (SUBACK)."""
         await self._subscribed.wait()
 
-    # -- receiving --------------------------------------------------------------------
+    # -- receiving: paho's thread ----------------------------------------------------------
 
     def _call(self, fn: Any, *args: Any) -> bool:
         try:
@@ -135,36 +175,76 @@ class MqttLink:
             return False
         return True
 
+    def _deliver(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        if self._handed + len(self._pending) >= self.capacity and not self._wait_for_room():
+            return  # closing: not acknowledged, so the broker keeps it
+        self._pending.append(Inbound(topic, payload, mid, qos, self._generation))
+
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
-        item = Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation)
-        while not self._slots.acquire(timeout=0.5):
-            if self._closing:
-                return
-        if not self._call(self._queue.put_nowait, item):
-            self._slots.release()
+        """What paho decoded itself (what `lean_publish` passed on)."""
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = repr(bytes(msg._topic))
+        self._deliver(topic, bytes(msg.payload), msg.mid, msg.qos)
+
+    def _hand_over(self) -> None:
+        items, self._pending = self._pending, []
+        with self._room:
+            self._handed += len(items)
+        if not self._call(self._arrive, items):
+            with self._room:
+                self._handed -= len(items)
+
+    def _wait_for_room(self) -> bool:
+        """Hand over what is pending, then wait until `batch()` makes room; False when
+        closing."""
+        if self._pending:
+            self._hand_over()
+        with self._room:
+            while self._handed >= self.capacity:
+                if self._closing:
+                    return False
+                self._room.wait(ROOM_POLL_S)
+        return not self._closing
+
+    # -- receiving: the event loop -----------------------------------------------------
+
+    def _arrive(self, items: list[Inbound]) -> None:
+        self._ready.extend(items)
+        self._arrived.set()
 
     def depth(self) -> int:
-        return self._queue.qsize()
+        """Messages received and not yet taken for evaluation."""
+        return self._handed
 
     async def batch(self, max_items: int) -> list[Inbound]:
         """Wait for one message, then take what else is there, up to `max_items`."""
-        items = [await self._queue.get()]
-        while len(items) < max_items:
-            try:
-                items.append(self._queue.get_nowait())
-            except asyncio.QueueEmpty:
-                break
-        for _ in items:
-            self._slots.release()
+        ready = self._ready
+        while not ready:
+            self._arrived.clear()
+            await self._arrived.wait()
+        if len(ready) <= max_items:
+            items = list(ready)
+            ready.clear()
+        else:
+            items = [ready.popleft() for _ in range(max_items)]
+        with self._room:
+            self._handed -= len(items)
+            self._room.notify_all()
         return items
 
     def ack(self, items: Sequence[Inbound]) -> None:
         client = self._client
         if client is None:
             return
-        for item in items:
-            if item.qos > 0 and item.generation == self._generation:
-                client.ack(item.mid, item.qos)
+        with self._ack_lock:
+            if not self._connected:
+                return
+            current = self._generation
+            # only this connection's: a mid of an earlier one means nothing on this one.
+            # QoS 1 at most: the subscriptions are QoS 1, so the broker sends no QoS 2.
+            ack_many(client, [i.mid for i in items if i.qos == 1 and i.generation == current])
 
     # -- sending ------------------------------------------------------------------------
 
@@ -183,10 +263,11 @@ class MqttLink:
 
     def close(self) -> None:
         self._closing = True
+        with self._room:
+            self._room.notify_all()  # paho's thread may wait for room
         client, self._client = self._client, None
         if client is not None:
-            client.disconnect()
-            client.loop_stop()
+            close_client(client)
 
 
 def _wait_published(info: paho.MQTTMessageInfo, timeout_s: float) -> None:

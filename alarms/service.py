@@ -97,6 +97,10 @@ class AlarmService(AlarmDesk):
             "hazmon_alarm_events", "Alarm journal entries, by event", ["event"],
             registry=self.metrics_registry,
         )
+        self._acked = Counter(
+            "hazmon_alarm_messages_acked", "MQTT messages evaluated, committed and acknowledged",
+            registry=self.metrics_registry,
+        )
         self._latency = Histogram(
             "hazmon_alarm_evaluation_seconds",
             "Time to evaluate and commit one batch of messages",
@@ -176,6 +180,7 @@ class AlarmService(AlarmDesk):
             items = await link.batch(self.timing.batch_max)
             out = await asyncio.to_thread(self._process, items)
             link.ack(items)  # only now: what they caused is committed
+            self._acked.inc(len(items))
             self._emitted(out)
 
     def _process(self, items: list[Inbound]) -> Output:

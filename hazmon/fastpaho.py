@@ -1,4 +1,5 @@
-"""Two measured speed-ups of paho-mqtt 2 for ingest's hot path (docs/ingest.md, profile).
+"""Measured speed-ups of paho-mqtt 2 for the two consumers of telemetry: ingest
+(ingest/link.py; its profile in docs/ingest.md) and the alarm service (alarms/bridge.py).
 
 At one reading per message, a py-spy profile of ingest showed paho's own socket
 handling as a large share of the process: three `recv` calls per incoming packet
@@ -17,15 +18,15 @@ call, one wake-up byte on paho's socket pair and one `send` per PUBACK. So:
   write.
 - `lean_publish(client, deliver)`: paho decodes every MQTT 5 PUBLISH into a
   `Properties` object, about 8 µs a message (9.5 µs against 1.6 µs for the same
-  packet in 3.1.1); ingest uses no PUBLISH property, so QoS 0/1 PUBLISH packets are
-  parsed here (topic, packet id, properties skipped by their length, payload) and
-  handed to `deliver(topic, payload, mid, qos)`. Anything else (QoS 2, a packet that
-  does not parse) goes to paho's own handler.
+  packet in 3.1.1); neither consumer uses a PUBLISH property, so QoS 0/1 PUBLISH
+  packets are parsed here (topic, packet id, properties skipped by their length,
+  payload) and handed to `deliver(topic, payload, mid, qos)`. Anything else (QoS 2,
+  a packet that does not parse) goes to paho's own handler.
 
 They use paho internals (`_sock_recv`, `_packet_read`, `_loop_rc_handle`, `_sock`,
 `_packet_queue`, `_handle_publish`, `_in_packet`, `_protocol`), so each checks they
-are there and falls back to paho's own paths otherwise; tests/ingest/test_fastpaho.py
-checks them against paho as installed.
+are there and falls back to paho's own paths otherwise;
+tests/foundation/test_fastpaho.py checks them against paho as installed.
 """
 
 from __future__ import annotations
