@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from hazmon.errors import ConfigError, HazmonError
+from hazmon.runtime import settle_heap
 
 if TYPE_CHECKING:
     from ingest.service import IngestService
@@ -46,6 +47,7 @@ def ingest(
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per batch otherwise
     try:
         service = _build(config, broker, influx, data, share, client_id)
+        settle_heap()
         host, _, port = http.rpartition(":")
         asyncio.run(_run(service, host or "127.0.0.1", int(port)))
     except ConfigError as exc:

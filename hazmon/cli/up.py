@@ -187,6 +187,7 @@ def _hazmon_error(exc: BaseException) -> HazmonError | None:
 
 
 async def run(plan: Plan) -> None:
+    from hazmon.runtime import settle_heap
     from stores import open_store
 
     stop = _stop_on_signals()
@@ -201,6 +202,7 @@ async def run(plan: Plan) -> None:
         address, broker_kind = await _broker(plan, stack)
         services = _services(plan, address, store)
         app = _app(plan, services, address, store)
+        settle_heap()
         await _serve(plan, services, app, listener, stop, _banner(plan, address, broker_kind))
     log.info("stopped")
 

@@ -1,0 +1,25 @@
+"""settle_heap: what exists at start-up leaves the collector's generations."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from hazmon.runtime import settle_heap
+
+pytestmark = pytest.mark.unit
+
+
+def test_what_exists_is_frozen_and_later_objects_are_collected() -> None:
+    try:
+        kept = [[i] for i in range(10_000)]
+        settle_heap()
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(kept)
+        later = [[i] for i in range(100)]
+        gc.collect()
+        assert gc.get_freeze_count() == frozen  # what came later stays collectable
+        assert gc.is_tracked(later[0])
+    finally:
+        gc.unfreeze()
