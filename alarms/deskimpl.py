@@ -149,9 +149,14 @@ class AlarmDesk:
 
     def receive(self, messages: list[tuple[str, bytes]]) -> Output:
         """Evaluate MQTT messages (telemetry batches, gateway states), commit, tell."""
-        out = self._receive(messages)
+        out, _ = self._receive(messages)
         self._hand_over(out)
         return out
+
+    def flush(self) -> None:
+        """Commit what evaluations left uncommitted (`_receive(..., defer=True)`)."""
+        with self._lock:
+            self._commit(Output(), self._now())
 
     def tick(self) -> Output:
         """The service clock: stale, offline, delays, expiries, escalation."""
@@ -169,7 +174,14 @@ class AlarmDesk:
             self._commit(out, now_ms, outbox_done=(request.id,) if final else ())
         return out
 
-    def _receive(self, messages: list[tuple[str, bytes]]) -> Output:
+    def _receive(
+        self, messages: list[tuple[str, bytes]], *, defer: bool = False
+    ) -> tuple[Output, bool]:
+        """Evaluate, then commit, and say whether it did: with `defer`, messages that
+        caused nothing to tell (no event, notification or grade change: most of them)
+        leave their state changes for a later commit, so that a busy plant does not
+        pay one transaction per handful of messages; the caller must not acknowledge
+        them before that commit (`flush`, or the next commit of any kind)."""
         out = Output()
         with self._lock:
             now_ms = self._now()
@@ -179,8 +191,10 @@ class AlarmDesk:
                 except Exception:  # one poison message must not stop every other one
                     self.failed_messages += 1
                     log.exception("could not evaluate a message on %s; skipped", topic)
+            if defer and not out:
+                return out, False
             self._commit(out, now_ms)
-        return out
+        return out, True
 
     def _tick_locked(self) -> Output:
         with self._lock:
