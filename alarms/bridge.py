@@ -25,7 +25,7 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
@@ -63,8 +63,10 @@ class MqttLink:
         topics: Sequence[str],
         loop: asyncio.AbstractEventLoop,
         capacity: int = 10_000,
+        consumer: Callable[[list[Inbound]], None] | None = None,
     ) -> None:
         self.opts = opts
+        self._consumer = consumer
         self.topics = list(topics)
         self.protocol: int = MQTT_V5
         self.capacity = capacity
@@ -143,7 +145,14 @@ class MqttLink:
                 return read(max_packets)
             finally:
                 if self._pending:
-                    self._hand_over()
+                    if self._consumer is not None:
+                        items, self._pending = self._pending, []
+                        try:
+                            self._consumer(items)
+                        except Exception:  # not acknowledged: the broker sends them again
+                            log.exception("could not process %d messages", len(items))
+                    else:
+                        self._hand_over()
 
         client.loop_read = loop_read  # type: ignore[method-assign]
 

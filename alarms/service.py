@@ -14,6 +14,7 @@ notifiers. Anchors of the journal go out every `anchor_s` and at stop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -92,6 +93,8 @@ class AlarmService(AlarmDesk):
         self.timing = timing or Timing()
         self._given_notifiers = notifiers
         self._link: MqttLink | None = None
+        self._waiting: list[Inbound] = []
+        self._waiting_since = 0.0
         self._dispatcher: Dispatcher | None = None
         self._to_store: deque[Point] = deque(maxlen=self.timing.store_buffer)
         self._store_wake: asyncio.Event | None = None
@@ -125,7 +128,8 @@ class AlarmService(AlarmDesk):
         loop = asyncio.get_running_loop()
         opts = MqttOptions.build(self.broker, self.settings, client_id=self.client_id)
         link = MqttLink(opts, topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD],
-                        loop=loop, capacity=self.timing.inbound_capacity)
+                        loop=loop, capacity=self.timing.inbound_capacity,
+                        consumer=self._consume_now)
         self._store_wake = asyncio.Event()
         self._dispatcher = Dispatcher(self._notifiers(link), self._report,
                                       backoff=self.timing.backoff)
@@ -137,7 +141,8 @@ class AlarmService(AlarmDesk):
         self._publish_grades()
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._consume(link), name="alarms-consume")
+                group.create_task(self._every(self.timing.group_commit_s / 2, self._flush_due),
+                                  name="alarms-group-commit")
                 group.create_task(self._every(self.timing.tick_s, self._tick), name="alarms-tick")
                 group.create_task(self._every(self.timing.anchor_s, self._anchor),
                                   name="alarms-anchor")
@@ -161,6 +166,7 @@ class AlarmService(AlarmDesk):
     def _stop(self, link: MqttLink) -> None:
         """At stop: anchor the journal, flush what the store has not got, close."""
         self._detach()
+        self._flush_waiting(due_only=False)
         try:
             anchor = self.write_anchor()
             info = link.publish(topics.JOURNAL_HEAD, orjson.dumps(anchor.message()), retain=True)
@@ -208,6 +214,42 @@ class AlarmService(AlarmDesk):
                 self._ack(link, waiting)
             self._emitted(out)
 
+    def _consume_now(self, items: list[Inbound]) -> None:
+        timing = self.timing
+        with self._lock:
+            now = time.monotonic()
+            if not self._waiting:
+                self._waiting_since = now
+            defer = (len(self._waiting) + len(items) < timing.group_commit_max
+                     and now - self._waiting_since < timing.group_commit_s)
+            out, committed = self._process(items, defer)
+            self._waiting += items
+            if committed and self._link is not None:
+                self._ack(self._link, self._waiting)
+        if not out:
+            return
+        loop = self._loop
+        if loop is None:  # not running yet (a resumed session delivers at once)
+            self._hand_over(out)
+            return
+        self._publish_out(out)  # from here: no hop to the event loop before it goes out
+        with contextlib.suppress(RuntimeError):  # the loop closed: stopping
+            loop.call_soon_threadsafe(self._emitted_rest, out)
+
+    async def _flush_due(self) -> None:
+        await asyncio.to_thread(self._flush_waiting)
+
+    def _flush_waiting(self, *, due_only: bool = True) -> None:
+        """Commit and acknowledge the messages waiting for a commit (if their group is
+        due)."""
+        with self._lock:
+            age_s = time.monotonic() - self._waiting_since
+            if not self._waiting or (due_only and age_s < self.timing.group_commit_s):
+                return
+            self.flush()
+            if self._link is not None:
+                self._ack(self._link, self._waiting)
+
     def _ack(self, link: MqttLink, items: list[Inbound]) -> None:
         link.ack(items)  # only now: what they caused is committed
         self._acked.inc(len(items))
@@ -225,15 +267,27 @@ class AlarmService(AlarmDesk):
     # -- telling the world -----------------------------------------------------------------
 
     def _emitted(self, out: Output) -> None:
+        """On the event loop: publish, then the rest (`_emitted_rest`)."""
+        self._publish_out(out)
+        self._emitted_rest(out)
+
+    def _publish_out(self, out: Output) -> None:
+        """Alarm events and risk grades to MQTT (from any thread: paho's is safe)."""
+        for event in out.events:
+            if event.published:
+                self._publish(topics.alarms(event.site), orjson.dumps(event.wire()))
+        for change in out.risk:
+            message = {"site": change.site, "grade": change.grade, "ts_ms": change.ts_ms}
+            self._publish(topics.risk(change.site), orjson.dumps(message), retain=True)
+
+    def _emitted_rest(self, out: Output) -> None:
+        """On the event loop: live subscribers, metrics, the store, the notifiers."""
         super()._emitted(out)
         for event in out.events:
             self._events.labels(event.event).inc()
             if event.published:
-                self._publish(topics.alarms(event.site), orjson.dumps(event.wire()))
                 self._to_store.append(self._deconflict.place(event_point(event)))
         for change in out.risk:
-            message = {"site": change.site, "grade": change.grade, "ts_ms": change.ts_ms}
-            self._publish(topics.risk(change.site), orjson.dumps(message), retain=True)
             self._to_store.append(self._deconflict.place(risk_point(change, self.registry)))
         if self._store_wake is not None and self._to_store:
             self._store_wake.set()
