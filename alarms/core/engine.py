@@ -93,10 +93,16 @@ class Engine:
             for reading in readings:
                 out.extend(historical_reading(self.plant, reading, now_ms))
             return self._finish(out, now_ms)
-        if any(fresh(self.plant, r) for r in readings):  # a repeat proves no liveness
-            out.events += silence.telemetry_seen(self.plant, link, boot, now_ms)
+        plant = self.plant
+        events = out.events
         for reading in readings:
-            out.events += live_reading(self.plant, reading, now_ms)
+            if fresh(plant, reading):  # a repeat proves no liveness
+                events += silence.telemetry_seen(plant, link, boot, now_ms)
+                break
+        for reading in readings:
+            found = live_reading(plant, reading, now_ms)
+            if found:
+                events += found
         return self._finish(out, now_ms)
 
     def on_gateway_state(
@@ -205,11 +211,13 @@ class Engine:
 
     def _finish(self, out: Output, now_ms: int, *, escalation_done: bool = False) -> Output:
         """Start escalation for what was just raised; compute changed risk grades."""
+        touched = self.plant.touched_sites
+        if not out.events and not touched:
+            return out  # most messages
         if not escalation_done:
             keys = {e.key for e in out.events if e.event == "raised"}
             for key in sorted(keys):
                 out.extend(escalate(self.plant, self.plant.points[key], now_ms))
-        touched = self.plant.touched_sites
         if touched:
             self.plant.refresh_site_sets()
         for site in sorted(touched):
