@@ -67,7 +67,7 @@ class Options:
     per_message: tuple[int, ...] = (50, 1)
     systems: tuple[str, ...] = ("hazmon", "node-red")
     burst: bool = True
-    storage_only: bool = True
+    storage_only: bool = False
     profile_dir: Path | None = None
     out: Path = Path("benchmark-results")
 
@@ -183,6 +183,7 @@ class Runner:
         per_case = 2 * o.seconds + 60
         burst = o.burst_warmup_s + o.burst_s + 90 if o.burst else 0
         storage = (o.seconds + 60) * len(o.per_message) if "hazmon" in systems else 0
+        storage = storage if o.storage_only else 0
         return len(systems) * (len(o.per_message) * per_case + burst) + storage
 
     def _case(
