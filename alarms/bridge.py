@@ -1,21 +1,37 @@
-"""paho-mqtt's network thread, bridged into asyncio for the alarm service.
+"""paho-mqtt's network thread, feeding the alarm service's evaluation directly.
+
+    link = MqttLink(opts, topics=[...], consumer=evaluate)   # evaluate(list[Inbound])
+    await link.connect(); await link.subscribed()
+    ...
+    link.ack(items)   # after what they caused is committed, from any thread
+    link.close()
 
 - Callbacks are in place before CONNECT, so the messages a persistent session holds
   (delivered right after CONNACK) are not lost; every (re)connect subscribes again.
 - paho reads the socket in chunks and QoS 0/1 PUBLISH packets are parsed without
   MQTT 5 properties (`hazmon.fastpaho`, as ingest does); paho's own `on_message`
-  stays as the fall-back for anything else.
-- On paho's thread each message is appended to a pending list; after each read of
-  the socket (`loop_read`) the whole list goes to the event loop in one
-  `loop.call_soon_threadsafe`, not one call (and one wake-up of the loop) per message.
-- Backpressure: at most `capacity` messages wait for the event loop (pending or handed
-  over, not yet taken by `batch()`); beyond that paho's thread waits until `batch()`
-  takes some (TCP backpressure to the broker) rather than the queue growing. `close()`
-  wakes it.
-- QoS 1 messages are acknowledged by the caller (`ack`), after what they caused is
-  committed, the PUBACKs of a batch as one write; an ack for a message of an earlier
-  connection is never sent (its `mid` means nothing on the new one; the broker sends
-  the message again).
+  stays as the fall-back for anything else (QoS 2, a packet that does not parse).
+  Either way a message joins those of the socket read in progress.
+- After each read of the socket (`loop_read`: one chunk of up to 256 KiB, and the
+  whole packets in it), paho's thread calls `consumer(items)` with that read's
+  messages, in the order they came. There is no queue in between: the consumer
+  never has more than one read's messages in hand.
+- Backpressure comes by itself: while the consumer runs, paho's thread does not read
+  the socket, so TCP's window fills and the broker keeps the rest (queued for the
+  session, up to its `max_queued_messages`). It also writes nothing in that time
+  (acknowledgements, PINGREQ), so one call must stay well under the keep-alive.
+- QoS 1 messages are acknowledged by the caller (`ack`, from any thread), after what
+  they caused is committed, the PUBACKs of a batch as one write; an ack for a message
+  of an earlier connection is never sent (its `mid` means nothing on the new one; the
+  broker sends the message again), nor one while disconnected. A consumer call that
+  raises is logged; its messages are not acknowledged, so the broker sends them again
+  on the next connection.
+- `close()`: no consumer call starts after it; the call in progress, if any, finishes
+  first (its acks are written before DISCONNECT), then paho's thread stops. So
+  `close()` takes at most one consumer call (one socket read's messages) plus the
+  DISCONNECT. Messages read but not yet given to the consumer are not acknowledged:
+  the broker keeps them for the next session. Whoever calls `close()` must not hold
+  anything the consumer waits for.
 - MQTT 5 (session expiry, Receive Maximum 65535) with a fall back to 3.1.1.
 """
 
@@ -24,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -44,8 +59,6 @@ from hazmon.mqtt import (
 
 log = logging.getLogger(__name__)
 
-ROOM_POLL_S = 0.5  # how often a paho thread waiting for room looks at `closing`
-
 
 class Inbound(NamedTuple):
     topic: str
@@ -55,40 +68,30 @@ class Inbound(NamedTuple):
     generation: int  # which connection delivered it
 
 
+Consumer = Callable[[list[Inbound]], None]  # one socket read's messages, on paho's thread
+
+
 class MqttLink:
-    def __init__(
-        self,
-        opts: MqttOptions,
-        *,
-        topics: Sequence[str],
-        loop: asyncio.AbstractEventLoop,
-        capacity: int = 10_000,
-        consumer: Callable[[list[Inbound]], None] | None = None,
-    ) -> None:
+    def __init__(self, opts: MqttOptions, *, topics: Sequence[str], consumer: Consumer) -> None:
         self.opts = opts
-        self._consumer = consumer
         self.topics = list(topics)
         self.protocol: int = MQTT_V5
-        self.capacity = capacity
-        self._loop = loop
+        self._consumer = consumer
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one that awaits SUBACK
         self._subscribed = asyncio.Event()
         self._generation = 0
         self._connected = False
         self._ack_lock = threading.Lock()  # generation changes vs. acks queued
+        # held by paho's thread while the consumer runs; `close()` waits for it
+        self._consuming = threading.RLock()
         self._closing = False
         self._client: paho.Client | None = None
-        # paho's thread only
-        self._pending: list[Inbound] = []
-        # handed over, not yet taken by batch(): written under `_room`, read anywhere
-        self._handed = 0
-        self._room = threading.Condition(threading.Lock())
-        # the event loop only
-        self._ready: deque[Inbound] = deque()
-        self._arrived = asyncio.Event()
+        self._pending: list[Inbound] = []  # paho's thread only: this read's messages
 
     # -- connecting ------------------------------------------------------------------
 
     async def connect(self, *, attempts: int = 5, timeout_s: float = 10.0) -> None:
+        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._connect_blocking, attempts, timeout_s)
 
     def _connect_blocking(self, attempts: int, timeout_s: float) -> None:
@@ -120,7 +123,6 @@ class MqttLink:
         self._install_reads(client)
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
-        client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         unreachable = send_connect(client, self.opts, protocol)
         if unreachable is not None:
@@ -135,9 +137,11 @@ class MqttLink:
         return str(outcome.get("reason", "refused"))
 
     def _install_reads(self, client: paho.Client) -> None:
-        """Chunked reads, lean PUBLISH parsing, and one hand-over per socket read."""
+        """Chunked reads, lean PUBLISH parsing (paho's own as the fall-back), and one
+        consumer call per socket read."""
         buffer_reads(client)
         lean_publish(client, self._deliver)
+        client.on_message = self._on_message
         read = client.loop_read
 
         def loop_read(max_packets: int = 1) -> MQTTErrorCode:
@@ -145,14 +149,7 @@ class MqttLink:
                 return read(max_packets)
             finally:
                 if self._pending:
-                    if self._consumer is not None:
-                        items, self._pending = self._pending, []
-                        try:
-                            self._consumer(items)
-                        except Exception:  # not acknowledged: the broker sends them again
-                            log.exception("could not process %d messages", len(items))
-                    else:
-                        self._hand_over()
+                    self._consume()
 
         client.loop_read = loop_read  # type: ignore[method-assign]
 
@@ -178,15 +175,16 @@ class MqttLink:
     # -- receiving: paho's thread ----------------------------------------------------------
 
     def _call(self, fn: Any, *args: Any) -> bool:
+        loop = self._loop
+        if loop is None:
+            return False
         try:
-            self._loop.call_soon_threadsafe(fn, *args)
+            loop.call_soon_threadsafe(fn, *args)
         except RuntimeError:  # the loop is closed: we are shutting down
             return False
         return True
 
     def _deliver(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
-        if self._handed + len(self._pending) >= self.capacity and not self._wait_for_room():
-            return  # closing: not acknowledged, so the broker keeps it
         self._pending.append(Inbound(topic, payload, mid, qos, self._generation))
 
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
@@ -197,51 +195,19 @@ class MqttLink:
             topic = repr(bytes(msg._topic))
         self._deliver(topic, bytes(msg.payload), msg.mid, msg.qos)
 
-    def _hand_over(self) -> None:
+    def _consume(self) -> None:
+        """Give this read's messages to the consumer, unless closing (then they are not
+        acknowledged, and the broker keeps them)."""
         items, self._pending = self._pending, []
-        with self._room:
-            self._handed += len(items)
-        if not self._call(self._arrive, items):
-            with self._room:
-                self._handed -= len(items)
+        with self._consuming:
+            if self._closing:
+                return
+            try:
+                self._consumer(items)
+            except Exception:  # not acknowledged: the broker sends them again
+                log.exception("could not process %d messages", len(items))
 
-    def _wait_for_room(self) -> bool:
-        """Hand over what is pending, then wait until `batch()` makes room; False when
-        closing."""
-        if self._pending:
-            self._hand_over()
-        with self._room:
-            while self._handed >= self.capacity:
-                if self._closing:
-                    return False
-                self._room.wait(ROOM_POLL_S)
-        return not self._closing
-
-    # -- receiving: the event loop -----------------------------------------------------
-
-    def _arrive(self, items: list[Inbound]) -> None:
-        self._ready.extend(items)
-        self._arrived.set()
-
-    def depth(self) -> int:
-        """Messages received and not yet taken for evaluation."""
-        return self._handed
-
-    async def batch(self, max_items: int) -> list[Inbound]:
-        """Wait for one message, then take what else is there, up to `max_items`."""
-        ready = self._ready
-        while not ready:
-            self._arrived.clear()
-            await self._arrived.wait()
-        if len(ready) <= max_items:
-            items = list(ready)
-            ready.clear()
-        else:
-            items = [ready.popleft() for _ in range(max_items)]
-        with self._room:
-            self._handed -= len(items)
-            self._room.notify_all()
-        return items
+    # -- acknowledging ---------------------------------------------------------------------
 
     def ack(self, items: Sequence[Inbound]) -> None:
         client = self._client
@@ -271,10 +237,10 @@ class MqttLink:
         await asyncio.to_thread(_wait_published, info, timeout_s)
 
     def close(self) -> None:
+        """Stop: after the consumer call in progress, if any (see the module docstring)."""
         self._closing = True
-        with self._room:
-            self._room.notify_all()  # paho's thread may wait for room
-        client, self._client = self._client, None
+        with self._consuming:  # no consumer call runs past this point
+            client, self._client = self._client, None
         if client is not None:
             close_client(client)
 

@@ -3,12 +3,16 @@
     service = AlarmService(registry=..., broker=..., settings=..., store=..., data_dir=...)
     await service.run(ready=event)   # until cancelled; `ready` is set after SUBACK
 
-It subscribes to telemetry and gateway states (QoS 1, persistent session), evaluates
-them in a worker thread, commits journal and state in one SQLite transaction, then
+It subscribes to telemetry and gateway states (QoS 1, persistent session) and
+evaluates them on paho's network thread, one socket read's messages at a time
+(alarms/bridge.py); commits journal and state in one SQLite transaction, then
 acknowledges the messages (so a crash loses nothing: the broker sends again, and the
-engine drops what it has seen), publishes alarm events and risk grades (CONTRACT §2),
-writes `alarm_event`, `site_risk` and `journal_head` to the store, and runs the
-notifiers. Anchors of the journal go out every `anchor_s` and at stop.
+engine drops what it has seen). Messages that cause nothing to tell are committed in
+groups (`Timing.group_commit_s`, `group_commit_max`). Alarm events and risk grades
+(CONTRACT §2) are published from paho's thread right after their commit; the event
+loop writes `alarm_event`, `site_risk` and `journal_head` to the store (in batches
+gathered for `store_linger_s`), tells live subscribers and runs the notifiers.
+Anchors of the journal go out every `anchor_s` and at stop.
 """
 
 from __future__ import annotations
@@ -64,12 +68,10 @@ class Timing:
     # events/s)
     store_linger_s: float = 0.25
     webhook_timeout_s: float = 5.0
-    batch_max: int = 500
     # messages that caused nothing to tell are committed (and then acknowledged) in
     # groups: at most this long after the first of them, or once this many wait
     group_commit_s: float = 0.05
     group_commit_max: int = 10_000
-    inbound_capacity: int = 10_000
     store_buffer: int = 100_000
     backoff: Backoff = field(default_factory=Backoff)
 
@@ -114,13 +116,16 @@ class AlarmService(AlarmDesk):
         )
         self._latency = Histogram(
             "hazmon_alarm_evaluation_seconds",
-            "Time to evaluate and commit one batch of messages",
+            "Time to evaluate one socket read's messages (and commit, unless deferred)",
             registry=self.metrics_registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
-        depth = Gauge("hazmon_alarm_queue_depth", "Messages waiting for evaluation",
-                      registry=self.metrics_registry)
-        depth.set_function(lambda: float(self._link.depth() if self._link else 0))
+        depth = Gauge(
+            "hazmon_alarm_queue_depth",
+            "Messages evaluated and waiting for their commit and acknowledgement",
+            registry=self.metrics_registry,
+        )
+        depth.set_function(lambda: float(len(self._waiting)))
         pending = Gauge("hazmon_alarm_notify_pending", "Notifications queued or retrying",
                         registry=self.metrics_registry)
         pending.set_function(lambda: float(len(self._dispatcher.pending) if self._dispatcher
@@ -132,7 +137,6 @@ class AlarmService(AlarmDesk):
         loop = asyncio.get_running_loop()
         opts = MqttOptions.build(self.broker, self.settings, client_id=self.client_id)
         link = MqttLink(opts, topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD],
-                        loop=loop, capacity=self.timing.inbound_capacity,
                         consumer=self._consume_now)
         self._store_wake = asyncio.Event()
         self._dispatcher = Dispatcher(self._notifiers(link), self._report,
@@ -189,36 +193,14 @@ class AlarmService(AlarmDesk):
 
     # -- evaluating ------------------------------------------------------------------------
 
-    async def _consume(self, link: MqttLink) -> None:
-        """Evaluate batches as they come. A batch that caused an event, a notification
-        or a grade change is committed at once, with whatever waited before it, then
-        acknowledged and told; quiet ones wait for the next commit, at most
-        `group_commit_s` (a transaction per handful of messages was most of the alarm
-        service's time at one reading per message)."""
-        timing = self.timing
-        waiting: list[Inbound] = []  # evaluated, not yet committed, so not acknowledged
-        deadline = 0.0
-        while True:
-            try:
-                if waiting:
-                    left = deadline - time.monotonic()
-                    items = await asyncio.wait_for(link.batch(timing.batch_max), max(0.0, left))
-                else:
-                    items = await link.batch(timing.batch_max)
-            except TimeoutError:  # the group is due (batch() gives nothing up when cancelled)
-                await asyncio.to_thread(self.flush)
-                self._ack(link, waiting)
-                continue
-            if not waiting:
-                deadline = time.monotonic() + timing.group_commit_s
-            defer = len(waiting) + len(items) < timing.group_commit_max
-            out, committed = await asyncio.to_thread(self._process, items, defer)
-            waiting += items
-            if committed:
-                self._ack(link, waiting)
-            self._emitted(out)
-
     def _consume_now(self, items: list[Inbound]) -> None:
+        """On paho's thread, one socket read's messages: evaluate them. Messages that
+        caused an event, a notification or a grade change are committed at once, with
+        whatever waited before them, then acknowledged and published; quiet ones wait
+        for the next commit: a later read's, or `_flush_due`'s once their group is
+        `group_commit_s` old, or at once when `group_commit_max` would wait (a
+        transaction per handful of messages was most of the alarm service's time at one
+        reading per message)."""
         timing = self.timing
         with self._lock:
             now = time.monotonic()

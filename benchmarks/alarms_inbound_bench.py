@@ -13,7 +13,8 @@ packets of benchmarks/ingest_load.py) on 4 connections, each gateway always on t
 same one, as fast as the broker takes them (or at `--rate` messages/s, to read the
 service's CPU at a given load). Every reading is new (a `ts_ms` of its own) and below
 every threshold, so what is measured is the path every reading takes (receive,
-decode, evaluate, one SQLite commit per batch, PUBACK), not alarm handling.
+decode, evaluate on paho's thread one socket read at a time, SQLite commits
+grouped over `group_commit_s`, PUBACKs after the commit), not alarm handling.
 
 The clock runs from the first publish until the service has acknowledged N messages
 (`hazmon_alarm_messages_acked_total`, counted after the commit and the PUBACKs);
@@ -25,7 +26,7 @@ client (tests/servers.py), beyond which Mosquitto would drop messages.
 Printed: messages/s and readings/s, the CPU of this process (the alarm service;
 the publisher is another process) as a share of one core and per message, the CPU
 of the broker and the publisher for context, and the messages per batch (one
-SQLite commit each).
+socket read, evaluated in one call; quiet batches share a commit).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ PLANT = Plant(gateways=20, sensors_per_gateway=50)
 CONNECTIONS = 4
 BROKER_QUEUE = 100_000  # max_queued_messages of tests/servers.py's Mosquitto
 ACKED = "hazmon_alarm_messages_acked_total"
-BATCHES = "hazmon_alarm_evaluation_seconds_count"  # one observation per batch evaluated
+BATCHES = "hazmon_alarm_evaluation_seconds_count"  # one observation per socket read evaluated
 CLIENT_ID = "alarms-inbound-bench"
 
 
@@ -107,7 +108,7 @@ class Result:
             f"  alarm service: {self.service_cpu_s:.1f} CPU s ({self.service_cpu_s / s:.0%} "
             f"of one core, {self.service_cpu_s / c.messages * 1e6:.0f} µs/message); broker "
             f"{self.broker_cpu_s:.1f} s, publisher {self.publisher_cpu_s:.1f} s; "
-            f"{c.messages / max(self.batches, 1):,.0f} messages per batch (commit); "
+            f"{c.messages / max(self.batches, 1):,.0f} messages per batch (socket read); "
             f"redelivered after the run: {self.redelivered}",
         ]
 

@@ -1,7 +1,9 @@
-"""The alarm service's MQTT bridge (alarms/bridge.py) against a real Mosquitto: every
-message exactly once and in order, acknowledged in batches; bounded while the
-consumer is slow; no ack across a reconnect; a prompt close while paho's thread waits
-for room. One pure test checks that a socket read reaches the event loop in one go."""
+"""The alarm service's MQTT bridge (alarms/bridge.py) against a real Mosquitto: paho's
+thread gives each socket read's messages to the consumer. Every message exactly once
+and in order, acknowledged in batches; a slow consumer holds paho back (one read at a
+time, the broker keeps the rest) and loses nothing; no ack across a reconnect; close()
+while the consumer is busy waits for that call only and acknowledges nothing it did
+not process. One pure test checks one consumer call per socket read."""
 
 from __future__ import annotations
 
@@ -15,10 +17,44 @@ import pytest
 
 from alarms.bridge import Inbound, MqttLink
 from benchmarks.ingest_load import connect_packet, publish_packet
+from hazmon.fastpaho import READ_CHUNK_BYTES
 from hazmon.mqtt import MQTT_V311, MqttOptions, new_client
 from tests.servers import Mosquitto
 
 QUIET_S = 1.0  # a resumed session that gets nothing in this long holds nothing
+CLOSE_MARGIN_S = 1.0  # close(): the consumer call in progress, then at most this
+
+
+class Recorder:
+    """A consumer: records each call's messages once processed (after `delay_s`, and
+    after acknowledging them unless `ack` is False); `gate`, when given, holds the
+    first call until it is set."""
+
+    def __init__(self, *, ack: bool = True, delay_s: float = 0.0,
+                 gate: threading.Event | None = None) -> None:  # fmt: skip
+        self.ack, self.delay_s, self.gate = ack, delay_s, gate
+        self.link: MqttLink | None = None
+        self.calls: list[list[Inbound]] = []
+        self.busy = threading.Event()  # set while a call runs
+        self._lock = threading.Lock()
+
+    def __call__(self, items: list[Inbound]) -> None:
+        self.busy.set()
+        try:
+            if self.gate is not None and not self.calls:
+                assert self.gate.wait(60), "the gate was never opened"
+            time.sleep(self.delay_s)
+            if self.ack and self.link is not None:
+                self.link.ack(items)
+            with self._lock:
+                self.calls.append(items)
+        finally:
+            self.busy.clear()
+
+    @property
+    def got(self) -> list[Inbound]:
+        with self._lock:
+            return [item for call in self.calls for item in call]
 
 
 def send(port: int, topic: str, payloads: list[bytes]) -> None:
@@ -36,46 +72,39 @@ def send(port: int, topic: str, payloads: list[bytes]) -> None:
             received += len(data)
 
 
-async def opened(broker: Mosquitto, client_id: str, topic: str, capacity: int = 10_000) -> MqttLink:
+async def opened(broker: Mosquitto, client_id: str, topic: str, consumer: Recorder) -> MqttLink:
     opts = MqttOptions(host=broker.host, port=broker.port, client_id=client_id)
-    link = MqttLink(opts, topics=[topic], loop=asyncio.get_running_loop(), capacity=capacity)
+    link = MqttLink(opts, topics=[topic], consumer=consumer)
+    consumer.link = link
     await link.connect(attempts=2, timeout_s=10)
     await asyncio.wait_for(link.subscribed(), 10)
     return link
 
 
-async def take(link: MqttLink, count: int, *, batch: int = 500, ack: bool = True,
-               timeout_s: float = 60.0) -> list[Inbound]:  # fmt: skip
-    """Take `count` messages (acknowledging each batch unless told not to)."""
-    got: list[Inbound] = []
-    async with asyncio.timeout(timeout_s):
-        while len(got) < count:
-            items = await link.batch(batch)
-            assert len(items) <= batch
-            got += items
-            if ack:
-                link.ack(items)
-    return got
-
-
-async def nothing_held(broker: Mosquitto, client_id: str, topic: str) -> bool:
-    """Whether a session resumed with `client_id` receives nothing."""
-    await asyncio.sleep(0.3)  # the PUBACKs of a closed link have reached the broker
-    link = await opened(broker, client_id, topic)
-    try:
-        await asyncio.wait_for(link.batch(1), QUIET_S)
-    except TimeoutError:
-        return True
-    finally:
-        await asyncio.to_thread(link.close)
-    return False
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+async def eventually(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
         assert time.monotonic() < deadline, f"not so after {timeout_s:g} s"
         await asyncio.sleep(0.01)
+
+
+async def received(consumer: Recorder, count: int, timeout_s: float = 60.0) -> list[Inbound]:
+    await eventually(lambda: len(consumer.got) >= count, timeout_s)
+    return consumer.got
+
+
+async def held(broker: Mosquitto, client_id: str, topic: str, count: int) -> list[bytes]:
+    """What a session resumed with `client_id` receives (acknowledging it): `count`
+    messages, then nothing more for QUIET_S."""
+    await asyncio.sleep(0.3)  # the PUBACKs of a closed link have reached the broker
+    consumer = Recorder()
+    link = await opened(broker, client_id, topic, consumer)
+    try:
+        await received(consumer, count, timeout_s=15)
+        await asyncio.sleep(QUIET_S)
+        return [item.payload for item in consumer.got]
+    finally:
+        await asyncio.to_thread(link.close)
 
 
 def by_topic(items: list[Inbound]) -> dict[str, list[bytes]]:
@@ -90,53 +119,53 @@ async def test_many_small_messages_arrive_once_in_order_and_are_all_acked(
     mosquitto: Mosquitto, unique_id: str
 ) -> None:
     publishers, each = 4, 5_000
-    client_id = f"alarms-{unique_id}"
-    link = await opened(mosquitto, client_id, f"{unique_id}/+/telemetry")
+    client_id, topic = f"alarms-{unique_id}", f"{unique_id}/+/telemetry"
+    consumer = Recorder()
+    link = await opened(mosquitto, client_id, topic, consumer)
     sent = {f"{unique_id}/gw{p}/telemetry": [b'{"seq":%d}' % i for i in range(each)]
             for p in range(publishers)}  # fmt: skip
-    sending = asyncio.gather(
-        *(asyncio.to_thread(send, mosquitto.port, topic, body) for topic, body in sent.items())
-    )
     try:
-        got = await take(link, publishers * each)
-        await sending
+        await asyncio.gather(
+            *(asyncio.to_thread(send, mosquitto.port, t, body) for t, body in sent.items())
+        )
+        await received(consumer, publishers * each)
+        await asyncio.sleep(0.3)  # and nothing more
+        got = consumer.got
         assert by_topic(got) == sent  # every message once, in each publisher's order
         assert {(item.qos, item.generation) for item in got} == {(1, 1)}
-        assert link.depth() == 0
-        with pytest.raises(TimeoutError):  # and nothing more
-            await asyncio.wait_for(link.batch(1), 0.3)
+        assert len(consumer.calls) > 1  # in batches, one per socket read
     finally:
         await asyncio.to_thread(link.close)
-    assert await nothing_held(mosquitto, client_id, f"{unique_id}/+/telemetry")
+    assert await held(mosquitto, client_id, topic, 0) == []  # every one was acknowledged
 
 
 @pytest.mark.integration
 async def test_a_slow_consumer_holds_paho_back_and_nothing_is_lost(
     mosquitto: Mosquitto, unique_id: str
 ) -> None:
-    capacity, count = 50, 2_000
-    topic = f"{unique_id}/gw1/telemetry"
-    client_id = f"alarms-{unique_id}"
-    link = await opened(mosquitto, client_id, topic, capacity=capacity)
-    payloads = [b"%d" % i for i in range(count)]
-    sending = asyncio.create_task(asyncio.to_thread(send, mosquitto.port, topic, payloads))
-    got: list[Inbound] = []
-    depths: list[int] = []
+    count, payload_bytes = 5_000, 1_000  # 5 MB: more than the sockets buffer
+    topic, client_id = f"{unique_id}/gw1/telemetry", f"alarms-{unique_id}"
+    gate = threading.Event()
+    consumer = Recorder(delay_s=0.01, gate=gate)
+    link = await opened(mosquitto, client_id, topic, consumer)
+    payloads = [b"%05d" % i + b"x" * (payload_bytes - 5) for i in range(count)]
     try:
-        async with asyncio.timeout(60):
-            while len(got) < count:
-                depths.append(link.depth())
-                items = await link.batch(10)
-                await asyncio.sleep(0.002)  # evaluating takes a while
-                link.ack(items)
-                got += items
-        await sending
+        await asyncio.to_thread(send, mosquitto.port, topic, payloads)  # the broker has all
+        await asyncio.sleep(0.3)
+        # the first call is still held: paho read nothing more, the rest waits upstream
+        assert consumer.busy.is_set() and consumer.calls == []
+        gate.set()
+        got = await received(consumer, count)
+        await asyncio.sleep(0.3)
     finally:
         await asyncio.to_thread(link.close)
-    assert [item.payload for item in got] == payloads
-    assert max(depths) <= capacity  # bounded: paho's thread waited instead
-    assert max(depths) >= capacity - 10  # ... and it did have to wait
-    assert await nothing_held(mosquitto, client_id, topic)
+    assert [item.payload for item in consumer.got] == payloads  # none lost, none twice
+    packet_bytes = len(publish_packet(topic.encode(), 1, payloads[0]))
+    one_read = READ_CHUNK_BYTES // packet_bytes + 1  # whole packets in one chunk, at most
+    assert max(len(call) for call in consumer.calls) <= one_read  # bounded
+    assert len(consumer.calls) >= count // one_read
+    assert len(got) == count
+    assert await held(mosquitto, client_id, topic, 0) == []
 
 
 @pytest.mark.integration
@@ -144,15 +173,15 @@ async def test_messages_of_an_earlier_connection_are_not_acked(
     fresh_mosquitto: Mosquitto, unique_id: str
 ) -> None:
     broker, count = fresh_mosquitto, 20
-    topic = f"{unique_id}/gw1/telemetry"
-    client_id = f"alarms-{unique_id}"
+    topic, client_id = f"{unique_id}/gw1/telemetry", f"alarms-{unique_id}"
     payloads = [b"%d" % i for i in range(count)]
-    link = await opened(broker, client_id, topic)
+    consumer = Recorder(ack=False)
+    link = await opened(broker, client_id, topic, consumer)
     try:
         await asyncio.to_thread(send, broker.port, topic, payloads)
-        first = await take(link, count, ack=False)
+        first = await received(consumer, count)
         await asyncio.to_thread(broker.restart)  # the session and its messages are kept
-        again = await take(link, count, ack=False, timeout_s=30)  # paho reconnected
+        again = (await received(consumer, 2 * count, timeout_s=30))[count:]  # reconnected
         assert {item.generation for item in first} == {1}
         assert {item.generation for item in again} == {2}
         assert [i.payload for i in first] == [i.payload for i in again] == payloads
@@ -160,42 +189,32 @@ async def test_messages_of_an_earlier_connection_are_not_acked(
     finally:
         await asyncio.to_thread(link.close)
     # so the broker still holds every message, for the next session
-    await asyncio.sleep(0.3)
-    resumed = await opened(broker, client_id, topic)
-    try:
-        held = await take(resumed, count, timeout_s=15)  # these are acked
-        assert [item.payload for item in held] == payloads
-    finally:
-        await asyncio.to_thread(resumed.close)
-    assert await nothing_held(broker, client_id, topic)
+    assert await held(broker, client_id, topic, count) == payloads
 
 
 @pytest.mark.integration
-async def test_close_returns_promptly_while_paho_waits_for_room(
+async def test_close_waits_for_the_consumer_call_in_progress_only(
     mosquitto: Mosquitto, unique_id: str
 ) -> None:
-    capacity, count = 5, 100
-    topic = f"{unique_id}/gw1/telemetry"
-    client_id = f"alarms-{unique_id}"
-    link = await opened(mosquitto, client_id, topic, capacity=capacity)
+    count, delay_s = 2_000, 0.5
+    topic, client_id = f"{unique_id}/gw1/telemetry", f"alarms-{unique_id}"
+    consumer = Recorder(delay_s=delay_s)
+    link = await opened(mosquitto, client_id, topic, consumer)
     payloads = [b"%d" % i for i in range(count)]
-    await asyncio.to_thread(send, mosquitto.port, topic, payloads)
-    await eventually(lambda: link.depth() >= capacity)
-    await asyncio.sleep(0.3)
-    assert link.depth() == capacity  # paho's thread waits for room
+    await asyncio.to_thread(send, mosquitto.port, topic, payloads[:1])
+    await eventually(consumer.busy.is_set)  # the consumer has the first message...
+    await asyncio.to_thread(send, mosquitto.port, topic, payloads[1:])  # ... these wait
     network = link._client._thread if link._client else None
     assert isinstance(network, threading.Thread) and network.is_alive()
+    assert consumer.busy.is_set()
     started = time.monotonic()
-    await asyncio.wait_for(asyncio.to_thread(link.close), 5)
-    assert time.monotonic() - started < 1.0
+    await asyncio.wait_for(asyncio.to_thread(link.close), delay_s + 5)
+    assert time.monotonic() - started < delay_s + CLOSE_MARGIN_S
     assert not network.is_alive()
-    # nothing was acknowledged: the next session gets every message, in order
-    await asyncio.sleep(0.3)
-    resumed = await opened(mosquitto, client_id, topic)
-    try:
-        assert [item.payload for item in await take(resumed, count)] == payloads
-    finally:
-        await asyncio.to_thread(resumed.close)
+    # the call in progress finished (and acknowledged its message); no call started
+    # after close(), and nothing else was acknowledged: the next session gets the rest
+    assert [item.payload for item in consumer.got] == payloads[:1]
+    assert await held(mosquitto, client_id, topic, count - 1) == payloads[1:]
 
 
 class StreamSocket:
@@ -215,32 +234,28 @@ class StreamSocket:
         pass
 
 
-async def test_each_socket_read_reaches_the_event_loop_in_one_call() -> None:
-    loop = asyncio.get_running_loop()
-    opts = MqttOptions(host="127.0.0.1", port=1, client_id="one-hand-over")
-    link = MqttLink(opts, topics=["t/#"], loop=loop)
-    calls: list[tuple[object, ...]] = []
-    call_soon_threadsafe = loop.call_soon_threadsafe
-
-    def counted(callback: object, *args: object) -> object:
-        calls.append(args)
-        return call_soon_threadsafe(callback, *args)  # type: ignore[arg-type]
-
-    loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+def test_the_consumer_gets_each_socket_read_in_one_call() -> None:
+    opts = MqttOptions(host="127.0.0.1", port=1, client_id="one-call-per-read")
+    consumer = Recorder(ack=False)
+    link = MqttLink(opts, topics=["t/#"], consumer=consumer)
     client = new_client(opts, protocol=MQTT_V311, manual_ack=True)
     link._install_reads(client)
-    packets = [publish_packet(b"t/gw1", i + 1, b"p%04d" % i) for i in range(1000)]
+    odd = 500  # its topic is not UTF-8: paho parses it, and it still comes in its place
+    packets = [publish_packet(b"t/\xff" if i == odd else b"t/gw1", i + 1, b"p%04d" % i)
+               for i in range(1000)]  # fmt: skip
     sock = StreamSocket(b"".join(packets), piece=4096)  # pieces end mid-packet
     client._sock = sock  # type: ignore[assignment]
     try:
         reads = 0
         while sock.reads * sock.piece < len(sock.stream):
+            calls = len(consumer.calls)
             assert client.loop_read() == 0
             reads += 1
+            assert len(consumer.calls) == calls + 1  # this read's messages, at its end
     finally:
         client._sock = None
-        del loop.call_soon_threadsafe
-    assert len(calls) == reads < 20  # one hand-over per read, not one per message
-    got = await take(link, 1000, ack=False, timeout_s=5)
+    assert len(consumer.calls) == reads < 20  # one call per read, not one per message
+    got = consumer.got
     assert [item.payload for item in got] == [b"p%04d" % i for i in range(1000)]
     assert [item.mid for item in got] == list(range(1, 1001))
+    assert got[odd].topic == repr(b"t/\xff")
