@@ -32,6 +32,13 @@
   DISCONNECT. Messages read but not yet given to the consumer are not acknowledged:
   the broker keeps them for the next session. Whoever calls `close()` must not hold
   anything the consumer waits for.
+- Alarm events, grades, anchors and MQTT notifications go out on a second connection
+  (client id `<id>-out`, nothing subscribed). On the receiving one the broker keeps up
+  to 65,535 messages in flight (our Receive Maximum, so that a backlog is held within
+  the broker's per-client limit), and it writes the PUBACK of anything we publish
+  behind them: in a burst the alarm service's events waited for their PUBACKs behind a
+  whole in-flight window of telemetry, paho's own window of 1,000 unacknowledged
+  publishes filled, and events went out in lumps of 1,000 for about 100 s.
 - MQTT 5 (session expiry, Receive Maximum 65535) with a fall back to 3.1.1.
 """
 
@@ -41,6 +48,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
@@ -52,6 +60,7 @@ from hazmon.mqtt import (
     MqttError,
     MqttOptions,
     close_client,
+    connect,
     new_client,
     retry_connect,
     send_connect,
@@ -86,6 +95,7 @@ class MqttLink:
         self._consuming = threading.RLock()
         self._closing = False
         self._client: paho.Client | None = None
+        self._out: paho.Client | None = None  # publishing only (see the module docstring)
         self._pending: list[Inbound] = []  # paho's thread only: this read's messages
 
     # -- connecting ------------------------------------------------------------------
@@ -95,9 +105,15 @@ class MqttLink:
         await asyncio.to_thread(self._connect_blocking, attempts, timeout_s)
 
     def _connect_blocking(self, attempts: int, timeout_s: float) -> None:
+        self._out, _ = connect(self._out_opts(), attempts=attempts, timeout_s=timeout_s)
         self.protocol = retry_connect(
             self.opts, lambda protocol: self._try(protocol, timeout_s), attempts=attempts
         )
+
+    def _out_opts(self) -> MqttOptions:
+        """The publishing connection's: its own client id (and session)."""
+        client_id = f"{self.opts.client_id}-out" if self.opts.client_id else ""
+        return replace(self.opts, client_id=client_id)
 
     def _try(self, protocol: int, timeout_s: float) -> str:
         client = new_client(self.opts, protocol=protocol, manual_ack=True)
@@ -224,10 +240,11 @@ class MqttLink:
     # -- sending ------------------------------------------------------------------------
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> paho.MQTTMessageInfo:
-        """Publish QoS 1 without waiting (paho sends it again after a reconnect)."""
-        if self._client is None:
+        """Publish QoS 1 on the publishing connection, without waiting (paho sends it
+        again after a reconnect)."""
+        if self._out is None:
             raise MqttError("not connected")
-        return self._client.publish(topic, payload, qos=1, retain=retain)
+        return self._out.publish(topic, payload, qos=1, retain=retain)
 
     async def publish_confirmed(
         self, topic: str, payload: bytes, *, retain: bool = False, timeout_s: float = 10.0
@@ -243,6 +260,9 @@ class MqttLink:
             client, self._client = self._client, None
         if client is not None:
             close_client(client)
+        out, self._out = self._out, None
+        if out is not None:
+            close_client(out)
 
 
 def _wait_published(info: paho.MQTTMessageInfo, timeout_s: float) -> None:

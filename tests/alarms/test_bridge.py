@@ -169,6 +169,32 @@ async def test_a_slow_consumer_holds_paho_back_and_nothing_is_lost(
 
 
 @pytest.mark.integration
+async def test_publishing_does_not_wait_behind_the_telemetry_in_flight(
+    mosquitto: Mosquitto, unique_id: str
+) -> None:
+    """The broker writes the PUBACK of what we publish behind what it has in flight to
+    us; on the receiving connection, with the consumer busy and thousands of messages
+    in flight, a publish would not be confirmed until they were all read."""
+    count, payload_bytes = 5_000, 1_000
+    topic, client_id = f"{unique_id}/gw1/telemetry", f"alarms-{unique_id}"
+    gate = threading.Event()
+    consumer = Recorder(gate=gate)
+    link = await opened(mosquitto, client_id, topic, consumer)
+    payloads = [b"%05d" % i + b"x" * (payload_bytes - 5) for i in range(count)]
+    try:
+        await asyncio.to_thread(send, mosquitto.port, topic, payloads)
+        await eventually(lambda: consumer.busy.is_set())  # held, the rest in flight
+        started = time.monotonic()
+        await link.publish_confirmed(f"{unique_id}/alarms", b"event", timeout_s=5)
+        assert time.monotonic() - started < 2.0
+        assert consumer.calls == []  # confirmed while nothing was read past the first call
+    finally:
+        gate.set()
+        await received(consumer, count)
+        await asyncio.to_thread(link.close)
+
+
+@pytest.mark.integration
 async def test_messages_of_an_earlier_connection_are_not_acked(
     fresh_mosquitto: Mosquitto, unique_id: str
 ) -> None:
