@@ -28,11 +28,12 @@ def _ms(value: float) -> str:
 
 def throughput_table(results: Sequence[PhaseResult]) -> str:
     cases = list(dict.fromkeys(r.case for r in results))
+    storage_only = any(r.phase == STORAGE_ONLY for r in results)  # --storage-only
     rows = [
         "| readings per message | hazmon stored/s (every reading also evaluated) "
-        "| hazmon loss | Node-RED stored/s | Node-RED loss | hazmon / Node-RED "
-        "| hazmon ingest alone (alarms may lag) | its ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| hazmon loss | Node-RED stored/s | Node-RED loss | hazmon / Node-RED |"
+        + (" hazmon ingest alone (alarms may lag) | its ratio |" if storage_only else ""),
+        "|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if storage_only else ""),
     ]
     for case in cases:
         h = _find(results, "hazmon", case, "flat out")
@@ -45,13 +46,15 @@ def throughput_table(results: Sequence[PhaseResult]) -> str:
             text = f"{a.stored_per_s / b.stored_per_s:.1f}x"
             return f"**{text}**" if bold else text
 
-        rows.append(
+        row = (
             f"| {case.split('/')[0]} "
             f"| {_n(h.stored_per_s) if h else '—'} | {_n(h.lost) if h else '—'} "
             f"| {_n(n.stored_per_s) if n else '—'} | {_n(n.lost) if n else '—'} "
-            f"| {ratio(h, n, True)} | {_n(s.stored_per_s) if s else '—'} "
-            f"| {ratio(s, n, False)} |"
+            f"| {ratio(h, n, True)} |"
         )
+        if storage_only:
+            row += f" {_n(s.stored_per_s) if s else '—'} | {ratio(s, n, False)} |"
+        rows.append(row)
     return "\n".join(rows)
 
 

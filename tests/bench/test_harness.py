@@ -14,7 +14,9 @@ import pytest
 from benchmarks.e2e.latency import match, percentile
 from benchmarks.e2e.load import PublisherSpec, Segment, _AlarmBound, _Gateway
 from benchmarks.e2e.nodered import FLOW_JSON
+from benchmarks.e2e.phases import STORAGE_ONLY, PhaseResult
 from benchmarks.e2e.plant import ABOVE, BELOW, PROBE_SITE, Plant
+from benchmarks.e2e.report import throughput_table
 from hazmon.config import parse_registry
 from hazmon.wire import Decoder
 
@@ -177,3 +179,18 @@ def test_burst_catch_up_is_when_writing_falls_back_to_the_live_rate() -> None:
     assert burst.reached_per_s == pytest.approx(200.0)
     assert burst.catch_up_s is not None and 5 <= burst.catch_up_s <= 25
     assert burst.alarms_catch_up_s == pytest.approx(10.0)
+
+
+def test_the_ratio_table_has_the_storing_only_columns_only_when_that_phase_ran() -> None:
+    def phase(system: str, name: str, stored: int) -> PhaseResult:
+        return PhaseResult(system, "50/msg", name, 50, published=stored, stored=stored,
+                           stored_s=1.0)  # fmt: skip
+
+    both = [phase("hazmon", "flat out", 120_000), phase("node-red", "flat out", 60_000)]
+    table = throughput_table(both).splitlines()
+    assert table[0].count("|") == table[1].count("|") == table[2].count("|") == 7
+    assert "**2.0x**" in table[2] and "alarms may lag" not in table[0]
+    with_storing = throughput_table([*both, phase("hazmon", STORAGE_ONLY, 150_000)])
+    rows = with_storing.splitlines()
+    assert rows[0].count("|") == rows[1].count("|") == rows[2].count("|") == 9
+    assert rows[2].endswith("| 150,000 | 2.5x |")
