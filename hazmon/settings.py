@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     http: str = "127.0.0.1:8080"
     client_id: str | None = None
     session_expiry_s: int = 300
+    retention_days: float = 0.0  # embedded store: readings older than this are deleted
 
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None

@@ -203,7 +203,8 @@ async def run(plan: Plan) -> None:
         services = _services(plan, address, store)
         app = _app(plan, services, address, store)
         settle_heap()
-        await _serve(plan, services, app, listener, stop, _banner(plan, address, broker_kind))
+        await _serve(plan, services, app, listener, stop, _banner(plan, address, broker_kind),
+                     store)
     log.info("stopped")
 
 
@@ -324,12 +325,17 @@ async def _until_ready(readies: list[asyncio.Event], stop: asyncio.Event) -> boo
 
 async def _serve(
     plan: Plan, services: list[tuple[str, Any]], app: FastAPI,
-    listener: socket.socket, stop: asyncio.Event, banner: Iterator[str],
+    listener: socket.socket, stop: asyncio.Event, banner: Iterator[str], store: Store,
 ) -> None:
+    from stores.retention import retention_job
+
     async with asyncio.TaskGroup() as group:
         readies = [asyncio.Event() for _ in services]
         running = [group.create_task(service.run(ready=ready), name=name)
                    for (name, service), ready in zip(services, readies, strict=True)]
+        keep = retention_job(store, plan.settings.retention_days)
+        if keep is not None:
+            running.append(group.create_task(keep(), name="retention"))
         stoppers: list[Callable[[], Awaitable[None]]] = []
         if await _until_ready(readies, stop):
             stoppers.append(await _start_http(group, app, listener))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from hazmon.cli import app as cli
 from hazmon.cli.up import DEMO_SPEEDUP, Plan, _bind_http, _serve, demo_registry
 from hazmon.registry import Registry
 from hazmon.settings import Settings
+from hazmon.wire import Reading
 from stores.memory import MemoryStore
+from stores.sqlite import SqliteStore
 from tests.servers import free_port
 
 
@@ -56,7 +59,9 @@ async def test_http_listens_only_once_every_service_is_subscribed(registry: Regi
                      metrics=[], health=lambda: {"broker": True, "store": True})
     plan = Plan(Settings(http=f"127.0.0.1:{port}"), registry)
     stop = asyncio.Event()
-    serving = asyncio.create_task(_serve(plan, services, app, listener, stop, iter(["up"])))
+    serving = asyncio.create_task(
+        _serve(plan, services, app, listener, stop, iter(["up"]), MemoryStore())
+    )
     await asyncio.sleep(0.3)
     assert not await asyncio.to_thread(accepts, port)
     services[0][1].subscribe.set()
@@ -74,6 +79,37 @@ async def test_http_listens_only_once_every_service_is_subscribed(registry: Regi
     assert all(service.flushed for _, service in services)
     assert not await asyncio.to_thread(accepts, port)
     listener.close()
+
+
+async def test_up_prunes_the_embedded_store_with_a_retention(
+    registry: Registry, tmp_path: Path
+) -> None:
+    store = SqliteStore(tmp_path / "hazmon.sqlite")
+    now_ms = int(time.time() * 1000)
+    store.write_readings([
+        Reading("s1", "gw1", "GT-1", "combustible_gas", ts, 5.0, None, "good", False, False)
+        for ts in (now_ms - 3 * 86_400_000, now_ms - 3_600_000)
+    ])
+    port = free_port()
+    listener = _bind_http(f"127.0.0.1:{port}")
+    services: list[tuple[str, Any]] = [("alarms", SlowService())]
+    services[0][1].subscribe.set()
+    app = create_app(registry=registry, desk=FakeDesk(registry), store=store,
+                     metrics=[], health=lambda: {"broker": True, "store": True})
+    plan = Plan(Settings(http=f"127.0.0.1:{port}", retention_days=2), registry)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(_serve(plan, services, app, listener, stop, iter([]), store))
+    try:
+        for _ in range(100):
+            if store.count_readings() == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert store.count_readings() == 1  # the 3-day-old reading went, the other stays
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 10)  # the retention task stops with the rest
+        listener.close()
+        store.close()
 
 
 def test_a_config_error_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
