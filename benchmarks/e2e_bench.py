@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--storage-only", action=argparse.BooleanOptionalAction, default=False,
                    help="also run hazmon flat out held only to storing: the alarm service "
                         "may fall behind by more than the broker keeps for it")
+    p.add_argument("--broker-queue", type=int, default=None, metavar="N",
+                   help="Mosquitto's max_queued_messages (default 100,000, CONTRACT §2's "
+                        "minimum)")
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
                    help="py-spy hazmon's processes in every phase into DIR (perturbs)")
     p.add_argument("--out", type=Path, default=None,
@@ -58,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         seconds=a.seconds, burst_s=a.burst, burst_warmup_s=a.burst_warmup,
         publishers=a.publishers, crosser_every=a.crossing_every,
         per_message=tuple(a.per_message), systems=tuple(a.systems), burst=a.burst > 0,
-        storage_only=a.storage_only, profile_dir=a.profile,
+        storage_only=a.storage_only, profile_dir=a.profile, broker_queue=a.broker_queue,
         out=a.out or Path(tempfile.gettempdir()) / "hazmon-bench" / time.strftime("%Y%m%d-%H%M%S"),
     )
 

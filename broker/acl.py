@@ -125,6 +125,7 @@ class BrokerPlan:
     tls: TlsFiles | None = None
     max_packet_bytes: int = DEFAULT_MAX_PACKET_BYTES
     source: str = "the registry"
+    max_queued: int = MAX_QUEUED_MESSAGES
 
     @property
     def user_names(self) -> list[str]:
@@ -145,6 +146,7 @@ def plan_broker(
     observer: bool = False,
     max_packet_bytes: int = DEFAULT_MAX_PACKET_BYTES,
     source: str = "the registry",
+    max_queued: int = MAX_QUEUED_MESSAGES,
 ) -> BrokerPlan:
     """Users and rules for `registry`; BrokerConfigError lists every reason it cannot."""
     reasons: list[str] = []
@@ -156,6 +158,9 @@ def plan_broker(
         reasons.append(f"the plain and TLS listeners on different ports, both are {listen.port}")
     if max_packet_bytes != 0 and max_packet_bytes < 64 * 1024:
         reasons.append("a packet limit of at least 64 KiB (or 0 for none)")
+    if max_queued < MAX_QUEUED_MESSAGES:
+        reasons.append(f"a queue of at least {MAX_QUEUED_MESSAGES:,} messages per client "
+                       "(CONTRACT §2)")
     gateways = _gateway_users(registry, reasons)
     notify_topics = _notifier_topics(registry, reasons)
     if reasons:
@@ -172,6 +177,7 @@ def plan_broker(
         tls=tls,
         max_packet_bytes=max_packet_bytes,
         source=source,
+        max_queued=max_queued,
     )
 
 
@@ -281,7 +287,7 @@ def conf_text(plan: BrokerPlan, *, auth_dir: Path, data_dir: Path) -> str:
         "persistence true",
         f"persistence_location {str(data_dir).rstrip('/')}/",
         "autosave_interval 60",
-        f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+        f"max_queued_messages {plan.max_queued}",
         "# A bigger packet closes the sender's connection; hazmon dead-letters above 1 MiB.",
         f"max_packet_size {plan.max_packet_bytes}",
         "# Send small packets (alarm events, PUBACKs) at once: with Nagle's algorithm a",

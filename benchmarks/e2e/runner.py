@@ -69,6 +69,7 @@ class Options:
     burst: bool = True
     storage_only: bool = False
     profile_dir: Path | None = None
+    broker_queue: int | None = None  # max_queued_messages; None: the suite's 100,000
     out: Path = Path("benchmark-results")
 
 
@@ -147,7 +148,7 @@ class Runner:
             f"WARNING: this benchmark loads the whole machine for about "
             f"{self.estimate_s(systems) / 60:.0f} minutes"
         )
-        with BenchBroker() as broker, InfluxDB() as influx:
+        with BenchBroker(queued=o.broker_queue) as broker, InfluxDB() as influx:
             listener = AlarmListener(broker.host, broker.port)
             listener.start()
             watch = BrokerWatch(broker.host, broker.port)

@@ -21,10 +21,19 @@ RETAINED = "$SYS/broker/retained messages/count"
 
 
 class BenchBroker(Mosquitto):
+    """`queued`: the per-client queue, when not the test suite's 100,000 (Mosquitto takes
+    the last value of an option)."""
+
+    def __init__(self, *, queued: int | None = None) -> None:
+        super().__init__()
+        self.queued = queued
+
     def _write_config(self) -> list[str]:
         argv = super()._write_config()
         with open(self.dir / "mosquitto.conf", "a") as conf:
             conf.write("sys_interval 1\n")
+            if self.queued is not None:
+                conf.write(f"max_queued_messages {self.queued}\n")
         return argv
 
 

@@ -36,6 +36,11 @@ def broker_config(
     simulator: bool = typer.Option(False, "--simulator", help="add hazmon-simulator (demo)"),
     observer: bool = typer.Option(False, "--observer", help="add read-only hazmon-observer"),
     max_packet_kib: int = typer.Option(2048, "--max-packet-kib", help="0 for no limit"),
+    max_queued: int = typer.Option(
+        100_000, "--max-queued",
+        help="messages the broker keeps per client (at least 100,000; size it for the "
+             "longest burst to ride out, docs/benchmarks.md)",
+    ),
 ) -> None:
     """Write mosquitto.conf, passwd and acl for a registry: one user per gateway, service
     users for ingest and alarms, no anonymous access, an optional TLS listener.
@@ -69,6 +74,7 @@ def broker_config(
             observer=observer,
             max_packet_bytes=max_packet_kib * 1024,
             source=str(config),
+            max_queued=max_queued,
         )
         written = write_broker_config(
             plan, out, owner=owner, auth_dir=auth_dir, data_dir=data_dir, rotate=rotate

@@ -97,6 +97,15 @@ def test_the_config_refuses_anonymous_queues_enough_and_persists(demo: Registry)
     assert "allow_anonymous true" not in text
 
 
+def test_the_queue_can_be_sized_up_but_not_below_the_contract(demo: Registry) -> None:
+    plan = plan_broker(demo, listen=LISTEN, max_queued=400_000)
+    lines = conf_text(plan, auth_dir=Path("/auth"), data_dir=Path("/data")).splitlines()
+    assert "max_queued_messages 400000" in lines
+    assert "max_queued_messages 100000" not in lines
+    with pytest.raises(BrokerConfigError, match="at least 100,000"):
+        plan_broker(demo, listen=LISTEN, max_queued=99_999)
+
+
 def test_ambiguous_dotted_ids_are_refused() -> None:
     """Site `a.b` + gateway `c` and site `a` + gateway `b.c` would share user `a.b.c`."""
     text = DEMO_PLANT.read_text(encoding="utf-8")
@@ -214,6 +223,9 @@ def test_cli_prints_new_passwords_once_or_writes_them_0600(tmp_path: Path) -> No
     assert INGEST_USER in printed and len(printed[INGEST_USER]) >= 32
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and again.stdout == ""  # nothing new: nothing shown
+    sized = runner.invoke(app, [*args, "--max-queued", "400000"])
+    assert sized.exit_code == 0, sized.output
+    assert "max_queued_messages 400000" in (out / "mosquitto.conf").read_text().splitlines()
     secrets_file = tmp_path / "new-secrets"
     rotated = runner.invoke(app, [*args, "--rotate", "all", "--secrets-out", str(secrets_file)])
     assert rotated.exit_code == 0 and rotated.stdout == ""
