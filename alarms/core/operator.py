@@ -11,6 +11,7 @@ from alarms.core.plant import Plant
 from alarms.core.points import Cause, feed
 from alarms.core.silence import bypass_again, return_to_service, sensor_entry
 from alarms.core.table import Input, State
+from alarms.core.timefmt import iso_utc
 from alarms.errors import IllegalTransition, LimitExceeded, UnknownAlarm
 from hazmon.kinds import Kind, Priority
 
@@ -64,7 +65,7 @@ def shelve(
     if point.priority is Priority.critical and not rules.allow_critical:
         raise LimitExceeded("a critical alarm cannot be shelved (shelving.allow_critical)")
     until_ms = now_ms + int(minutes * MINUTE_MS)
-    note = f"{reason} (for {minutes:g} min, until_ms {until_ms})"
+    note = f"{reason} (for {minutes:g} min, until {iso_utc(until_ms)})"
     events = feed(plant, point, Input.shelve, Cause(now_ms, now_ms, _value(point), user, note))
     point.shelved_until_ms = until_ms
     plant.mark_point(point)
@@ -132,7 +133,8 @@ def bypass_permit(
     max_hours = bypass.max_hours_grade_a if cfg.grade == "A" else bypass.max_hours_grade_b
     _deadline(until_ms, now_ms, max_hours, "a bypass permit")
     note = (
-        f"until_ms {until_ms}; approved by {permit.approved_by}; reason: {permit.reason}; "
+        f"until {iso_utc(until_ms)}; approved by {permit.approved_by}; "
+        f"reason: {permit.reason}; "
         f"compensating measures: {permit.compensating_measures}"
     )
     events = [sensor_entry(plant, state, "bypass_permit", now_ms, user, note)]
@@ -147,7 +149,7 @@ def out_of_service(
     state = _sensor(plant, site, sensor)
     reason = _required(reason, "a reason for out-of-service")
     _deadline(until_ms, now_ms, plant.registry.out_of_service.max_hours, "out-of-service")
-    note = f"until_ms {until_ms}; reason: {reason}"
+    note = f"until {iso_utc(until_ms)}; reason: {reason}"
     events = [sensor_entry(plant, state, "out_of_service", now_ms, user, note)]
     already = state.oos_until_ms is not None
     state.oos_until_ms, state.oos_reason, state.oos_by = until_ms, reason, user
