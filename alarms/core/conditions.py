@@ -10,6 +10,7 @@ neither starts nor cancels an on-delay.
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 
 from alarms.core.model import AlarmPoint
@@ -42,11 +43,17 @@ def threshold_verdict(
     return _quality_verdict(value <= threshold, value > threshold + deadband, quality)
 
 
-def under_range(sensor: Sensor, value: float) -> bool:
+def range_floor(sensor: Sensor) -> float:
+    """The lowest value that is not a fault: the range's low end less 5 % of its span
+    (-inf without a range)."""
     if sensor.range is None:
-        return False
+        return -math.inf
     low, high = sensor.range
-    return value < low - UNDER_RANGE_FRACTION * (high - low)
+    return low - UNDER_RANGE_FRACTION * (high - low)
+
+
+def under_range(sensor: Sensor, value: float) -> bool:
+    return value < range_floor(sensor)
 
 
 def analog_verdicts(sensor: Sensor, value: float, quality: str) -> dict[Condition, Verdict]:

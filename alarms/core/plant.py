@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from alarms.core.conditions import UNDER_RANGE_FRACTION
+from alarms.core.conditions import range_floor
 from alarms.core.model import (
     AlarmPoint,
     Dirty,
@@ -56,11 +56,7 @@ def quiet_band(sensor: Sensor) -> QuietBand | None:
             below = min(below, threshold - sensor.deadband)
         else:
             above = max(above, threshold + sensor.deadband)
-    floor = -math.inf
-    if sensor.range is not None:
-        low, high = sensor.range
-        floor = low - UNDER_RANGE_FRACTION * (high - low)
-    return QuietBand(above, below, floor)
+    return QuietBand(above, below, range_floor(sensor))
 
 
 @dataclass(frozen=True, slots=True)

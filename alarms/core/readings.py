@@ -40,14 +40,18 @@ def fault_note(cfg: Sensor, reading: Reading) -> str:
 def fresh(plant: Plant, reading: Reading) -> bool:
     """Newer than the last evaluated live reading of its sensor."""
     state = plant.sensors.get(f"{reading.site}/{reading.sensor}")
-    return state is not None and (state.last_ts_ms is None or reading.ts_ms > state.last_ts_ms)
+    return state is not None and _newer(state, reading)
+
+
+def _newer(state: SensorState, reading: Reading) -> bool:
+    return state.last_ts_ms is None or reading.ts_ms > state.last_ts_ms
 
 
 def live_reading(plant: Plant, reading: Reading, now_ms: int) -> list[Event]:
     sid = f"{reading.site}/{reading.sensor}"
     state = plant.sensors.get(sid)
-    if state is None or (state.last_ts_ms is not None and reading.ts_ms <= state.last_ts_ms):
-        return []  # not fresh
+    if state is None or not _newer(state, reading):
+        return []
     value = reading.value if reading.value is not None else reading.state
     state.last_ts_ms, state.last_seen_ms = reading.ts_ms, now_ms
     state.last_value, state.last_quality = value, reading.quality
