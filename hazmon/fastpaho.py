@@ -158,8 +158,13 @@ def parse_publish(command: int, packet: bytes | bytearray, v5: bool) -> tuple[st
     return topic, bytes(packet[end:]), mid, qos
 
 
-def lean_publish(client: paho.Client, deliver: Deliver) -> bool:
-    """Parse QoS 0/1 PUBLISH packets without paho's Properties; False if paho differs."""
+def lean_publish(
+    client: paho.Client, deliver: Deliver, *, retained: Deliver | None = None
+) -> bool:
+    """Parse QoS 0/1 PUBLISH packets without paho's Properties; False if paho differs.
+
+    With `retained`, PUBLISH packets with the RETAIN flag (a retained message the broker
+    sends because of a subscription) go there instead of to `deliver`."""
     if not (
         _has(client, "_handle_publish")
         and hasattr(client, "_in_packet")
@@ -179,7 +184,10 @@ def lean_publish(client: paho.Client, deliver: Deliver) -> bool:
             )
         except (IndexError, UnicodeDecodeError):
             return paho_handler()
-        deliver(topic, payload, mid, qos)
+        if retained is not None and command & 0x01:
+            retained(topic, payload, mid, qos)
+        else:
+            deliver(topic, payload, mid, qos)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     client._handle_publish = handle_publish  # type: ignore[method-assign]

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hazmon.kinds import INTERLOCK_STATES, QUALITIES, Kind
 from hazmon.registry import Registry
+from hazmon.sequence import MAX_WIRE_INT, in_bounds
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_READINGS = 5000
@@ -43,8 +44,8 @@ class WireReading(_Wire):
 
 
 class TelemetryBatch(_Wire):
-    boot: int = Field(ge=0)
-    seq: int = Field(ge=0)
+    boot: int = Field(ge=0, le=MAX_WIRE_INT)
+    seq: int = Field(ge=0, le=MAX_WIRE_INT)
     sent_ms: int | None = None
     historical: bool = False
     readings: list[WireReading] = Field(min_length=1, max_length=MAX_READINGS)
@@ -52,7 +53,7 @@ class TelemetryBatch(_Wire):
 
 class GatewayState(_Wire):
     online: bool
-    boot: int = Field(default=0, ge=0)
+    boot: int = Field(default=0, ge=0, le=MAX_WIRE_INT)
     ts_ms: int | None = None
 
 
@@ -211,7 +212,7 @@ class Decoder:
         except orjson.JSONDecodeError as exc:
             return _reject(out, Reason.not_json, f"not JSON: {exc}")
         problem = _batch_problem(doc)
-        if type(doc) is dict and _is_int(doc.get("boot")) and _is_int(doc.get("seq")):
+        if type(doc) is dict and in_bounds(doc.get("boot")) and in_bounds(doc.get("seq")):
             # a rejected batch still arrived: its seq is no lost message
             out.boot, out.seq = doc["boot"], doc["seq"]
         if problem:
@@ -305,8 +306,8 @@ def _batch_problem(doc: Any) -> str | None:
     extra = doc.keys() - _BATCH_KEYS
     if extra:
         return f"unknown field(s) {', '.join(sorted(extra))} in the batch"
-    if not _is_int(doc.get("boot")) or not _is_int(doc.get("seq")):
-        return "`boot` and `seq` must be non-negative integers"
+    if not in_bounds(doc.get("boot")) or not in_bounds(doc.get("seq")):
+        return "`boot` and `seq` must be integers from 0 to 2^53-1"
     if "sent_ms" in doc and not _is_int(doc["sent_ms"]):
         return "`sent_ms` must be an integer of milliseconds"
     if type(doc.get("historical", False)) is not bool:

@@ -8,7 +8,10 @@
 - a repeat or an older `seq` (a QoS 1 redelivery): nothing counted;
 - a newer boot: the gateway restarted; `seq` starts again from 0, so a first `seq`
   of n means n messages of the new boot were lost; an older boot's late message
-  is ignored.
+  is ignored;
+- a boot more than MAX_BOOT_STEP beyond the last (`hazmon.sequence.boot_jump`) is
+  not adopted: the pipeline dead-letters the message (`boot_jump`) before it gets
+  here. The lost count saturates at MAX_LOST_MESSAGES (it fits InfluxDB's int64).
 
 The first message after ingest starts sets the baseline (what came before is not
 known). Any change of the lost count, the boot or the online state gives a
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hazmon.sequence import add_lost, boot_jump
 from stores.base import Point
 
 
@@ -54,6 +58,11 @@ class GatewayTracker:
         gw.lost_messages = lost_messages
         gw.online = online
 
+    def boot_jump(self, site: str, gateway: str, boot: int) -> bool:
+        """Would `boot` be a jump beyond this gateway's last known boot (not adopted)?"""
+        found = self._gateways.get((site, gateway))
+        return boot_jump(found.boot if found is not None else None, boot)
+
     def observe(self, site: str, gateway: str, boot: int, seq: int, ts_ms: int) -> Observation:
         gw = self.state(site, gateway)
         lost = 0
@@ -69,7 +78,7 @@ class GatewayTracker:
         elif seq > gw.last_seq:
             lost = seq - gw.last_seq - 1
             gw.last_seq = seq
-        gw.lost_messages += lost
+        gw.lost_messages = add_lost(gw.lost_messages, lost)
         changed = lost > 0 or rebooted
         status = self.status_point(site, gateway, ts_ms) if changed else None
         return Observation(lost, rebooted, status)

@@ -35,6 +35,7 @@ class Link:
         topics: Sequence[str],
         on_message: Deliver,
         on_generation: Callable[[int], None],
+        on_retained: Deliver | None = None,
     ) -> None:
         self.opts = opts
         self.topics = list(topics)
@@ -45,6 +46,7 @@ class Link:
         self.connected = False
         self.stopping = False
         self._on_message = on_message
+        self._on_retained = on_retained or on_message
         self._on_generation = on_generation
         self._client: paho.Client | None = None
         self._connack = threading.Event()
@@ -61,7 +63,7 @@ class Link:
     def _try(self, protocol: int, timeout_s: float) -> str:
         client = new_client(self.opts, protocol=protocol, manual_ack=True)
         buffer_reads(client)
-        lean_publish(client, self._on_message)
+        lean_publish(client, self._on_message, retained=self._on_retained)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_message = self._message
@@ -121,7 +123,8 @@ class Link:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = repr(bytes(msg._topic))
-        self._on_message(topic, bytes(msg.payload), msg.mid, msg.qos)
+        deliver = self._on_retained if msg.retain else self._on_message
+        deliver(topic, bytes(msg.payload), msg.mid, msg.qos)
 
     # -- acknowledging and stopping --------------------------------------------------------
 

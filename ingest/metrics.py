@@ -42,6 +42,11 @@ class IngestMetrics:
         self.reboots = Counter(
             "hazmon_ingest_gateway_boots", "gateway restarts seen", gateway, registry=r
         )
+        self.retained_ignored = Counter(
+            "hazmon_ingest_retained_telemetry_ignored",
+            "retained telemetry messages ignored (telemetry is never retained, CONTRACT §2)",
+            registry=r,
+        )
         self.acked = Counter("hazmon_ingest_messages_acked", "PUBACKs sent", registry=r)
         self.write_latency = Histogram(
             "hazmon_ingest_write_latency_seconds",

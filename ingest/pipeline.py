@@ -13,6 +13,7 @@ import orjson
 from pydantic import ValidationError
 
 from hazmon.registry import Registry
+from hazmon.sequence import BOOT_JUMP, MAX_BOOT_STEP
 from hazmon.topics import parse_gateway_topic
 from hazmon.wire import MAX_PAYLOAD_BYTES, Decoder, GatewayState, Reason, Rejection
 from ingest.batch import Outcome
@@ -45,6 +46,8 @@ class Pipeline:
         self, topic: str, site: str, gateway: str, payload: bytes, now_ms: int
     ) -> Outcome:
         decoded = self.decoder.decode(site, gateway, payload, now_ms=now_ms)
+        if decoded.boot is not None and self.tracker.boot_jump(site, gateway, decoded.boot):
+            return self._boot_jump(topic, site, gateway, payload, now_ms, decoded.boot)
         out = Outcome(readings=decoded.readings, gateway=(site, gateway))
         if decoded.rejections:
             out.dead = [_letter(topic, payload, now_ms, r) for r in decoded.rejections]
@@ -72,10 +75,20 @@ class Pipeline:
         except ValidationError as exc:
             detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             return _dead(topic, payload, now_ms, Reason.bad_shape, detail or "bad state")
+        if self.tracker.boot_jump(site, gateway, state.boot):
+            return self._boot_jump(topic, site, gateway, payload, now_ms, state.boot)
         ts_ms = state.ts_ms if state.ts_ms is not None else now_ms
         seen = self.tracker.set_online(site, gateway, state.online, state.boot, ts_ms)
         assert seen.status is not None
         return Outcome(points=[seen.status], rebooted=seen.rebooted, gateway=(site, gateway))
+
+    def _boot_jump(
+        self, topic: str, site: str, gateway: str, payload: bytes, now_ms: int, boot: int
+    ) -> Outcome:
+        last = self.tracker.state(site, gateway).boot
+        detail = (f"boot {boot} is more than {MAX_BOOT_STEP} beyond the gateway's last "
+                  f"boot {last}: not adopted")  # fmt: skip
+        return _dead(topic, payload, now_ms, BOOT_JUMP, detail)
 
 
 def letter(

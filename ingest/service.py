@@ -31,7 +31,7 @@ from hazmon.mqtt import MqttOptions, stable_client_id
 from hazmon.registry import Registry
 from hazmon.settings import BrokerAddress, Settings
 from hazmon.topics import STATE_WILDCARD, TELEMETRY_WILDCARD
-from ingest.batch import Batch, Batcher
+from ingest.batch import Batch, Batcher, Outcome
 from ingest.deadletter import FILE_NAME as DEAD_LETTER_FILE
 from ingest.deadletter import DeadLetters
 from ingest.link import Link
@@ -126,6 +126,7 @@ class IngestService:
                 topics=self.topics,
                 on_message=self._on_message,
                 on_generation=self.batcher.new_generation,
+                on_retained=self._on_retained,
             )
             await asyncio.to_thread(link.start)
             subscribed = await asyncio.to_thread(
@@ -136,7 +137,8 @@ class IngestService:
             self.ready = True
             if ready is not None:
                 ready.set()
-            log.info("ingest %s subscribed to %s", self.client_id, ", ".join(self.topics))
+            log.info("ingest subscribed to %s", ", ".join(self.topics))
+            log.debug("ingest client id %s", self.client_id)
             await self._report_stats()
         finally:
             stopping = asyncio.ensure_future(asyncio.to_thread(self._close, writer_thread))
@@ -188,7 +190,7 @@ class IngestService:
         for closable in (self.spool, self.dead_letters):
             if closable is not None:
                 closable.close()
-        log.info("ingest %s stopped", self.client_id)
+        log.info("ingest stopped")
 
     async def _report_stats(self) -> None:
         assert self.writer is not None and self.spool is not None
@@ -242,6 +244,20 @@ class IngestService:
             log.exception("ingest could not handle a message on %r", topic)
             outcome = internal_error(topic, payload, now_ms, exc)
         self.batcher.add(outcome, mid=mid if qos else 0, payload_bytes=len(payload))
+
+    def _on_retained(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        """A retained message the broker sent on subscribing: a gateway's retained state
+        is its current state, but telemetry is never retained (CONTRACT §2), and a
+        retained one would be read again on every resubscribe: ignored, counted, and
+        acknowledged in order with the rest."""
+        if not topic.endswith("/telemetry"):
+            self._on_message(topic, payload, mid, qos)
+            return
+        if self._paused:
+            return
+        self.metrics.retained_ignored.inc()
+        log.debug("retained telemetry on %r ignored", topic)
+        self.batcher.add(Outcome(), mid=mid if qos else 0, payload_bytes=len(payload))
 
     def _ack(self, batch: Batch) -> None:
         if self.link is not None and batch.mids:
