@@ -30,6 +30,7 @@ from api.auth import Authenticator
 from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.models import Health
+from api.streamgate import StreamCaps, StreamGate
 from hazmon.registry import Registry
 from stores.base import Store
 
@@ -53,6 +54,7 @@ def create_app(
     metrics: list[CollectorRegistry],
     health: Callable[[], dict[str, Any]],
     keepalive_s: float = 15.0,
+    stream_caps: StreamCaps = StreamCaps(),
 ) -> FastAPI:
     app = FastAPI(
         title="hazmon",
@@ -70,6 +72,7 @@ def create_app(
         keepalive_s=keepalive_s,
     )
     app.state.authenticator = Authenticator(registry.auth.tokens)
+    app.state.stream_gate = StreamGate(stream_caps)
     install_error_handlers(app)
     for module in (routes_sites, routes_alarms, routes_audit, stream):
         app.include_router(module.router)
@@ -77,6 +80,16 @@ def create_app(
     _add_docs(app)
     _add_console(app)
     return app
+
+
+def use_registry(app: FastAPI, registry: Registry) -> None:
+    """Serve `registry` from now on: its tokens (new ones valid, removed ones 401 at
+    once), their scopes, and its sites and sensors. An open stream of a token that
+    was removed, or whose role or scope changed, ends at its next event or keep-alive."""
+    ctx: ApiContext = app.state.ctx
+    authenticator = Authenticator(registry.auth.tokens)
+    ctx.use_registry(registry)
+    app.state.authenticator = authenticator
 
 
 def stop_streams(app: FastAPI) -> None:

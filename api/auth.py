@@ -53,20 +53,35 @@ ROLE_RIGHTS: dict[str, frozenset[Right]] = {
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The holder of a valid token: its `name` is the `user` of every action it makes."""
+    """The holder of a valid token: its `name` is the `user` of every action it makes.
+
+    `sites` is the token's site scope (None: every site); `key` tells tokens apart
+    (the sha256 of the token) where two share a name, for the per-token stream cap.
+    """
 
     name: str
     role: str
+    sites: frozenset[str] | None = None
+    key: str = ""
 
     def may(self, right: Right) -> bool:
         return right in ROLE_RIGHTS.get(self.role, frozenset())
+
+    def sees(self, site: str | None) -> bool:
+        """Whether the token's scope holds `site` (an unscoped token sees every site)."""
+        return self.sites is None or site in self.sites
 
 
 class Authenticator:
     """Checks bearer tokens against the sha256 hashes of the registry."""
 
     def __init__(self, tokens: Iterable[Token]) -> None:
-        self._entries = [(bytes.fromhex(t.sha256), Principal(t.name, t.role)) for t in tokens]
+        self._entries = [(bytes.fromhex(t.sha256), principal_of(t)) for t in tokens]
+        self._principals = frozenset(p for _, p in self._entries)
+
+    def knows(self, principal: Principal) -> bool:
+        """Whether `principal` still holds a valid token, with the same role and scope."""
+        return principal in self._principals
 
     def authenticate(self, token: str | None) -> Principal:
         """The principal of a token; Unauthorized when it is missing or unknown."""
@@ -80,6 +95,11 @@ class Authenticator:
         if found is None:
             raise Unauthorized("the bearer token is not known")
         return found
+
+
+def principal_of(token: Token) -> Principal:
+    sites = None if token.sites is None else frozenset(token.sites)
+    return Principal(token.name, token.role, sites, token.sha256.lower())
 
 
 _bearer = HTTPBearer(auto_error=False, description="a token of the registry's `auth` section")

@@ -16,6 +16,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from alarms.desk import Desk
+from api.auth import Principal
 from api.errors import NotFound
 from hazmon.registry import Gateway, Registry, Sensor, Site
 from stores.base import Store
@@ -36,18 +37,32 @@ class ApiContext:
         for site, gateway, sensor in self.registry.sensors():
             self._sensors[(site.id, sensor.id)] = (gateway, sensor)
 
-    def site(self, site_id: str) -> Site:
+    def site(self, site_id: str, principal: Principal) -> Site:
+        """The site, if the caller's scope holds it; else the same 404 as for a site
+        that does not exist (another scope's sites are not enumerable)."""
         site = self.registry.site(site_id)
-        if site is None:
+        if site is None or not principal.sees(site_id):
             raise NotFound(f"no site {site_id!r} in the registry")
         return site
 
-    def sensor(self, site_id: str, sensor_id: str) -> tuple[Gateway, Sensor]:
-        self.site(site_id)
+    def sensor(
+        self, site_id: str, sensor_id: str, principal: Principal
+    ) -> tuple[Gateway, Sensor]:
+        self.site(site_id, principal)
         found = self._sensors.get((site_id, sensor_id))
         if found is None:
             raise NotFound(f"no sensor {sensor_id!r} at site {site_id!r}")
         return found
+
+    def sites(self, principal: Principal) -> list[Site]:
+        """The registry's sites in the caller's scope, in registry order."""
+        return [s for s in self.registry.sites if principal.sees(s.id)]
+
+    def use_registry(self, registry: Registry) -> None:
+        """Serve `registry` from now on (a reload: sites, sensors, tokens)."""
+        sensors = {(s.id, x.id): (g, x) for s, g, x in registry.sensors()}
+        self.registry = registry
+        self._sensors = sensors
 
 
 def context(request: Request) -> ApiContext:

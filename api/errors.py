@@ -7,7 +7,9 @@ raises the errors of its own package; this module decides what they mean over HT
     ├── ApiError                      raised by the HTTP layer itself
     │   ├── Unauthorized              401 missing or unknown token
     │   ├── Forbidden                 403 the role lacks the right
-    │   ├── NotFound                  404 no such site or sensor
+    │   ├── NotFound                  404 no such site or sensor (or not in the scope)
+    │   ├── TooManyStreams            429 live streams of a token/address (streamgate)
+    │   ├── StreamsFull               503 live streams in total (streamgate)
     │   └── BadRequest                400 a query that cannot be answered
     ├── alarms.errors.AlarmError
     │   ├── UnknownAlarm              404
@@ -25,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 class ApiError(HazmonError):
     status = 400
     code = "bad_request"
+    headers: ClassVar[dict[str, str]] = {}  # sent with the answer (Retry-After, ...)
 
     def __init__(self, detail: str) -> None:
         self.detail = detail
@@ -125,7 +128,8 @@ async def _on_hazmon_error(_request: Request, exc: Exception) -> JSONResponse:
     status, code = status_and_code(exc)
     if status >= 500:
         log.warning("answering %d %s: %s", status, code, exc)
-    return error_response(status, code, str(getattr(exc, "detail", None) or exc))
+    headers = exc.headers if isinstance(exc, ApiError) else None
+    return error_response(status, code, str(getattr(exc, "detail", None) or exc), headers)
 
 
 async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:

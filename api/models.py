@@ -152,6 +152,9 @@ class Me(_Answer):
     name: str
     role: str
     rights: list[str]
+    sites: list[str] | None = Field(
+        default=None, description="the token's sites; null: every site"
+    )
 
 
 class Health(_Answer):

@@ -3,6 +3,9 @@
 An `alarm_id` (`site/sensor/condition#n`) holds `/` and `#`: clients percent-encode it
 (`%2F`, `%23`). The server decodes the path before routing, so the `{alarm_id:path}`
 routes below receive it whole, encoded or not.
+
+A token scoped to some sites sees only their occurrences; an action on another
+site's occurrence answers the same 404 as an id that does not exist.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from alarms.errors import UnknownAlarm
 from api.auth import AuthFirstRoute, Principal, Right, require
 from api.context import ApiContext, context
 from api.errors import responses
@@ -34,11 +38,29 @@ async def alarms(
     site: str | None = Query(None, max_length=64),
     priority: Priority | None = None,
     limit: int = Query(500, ge=1, le=10_000),
-    _: Principal = Depends(require(Right.read)),
+    principal: Principal = Depends(require(Right.read)),
     ctx: ApiContext = Depends(context),
 ) -> list[dict[str, Any]]:
     """Occurrences, newest first; without `active`, all of them (up to `limit`)."""
-    return ctx.desk.alarms(active=active, site=site, priority=priority, limit=limit)
+    if site is not None or principal.sites is None:
+        if not principal.sees(site):
+            return []  # like a site without occurrences
+        return ctx.desk.alarms(active=active, site=site, priority=priority, limit=limit)
+    found = [
+        alarm
+        for each in sorted(principal.sites)
+        for alarm in ctx.desk.alarms(active=active, site=each, priority=priority, limit=limit)
+    ]
+    found.sort(key=lambda a: (a.get("raised_ms") or 0, a.get("alarm_id", "")), reverse=True)
+    return found[:limit]
+
+
+def visible(alarm_id: str, principal: Principal) -> str:
+    """The id, if its site is in the caller's scope; else UnknownAlarm, as for an id
+    that does not exist. An id is `site/sensor/condition#n`; a site id holds no `/`."""
+    if not principal.sees(alarm_id.split("/", 1)[0]):
+        raise UnknownAlarm(alarm_id)
+    return alarm_id
 
 
 @router.post("/alarms/{alarm_id:path}/ack", response_model=AlarmOut, responses=ACTION)
@@ -49,7 +71,7 @@ async def ack(
     ctx: ApiContext = Depends(context),
 ) -> dict[str, Any]:
     """Acknowledge an occurrence (409 if its state does not allow it)."""
-    return ctx.desk.ack(alarm_id, user=principal.name, note=body.note)
+    return ctx.desk.ack(visible(alarm_id, principal), user=principal.name, note=body.note)
 
 
 @router.post("/alarms/{alarm_id:path}/reset", response_model=AlarmOut, responses=ACTION)
@@ -60,7 +82,7 @@ async def reset(
     ctx: ApiContext = Depends(context),
 ) -> dict[str, Any]:
     """Reset a latched occurrence whose condition has returned (acknowledged first)."""
-    return ctx.desk.reset(alarm_id, user=principal.name, note=body.note)
+    return ctx.desk.reset(visible(alarm_id, principal), user=principal.name, note=body.note)
 
 
 @router.post("/alarms/{alarm_id:path}/shelve", response_model=AlarmOut, responses=ACTION)
@@ -72,7 +94,7 @@ async def shelve(
 ) -> dict[str, Any]:
     """Shelve an occurrence for some minutes, with a reason (within the maximum)."""
     return ctx.desk.shelve(
-        alarm_id, user=principal.name, minutes=body.minutes, reason=body.reason
+        visible(alarm_id, principal), user=principal.name, minutes=body.minutes, reason=body.reason
     )
 
 
@@ -86,7 +108,7 @@ async def unshelve(
     """Show a shelved occurrence again before its time is up, saying why: it is
     re-evaluated (`unack` and raised again if its condition is active, else `normal`);
     409 if it is not shelved."""
-    return ctx.desk.unshelve(alarm_id, user=principal.name, note=body.note)
+    return ctx.desk.unshelve(visible(alarm_id, principal), user=principal.name, note=body.note)
 
 
 @router.post("/alarms/{alarm_id:path}/note", response_model=AlarmOut, responses=ACTION)
@@ -97,4 +119,4 @@ async def note(
     ctx: ApiContext = Depends(context),
 ) -> dict[str, Any]:
     """Add a note about an occurrence to the journal."""
-    return ctx.desk.note(alarm_id, user=principal.name, note=body.note)
+    return ctx.desk.note(visible(alarm_id, principal), user=principal.name, note=body.note)

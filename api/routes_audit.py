@@ -1,18 +1,25 @@
-"""The auditor's side: the journal (streamed export, verification) and the figures."""
+"""The auditor's side: the journal (streamed export, verification) and the figures.
+
+A token scoped to some sites exports only their entries and gets only their figures;
+verification covers the whole chain (a chain cannot be checked in part) and answers
+only counts, a sequence number and hashes, nothing of another site's entries.
+"""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from alarms.export import export
 from api.auth import AuthFirstRoute, Principal, Right, require
 from api.context import ApiContext, context
-from api.errors import responses
+from api.errors import BadRequest, responses
 from api.models import Verification
 from api.routes_sites import HOUR_MS, MAX_MS, window
 
@@ -32,7 +39,7 @@ def _first_and_rest(chunks: Iterator[str]) -> Iterator[str]:
 @router.get(
     "/journal",
     responses={
-        **responses(400),
+        **responses(400, 404),
         200: {
             "description": "the journal, streamed",
             "content": {"text/csv": {}, "application/x-ndjson": {}},
@@ -45,15 +52,24 @@ async def journal(
     to_ms: int | None = Query(None, ge=0, le=MAX_MS),
     site: str | None = Query(None, max_length=64),
     format: Literal["csv", "jsonl"] = Query("jsonl"),
-    _: Principal = Depends(require(Right.audit)),
+    principal: Principal = Depends(require(Right.audit)),
     ctx: ApiContext = Depends(context),
 ) -> StreamingResponse:
     """The alarm journal as JSON lines (exact, for re-checks) or CSV (for people).
 
-    Every parameter is optional: without bounds, all of it. JSON lines keep every
-    field and the `prev`/`hash` chain; CSV guards cells against spreadsheet formulas.
+    Every parameter is optional: without bounds, all of it (of the token's sites, for
+    a scoped token). JSON lines keep every field and the `prev`/`hash` chain; CSV
+    guards cells against spreadsheet formulas.
     """
-    chunks = ctx.desk.journal_export(from_ms=from_ms, to_ms=to_ms, site=site, fmt=format)
+    if site is not None:
+        ctx.site(site, principal)
+    scope = principal.sites
+    if site is not None or scope is None or len(scope) == 1:
+        only = site if site is not None or scope is None else next(iter(scope))
+        chunks = ctx.desk.journal_export(from_ms=from_ms, to_ms=to_ms, site=only, fmt=format)
+    else:
+        every = ctx.desk.journal_export(from_ms=from_ms, to_ms=to_ms, site=None, fmt="jsonl")
+        chunks = export(_entries_of(every, scope), format)
     body = await run_in_threadpool(_first_and_rest, chunks)
     filename = f"hazmon-journal.{format}"
     return StreamingResponse(
@@ -61,6 +77,16 @@ async def journal(
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _entries_of(chunks: Iterable[str], sites: frozenset[str]) -> Iterator[dict[str, Any]]:
+    """The entries of a JSON-lines export whose site is one of `sites`."""
+    for chunk in chunks:
+        for line in chunk.splitlines():
+            if line:
+                entry = json.loads(line)
+                if entry.get("site") in sites:
+                    yield entry
 
 
 @router.get("/journal/verify", response_model=Verification)
@@ -76,13 +102,19 @@ async def kpi(
     from_ms: int | None = Query(None, ge=0, le=MAX_MS),
     to_ms: int | None = Query(None, ge=0, le=MAX_MS),
     site: str | None = Query(None, max_length=64),
-    _: Principal = Depends(require(Right.figures)),
+    principal: Principal = Depends(require(Right.figures)),
     ctx: ApiContext = Depends(context),
 ) -> dict[str, Any]:
     """The alarm-system figures (EEMUA 191 / ISA-18.2) over a window (default 24 h):
     raises per 10 minutes (mean, peak), floods, chattering and standing alarms, the
-    ten bad actors with their share, and the share of each priority."""
+    ten bad actors with their share, and the share of each priority. A token scoped
+    to one site gets that site's; one scoped to several names one with `site`."""
     start, end = window(from_ms, to_ms, 24 * HOUR_MS)
     if site is not None:
-        ctx.site(site)
+        ctx.site(site, principal)
+    elif principal.sites is not None:
+        if len(principal.sites) > 1:
+            names = ", ".join(sorted(principal.sites))
+            raise BadRequest(f"this token covers several sites ({names}): name one with ?site=")
+        site = next(iter(principal.sites))
     return ctx.desk.kpi(from_ms=start, to_ms=end, site=site)

@@ -65,16 +65,18 @@ def _site_out(ctx: ApiContext, site: Site, grades: dict[str, str]) -> dict[str, 
 async def me(principal: Principal = Depends(require(Right.read))) -> dict[str, Any]:
     """The caller's name, role and rights (the console shows what the role may do)."""
     rights = sorted(r.value for r in ROLE_RIGHTS.get(principal.role, frozenset()))
-    return {"name": principal.name, "role": principal.role, "rights": rights}
+    sites = None if principal.sites is None else sorted(principal.sites)
+    return {"name": principal.name, "role": principal.role, "rights": rights, "sites": sites}
 
 
 @router.get("/sites", response_model=list[SiteOut], tags=["sites"])
 async def sites(
-    _: Principal = Depends(require(Right.read)), ctx: ApiContext = Depends(context)
+    principal: Principal = Depends(require(Right.read)), ctx: ApiContext = Depends(context)
 ) -> list[dict[str, Any]]:
-    """Sites with their effective risk grade and active alarms by priority."""
+    """Sites with their effective risk grade and active alarms by priority (those of
+    the token's scope)."""
     grades = ctx.desk.risk_grades()
-    return [_site_out(ctx, site, grades) for site in ctx.registry.sites]
+    return [_site_out(ctx, site, grades) for site in ctx.sites(principal)]
 
 
 def _sensor_rows(ctx: ApiContext, site: Site, latest: list[Latest]) -> list[dict[str, Any]]:
@@ -109,11 +111,11 @@ def _sensor_rows(ctx: ApiContext, site: Site, latest: list[Latest]) -> list[dict
 )
 async def sensors(
     site: str = SITE,
-    _: Principal = Depends(require(Right.read)),
+    principal: Principal = Depends(require(Right.read)),
     ctx: ApiContext = Depends(context),
 ) -> list[dict[str, Any]]:
     """Every sensor of a site with its latest value or state, quality and timestamp."""
-    found = ctx.site(site)
+    found = ctx.site(site, principal)
     latest = await run_in_threadpool(ctx.store.latest, site)
     return _sensor_rows(ctx, found, latest)
 
@@ -130,11 +132,11 @@ async def readings(
     from_ms: int | None = Query(None, ge=0, le=MAX_MS),
     to_ms: int | None = Query(None, ge=0, le=MAX_MS),
     limit: int = Query(2000, ge=1, le=10_000),
-    _: Principal = Depends(require(Right.read)),
+    principal: Principal = Depends(require(Right.read)),
     ctx: ApiContext = Depends(context),
 ) -> list[dict[str, Any]]:
     """One sensor's readings, oldest first (default: the last hour): its trend."""
-    ctx.sensor(site, sensor)
+    ctx.sensor(site, sensor, principal)
     start, end = window(from_ms, to_ms, HOUR_MS)
     rows = await run_in_threadpool(
         lambda: ctx.store.readings(site, sensor, from_ms=start, to_ms=end, limit=limit)
@@ -168,11 +170,11 @@ async def events(
     from_ms: int | None = Query(None, ge=0, le=MAX_MS),
     to_ms: int | None = Query(None, ge=0, le=MAX_MS),
     limit: int = Query(200, ge=1, le=10_000),
-    _: Principal = Depends(require(Right.read)),
+    principal: Principal = Depends(require(Right.read)),
     ctx: ApiContext = Depends(context),
 ) -> list[dict[str, Any]]:
     """One sensor's alarm history, newest first (default: the last 7 days)."""
-    ctx.sensor(site, sensor)
+    ctx.sensor(site, sensor, principal)
     start, end = window(from_ms, to_ms, 7 * 24 * HOUR_MS)
     tags = {"site": site, "sensor": sensor}
     rows = await run_in_threadpool(
@@ -194,7 +196,7 @@ async def bypass_permit(
     ctx: ApiContext = Depends(context),
 ) -> dict[str, Any]:
     """Permit an interlock bypass until a deadline (reason, approver, measures)."""
-    ctx.sensor(site, sensor)
+    ctx.sensor(site, sensor, principal)
     return ctx.desk.bypass_permit(
         site,
         sensor,
@@ -219,7 +221,7 @@ async def out_of_service(
     ctx: ApiContext = Depends(context),
 ) -> dict[str, Any]:
     """Take a sensor out of service until a deadline, with a reason."""
-    ctx.sensor(site, sensor)
+    ctx.sensor(site, sensor, principal)
     return ctx.desk.out_of_service(
         site, sensor, user=principal.name, until_ms=body.until_ms, reason=body.reason
     )
@@ -240,15 +242,21 @@ async def return_to_service(
 ) -> dict[str, Any]:
     """End a sensor's out-of-service before its deadline, saying why: its points are
     re-evaluated; 409 if it is in service."""
-    ctx.sensor(site, sensor)
+    ctx.sensor(site, sensor, principal)
     return ctx.desk.return_to_service(site, sensor, user=principal.name, note=body.note)
 
 
 @router.get("/registry", tags=["registry"])
 async def registry(
-    _: Principal = Depends(require(Right.engineer)), ctx: ApiContext = Depends(context)
+    principal: Principal = Depends(require(Right.engineer)), ctx: ApiContext = Depends(context)
 ) -> dict[str, Any]:
-    """The registry in force, defaults filled in; token hashes are left out."""
+    """The registry in force, defaults filled in; token hashes are left out. A scoped
+    token sees its own sites, and only the tokens whose scope lies within its own."""
     doc = ctx.registry.model_dump(mode="json")
-    doc["auth"] = {"tokens": [{"name": t.name, "role": t.role} for t in ctx.registry.auth.tokens]}
+    doc["sites"] = [s.model_dump(mode="json") for s in ctx.sites(principal)]
+    doc["auth"] = {"tokens": [
+        {"name": t.name, "role": t.role, "sites": t.sites}
+        for t in ctx.registry.auth.tokens
+        if principal.sites is None or (t.sites is not None and principal.sites >= set(t.sites))
+    ]}
     return doc

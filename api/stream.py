@@ -7,25 +7,32 @@ desk item becomes `event: alarm` or `event: risk` with its JSON as `data:`, and 
 console can tell a quiet stream from a dead one. The token goes in the
 `Authorization` header like everywhere else (the console reads the stream with
 `fetch()`, not `EventSource`, which cannot send headers).
+
+A token scoped to some sites gets only their events. Streams are capped per token,
+per client address and in total (api.streamgate): 429 or 503 beyond.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from api.auth import AuthFirstRoute, Principal, Right, require
 from api.context import ApiContext, context
 from api.errors import responses
+from api.hardening import client_address
+from api.streamgate import Lease, StreamGate
 
 router = APIRouter(
-    prefix="/api/v1", route_class=AuthFirstRoute, tags=["live"], responses=responses(401, 403)
+    prefix="/api/v1", route_class=AuthFirstRoute, tags=["live"],
+    responses=responses(401, 403, 429, 503),
 )
 
 RETRY_MS = 3000
@@ -53,19 +60,45 @@ async def _next_item(
     return getter.result() if getter in done else None
 
 
-async def events(ctx: ApiContext) -> AsyncIterator[str]:
+def _site_of(item: dict[str, Any]) -> str | None:
+    data = item.get("data")
+    return data.get("site") if isinstance(data, dict) else None
+
+
+async def events(
+    ctx: ApiContext, principal: Principal, valid: Callable[[], bool] = lambda: True
+) -> AsyncIterator[str]:
+    """The stream's text; it ends when the server stops or when `valid()` turns false
+    (the token was removed, or its role or scope changed, by a reload)."""
     queue = ctx.desk.subscribe()
     try:
         yield f"retry: {RETRY_MS}\n\n" + sse("ready", {"ts_ms": int(time.time() * 1000)})
-        while not ctx.stopping.is_set():
+        while not ctx.stopping.is_set() and valid():
             item = await _next_item(queue, ctx.stopping, ctx.keepalive_s)
             if item is None:
                 if not ctx.stopping.is_set():
                     yield ": keep-alive\n\n"
                 continue
+            if principal.sites is not None and not principal.sees(_site_of(item)):
+                continue
             yield sse(str(item.get("type", "message")), item.get("data"))
     finally:
         ctx.desk.unsubscribe(queue)
+
+
+class LeasedStream(StreamingResponse):
+    """A streamed answer that gives its stream's place back when it ends, however it
+    ends (the client left, the server stops, an error)."""
+
+    def __init__(self, body: AsyncIterator[str], lease: Lease, **kwargs: Any) -> None:
+        super().__init__(body, **kwargs)
+        self.lease = lease
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.lease.release()
 
 
 @router.get(
@@ -76,11 +109,19 @@ async def events(ctx: ApiContext) -> AsyncIterator[str]:
     },
 )
 async def stream(
-    _: Principal = Depends(require(Right.read)), ctx: ApiContext = Depends(context)
+    request: Request,
+    principal: Principal = Depends(require(Right.read)),
+    ctx: ApiContext = Depends(context),
 ) -> StreamingResponse:
-    """Alarm events (`event: alarm`) and risk changes (`event: risk`), live."""
-    return StreamingResponse(
-        events(ctx),
+    """Alarm events (`event: alarm`) and risk changes (`event: risk`) of the token's
+    sites, live. 429 when the token or the address has its share of streams open,
+    503 when the server has as many as it may."""
+    gate: StreamGate = request.app.state.stream_gate
+    lease = gate.open(principal.key or principal.name, client_address(request.scope))
+    app = request.app
+    return LeasedStream(
+        events(ctx, principal, lambda: bool(app.state.authenticator.knows(principal))),
+        lease,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

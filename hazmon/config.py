@@ -65,6 +65,23 @@ def _semantic_problems(data: dict[str, Any]) -> Iterator[tuple[PathKey, str]]:
                 for rel, expected in sensor_problems(sensor):
                     yield (*xpath, *rel), expected
     yield from _escalation_problems(data)
+    yield from _token_problems(data, site_ids)
+
+
+def _token_problems(
+    data: dict[str, Any], site_ids: dict[str, int]
+) -> Iterator[tuple[PathKey, str]]:
+    """A token's `sites` must name sites of the registry (a typo would lock its holder
+    out of the site meant, silently)."""
+    tokens = _as_list(_as_dict(data.get("auth")).get("tokens"))
+    for ti, token in enumerate(tokens):
+        for si, site in enumerate(_as_list(_as_dict(token).get("sites"))):
+            if isinstance(site, str) and site not in site_ids:
+                known = ", ".join(sorted(site_ids)) or "none"
+                yield (
+                    ("auth", "tokens", ti, "sites", si),
+                    f"a site of the registry ({known}); got {site!r}",
+                )
 
 
 def _duplicate(

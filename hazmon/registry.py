@@ -187,6 +187,7 @@ class Token(_Model):
     name: str = Field(min_length=1)
     role: Role
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    sites: list[Id] | None = Field(default=None, min_length=1)  # None: every site
 
 
 class Auth(_Model):

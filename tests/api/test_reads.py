@@ -86,7 +86,7 @@ async def test_trend_and_history_of_a_sensor(
 
 async def test_registry_in_force_without_token_hashes(client: httpx.AsyncClient) -> None:
     doc = (await client.get("/api/v1/registry", headers=bearer("engineer"))).json()
-    assert {"name": "li.na", "role": "engineer"} in doc["auth"]["tokens"]
+    assert {"name": "li.na", "role": "engineer", "sites": None} in doc["auth"]["tokens"]
     assert "sha256" not in json.dumps(doc["auth"])
     first = doc["sites"][0]["gateways"][0]["sensors"][0]
     assert first["stale_after_s"] == 30 and first["thresholds"]["high"] == 20

@@ -188,6 +188,7 @@ async def test_actions_are_made_in_the_token_names_name(
     assert ready.journal[-1]["user"] == "zhang.wei"
     assert (await client.get("/api/v1/me", headers=bearer("auditor"))).json() == {
         "name": "wang.fang", "role": "auditor", "rights": ["audit", "figures", "read"],
+        "sites": None,
     }
 
 
