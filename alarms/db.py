@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,9 @@ class AlarmDb:
         self._conn = connect(self.path)
         self._conn.executescript(SCHEMA)
         self.head: Head = journal.read_head(self._conn)
+        # called (in the committing thread, after the commit) with the new head
+        # whenever a commit journals entries: the service anchors it
+        self.on_head: Callable[[Head], None] | None = None
 
     def close(self) -> None:
         self._conn.close()
@@ -144,6 +147,8 @@ class AlarmDb:
             cur.execute("ROLLBACK")
             raise
         self.head = head
+        if events and self.on_head is not None:
+            self.on_head(head)
         return head
 
     def _write_state(self, cur: sqlite3.Cursor, dirty: Dirty) -> None:
@@ -167,6 +172,26 @@ class AlarmDb:
         )
 
     # -- reads --------------------------------------------------------------------------
+
+    def open_of_site(self, site: str) -> list[tuple[str, str, int, Doc]]:
+        """(alarm_id, key, raised_ms, occurrence doc) of the site's open occurrences."""
+        found = self._conn.execute(
+            "SELECT alarm_id, key, raised_ms, doc FROM occurrences "
+            "WHERE site = ? AND ended_ms IS NULL", (site,)
+        )
+        return [(a, k, int(r), json.loads(d)) for a, k, r, d in found]
+
+    def occurrence_numbers(self, site: str) -> dict[str, int]:
+        """How many occurrences each key of the site has had."""
+        found = self._conn.execute(
+            "SELECT key, COUNT(*) FROM occurrences WHERE site = ? GROUP BY key", (site,)
+        )
+        return {str(k): int(n) for k, n in found}
+
+    def hash_at(self, seq: int) -> str | None:
+        """The hash of journal entry `seq`, None if there is none."""
+        row = self._conn.execute("SELECT hash FROM journal WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else str(row[0])
 
     def outbox(self) -> list[NotifyRequest]:
         found = self._conn.execute("SELECT doc FROM outbox ORDER BY created_ms, id")

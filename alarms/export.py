@@ -15,8 +15,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from alarms.anchors import Anchor
-from alarms.journal import ALL_COLUMNS, Verification, verify
+from alarms.journal import ALL_COLUMNS, Anchors, Verification, verify
 
 FORMULA_STARTS = ("=", "+", "-", "@")
 CHUNK_ROWS = 500
@@ -79,6 +78,7 @@ def export(rows: Iterable[dict[str, Any]], fmt: str) -> Iterator[str]:
     raise ValueError(f"format csv or jsonl, not {fmt!r}")
 
 
-def verify_jsonl(lines: Iterable[str], anchor: Anchor | None = None) -> Verification:
-    """Re-check a complete JSON lines export (from the first entry on)."""
-    return verify((json.loads(line) for line in lines if line.strip()), anchor)
+def verify_jsonl(lines: Iterable[str], anchors: Anchors = None) -> Verification:
+    """Re-check a complete JSON lines export (from the first entry on) against the
+    anchors given (each one must be reached)."""
+    return verify((json.loads(line) for line in lines if line.strip()), anchors)

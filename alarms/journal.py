@@ -13,7 +13,9 @@ no whitespace, UTF-8 and non-ASCII characters as themselves (Python's
   own `prev`, the predecessor was inserted; if the entry itself is intact, the
   predecessor was edited (and re-hashed); otherwise this entry is out of place
   (reordered, or renumbered after a deletion).
-A cut-off tail leaves a valid chain: the anchors (`anchors.py`) catch it.
+A cut-off tail, or a chain rewritten from scratch, is still a chain: the anchors
+(`anchors.py`) catch it. `verify()` requires the journal to reach every anchor given
+(its seq, with the same hash there) and names the highest one it falls short of.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from alarms import anchors as anchoring
 from alarms.anchors import Anchor
 from alarms.core.model import Event
 
@@ -149,10 +152,13 @@ class Verification:
     first_bad: int | None
     reason: str | None
     head: Head
-    anchor: Anchor | None = None
+    anchor: Anchor | None = None  # the highest anchor checked (or the one failed)
+    checked: list[Anchor] = field(default_factory=list)
+    ignored: list[Anchor] = field(default_factory=list)  # naming no entry
 
     def answer(self) -> dict[str, Any]:
-        """The shape of CONTRACT §7 `GET /api/v1/journal/verify`, plus reason and head."""
+        """The shape of CONTRACT §7 `GET /api/v1/journal/verify`, plus reason, head,
+        every anchor checked and those ignored."""
         return {
             "ok": self.ok,
             "entries": self.entries,
@@ -160,19 +166,21 @@ class Verification:
             "reason": self.reason,
             "head": {"seq": self.head.seq, "hash": self.head.hash},
             "anchor": self.anchor.answer() if self.anchor else None,
+            "anchors": [a.answer() for a in self.checked],
+            "ignored_anchors": [a.answer() for a in self.ignored],
         }
 
 
 class _Walk:
     """The chain check, one entry at a time."""
 
-    def __init__(self, anchor: Anchor | None) -> None:
-        self.anchor = anchor
+    def __init__(self, anchored: Iterable[int]) -> None:
+        self.anchored = set(anchored)
         self.expected = 1
         self.prev_hash = GENESIS
         self.prev_row: dict[str, Any] | None = None
         self.entries = 0
-        self.hash_at_anchor: str | None = None
+        self.hash_at: dict[int, str] = {}
 
     def step(self, row: dict[str, Any]) -> tuple[int, str] | None:
         self.entries += 1
@@ -191,8 +199,8 @@ class _Walk:
             problem = seq, f"entry {seq} does not match its hash: it was changed"
         if problem:
             return problem
-        if self.anchor is not None and seq == self.anchor.seq:
-            self.hash_at_anchor = row["hash"]
+        if seq in self.anchored:
+            self.hash_at[seq] = row["hash"]
         self.prev_hash, self.prev_row = row["hash"], row
         self.expected += 1
         return None
@@ -233,24 +241,33 @@ def text_or_bytes(raw: bytes) -> str | bytes:
         return raw
 
 
-def verify(entries: Iterable[dict[str, Any]], anchor: Anchor | None = None) -> Verification:
-    """Recompute the chain and compare its head with `anchor` (when there is one)."""
-    walk = _Walk(anchor)
+Anchors = Anchor | Iterable[Anchor | None] | None
+
+
+def verify(entries: Iterable[dict[str, Any]], anchors: Anchors = None) -> Verification:
+    """Recompute the chain and check that it reaches every anchor given (its seq, with
+    the same hash there); a shortfall names the highest anchor it falls short of."""
+    given = [anchors] if anchors is None or isinstance(anchors, Anchor) else list(anchors)
+    usable, ignored = anchoring.split(given)
+    top = usable[0] if usable else None
+    walk = _Walk(a.seq for a in usable)
     for row in entries:
         problem = walk.step(row)
         if problem is not None:
             head = Head(walk.expected - 1, walk.prev_hash)
-            return Verification(False, walk.entries, problem[0], problem[1], head, anchor)
+            return Verification(False, walk.entries, problem[0], problem[1], head, top,
+                                usable, ignored)
     head = Head(walk.expected - 1, walk.prev_hash)
-    entries_seen = walk.entries
-    if anchor is None:
-        return Verification(True, entries_seen, None, None, head)
-    if anchor.seq > head.seq:
-        reason = (f"the journal ends at entry {head.seq} but the anchor ({anchor.source}) "
-                  f"has entry {anchor.seq}: entries were cut off")
-        return Verification(False, entries_seen, head.seq + 1, reason, head, anchor)
-    if anchor.seq > 0 and walk.hash_at_anchor != anchor.hash:
-        reason = (f"entry {anchor.seq} does not match the anchor ({anchor.source}): "
-                  "the journal was rewritten up to there")
-        return Verification(False, entries_seen, anchor.seq, reason, head, anchor)
-    return Verification(True, entries_seen, None, None, head, anchor)
+    found = Verification(True, walk.entries, None, None, head, top, usable, ignored)
+    if top is not None and top.seq > head.seq:
+        found.ok, found.first_bad = False, head.seq + 1
+        found.reason = (f"the journal ends at entry {head.seq} but the anchor ({top.source}) "
+                        f"has entry {top.seq}: entries were cut off")
+        return found
+    for anchor in reversed(usable):  # the lowest first: the earliest entry rewritten
+        if walk.hash_at.get(anchor.seq) != anchor.hash:
+            found.ok, found.first_bad, found.anchor = False, anchor.seq, anchor
+            found.reason = (f"entry {anchor.seq} does not match the anchor ({anchor.source}): "
+                            "the journal was rewritten up to there")
+            return found
+    return found

@@ -12,7 +12,19 @@ groups (`Timing.group_commit_s`, `group_commit_max`). Alarm events and risk grad
 (CONTRACT §2) are published from paho's thread right after their commit; the event
 loop writes `alarm_event`, `site_risk` and `journal_head` to the store (in batches
 gathered for `store_linger_s`), tells live subscribers and runs the notifiers.
-Anchors of the journal go out every `anchor_s` and at stop.
+The journal's head is anchored (alarms/anchors.py) after every commit that journals
+an entry: retained on MQTT and as a store point, asynchronously and coalesced; it
+also goes to the anchor file every `anchor_s` and at stop.
+
+Before it takes a message, the service compares its journal with the anchors it can
+reach (the retained head, the store's `journal_head`, the anchor file) and refuses to
+start when the journal falls short of one (`JournalBehind`, naming both seqs), unless
+started with `accept_truncated_journal` (an auditor's decision, journalled).
+
+No error of a background task ends the service: each periodic job and the store
+writer report a failure to `faults` (logged at a bounded rate) and try again next
+time; every failing source is raised as a system alarm (alarms/system.py) and cleared
+once it works again.
 """
 
 from __future__ import annotations
@@ -30,9 +42,13 @@ from pathlib import Path
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from alarms import anchors, journal, system
+from alarms.anchors import Anchor
 from alarms.bridge import Inbound, MqttLink
 from alarms.core import NotifyRequest, Output, RiskChange
+from alarms.db import connect as connect_db
 from alarms.deskimpl import AlarmDesk
+from alarms.journal import Head
 from alarms.notifiers import (
     Backoff,
     Dispatcher,
@@ -43,8 +59,11 @@ from alarms.notifiers import (
 )
 from alarms.series import Deconflict, event_point, risk_point
 from hazmon import topics
-from hazmon.mqtt import MqttError, MqttOptions, stable_client_id
+from hazmon.errors import HazmonError
+from hazmon.faults import Faults
+from hazmon.mqtt import MqttError, MqttOptions, connect, stable_client_id
 from hazmon.registry import GRADE_LEVEL, Registry
+from hazmon.runtime import raise_open_files_limit
 from hazmon.settings import BrokerAddress, Settings
 from stores.base import Point, Store, StoreError, StoreUnavailable
 
@@ -53,6 +72,19 @@ log = logging.getLogger(__name__)
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class JournalBehind(HazmonError):
+    """The journal falls short of an anchor: entries were cut off or rewritten since
+    it was anchored. The service does not start on it unless told to."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "refusing to start: " + "; ".join(problems) + ". The journal was cut off or "
+            "rewritten since it was anchored. Restore it, or, if an auditor approved "
+            "running on it, start with --accept-truncated-journal (that is journalled)."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +121,8 @@ class AlarmService(AlarmDesk):
         clock: Callable[[], int] | None = None,
         timing: Timing | None = None,
         notifiers: Mapping[str, Notifier] | None = None,
+        faults: Faults | None = None,
+        accept_truncated_journal: bool = False,
     ) -> None:
         super().__init__(
             registry=registry, data_dir=data_dir, store=store, clock=clock or wall_clock_ms
@@ -105,6 +139,15 @@ class AlarmService(AlarmDesk):
         self._to_store: deque[Point] = deque(maxlen=self.timing.store_buffer)
         self._store_wake: asyncio.Event | None = None
         self._deconflict = Deconflict()
+        self.faults = faults or Faults()
+        self.accept_truncated_journal = accept_truncated_journal
+        self.system = system.SystemAlarms()
+        for alarm_id, key, raised_ms, doc in self.db.open_of_site(system.SITE):
+            self.system.restore(key, alarm_id, raised_ms, doc.get("latest") or {})
+        self._head_latest: Head | None = None
+        self._head_scheduled = False
+        self._head_point: Point | None = None  # the newest anchor, for the next store batch
+        self.db.on_head = self._head_moved
         self.metrics_registry = CollectorRegistry(auto_describe=True)
         self._events = Counter(
             "hazmon_alarm_events", "Alarm journal entries, by event", ["event"],
@@ -134,6 +177,8 @@ class AlarmService(AlarmDesk):
     # -- running ---------------------------------------------------------------------------
 
     async def run(self, *, ready: asyncio.Event | None = None) -> None:
+        raise_open_files_limit()
+        await asyncio.to_thread(self.check_anchors)
         loop = asyncio.get_running_loop()
         opts = MqttOptions.build(self.broker, self.settings, client_id=self.client_id)
         link = MqttLink(opts, topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD],
@@ -147,18 +192,22 @@ class AlarmService(AlarmDesk):
             self.engine.start(self._now())
         self._attach(loop)
         self._publish_grades()
+        self._publish_head(self.db.head)
+        timing = self.timing
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._every(self.timing.group_commit_s / 2, self._flush_due),
-                                  name="alarms-group-commit")
-                group.create_task(self._every(self.timing.tick_s, self._tick), name="alarms-tick")
-                group.create_task(self._every(self.timing.anchor_s, self._anchor),
-                                  name="alarms-anchor")
-                group.create_task(self._every(self.timing.outbox_sweep_s, self._sweep),
-                                  name="alarms-outbox")
+                jobs: list[tuple[float, Callable[[], Awaitable[None]], str]] = [
+                    (timing.group_commit_s / 2, self._flush_due, "group-commit"),
+                    (timing.tick_s, self._tick, "clock"),
+                    (timing.tick_s, self._sync_system_alarms, "system-alarms"),
+                    (timing.anchor_s, self._anchor, "anchor-file"),
+                    (timing.outbox_sweep_s, self._sweep, "outbox"),
+                ]
+                for period_s, job, name in jobs:
+                    group.create_task(self._every(period_s, job, name), name=f"alarms-{name}")
                 group.create_task(self._store_writer(), name="alarms-store")
                 group.create_task(self._dispatcher.run(), name="alarms-notify")
-                await self._sweep()  # what fell due before a restart goes out now
+                await self._guarded("outbox", self._sweep)  # what fell due before a restart
                 await link.subscribed()
                 log.info("alarm service subscribed as %s", self.client_id)
                 if ready is not None:
@@ -166,22 +215,44 @@ class AlarmService(AlarmDesk):
         finally:
             self._stop(link)
 
-    async def _every(self, period_s: float, job: Callable[[], Awaitable[None]]) -> None:
+    async def _every(
+        self, period_s: float, job: Callable[[], Awaitable[None]], name: str
+    ) -> None:
         while True:
             await asyncio.sleep(period_s)
+            await self._guarded(name, job)
+
+    async def _guarded(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run a background job; a failure is a fault of `alarms/<name>` (logged at a
+        bounded rate, raised as a system alarm), never the end of the service."""
+        source = f"alarms/{name}"
+        try:
             await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # reported, retried next period
+            self.faults.failed(source, exc)
+        else:
+            self.faults.ok(source)
 
     def _stop(self, link: MqttLink) -> None:
         """At stop: anchor the journal, flush what the store has not got, close."""
         self._detach()
-        self._flush_waiting(due_only=False)
         try:
-            anchor = self.write_anchor()
+            self._flush_waiting(due_only=False)
+        except Exception as exc:  # not acknowledged: the broker sends it again
+            log.error("could not commit the messages waiting at stop: %s", exc)
+        anchor = Anchor(self.db.head.seq, self.db.head.hash, self._now(), "this service")
+        try:
             info = link.publish(topics.JOURNAL_HEAD, orjson.dumps(anchor.message()), retain=True)
             info.wait_for_publish(2.0)
-            self._to_store.append(anchor.point())
         except (MqttError, RuntimeError, ValueError, OSError) as exc:
             log.warning("could not publish the journal anchor at stop: %s", exc)
+        self._to_store.append(anchor.point())
+        try:
+            self.write_anchor()
+        except OSError as exc:
+            log.warning("could not write the anchor file at stop: %s", exc)
         try:
             self.store.write_points(list(self._to_store))
             self._to_store.clear()
@@ -296,11 +367,17 @@ class AlarmService(AlarmDesk):
         self._emitted(Output(risk=changes))
 
     async def _store_writer(self) -> None:
+        """Alarm points, grades and the newest anchor to the store, in batches; a batch
+        that fails (store unavailable, out of file descriptors, disk full...) is kept
+        and tried again every `store_retry_s`: a fault of `alarms/store` meanwhile."""
         assert self._store_wake is not None
         while True:
             await self._store_wake.wait()
             await asyncio.sleep(self.timing.store_linger_s)
             self._store_wake.clear()
+            if self._head_point is not None:
+                self._to_store.append(self._head_point)
+                self._head_point = None
             while self._to_store:
                 batch = [self._to_store.popleft() for _ in range(min(5000, len(self._to_store)))]
                 try:
@@ -308,20 +385,132 @@ class AlarmService(AlarmDesk):
                 except asyncio.CancelledError:  # written at stop (a repeat is idempotent)
                     self._to_store.extendleft(reversed(batch))
                     raise
-                except StoreUnavailable as exc:
-                    log.warning("store unavailable (%s); retrying in %.0f s", exc,
-                                self.timing.store_retry_s)
+                except Exception as exc:  # unavailable, EMFILE, ENOSPC...
+                    if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable):
+                        log.error("store refused alarm points: %s", exc)  # for good
+                        continue
+                    self.faults.failed("alarms/store", exc)
                     self._to_store.extendleft(reversed(batch))
                     await asyncio.sleep(self.timing.store_retry_s)
-                except StoreError as exc:  # refused for good: retrying would not help
-                    log.error("store refused alarm points: %s", exc)
+                else:
+                    self.faults.ok("alarms/store")
 
     async def _anchor(self) -> None:
-        anchor = await asyncio.to_thread(self.write_anchor)
+        """Every `anchor_s`: the head to MQTT and the store, then to the anchor file."""
+        self._publish_head(self.db.head)
+        await asyncio.to_thread(self.write_anchor)
+
+    # -- anchoring with every commit --------------------------------------------------------
+
+    def _head_moved(self, head: Head) -> None:
+        """After a commit that journalled entries (any thread, the desk's lock held):
+        have the event loop anchor the newest head, once for however many commits
+        come before it gets to it."""
+        self._head_latest = head
+        loop = self._loop
+        if self._head_scheduled or loop is None:
+            return
+        self._head_scheduled = True
+        try:
+            loop.call_soon_threadsafe(self._publish_latest_head)
+        except RuntimeError:  # the loop closed: stopping (the stop anchors)
+            self._head_scheduled = False
+
+    def _publish_latest_head(self) -> None:
+        self._head_scheduled = False
+        if self._head_latest is not None:
+            self._publish_head(self._head_latest)
+
+    def _publish_head(self, head: Head) -> None:
+        """On the event loop: the retained MQTT head now, the store's with the next
+        batch (only the newest one goes)."""
+        anchor = Anchor(head.seq, head.hash, self._now(), "this service")
         self._publish(topics.JOURNAL_HEAD, orjson.dumps(anchor.message()), retain=True)
-        self._to_store.append(anchor.point())
+        self.last_anchor = anchor
+        self._head_point = anchor.point()
         if self._store_wake is not None:
             self._store_wake.set()
+
+    # -- the journal against its anchors at start ------------------------------------------
+
+    def check_anchors(self) -> None:
+        """Compare the journal with the anchors reachable (retained head, store, file);
+        raise `JournalBehind` if it falls short of one, unless accepting that (then
+        journal the decision and anchor afresh)."""
+        found = [self._retained_head(), anchors.read_store(self.store),
+                 anchors.read_file(self.data_dir)]
+        with self._lock:
+            head = self.db.head
+            problems = anchors.behind(head.seq, self.db.hash_at, found)
+            if not problems:
+                return
+            if not self.accept_truncated_journal:
+                raise JournalBehind(problems)
+            note = ("started with --accept-truncated-journal: " + "; ".join(problems))
+            log.warning("journal: %s", note)
+            accepted = system.event(
+                "alarms/journal", "truncation_accepted", alarm_id=None, ts_ms=self._now(),
+                from_state=None, state=None, note=note, published=False,
+            )
+            new_head = self.db.commit([accepted], self.engine.take_dirty())
+            top = anchors.highest(found)
+            anchors.write_rebase(
+                self.data_dir, Anchor(new_head.seq, new_head.hash, self._now()),
+                was_seq=top.seq if top else 0,
+            )
+
+    def _retained_head(self) -> Anchor | None:
+        """The retained head on the broker (a short connection of its own)."""
+        opts = MqttOptions.build(self.broker, self.settings, client_id="", clean_start=True)
+        try:
+            client, _ = connect(opts, attempts=3, timeout_s=10.0)
+        except MqttError as exc:
+            log.warning("could not read the retained journal head: %s", exc)
+            return None
+        try:
+            return anchors.retained_head(client)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    # -- the Desk: audit, against every anchor reachable --------------------------------------
+
+    def _reachable_anchors(self) -> list[Anchor | None]:
+        mine = anchors.relabel(self.last_anchor, anchors.MQTT_SOURCE + ", as published"
+                               ) if self.last_anchor else None
+        return [mine, anchors.read_file(self.data_dir), anchors.read_store(self.store)]
+
+    def anchor(self) -> Anchor | None:
+        """The highest anchor reachable: the journal must reach it (and all others)."""
+        return anchors.highest(self._reachable_anchors())
+
+    def journal_verify(self) -> dict[str, object]:
+        conn = connect_db(self.db.path, readonly=True)
+        try:
+            return journal.verify(journal.rows(conn), self._reachable_anchors()).answer()
+        finally:
+            conn.close()
+
+    # -- system alarms ------------------------------------------------------------------------
+
+    async def _sync_system_alarms(self) -> None:
+        """Raise a system alarm for every failing source, clear those working again."""
+        failing = self.faults.active()
+        if not failing and not self.system.open:
+            return
+        self._emitted(await asyncio.to_thread(self._commit_system_alarms, failing))
+
+    def _commit_system_alarms(self, failing: dict[str, str]) -> Output:
+        with self._lock:
+            numbers = self.db.occurrence_numbers(system.SITE)
+            change = self.system.sync(failing, self._now(), numbers=numbers)
+            if not change:
+                return Output()
+            self.db.commit(change.events, change.dirty)
+            self.system.committed(change)
+        for ev in change.events:
+            log.error("system alarm %s %s: %s", ev.key, ev.event, ev.note)
+        return Output(events=change.events)
 
     # -- notifying -------------------------------------------------------------------------
 

@@ -16,3 +16,28 @@ def settle_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise the soft limit of open files (RLIMIT_NOFILE) to the hard limit; the
+    (soft, hard) limits in force afterwards.
+
+    Every MQTT connection, HTTP client, live event stream, store and file hazmon holds
+    takes a descriptor, and systemd's default soft limit is 1024 (docs/deploy.md names
+    the `LimitNOFILE=` to set): the hard limit is what the administrator allows, so a
+    service takes all of it at start. A limit that cannot be raised is logged and left.
+    """
+    import logging
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft, hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (OSError, ValueError) as exc:
+        logging.getLogger(__name__).warning(
+            "could not raise the open-files limit from %d to %d: %s", soft, target, exc)
+        return soft, hard
+    return target, hard

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hazmon.faults import PROCESS, Faults
 from ingest.batch import Batch, Batcher
 from ingest.deadletter import DeadLetter, DeadLetters
 from ingest.metrics import IngestMetrics
@@ -63,7 +64,9 @@ class Writer:
         batcher: Batcher,
         metrics: IngestMetrics,
         ack: Callable[[Batch], None],
+        faults: Faults = PROCESS,
     ) -> None:
+        self.faults = faults
         self.store = store
         self.spool = spool
         self.dead_letters = dead_letters
@@ -89,12 +92,17 @@ class Writer:
                 self._guarded(self.replay_one)
 
     def _guarded(self, step: Callable[..., None], *args: Batch) -> None:
+        """A step that fails (an I/O error: EMFILE, ENOSPC...) leaves its batch
+        unacknowledged (the broker sends it again) and is a fault of `ingest/writer`:
+        logged at a bounded rate, a system alarm under `hazmon up`."""
         try:
             step(*args)
-        except Exception:
+        except Exception as exc:
             self.metrics.internal_errors.inc()
-            log.exception("ingest writer: unexpected error (the batch stays unacknowledged)")
+            self.faults.failed("ingest/writer", exc)
             time.sleep(0.5)
+        else:
+            self.faults.ok("ingest/writer")
 
     # -- one batch ------------------------------------------------------------------------
 

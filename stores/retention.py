@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from stores.base import Store, StoreError
+from hazmon.faults import Faults
+from stores.base import Store
 from stores.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,13 @@ EVERY_S = 3600.0
 
 def retention_job(
     store: Store, days: float, *, every_s: float = EVERY_S,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = time.time, faults: Faults | None = None,
 ) -> Callable[[], Coroutine[Any, Any, None]] | None:  # fmt: skip
     """The coroutine function that keeps readings for `days`, or None when nothing is
-    to be pruned (no retention set, or a store that keeps its own)."""
+    to be pruned (no retention set, or a store that keeps its own). A failure (store
+    error, disk full, out of file descriptors) is a fault of `store/retention`, tried
+    again at the next hour; it never ends the job."""
+    reported = faults or Faults()
     if days <= 0 or not isinstance(store, SqliteStore):
         return None
     sqlite = store
@@ -39,9 +43,12 @@ def retention_job(
             before_ms = int(clock() * 1000) - int(days * DAY_MS)
             try:
                 deleted = await asyncio.to_thread(sqlite.prune, before_ms=before_ms)
-            except StoreError as exc:
-                log.warning("could not delete readings older than %g days: %s", days, exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # reported, tried again in an hour
+                reported.failed("store/retention", exc)
             else:
+                reported.ok("store/retention")
                 if deleted:
                     log.info("deleted %d readings older than %g days", deleted, days)
             await asyncio.sleep(every_s)

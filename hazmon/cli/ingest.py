@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from hazmon.errors import ConfigError, HazmonError
-from hazmon.runtime import settle_heap
+from hazmon.runtime import raise_open_files_limit, settle_heap
 
 if TYPE_CHECKING:
     from ingest.service import IngestService
@@ -46,6 +46,7 @@ def ingest(
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per batch otherwise
     try:
+        raise_open_files_limit()
         service = _build(config, broker, influx, data, share, client_id)
         settle_heap()
         host, _, port = http.rpartition(":")

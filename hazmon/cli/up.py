@@ -59,6 +59,7 @@ class Plan:
     scenario: str | None = None  # attach the simulator with this scenario
     broker_any_port: bool = False  # embedded broker: another port when 1883 is taken
     admin_token: str | None = None  # printed at start (demo)
+    accept_truncated_journal: bool = False  # an auditor's decision, journalled
 
 
 # -- commands --------------------------------------------------------------------------
@@ -69,6 +70,11 @@ INFLUX = typer.Option(None, "--influx", help="http://HOST:PORT/DB (default: embe
 DATA = typer.Option(Path("hazmon-data"), "--data", help="data folder")
 HTTP = typer.Option("127.0.0.1:8080", "--http", help="HOST:PORT of the API and console")
 LOG_LEVEL = typer.Option("INFO", "--log-level")
+ACCEPT_TRUNCATED = typer.Option(
+    False, "--accept-truncated-journal",
+    help="start although the journal falls short of its anchors (cut off or rewritten): "
+    "only when an auditor approved; the decision is journalled",
+)
 
 
 def up(
@@ -78,10 +84,12 @@ def up(
     data: Path = DATA,
     http: str = HTTP,
     log_level: str = LOG_LEVEL,
+    accept_truncated_journal: bool = ACCEPT_TRUNCATED,
 ) -> None:
     """Run ingest, alarms and the HTTP API/console in one process."""
     settings = Settings(config=config, broker=broker, influx=influx, data=data, http=http)
-    start(Plan(settings, load(config)), log_level)
+    plan = Plan(settings, load(config), accept_truncated_journal=accept_truncated_journal)
+    start(plan, log_level)
 
 
 def alarms(
@@ -91,10 +99,13 @@ def alarms(
     data: Path = DATA,
     http: str = HTTP,
     log_level: str = LOG_LEVEL,
+    accept_truncated_journal: bool = ACCEPT_TRUNCATED,
 ) -> None:
     """Run the alarm service and the HTTP API/console, without ingest."""
     settings = Settings(config=config, broker=broker, influx=influx, data=data, http=http)
-    start(Plan(settings, load(config), ingest=False), log_level)
+    plan = Plan(settings, load(config), ingest=False,
+                accept_truncated_journal=accept_truncated_journal)
+    start(plan, log_level)
 
 
 def demo(
@@ -162,7 +173,11 @@ def demo_registry(registry: Registry, token: str) -> Registry:
 
 def start(plan: Plan, log_level: str) -> None:
     """Run the plan until SIGINT/SIGTERM; errors of hazmon's own end it with status 1."""
+    from hazmon.runtime import raise_open_files_limit
+
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
+    soft, hard = raise_open_files_limit()
+    log.info("open files: up to %d (hard limit %d)", soft, hard)
     try:
         asyncio.run(run(plan))
     except asyncio.CancelledError:
@@ -262,8 +277,10 @@ def _services(plan: Plan, address: BrokerAddress, store: Store) -> list[tuple[st
 
         services.append(("ingest", IngestService(**common)))
     from alarms.service import AlarmService
+    from hazmon.faults import PROCESS
 
-    services.append(("alarms", AlarmService(**common)))
+    services.append(("alarms", AlarmService(
+        **common, faults=PROCESS, accept_truncated_journal=plan.accept_truncated_journal)))
     return services
 
 
@@ -327,13 +344,14 @@ async def _serve(
     plan: Plan, services: list[tuple[str, Any]], app: FastAPI,
     listener: socket.socket, stop: asyncio.Event, banner: Iterator[str], store: Store,
 ) -> None:
+    from hazmon.faults import PROCESS
     from stores.retention import retention_job
 
     async with asyncio.TaskGroup() as group:
         readies = [asyncio.Event() for _ in services]
         running = [group.create_task(service.run(ready=ready), name=name)
                    for (name, service), ready in zip(services, readies, strict=True)]
-        keep = retention_job(store, plan.settings.retention_days)
+        keep = retention_job(store, plan.settings.retention_days, faults=PROCESS)
         if keep is not None:
             running.append(group.create_task(keep(), name="retention"))
         stoppers: list[Callable[[], Awaitable[None]]] = []
