@@ -83,6 +83,30 @@ def fresh_influxdb() -> Iterator[InfluxDB]:
 # --- per-test isolation ---------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _no_journal_head_left(request: pytest.FixtureRequest) -> None:
+    """The retained journal head is the one topic a test cannot make its own (CONTRACT
+    §2: one alarm service per broker). It is cleared on the session broker before each
+    test that uses it, so an alarm service on a fresh data folder does not find another
+    test's anchor and refuse to start on a journal that falls short of it."""
+    if "mosquitto" in request.fixturenames:
+        clear_retained(request.getfixturevalue("mosquitto"), "hazmon/v1/journal/head")
+
+
+def clear_retained(broker: Mosquitto, topic: str) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5.0)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 @pytest.fixture
 def unique_id() -> str:
     """A short id unique to this test, safe as a site id, topic level or db name."""
