@@ -23,6 +23,7 @@ from alarms.core.model import (
     Dirty,
     Doc,
     Event,
+    GatewayLink,
     LastReading,
     NotifyRequest,
     Output,
@@ -30,9 +31,10 @@ from alarms.core.model import (
     RiskChange,
 )
 from alarms.core.plant import Plant
-from alarms.core.readings import fresh, historical_reading, live_reading
+from alarms.core.readings import first_tier, historical_reading, live_reading
 from alarms.core.risk import site_level
 from hazmon.registry import LEVEL_GRADE, Registry
+from hazmon.sequence import boot_jump
 from hazmon.wire import Reading
 
 RECENT_MESSAGES = 1024  # (boot, seq) pairs remembered per gateway to drop redeliveries
@@ -44,6 +46,8 @@ class Engine:
         self.started_ms: int | None = None
         self._levels: dict[str, int] = {}
         self._recent: dict[str, tuple[deque[tuple[int, int]], set[tuple[int, int]]]] = {}
+        self._restored: dict[str, tuple[int, int]] = {}
+        self.boot_jumps = 0  # messages refused for a boot far beyond the gateway's last
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -60,6 +64,9 @@ class Engine:
             sensors=sensors, points=points, gateways=gateways, open_occurrences=open_occurrences,
             last=last,
         )
+        # messages up to each gateway's persisted (boot, seq) were evaluated before the
+        # restart: their redeliveries are repeats
+        self._restored = {gid: (link.boot, link.seq) for gid, link in self.plant.gateways.items()}
 
     def start(self, now_ms: int) -> None:
         self.started_ms = now_ms
@@ -83,22 +90,24 @@ class Engine:
         readings: list[Reading],
         now_ms: int,
     ) -> Output:
-        """One decoded telemetry message. A redelivered one changes nothing."""
+        """One decoded telemetry message. A repeat, recognised by its (gateway, boot,
+        seq) and never by timestamps, changes nothing."""
         gid = f"{site}/{gateway}"
         link = self.plant.gateways.get(gid)
         if link is None or self._seen(gid, boot, seq):
             return Output()
+        if self._boot_jump(link, boot):
+            return Output()
         out = Output()
         if historical:
+            link.note_message(boot, seq)
+            self.plant.mark_gateway(link)
             for reading in readings:
                 out.extend(historical_reading(self.plant, reading, now_ms))
             return self._finish(out, now_ms)
         plant = self.plant
         events = out.events
-        for reading in readings:
-            if fresh(plant, reading):  # a repeat proves no liveness
-                events += silence.telemetry_seen(plant, link, boot, now_ms)
-                break
+        events += silence.telemetry_seen(plant, link, boot, seq, now_ms)
         for reading in readings:
             found = live_reading(plant, reading, now_ms)
             if found:
@@ -109,6 +118,9 @@ class Engine:
         self, site: str, gateway: str, *, online: bool, boot: int, now_ms: int
     ) -> Output:
         gid = f"{site}/{gateway}"
+        link = self.plant.gateways.get(gid)
+        if link is None or self._boot_jump(link, boot):
+            return Output()
         events = silence.gateway_state(self.plant, gid, online=online, boot=boot, now_ms=now_ms)
         return self._finish(Output(events=events), now_ms)
 
@@ -199,25 +211,48 @@ class Engine:
 
     # -- inside ------------------------------------------------------------------------------
 
+    def _boot_jump(self, link: GatewayLink, boot: int) -> bool:
+        """A boot far beyond the gateway's last (docs/contract.md, boot and seq bounds)
+        is not adopted: it would make the real boot's messages and will look old."""
+        if boot_jump(link.boot if link.boot >= 0 else None, boot):
+            self.boot_jumps += 1
+            return True
+        return False
+
     def _seen(self, gid: str, boot: int, seq: int) -> bool:
         order, members = self._recent.setdefault(gid, (deque(), set()))
         if (boot, seq) in members:
             return True
+        restored = self._restored.get(gid)
+        if restored is not None and boot == restored[0] and seq <= restored[1]:
+            return True  # evaluated before the restart: a redelivery
         order.append((boot, seq))
         members.add((boot, seq))
         if len(order) > RECENT_MESSAGES:
             members.discard(order.popleft())
         return False
 
+    def _raised_again(self, event: Event) -> list[NotifyRequest]:
+        """Every `raised` notifies the first tier at once. The one that starts an
+        escalation round is told by `escalate`; this tells the rest: a second release on
+        an acknowledged latched alarm, a return from rtn_unack within a running round."""
+        point = self.plant.points[event.key]
+        occ = point.occ
+        if occ is None or occ.esc_event == event.wire():
+            return []
+        return first_tier(self.plant, point, event, f"{occ.alarm_id}|raised@{event.ts_ms}")
+
     def _finish(self, out: Output, now_ms: int, *, escalation_done: bool = False) -> Output:
         """Start escalation for what was just raised; compute changed risk grades."""
         touched = self.plant.touched_sites
         if not out.events and not touched:
             return out  # most messages
+        raised = [e for e in out.events if e.event == "raised"]
         if not escalation_done:
-            keys = {e.key for e in out.events if e.event == "raised"}
-            for key in sorted(keys):
+            for key in sorted({e.key for e in raised}):
                 out.extend(escalate(self.plant, self.plant.points[key], now_ms))
+        for event in raised:
+            out.notify += self._raised_again(event)
         if touched:
             self.plant.refresh_site_sets()
         for site in sorted(touched):

@@ -154,9 +154,11 @@ class AlarmPoint:
     returned: bool = False
     active: bool = False
     pending_ts_ms: int | None = None  # an on- or off-delay running since this reading
+    pending_value: Value = None  # the latest value that met the condition while it ran
     count: int = 0  # occurrences so far
     occ: Occurrence | None = None
     shelved_until_ms: int | None = None
+    before_hiding: State | None = None  # the state it had when it was hidden
 
     @property
     def open(self) -> bool:
@@ -178,8 +180,10 @@ class AlarmPoint:
             "returned": self.returned,
             "active": self.active,
             "pending_ts_ms": self.pending_ts_ms,
+            "pending_value": self.pending_value,
             "count": self.count,
             "shelved_until_ms": self.shelved_until_ms,
+            "before_hiding": self.before_hiding.value if self.before_hiding else None,
         }
 
     def load(self, doc: Doc) -> None:
@@ -187,8 +191,11 @@ class AlarmPoint:
         self.returned = bool(doc["returned"])
         self.active = bool(doc["active"])
         self.pending_ts_ms = doc.get("pending_ts_ms")
+        self.pending_value = doc.get("pending_value")
         self.count = int(doc["count"])
         self.shelved_until_ms = doc.get("shelved_until_ms")
+        before = doc.get("before_hiding")
+        self.before_hiding = State(before) if before else None
 
 
 @dataclass(slots=True)
@@ -274,6 +281,7 @@ class GatewayLink:
     gateway: str
     period_s: float
     boot: int = -1  # the newest boot seen
+    seq: int = -1  # the highest seq of that boot evaluated
     dead_boot: int | None = None  # a boot its will message (or online: false) ended
     last_rx_ms: int | None = None  # last live telemetry (service clock)
     alive_since_ms: int | None = None  # since when it is delivering again
@@ -283,6 +291,13 @@ class GatewayLink:
     def id(self) -> str:
         return f"{self.site}/{self.gateway}"
 
+    def note_message(self, boot: int, seq: int) -> None:
+        """Keep the newest boot and the highest seq of it (a restart's repeat mark)."""
+        if boot > self.boot:
+            self.boot, self.seq = boot, seq
+        elif boot == self.boot and seq > self.seq:
+            self.seq = seq
+
     @property
     def offline_after_ms(self) -> int:
         return int(max(3 * self.period_s, 10.0) * 1000)
@@ -290,6 +305,7 @@ class GatewayLink:
     def doc(self) -> Doc:
         return {
             "boot": self.boot,
+            "seq": self.seq,
             "dead_boot": self.dead_boot,
             "last_rx_ms": self.last_rx_ms,
             "alive_since_ms": self.alive_since_ms,
@@ -297,6 +313,7 @@ class GatewayLink:
 
     def load(self, doc: Doc) -> None:
         self.boot = int(doc.get("boot", -1))
+        self.seq = int(doc.get("seq", -1))
         self.dead_boot = doc.get("dead_boot")
         self.last_rx_ms = doc.get("last_rx_ms")
         self.alive_since_ms = doc.get("alive_since_ms")

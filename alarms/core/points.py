@@ -7,7 +7,9 @@ Rules beyond the table:
 - a point without an occurrence has nothing to show: its hiding and showing again
   produce no event (the sensor-level action is journalled by the caller);
 - escalation runs while the point is `unack` or `rtn_unack`; entering one of those
-  from any other state starts a new round at tier 1; ack, reset and hiding stop it.
+  from any other state starts a new round at tier 1; ack, reset and hiding stop it;
+- a hidden point remembers the state it had when it was hidden (`before_hiding`), so
+  showing it again discharges no obligation (`table.re_evaluate`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 from alarms.core.model import AlarmPoint, Event, Occurrence, Value
 from alarms.core.plant import Plant
-from alarms.core.table import OPEN_STATES, Input, State, apply
+from alarms.core.table import HIDDEN_STATES, OPEN_STATES, Input, State, apply
 
 ESCALATING = frozenset({State.unack, State.rtn_unack})
 
@@ -63,10 +65,15 @@ def feed(plant: Plant, point: AlarmPoint, inp: Input, cause: Cause) -> list[Even
         latched=point.latched,
         active=point.active,
         maintenance=cause.maintenance,
+        before_hiding=point.before_hiding,
         alarm_id=point.occ.alarm_id if point.occ else "",
     )
     if outcome is None:
         return []
+    if outcome.state not in HIDDEN_STATES:
+        point.before_hiding = None
+    elif before not in HIDDEN_STATES:
+        point.before_hiding = before  # kept while one kind of hiding replaces another
     point.state, point.returned = outcome.state, outcome.returned
     if point.state is not State.shelved:
         point.shelved_until_ms = None

@@ -1,8 +1,11 @@
 """Readings into events: live readings drive the points, historical ones only report.
 
-A live reading of a sensor is evaluated once, in order: one whose `ts_ms` is not newer
-than the last evaluated reading of that sensor (a QoS 1 redelivery, a late or
-reordered message) changes nothing.
+A live reading's time is its `ts_ms` capped at the receiving (service) clock, so a
+gateway clock running ahead cannot make the sensor's later, correctly stamped readings
+look old (docs/contract.md, "Gateways and sequence numbers"). Repeats are recognised
+by the engine from the message's (gateway, boot, seq) before a reading gets here; a
+reading not newer than the last evaluated one of its sensor (a late or reordered
+message, the same reading sent again in another message) changes nothing.
 """
 
 from __future__ import annotations
@@ -37,36 +40,27 @@ def fault_note(cfg: Sensor, reading: Reading) -> str:
     return f"below the measuring range (under {low:g} by more than 5 % of the span)"
 
 
-def fresh(plant: Plant, reading: Reading) -> bool:
-    """Newer than the last evaluated live reading of its sensor."""
-    state = plant.sensors.get(f"{reading.site}/{reading.sensor}")
-    return state is not None and _newer(state, reading)
-
-
-def _newer(state: SensorState, reading: Reading) -> bool:
-    return state.last_ts_ms is None or reading.ts_ms > state.last_ts_ms
-
-
 def live_reading(plant: Plant, reading: Reading, now_ms: int) -> list[Event]:
     sid = f"{reading.site}/{reading.sensor}"
     state = plant.sensors.get(sid)
-    if state is None or not _newer(state, reading):
+    ts_ms = min(reading.ts_ms, now_ms)  # capped at the receiving clock
+    if state is None or (state.last_ts_ms is not None and ts_ms <= state.last_ts_ms):
         return []
     value = reading.value if reading.value is not None else reading.state
-    state.last_ts_ms, state.last_seen_ms = reading.ts_ms, now_ms
+    state.last_ts_ms, state.last_seen_ms = ts_ms, now_ms
     state.last_value, state.last_quality = value, reading.quality
     plant.mark_last(sid)
     if _quiet(plant, sid, state, reading):
         return []
     cfg = plant.configs[sid]
-    events = _stale_ends(plant, sid, reading, now_ms)
+    events = _stale_ends(plant, sid, reading, ts_ms, now_ms)
     if reading.quality == "maintenance":
-        return events + _maintenance_starts(plant, state, reading, now_ms)
+        return events + _maintenance_starts(plant, state, reading, ts_ms, now_ms)
     ending = state.maintenance_since_ms is not None
     events += apply_verdicts(plant, cfg, state, verdicts(cfg, state, reading, now_ms),
-                             Cause(reading.ts_ms, now_ms, value), fault_note(cfg, reading))
+                             Cause(ts_ms, now_ms, value), fault_note(cfg, reading))
     if ending:
-        events += _maintenance_ends(plant, state, reading, now_ms)
+        events += _maintenance_ends(plant, state, reading, ts_ms, now_ms)
     return events
 
 
@@ -108,8 +102,13 @@ def apply_verdicts(
         delayed = condition in DELAYED
         pending_before = point.pending_ts_ms
         if step(point, verdict, cause.ts_ms, on_ms if delayed else 0, off_ms if delayed else 0):
+            point.pending_value = None
             events += edge(plant, point, cause, fault_why if condition is Condition.fault else None)
+        elif point.pending_ts_ms is not None and verdict is Verdict.ACTIVE and not point.active:
+            point.pending_value = cause.value  # what the service clock's raise will carry
+            plant.mark_point(point, touch=False)
         elif point.pending_ts_ms != pending_before:
+            point.pending_value = None
             plant.mark_point(point, touch=False)
     return events
 
@@ -125,39 +124,41 @@ def edge(plant: Plant, point: AlarmPoint, cause: Cause, note: str | None = None)
                                          note=why or cause.note, maintenance=maintenance))
 
 
-def _stale_ends(plant: Plant, sid: str, reading: Reading, now_ms: int) -> list[Event]:
+def _stale_ends(
+    plant: Plant, sid: str, reading: Reading, ts_ms: int, now_ms: int
+) -> list[Event]:
     point = plant.sensor_points[sid][Condition.stale]
     if not point.active:
         return []
     point.active = False
     value = reading.value if reading.value is not None else reading.state
-    return edge(plant, point, Cause(reading.ts_ms, now_ms, value, note="readings again"))
+    return edge(plant, point, Cause(ts_ms, now_ms, value, note="readings again"))
 
 
 def _maintenance_starts(
-    plant: Plant, state: SensorState, reading: Reading, now_ms: int
+    plant: Plant, state: SensorState, reading: Reading, ts_ms: int, now_ms: int
 ) -> list[Event]:
     if state.maintenance_since_ms is not None:
         return []  # still in maintenance (or past its maximum: no longer hiding)
     state.maintenance_since_ms = now_ms
     plant.mark_sensor(state)
     note = "maintenance (calibration, test)"
-    cause = Cause(reading.ts_ms, now_ms, reading.value, note=note)
-    events = [sensor_note(state, "maintenance_started", reading.ts_ms, note)]
+    cause = Cause(ts_ms, now_ms, reading.value, note=note)
+    events = [sensor_note(state, "maintenance_started", ts_ms, note)]
     for point in plant.points_of(state.id):
         events += feed(plant, point, Input.maintenance_start, cause)
     return events
 
 
 def _maintenance_ends(
-    plant: Plant, state: SensorState, reading: Reading, now_ms: int
+    plant: Plant, state: SensorState, reading: Reading, ts_ms: int, now_ms: int
 ) -> list[Event]:
     state.maintenance_since_ms = None
     state.maintenance_overrun = False
     plant.mark_sensor(state)
     value = reading.value if reading.value is not None else reading.state
-    cause = Cause(reading.ts_ms, now_ms, value, note="maintenance ended")
-    events = [sensor_note(state, "maintenance_ended", reading.ts_ms, None)]
+    cause = Cause(ts_ms, now_ms, value, note="maintenance ended")
+    events = [sensor_note(state, "maintenance_ended", ts_ms, None)]
     for point in plant.points_of(state.id):
         events += feed(plant, point, Input.maintenance_end, cause)
     return events
@@ -195,7 +196,7 @@ def historical_reading(plant: Plant, reading: Reading, now_ms: int) -> Output:
         event = _historical_event(point, reading.ts_ms, value)
         out.events.append(event)
         if point.priority is Priority.critical:
-            out.notify += _first_tier(plant, point, event)
+            out.notify += first_tier(plant, point, event, f"{event.alarm_id}|hist")
     return out
 
 
@@ -209,13 +210,18 @@ def _historical_event(point: AlarmPoint, ts_ms: int, value: float | str | None) 
     )
 
 
-def _first_tier(plant: Plant, point: AlarmPoint, event: Event) -> list[NotifyRequest]:
+def first_tier(
+    plant: Plant, point: AlarmPoint, event: Event, request_id: str
+) -> list[NotifyRequest]:
+    """Tell the first tier of the point's priority about `event`, once, outside any
+    escalation round; `request_id` (made unique per recipient here) is the idempotency
+    key the notifiers send."""
     tiers = plant.registry.escalation.tiers(point.priority)
     if not tiers:
         return []
     alarm_id = event.alarm_id or point.key
     return [
-        NotifyRequest(f"{alarm_id}|hist|{who}", who, alarm_id, point.key, point.site, 1,
+        NotifyRequest(f"{request_id}|{who}", who, alarm_id, point.key, point.site, 1,
                       event.wire())
         for who in tiers[0].notify
     ]

@@ -49,10 +49,12 @@ def gateway_state(
     return edge(plant, point, Cause(now_ms, now_ms), note=f"gateway offline (boot {boot})")
 
 
-def telemetry_seen(plant: Plant, link: GatewayLink, boot: int, now_ms: int) -> list[Event]:
-    """Live telemetry with a new reading arrived: the gateway is delivering (whatever
-    its boot says: new data is the proof; a redelivery has no new reading)."""
-    link.boot = max(link.boot, boot)
+def telemetry_seen(
+    plant: Plant, link: GatewayLink, boot: int, seq: int, now_ms: int
+) -> list[Event]:
+    """A live telemetry message that is not a repeat arrived: the gateway is delivering.
+    Offline is judged by arrival, never by the readings' timestamps."""
+    link.note_message(boot, seq)
     link.last_rx_ms = now_ms
     plant.mark_gateway(link)
     point = plant.offline_points[link.id]
@@ -133,9 +135,11 @@ def _on_delays(plant: Plant, state: SensorState, now_ms: int) -> list[Event]:
         return []
     events: list[Event] = []
     for condition, point in plant.sensor_points[state.id].items():
+        value = point.pending_value  # the reading that met the condition, not the last
         if condition in DELAYED and on_delay_elapsed(point, now_ms, on_ms):
+            point.pending_value = None
             note = "on-delay elapsed without a contradicting reading"
-            events += edge(plant, point, Cause(now_ms, now_ms, state.last_value, note=note))
+            events += edge(plant, point, Cause(now_ms, now_ms, value, note=note))
     return events
 
 

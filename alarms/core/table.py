@@ -72,7 +72,7 @@ class To(Enum):
     """Targets that are not a fixed state."""
 
     same = "same state"
-    re_evaluated = "re-evaluated"  # unack if the condition is active then, else normal
+    re_evaluated = "re-evaluated"  # see `re_evaluate`: hiding discharges no obligation
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,29 +157,48 @@ def apply(
     latched: bool,
     active: bool,
     maintenance: bool = False,
+    before_hiding: State | None = None,
     alarm_id: str = "",
 ) -> Outcome | None:
     """The outcome of one input; None when nothing changes; IllegalTransition for an
-    operator input the table does not allow."""
+    operator input the table does not allow. `before_hiding` is the state a hidden point
+    had when it was hidden (None: normal), which re-evaluation needs."""
     for row in rows_for(state, inp):
         if _guard_holds(row.guard, latched=latched, returned=returned, maintenance=maintenance):
-            return _outcome(row, state, returned, active)
+            return _outcome(row, state, returned, active, latched, before_hiding)
     if inp in OPERATOR_INPUTS:
         raise IllegalTransition(state.value, inp.value, alarm_id)
     return None
 
 
-def _outcome(row: Row, state: State, returned: bool, active: bool) -> Outcome:
+def re_evaluate(active: bool, latched: bool, before_hiding: State | None) -> tuple[State, bool]:
+    """Where a point goes when it is shown again, and its `returned` flag. Hiding never
+    discharges an obligation: `unack` if the condition is active; else a latched
+    occurrence that was not reset keeps the state it had, returned (it still needs its
+    ack and reset); else an unacknowledged one waits in `rtn_unack`; else `normal`."""
+    if active:
+        return State.unack, False
+    if latched and before_hiding in (State.unack, State.acked):
+        return before_hiding, True
+    if before_hiding in (State.unack, State.rtn_unack):
+        return State.rtn_unack, False
+    return State.normal, False
+
+
+def _outcome(
+    row: Row, state: State, returned: bool, active: bool, latched: bool,
+    before_hiding: State | None,
+) -> Outcome:
     events: tuple[str, ...] = (row.event,) if row.event else ()
+    new_returned = returned if row.returned is None else row.returned
     if row.to is To.same:
         to = state
     elif row.to is To.re_evaluated:
-        to = State.unack if active else State.normal
+        to, new_returned = re_evaluate(active, latched, before_hiding)
         if active:
             events = (*events, "raised")
     else:
         to = row.to
-    new_returned = returned if row.returned is None else row.returned
     if to in (State.normal, State.rtn_unack):
         new_returned = False
     return Outcome(to, new_returned, events)

@@ -154,7 +154,11 @@ def test_new_telemetry_clears_offline_even_from_a_gateway_that_kept_its_boot() -
     eng.on_gateway_state("s1", "gw1", online=False, boot=3, now_ms=T0)
     assert names(f.value("GT-1", T0 + 1_000, 1.0)) == [("s1/gw1/offline", "cleared")]
     eng.on_gateway_state("s1", "gw1", online=False, boot=3, now_ms=T0 + 2_000)
-    # a redelivered message (nothing newer than seen) is no proof of life
-    assert names(eng.on_batch("s1", "gw1", boot=3, seq=99, historical=False,
+    # a redelivered message (the same boot and seq) is no proof of life
+    assert names(eng.on_batch("s1", "gw1", boot=3, seq=0, historical=False,
                               readings=[reading("GT-1", T0 + 1_000, 1.0)],
                               now_ms=T0 + 3_000)) == []
+    # a new message is, whatever its readings' timestamps say (judged by arrival)
+    assert names(eng.on_batch("s1", "gw1", boot=3, seq=99, historical=False,
+                              readings=[reading("GT-1", T0 + 1_000, 1.0)],
+                              now_ms=T0 + 3_500)) == [("s1/gw1/offline", "cleared")]

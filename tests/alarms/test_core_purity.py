@@ -14,7 +14,7 @@ FORBIDDEN_MODULES = {
     "http", "aiohttp", "uvicorn", "random", "stores", "api", "ingest",
 }
 ALLOWED_FIRST_PARTY = ("alarms.core", "alarms.errors", "hazmon.kinds", "hazmon.registry",
-                       "hazmon.wire")
+                       "hazmon.sequence", "hazmon.wire")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

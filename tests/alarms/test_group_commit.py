@@ -79,7 +79,7 @@ async def test_quiet_messages_wait_for_a_commit_an_alarm_does_not(
     topic = f"hazmon/v1/{site}/gw1/telemetry"
     gt1 = service.engine.plant.sensors[f"{site}/GT-1"]
     try:
-        now = time.time_ns() // 1_000_000
+        now = time.time_ns() // 1_000_000 - 5_000  # stamped before they arrive
         for seq in range(20):
             body = {"boot": 1, "seq": seq, "readings": [
                 {"sensor": "GT-1", "ts_ms": now + seq, "value": 3.0}]}

@@ -88,7 +88,10 @@ def test_shelving_needs_a_reason_a_maximum_and_ends_by_expiry() -> None:
     assert "sensor washdown" in (out.events[0].note or "")
     f.value("GT-1", T0 + 2_000, 1.0)  # clears while shelved: nothing shown
     out = eng.tick(T0 + 1_000 + 10 * MIN)
-    assert [(e.event, e.state) for e in out.events if e.key == HIGH] == [("unshelved", "normal")]
+    # never acknowledged: it still waits for an operator (hiding discharges nothing)
+    assert [(e.event, e.state) for e in out.events if e.key == HIGH] == [
+        ("unshelved", "rtn_unack")]
+    eng.ack(alarm, user="op", note=None, now_ms=T0 + 11 * MIN)  # ends the occurrence
     out = f.value("GT-1", T0 + 20 * MIN, 30.0)  # the next raise is a new occurrence
     assert [(e.event, e.alarm_id) for e in out.events if e.key == HIGH] == [
         ("raised", f"{HIGH}#2")

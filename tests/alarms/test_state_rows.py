@@ -44,17 +44,22 @@ def test_a_quiet_reading_writes_one_row_and_no_document(tmp_path: Path) -> None:
 def test_a_restart_restores_the_last_reading_and_drops_what_it_saw(tmp_path: Path) -> None:
     clock = Clock()
     d = desk(tmp_path, clock)
-    d.receive([(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0 + 5_000, "value": 30.0},
-                                 {"sensor": "ESD-A", "ts_ms": T0 + 5_000, "state": "normal"}))])
+    d.receive([(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0 - 5_000, "value": 30.0},
+                                 {"sensor": "ESD-A", "ts_ms": T0 - 5_000, "state": "normal"}))])
     assert [a["state"] for a in d.alarms(active=True)] == ["unack"]
     d.close()
     clock.advance(10)
     again = desk(tmp_path, clock)
     gt1 = again.engine.plant.sensors["s1/GT-1"]
-    assert gt1.last() == (T0 + 5_000, T0, 30.0, "good")
+    assert gt1.last() == (T0 - 5_000, T0, 30.0, "good")
     assert again.engine.plant.sensors["s1/ESD-A"].last_value == "normal"
-    # an older reading, e.g. a redelivered message of another seq, changes nothing
-    out = again.receive([(TOPIC, telemetry(7, {"sensor": "GT-1", "ts_ms": T0 + 4_000,
+    # a redelivery of the message evaluated before the restart changes nothing, even
+    # with a reading newer than the last (recognised by boot and seq, not by time)
+    out = again.receive([(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0 + 4_000,
+                                                 "value": 0.0}))])
+    assert out.events == []
+    # an older reading in a new message (late, reordered) changes nothing either
+    out = again.receive([(TOPIC, telemetry(7, {"sensor": "GT-1", "ts_ms": T0 - 6_000,
                                                  "value": 0.0}))])
     assert out.events == []
     assert [a["state"] for a in again.alarms(active=True)] == ["unack"]

@@ -7,6 +7,7 @@ shared data): hypothesis and an exhaustive loop both compare the two.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -29,10 +30,11 @@ SH, SU, OOS = State.shelved, State.suppressed, State.out_of_service
 
 
 def expected(
-    s: State, i: Input, latched: bool, returned: bool, active: bool, maint: bool
+    s: State, i: Input, latched: bool, returned: bool, active: bool, maint: bool,
+    before: State | None = None,
 ) -> Outcome | str | None:
-    """ALARMS.md, row by row."""
-    again = (U, ("raised",)) if active else (N, ())
+    """ALARMS.md, row by row. `before`: the state a hidden point had when hidden."""
+    shown = _shown_again(active, latched, before)
     # process inputs
     if i is Input.active:
         if s is N or s is R:
@@ -60,7 +62,7 @@ def expected(
     if i is Input.shelve:
         return Outcome(SH, returned, ("shelved",)) if s in (U, A, R) else ILLEGAL
     if i is Input.unshelve:
-        return Outcome(again[0], False, ("unshelved", *again[1])) if s is SH else ILLEGAL
+        return shown("unshelved") if s is SH else ILLEGAL
     if i is Input.out_of_service:
         return Outcome(OOS, returned, ("suppressed",))
     if i is Input.return_to_service:
@@ -68,13 +70,29 @@ def expected(
             return ILLEGAL
         if maint:  # stacked hiding: maintenance still on
             return Outcome(SU, returned, ("suppressed",))
-        return Outcome(again[0], False, ("unsuppressed", *again[1]))
+        return shown("unsuppressed")
     # device inputs
     if i is Input.maintenance_start:
         return None if s is OOS else Outcome(SU, returned, ("suppressed",))
     if i is Input.maintenance_end:
-        return Outcome(again[0], False, ("unsuppressed", *again[1])) if s is SU else None
+        return shown("unsuppressed") if s is SU else None
     raise AssertionError(f"no expectation for {i}")
+
+
+def _shown_again(active: bool, latched: bool, before: State | None) -> Any:
+    """ALARMS.md, States: hiding never discharges an obligation."""
+
+    def outcome(name: str) -> Outcome:
+        if active:  # its condition is active then
+            return Outcome(U, False, (name, "raised"))
+        if latched and before in (U, A):  # latched, not reset: as it was, returned
+            assert before is not None
+            return Outcome(before, True, (name,))
+        if before in (U, R):  # never acknowledged
+            return Outcome(R, False, (name,))
+        return Outcome(N, False, (name,))
+
+    return outcome
 
 
 def possible(s: State, latched: bool, returned: bool) -> bool:
@@ -83,10 +101,12 @@ def possible(s: State, latched: bool, returned: bool) -> bool:
 
 
 def actual(
-    s: State, i: Input, latched: bool, returned: bool, active: bool, maint: bool
+    s: State, i: Input, latched: bool, returned: bool, active: bool, maint: bool,
+    before: State | None = None,
 ) -> Outcome | str | None:
     try:
-        return apply(s, returned, i, latched=latched, active=active, maintenance=maint)
+        return apply(s, returned, i, latched=latched, active=active, maintenance=maint,
+                     before_hiding=before)
     except IllegalTransition as exc:
         assert (exc.state, exc.action) == (s.value, i.value)
         return ILLEGAL
@@ -103,6 +123,43 @@ def test_every_state_and_input_follows_alarms_md(
     assert actual(s, i, latched, returned, active, maint) == expected(
         s, i, latched, returned, active, maint
     )
+
+
+BEFORE_HIDING = (None, N, U, A, R)
+
+
+@given(
+    st.sampled_from([SH, SU, OOS]), st.sampled_from(Input), st.booleans(), st.booleans(),
+    st.booleans(), st.sampled_from(BEFORE_HIDING),
+)
+def test_showing_a_hidden_point_again_discharges_no_obligation(
+    s: State, i: Input, latched: bool, active: bool, maint: bool, before: State | None
+) -> None:
+    assert actual(s, i, latched, False, active, maint, before) == expected(
+        s, i, latched, False, active, maint, before
+    )
+
+
+def test_showing_again_every_combination_exhaustively() -> None:
+    for combo in itertools.product([SH, SU, OOS], Input, *([(False, True)] * 3),
+                                   BEFORE_HIDING):
+        s, i, latched, active, maint, before = combo
+        assert actual(s, i, latched, False, active, maint, before) == expected(
+            s, i, latched, False, active, maint, before), combo
+
+
+def test_an_unacknowledged_latched_alarm_cleared_while_hidden_still_needs_ack_and_reset(
+) -> None:
+    shelved = apply(SH, False, Input.unshelve, latched=True, active=False, before_hiding=U)
+    assert shelved == Outcome(U, True, ("unshelved",))
+    calibrated = apply(SU, False, Input.maintenance_end, latched=True, active=False,
+                       before_hiding=U)
+    assert calibrated == Outcome(U, True, ("unsuppressed",))
+    back = apply(OOS, False, Input.return_to_service, latched=True, active=False,
+                 before_hiding=A)
+    assert back == Outcome(A, True, ("unsuppressed",))
+    unlatched = apply(SH, False, Input.unshelve, latched=False, active=False, before_hiding=R)
+    assert unlatched == Outcome(R, False, ("unshelved",))
 
 
 def test_every_combination_exhaustively() -> None:
