@@ -204,7 +204,7 @@ def hazmon_up(
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HAZMON_MQTT_USERNAME": ALARMS_USER,
            "HAZMON_MQTT_PASSWORD_FILE": str(secret)}  # fmt: skip
     argv = [sys.executable, "-m", "hazmon.cli", "up", "--config", str(DEMO),
-            "--broker", broker.url, "--data", str(data / "hazmon"),
+            "--broker", broker.service_url, "--data", str(data / "hazmon"),
             "--http", f"127.0.0.1:{http_port}", "--log-level", "WARNING"]  # fmt: skip
     with open(data / "hazmon-up.log", "wb") as log:
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,

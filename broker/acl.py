@@ -1,8 +1,8 @@
 """A Mosquitto configuration for a registry: who may publish and read what.
 
     plan = plan_broker(registry, listen=Address("0.0.0.0", 1883))
-    written = write_broker_config(plan, Path("broker-auth"))   # mosquitto.conf, passwd, acl
-    written.new_secrets                                        # {user: password}, shown once
+    written = write_broker_config(plan, Path("broker-auth"))   # mosquitto.conf, passwd,
+    written.new_secrets                                        # passwd-services, acl
 
 Users (the names of deploy/mosquitto/acl.example; where the two differ, these win):
 
@@ -14,6 +14,18 @@ Users (the names of deploy/mosquitto/acl.example; where the two differ, these wi
     hazmon-simulator   only with simulator=True: writes telemetry and state of the
                        registry's gateways (never on a broker real gateways use)
     hazmon-observer    only with observer=True: reads everything under hazmon/v1/
+
+Two kinds of listener (broker.conf writes them):
+
+- the plant listeners (`listen`, and `tls_listen` with certificates) take the
+  gateways and the observer (`passwd`), with `use_username_as_clientid`: a client's
+  id is its user name, so no broker user can take another's session (Mosquitto
+  closes the older connection of a client id taken over);
+- the service listener (`service_listen`, loopback by default) takes only hazmon's
+  own services (`passwd-services`): ingest replicas share a user on a shared
+  subscription, the alarm service has a second, publishing connection and the
+  simulator one per gateway, so their ids cannot be their user names; no plant user
+  can log in there to take them over.
 
 Nobody connects without a user (`allow_anonymous false`). Nobody may write to another
 gateway's topics, and no gateway may write where the alarm service writes, so a
@@ -31,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from broker.conf import conf_text, listener_warnings
 from broker.passwd import (
     Owner,
     Passwords,
@@ -51,11 +64,14 @@ ALARMS_USER = "hazmon-alarms"
 SIMULATOR_USER = "hazmon-simulator"
 OBSERVER_USER = "hazmon-observer"
 SERVICE_USERS = (INGEST_USER, ALARMS_USER, SIMULATOR_USER, OBSERVER_USER)
+SERVICE_LISTENER_USERS = frozenset({INGEST_USER, ALARMS_USER, SIMULATOR_USER})
+DEFAULT_SERVICE_LISTEN_PORT = 1884
 
 MAX_QUEUED_MESSAGES = 100_000  # CONTRACT §2: Mosquitto's default of 1000 drops silently
 DEFAULT_MAX_PACKET_BYTES = 2 * 1024 * 1024  # 1 MiB is refused by hazmon (dead-lettered)
 CONF_NAME = "mosquitto.conf"
 PASSWD_NAME = "passwd"
+SERVICE_PASSWD_NAME = "passwd-services"
 ACL_NAME = "acl"
 
 # A topic the ACL file can hold: no wildcard, no control character, no space (the
@@ -126,10 +142,14 @@ class BrokerPlan:
     max_packet_bytes: int = DEFAULT_MAX_PACKET_BYTES
     source: str = "the registry"
     max_queued: int = MAX_QUEUED_MESSAGES
+    service_listen: Address = Address("127.0.0.1", DEFAULT_SERVICE_LISTEN_PORT)
 
     @property
     def user_names(self) -> list[str]:
         return [u.name for u in self.users]
+
+    def on_service_listener(self, user: str) -> bool:
+        return user in SERVICE_LISTENER_USERS
 
 
 def gateway_user(site: str, gateway: str) -> str:
@@ -147,15 +167,18 @@ def plan_broker(
     max_packet_bytes: int = DEFAULT_MAX_PACKET_BYTES,
     source: str = "the registry",
     max_queued: int = MAX_QUEUED_MESSAGES,
+    service_listen: Address | None = None,
 ) -> BrokerPlan:
     """Users and rules for `registry`; BrokerConfigError lists every reason it cannot."""
     reasons: list[str] = []
+    service_listen = service_listen or Address("127.0.0.1", DEFAULT_SERVICE_LISTEN_PORT)
     if listen is None and tls is None:
         reasons.append("at least one listener: a plain one (--listen) or TLS (--tls-*)")
     if tls is not None and tls_listen is None:
         tls_listen = Address("0.0.0.0", 8883)
-    if listen is not None and tls_listen is not None and listen.port == tls_listen.port:
-        reasons.append(f"the plain and TLS listeners on different ports, both are {listen.port}")
+    ports = [a.port for a in (listen, tls_listen if tls else None, service_listen) if a]
+    if len(set(ports)) != len(ports):
+        reasons.append(f"the plain, TLS and service listeners on different ports, got {ports}")
     if max_packet_bytes != 0 and max_packet_bytes < 64 * 1024:
         reasons.append("a packet limit of at least 64 KiB (or 0 for none)")
     if max_queued < MAX_QUEUED_MESSAGES:
@@ -178,6 +201,7 @@ def plan_broker(
         max_packet_bytes=max_packet_bytes,
         source=source,
         max_queued=max_queued,
+        service_listen=service_listen,
     )
 
 
@@ -272,51 +296,6 @@ def acl_text(plan: BrokerPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def conf_text(plan: BrokerPlan, *, auth_dir: Path, data_dir: Path) -> str:
-    """mosquitto.conf: `auth_dir` and `data_dir` are paths as the broker sees them."""
-    lines = [
-        f"# Mosquitto 2 for hazmon, written by `hazmon broker-config` from {plan.source}.",
-        "# Regenerate it when gateways are added or removed; don't edit it by hand.",
-        "",
-        "per_listener_settings false",
-        "allow_anonymous false",
-        f"password_file {auth_dir / PASSWD_NAME}",
-        f"acl_file {auth_dir / ACL_NAME}",
-        "",
-        "# Keep what is queued across a restart, and enough of it (CONTRACT §2).",
-        "persistence true",
-        f"persistence_location {str(data_dir).rstrip('/')}/",
-        "autosave_interval 60",
-        f"max_queued_messages {plan.max_queued}",
-        "# A bigger packet closes the sender's connection; hazmon dead-letters above 1 MiB.",
-        f"max_packet_size {plan.max_packet_bytes}",
-        "# Send small packets (alarm events, PUBACKs) at once: with Nagle's algorithm a",
-        "# packet can wait for the ACK of the previous one (measured: alarm p50 3.5 ms",
-        "# with it off, 10 ms on; docs/benchmarks.md).",
-        "set_tcp_nodelay true",
-        "",
-        "log_dest stdout",
-        "log_timestamp_format %Y-%m-%dT%H:%M:%S",
-        "log_type error",
-        "log_type warning",
-        "log_type notice",
-        "connection_messages true",
-    ]
-    if plan.listen is not None:
-        lines += ["", f"listener {plan.listen.port} {plan.listen.host}"]
-    if plan.tls is not None and plan.tls_listen is not None:
-        lines += [
-            "",
-            "# TLS: clients check the server against the CA file they are given.",
-            f"listener {plan.tls_listen.port} {plan.tls_listen.host}",
-            f"certfile {plan.tls.cert}",
-            f"keyfile {plan.tls.key}",
-            f"cafile {plan.tls.ca}",
-            "tls_version tlsv1.2",
-        ]
-    return "\n".join(lines) + "\n"
-
-
 # -- the files ---------------------------------------------------------------------------
 
 
@@ -328,6 +307,7 @@ class Written:
     passwords: Passwords
     owner: Owner | None
     warnings: list[str]
+    service_passwd: Path | None = None
 
     @property
     def new_secrets(self) -> dict[str, str]:
@@ -343,7 +323,7 @@ def write_broker_config(
     data_dir: Path | None = None,
     rotate: Sequence[str] = (),
 ) -> Written:
-    """Write mosquitto.conf, passwd (0600) and acl (0640) into `out_dir`.
+    """Write mosquitto.conf, passwd and passwd-services (0600) and acl (0640) into `out_dir`.
 
     `auth_dir` and `data_dir` are where the broker will find the files and keep its
     queue (default: `out_dir` and `out_dir/data`, for a broker on this machine; for a
@@ -360,21 +340,25 @@ def write_broker_config(
         )
     who = resolve_owner(owner)
     passwd, acl, conf = out_dir / PASSWD_NAME, out_dir / ACL_NAME, out_dir / CONF_NAME
-    passwords = plan_passwords(plan.user_names, read_hashes(passwd), rotate=rotate, workdir=out_dir)
+    service_passwd = out_dir / SERVICE_PASSWD_NAME
+    existing = read_hashes(passwd) | read_hashes(service_passwd)
+    passwords = plan_passwords(plan.user_names, existing, rotate=rotate, workdir=out_dir)
     broker_auth = auth_dir or out_dir.resolve()
     broker_data = data_dir or (out_dir / "data").resolve()
     if data_dir is None:
         (out_dir / "data").mkdir(mode=0o700, exist_ok=True)
         if who is not None:
             os.chown(out_dir / "data", who.uid, who.gid)
-    write_file(
-        passwd, "".join(f"{line}\n" for line in passwords.lines.values()), mode=0o600, owner=who
-    )
+    for path, on_service in ((passwd, False), (service_passwd, True)):
+        lines = [line for user, line in passwords.lines.items()
+                 if plan.on_service_listener(user) == on_service]  # fmt: skip
+        write_file(path, "".join(f"{line}\n" for line in lines), mode=0o600, owner=who)
     write_file(acl, acl_text(plan), mode=0o640, owner=who)
     write_file(
         conf, conf_text(plan, auth_dir=broker_auth, data_dir=broker_data), mode=0o644, owner=None
     )
-    return Written(conf, passwd, acl, passwords, who, _warnings(plan, out_dir, who, auth_dir))
+    warnings = listener_warnings(plan) + _warnings(plan, out_dir, who, auth_dir)
+    return Written(conf, passwd, acl, passwords, who, warnings, service_passwd)
 
 
 def _warnings(
@@ -382,7 +366,7 @@ def _warnings(
 ) -> list[str]:
     paths: list[Path] = []
     if auth_dir is None:
-        paths += [out_dir / PASSWD_NAME, out_dir / ACL_NAME]
+        paths += [out_dir / PASSWD_NAME, out_dir / SERVICE_PASSWD_NAME, out_dir / ACL_NAME]
     if plan.tls is not None:
         paths += [plan.tls.cert, plan.tls.key, plan.tls.ca]
     found: list[str] = []
@@ -400,10 +384,13 @@ __all__ = [
     "ACL_NAME",
     "ALARMS_USER",
     "CONF_NAME",
+    "DEFAULT_SERVICE_LISTEN_PORT",
     "INGEST_USER",
     "MAX_QUEUED_MESSAGES",
     "OBSERVER_USER",
     "PASSWD_NAME",
+    "SERVICE_LISTENER_USERS",
+    "SERVICE_PASSWD_NAME",
     "SERVICE_USERS",
     "SIMULATOR_USER",
     "Address",

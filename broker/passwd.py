@@ -164,13 +164,20 @@ def write_file(path: Path, text: str, *, mode: int, owner: Owner | None) -> None
         raise
 
 
-def write_secrets(path: Path, new_secrets: Mapping[str, str]) -> None:
-    """The new passwords, `user<TAB>password` per line, readable by the current user only."""
-    header = "# hazmon broker-config: new MQTT passwords. Hand each one to its gateway or\n"
-    header += "# service (HAZMON_MQTT_PASSWORD_FILE), then delete this file.\n"
-    body = "".join(f"{user}\t{password}\n" for user, password in new_secrets.items())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_file(path, header + body, mode=0o600, owner=None)
+def write_secrets(folder: Path, new_secrets: Mapping[str, str]) -> list[Path]:
+    """One file per user in `folder` (0700), named after the user and holding its
+    password alone (0600): what HAZMON_MQTT_PASSWORD_FILE (and a gateway's) reads."""
+    if folder.exists() and not folder.is_dir():
+        raise PasswdError(f"--secrets-out {folder} is a file: give a folder (one file per "
+                          "user, holding its password alone)")  # fmt: skip
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    written = []
+    for user, password in new_secrets.items():
+        path = folder / user
+        write_file(path, password + "\n", mode=0o600, owner=None)
+        written.append(path)
+    return written
 
 
 def unreachable(path: Path, owner: Owner | None) -> str | None:

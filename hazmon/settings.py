@@ -2,7 +2,13 @@
 
 Command-line options name the files and addresses; secrets come only from the
 environment (`HAZMON_MQTT_PASSWORD`, `HAZMON_INFLUX_TOKEN`, ...) or from files named
-there (`HAZMON_MQTT_PASSWORD_FILE`), never from command-line values that `ps` shows.
+there (`HAZMON_MQTT_PASSWORD_FILE`, `HAZMON_INFLUX_PASSWORD_FILE`), never from
+command-line values that `ps` shows. A secret file holds the secret alone (one line;
+`hazmon broker-config --secrets-out DIR` writes one such file per broker user).
+
+`hazmon up` runs ingest and the alarm service in one process, each as its own broker
+user: the alarm service as `HAZMON_MQTT_USERNAME`, ingest as
+`HAZMON_INGEST_MQTT_USERNAME` (with `HAZMON_INGEST_MQTT_PASSWORD[_FILE]`).
 """
 
 from __future__ import annotations
@@ -36,16 +42,59 @@ class Settings(BaseSettings):
     mqtt_cert_file: Path | None = None
     mqtt_key_file: Path | None = None
 
+    ingest_mqtt_username: str | None = None
+    ingest_mqtt_password: SecretStr | None = None
+    ingest_mqtt_password_file: Path | None = None
+
     influx_username: str | None = None
     influx_password: SecretStr | None = None
+    influx_password_file: Path | None = None
     influx_token: SecretStr | None = None
 
     def mqtt_secret(self) -> str | None:
         if self.mqtt_password is not None:
             return self.mqtt_password.get_secret_value()
         if self.mqtt_password_file is not None:
-            return self.mqtt_password_file.read_text(encoding="utf-8").strip()
+            return read_secret_file(self.mqtt_password_file, "HAZMON_MQTT_PASSWORD_FILE")
         return None
+
+    def influx_secret(self) -> str | None:
+        if self.influx_password is not None:
+            return self.influx_password.get_secret_value()
+        if self.influx_password_file is not None:
+            return read_secret_file(self.influx_password_file, "HAZMON_INFLUX_PASSWORD_FILE")
+        return None
+
+    def for_ingest(self) -> Settings:
+        """These settings with ingest's own broker user, when one is given
+        (`hazmon up`: ingest and the alarm service are different broker users)."""
+        if self.ingest_mqtt_username is None:
+            return self
+        return self.model_copy(
+            update={
+                "mqtt_username": self.ingest_mqtt_username,
+                "mqtt_password": self.ingest_mqtt_password,
+                "mqtt_password_file": self.ingest_mqtt_password_file,
+            }
+        )
+
+
+def read_secret_file(path: Path, variable: str) -> str:
+    """The secret a file holds: its one line, without the line break.
+
+    A file of another shape (`user<TAB>password`, several lines) is refused with a
+    ConfigError rather than sent as a wrong password.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = Problem(variable, 1, "", f"a readable secret file ({exc})")
+        raise ConfigError([problem]) from None
+    secret = text.removesuffix("\n").removesuffix("\r")
+    if not secret or any(c in secret for c in "\t\r\n") or secret != secret.strip():
+        expected = f"{path} to hold the secret alone on one line"
+        raise ConfigError([Problem(variable, 1, "", expected)])
+    return secret
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,9 @@
 
 Writes: `POST /write?db=DB&precision=ms`, gzip (level 1) line protocol, one request
 per batch. Credentials come from Settings: `HAZMON_INFLUX_TOKEN` is sent as
-`Authorization: Token ...`; `HAZMON_INFLUX_USERNAME`/`_PASSWORD` as HTTP Basic
-credentials, which the v1 API takes like `u`/`p` but keeps out of URLs and logs.
+`Authorization: Token ...`; `HAZMON_INFLUX_USERNAME`/`_PASSWORD` (or
+`_PASSWORD_FILE`) as HTTP Basic credentials, which the v1 API takes like `u`/`p`
+but keeps out of URLs and logs.
 
 Outcomes of a write:
 - 204: durable;
@@ -65,9 +66,7 @@ def http_client(
     if settings is not None and settings.influx_token is not None:
         headers["Authorization"] = f"Token {settings.influx_token.get_secret_value()}"
     elif settings is not None and settings.influx_username is not None:
-        password = settings.influx_password
-        secret = password.get_secret_value() if password is not None else ""
-        auth = httpx.BasicAuth(settings.influx_username, secret)
+        auth = httpx.BasicAuth(settings.influx_username, settings.influx_secret() or "")
     return httpx.Client(
         base_url=address.base_url,
         headers=headers,

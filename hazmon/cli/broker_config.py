@@ -15,11 +15,17 @@ def broker_config(
         "0.0.0.0:1883", "--listen", help="plain MQTT listener HOST:PORT ('none': no plain one)"
     ),
     tls_listen: str = typer.Option("0.0.0.0:8883", "--tls-listen", help="TLS listener HOST:PORT"),
+    service_listen: str = typer.Option(
+        "127.0.0.1:1884", "--service-listen",
+        help="listener HOST:PORT for hazmon's services only (ingest, alarms, simulator)",
+    ),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="server certificate (PEM)"),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="its private key (PEM)"),
     tls_ca: Path | None = typer.Option(None, "--tls-ca", help="the CA clients trust (PEM)"),
     secrets_out: Path | None = typer.Option(
-        None, "--secrets-out", help="write new passwords here (0600) instead of printing them"
+        None, "--secrets-out",
+        help="a folder (0700): each new password in a file named after its user (0600), "
+             "instead of printing them",
     ),
     owner: str | None = typer.Option(
         None, "--owner", help="the broker's user or uid (default: mosquitto when root)"
@@ -42,8 +48,9 @@ def broker_config(
              "longest burst to ride out, docs/benchmarks.md)",
     ),
 ) -> None:
-    """Write mosquitto.conf, passwd and acl for a registry: one user per gateway, service
-    users for ingest and alarms, no anonymous access, an optional TLS listener.
+    """Write mosquitto.conf, passwd, passwd-services and acl for a registry: one user per
+    gateway (its client id is its user name), service users for ingest and alarms on a
+    listener of their own, no anonymous access, a TLS listener when certificates are given.
 
     Passwords of new users are printed once (or written to --secrets-out); users already
     in DIR/passwd keep theirs unless rotated.
@@ -75,6 +82,7 @@ def broker_config(
             max_packet_bytes=max_packet_kib * 1024,
             source=str(config),
             max_queued=max_queued,
+            service_listen=Address.parse(service_listen, default_port=1884),
         )
         written = write_broker_config(
             plan, out, owner=owner, auth_dir=auth_dir, data_dir=data_dir, rotate=rotate
@@ -93,7 +101,8 @@ def broker_config(
         raise typer.Exit(1) from None
 
     who = f", readable by {written.owner.name}" if written.owner else ""
-    typer.echo(f"wrote {written.conf}, {written.passwd} and {written.acl}{who}", err=True)
+    typer.echo(f"wrote {written.conf}, {written.passwd}, {written.service_passwd} and "
+               f"{written.acl}{who}", err=True)  # fmt: skip
     typer.echo(f"{len(plan.users)} users; kept {len(written.passwords.kept)} existing "
                f"password(s)", err=True)  # fmt: skip
     if written.passwords.removed:
@@ -103,9 +112,14 @@ def broker_config(
     if not written.new_secrets:
         return
     if secrets_out is not None:
-        write_secrets(secrets_out, written.new_secrets)
-        typer.echo(f"{len(written.new_secrets)} new password(s) in {secrets_out} (0600): hand "
-                   "them out, then delete the file", err=True)  # fmt: skip
+        try:
+            write_secrets(secrets_out, written.new_secrets)
+        except PasswdError as exc:
+            typer.echo(f"broker-config: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"{len(written.new_secrets)} new password(s) in {secrets_out}/USER (0600), "
+                   "each readable as HAZMON_MQTT_PASSWORD_FILE: hand them out, then delete "
+                   "them", err=True)  # fmt: skip
         return
     typer.echo("new passwords, shown this once (not stored anywhere in clear):", err=True)
     for user, password in written.new_secrets.items():

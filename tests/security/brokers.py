@@ -21,7 +21,15 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTProtocolVersion
 
-from broker.acl import Address, BrokerPlan, TlsFiles, Written, plan_broker, write_broker_config
+from broker.acl import (
+    SERVICE_LISTENER_USERS,
+    Address,
+    BrokerPlan,
+    TlsFiles,
+    Written,
+    plan_broker,
+    write_broker_config,
+)
 from hazmon.registry import Registry
 from tests.mqtt_clients import Client, client
 from tests.servers import Mosquitto, free_port
@@ -79,6 +87,7 @@ class GeneratedBroker(Mosquitto):
         self.want_tls = tls
         self.observer = observer
         self.tls_port = 0
+        self.service_port = 0
         self.written: Written | None = None
         self.pki: Pki | None = None
         super().__init__()
@@ -91,6 +100,16 @@ class GeneratedBroker(Mosquitto):
     def _choose_ports(self) -> None:
         super()._choose_ports()
         self.tls_port = free_port()
+        self.service_port = free_port()
+
+    @property
+    def service_url(self) -> str:
+        """Where hazmon's services connect (the service listener)."""
+        return f"mqtt://{self.host}:{self.service_port}"
+
+    def port_for(self, user: str) -> int:
+        """The listener `user` logs in on: services on theirs, everyone else the plant's."""
+        return self.service_port if user in SERVICE_LISTENER_USERS else self.port
 
     def plan(self) -> BrokerPlan:
         tls = None
@@ -106,14 +125,15 @@ class GeneratedBroker(Mosquitto):
             tls=tls,
             observer=self.observer,
             source="a test registry",
+            service_listen=Address(self.host, self.service_port),
         )
 
     def _write_config(self) -> list[str]:
         written = write_broker_config(self.plan(), self.out)
         if self.written is not None:  # a restart keeps the passwords handed out
             assert not written.new_secrets
-            written = Written(written.conf, written.passwd, written.acl,
-                              self.written.passwords, written.owner, written.warnings)  # fmt: skip
+            written = Written(written.conf, written.passwd, written.acl, self.written.passwords,
+                              written.owner, written.warnings, written.service_passwd)  # fmt: skip
         self.written = written
         return [str(self.binary), "-c", str(written.conf)]
 
@@ -133,7 +153,8 @@ class GeneratedBroker(Mosquitto):
 def connected(
     broker: GeneratedBroker, user: str, *, protocol: MQTTProtocolVersion = mqtt.MQTTv5
 ) -> Iterator[Client]:
-    with client(broker.port, user, broker.password(user), protocol=protocol) as session:
+    port = broker.port_for(user)
+    with client(port, user, broker.password(user), protocol=protocol) as session:
         reason = session.connect()
         assert reason is not None and not reason.is_failure, f"{user}: {reason}"
         yield session

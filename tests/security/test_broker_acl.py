@@ -169,7 +169,7 @@ def test_hazmons_clients_take_credentials_from_the_environment(
     secret.chmod(0o600)
     monkeypatch.setenv("HAZMON_MQTT_USERNAME", INGEST_USER)
     monkeypatch.setenv("HAZMON_MQTT_PASSWORD_FILE", str(secret))
-    address = BrokerAddress("127.0.0.1", broker.port, tls=False)
+    address = BrokerAddress("127.0.0.1", broker.service_port, tls=False)
     opts = MqttOptions.build(address, Settings(), client_id="")
     paho_client, _protocol = connect(opts, attempts=1, timeout_s=WAIT)
     close_client(paho_client)
@@ -188,7 +188,7 @@ def test_tls_works_with_the_given_ca_and_only_with_it(
     """hazmon's client, with HAZMON_MQTT_CA_FILE, connects over TLS; without the CA
     (the system's trust store) or with another CA, the handshake fails."""
     assert broker.pki is not None
-    user, password = INGEST_USER, broker.password(INGEST_USER)
+    user, password = TANKFARM, broker.password(TANKFARM)
     monkeypatch.setenv("HAZMON_MQTT_USERNAME", user)
     monkeypatch.setenv("HAZMON_MQTT_PASSWORD", password)
     monkeypatch.setenv("HAZMON_MQTT_CA_FILE", str(broker.pki.ca))

@@ -162,11 +162,16 @@ def test_files_modes_and_exactly_one_conf(demo: Registry, tmp_path: Path) -> Non
     plan = plan_broker(demo, listen=LISTEN)
     written = write_broker_config(plan, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "acl", "data", "mosquitto.conf", "passwd",
+        "acl", "data", "mosquitto.conf", "passwd", "passwd-services",
     ]  # fmt: skip
-    assert written.passwd.stat().st_mode & 0o777 == 0o600
+    assert written.service_passwd is not None
+    for path in (written.passwd, written.service_passwd):
+        assert path.stat().st_mode & 0o777 == 0o600
     assert written.acl.stat().st_mode & 0o007 == 0  # nobody else reads the topology
-    hashed = written.passwd.read_text()
+    services = written.service_passwd.read_text()
+    assert {line.split(":")[0] for line in services.splitlines()} == {INGEST_USER, ALARMS_USER}
+    assert INGEST_USER not in written.passwd.read_text()  # not on the plant listener
+    hashed = written.passwd.read_text() + services
     assert set(written.new_secrets) == set(plan.user_names)
     for user, secret in written.new_secrets.items():
         assert len(secret) >= 32
@@ -226,11 +231,12 @@ def test_cli_prints_new_passwords_once_or_writes_them_0600(tmp_path: Path) -> No
     sized = runner.invoke(app, [*args, "--max-queued", "400000"])
     assert sized.exit_code == 0, sized.output
     assert "max_queued_messages 400000" in (out / "mosquitto.conf").read_text().splitlines()
-    secrets_file = tmp_path / "new-secrets"
-    rotated = runner.invoke(app, [*args, "--rotate", "all", "--secrets-out", str(secrets_file)])
+    secrets = tmp_path / "new-secrets"
+    rotated = runner.invoke(app, [*args, "--rotate", "all", "--secrets-out", str(secrets)])
     assert rotated.exit_code == 0 and rotated.stdout == ""
-    assert secrets_file.stat().st_mode & 0o777 == 0o600
-    assert INGEST_USER in secrets_file.read_text()
+    assert secrets.stat().st_mode & 0o777 == 0o700
+    assert (secrets / INGEST_USER).stat().st_mode & 0o777 == 0o600
+    assert len((secrets / INGEST_USER).read_text().strip()) >= 32
 
 
 def test_cli_exits_2_on_a_bad_registry_or_bad_options(tmp_path: Path) -> None:
@@ -293,8 +299,10 @@ def test_at_least_one_listener_and_distinct_ports(demo: Registry) -> None:
     text = conf_text(plan_broker(demo, listen=None, tls=tls), auth_dir=Path("/a"),
                      data_dir=Path("/d"))  # fmt: skip
     assert [line for line in text.splitlines() if line.startswith("listener")] == [
-        "listener 8883 0.0.0.0"
-    ]
+        "listener 8883 0.0.0.0", "listener 1884 127.0.0.1",
+    ]  # fmt: skip
+    with pytest.raises(BrokerConfigError, match="different ports"):
+        plan_broker(demo, listen=LISTEN, service_listen=Address("127.0.0.1", 1883))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="files are given to the broker's user as root")
@@ -308,3 +316,76 @@ def test_files_the_broker_could_not_read_are_warned_about(demo: Registry, tmp_pa
     assert written.owner is not None and written.owner.name == "mosquitto"
     assert any("may not search" in w and str(hidden) in w for w in written.warnings)
     assert (tmp_path / "out" / "passwd").stat().st_uid == written.owner.uid
+
+
+def _listeners(text: str) -> dict[str, list[str]]:
+    """The settings under each `listener` line of a mosquitto.conf."""
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("listener "):
+            current = found[line] = []
+        elif current is not None and line and not line.startswith("#"):
+            current.append(line)
+    return found
+
+
+def test_plant_listeners_bind_client_ids_to_users_and_services_have_their_own(
+    demo: Registry,
+) -> None:
+    tls = TlsFiles(Path("/tls/server.crt"), Path("/tls/server.key"), Path("/tls/ca.crt"))
+    plan = plan_broker(demo, listen=LISTEN, tls=tls, service_listen=Address("10.0.0.5", 1884))
+    listeners = _listeners(conf_text(plan, auth_dir=Path("/auth"), data_dir=Path("/data")))
+    plant = listeners["listener 1883 127.0.0.1"]
+    assert "use_username_as_clientid true" in plant
+    assert "password_file /auth/passwd" in plant
+    assert "use_username_as_clientid true" in listeners["listener 8883 0.0.0.0"]
+    assert "certfile /tls/server.crt" in listeners["listener 8883 0.0.0.0"]
+    service = listeners["listener 1884 10.0.0.5"]
+    assert "password_file /auth/passwd-services" in service
+    assert "use_username_as_clientid true" not in service
+    assert "certfile /tls/server.crt" in service  # beyond loopback: TLS too
+    for settings in listeners.values():
+        assert "allow_anonymous false" in settings
+
+
+def test_a_plain_listener_beyond_loopback_is_warned_about(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["broker-config", "--config", str(DEMO_PLANT), "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)  # the default: 0.0.0.0:1883, plain
+    assert result.exit_code == 0, result.output
+    assert "warning: the plain listener 0.0.0.0:1883" in result.stderr
+    quiet = runner.invoke(app, [*args, "--listen", "127.0.0.1:1883"])
+    assert "plain listener" not in quiet.stderr
+    exposed = runner.invoke(app, [*args, "--listen", "127.0.0.1:1883",
+                                  "--service-listen", "0.0.0.0:1884"])  # fmt: skip
+    assert "warning: the service listener 0.0.0.0:1884 is plain" in exposed.stderr
+
+
+def test_secrets_out_files_are_what_the_file_variables_read(tmp_path: Path) -> None:
+    """One format: `--secrets-out DIR` writes DIR/USER holding the password alone, and
+    HAZMON_MQTT_PASSWORD_FILE / HAZMON_INFLUX_PASSWORD_FILE read such a file as it is."""
+    from hazmon.settings import Settings
+
+    old = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(app, ["broker-config", "--config", str(DEMO_PLANT),
+                                          "--out", str(tmp_path / "o"),
+                                          "--secrets-out", str(tmp_path / "s")])  # fmt: skip
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    secret = tmp_path / "s" / INGEST_USER
+    assert secret.stat().st_mode & 0o777 == 0o600
+    settings = Settings(mqtt_password_file=secret, influx_password_file=secret)
+    assert settings.mqtt_secret() == settings.influx_secret() == secret.read_text().strip()
+    assert len(settings.mqtt_secret() or "") >= 32
+    old_format = tmp_path / "old"
+    old_format.write_text(f"{INGEST_USER}\tpassword\n")
+    with pytest.raises(ConfigError, match="alone on one line"):
+        Settings(mqtt_password_file=old_format).mqtt_secret()
+    (tmp_path / "file").write_text("")
+    refused = CliRunner().invoke(app, ["broker-config", "--config", str(DEMO_PLANT),
+                                       "--out", str(tmp_path / "o2"),
+                                       "--secrets-out", str(tmp_path / "file")])  # fmt: skip
+    assert refused.exit_code == 1 and "give a folder" in refused.stderr

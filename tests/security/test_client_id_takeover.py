@@ -1,0 +1,134 @@
+"""Client-id takeover on a real Mosquitto running what `hazmon broker-config` writes.
+
+Mosquitto closes the older connection of a client id that connects again. Before,
+any broker user (another site's gateway) connecting with hazmon-ingest's client id
+knocked ingest off, and readings were lost; with a gateway's predictable id, a false
+gateway-offline alarm followed. Now a plant client's id is its user name and hazmon's
+services log in on a listener of their own, which gateway users cannot.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from broker.acl import INGEST_USER
+from hazmon.config import load_registry
+from hazmon.settings import InfluxAddress, Settings, parse_broker_url
+from hazmon.topics import telemetry
+from ingest.service import IngestService, IngestTuning
+from stores.influx import InfluxStore
+from tests.ingest.helpers import T_BASE_MS, running, sample, wait_until
+from tests.security.brokers import GeneratedBroker
+from tests.servers import InfluxDB
+
+pytestmark = pytest.mark.integration
+
+DEMO_PLANT = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
+SITE, GATEWAY = "jh-chem-01", "gw-tankfarm"
+TANKFARM, CHLORINE = f"{SITE}.{GATEWAY}", f"{SITE}.gw-chlorine"
+READINGS = 300
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[GeneratedBroker]:
+    server = GeneratedBroker(load_registry(DEMO_PLANT))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+class Session:
+    """A paho client that counts how often the broker closed it."""
+
+    def __init__(self, port: int, user: str, password: str, client_id: str) -> None:
+        self.closed = 0
+        self.connack: list[str] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=mqtt.MQTTv5)  # fmt: skip
+        self.client.username_pw_set(user, password)
+        self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connack.append(str(rc))
+        self.client.on_disconnect = self._closed
+        self.client.reconnect_delay_set(1, 1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _closed(self, *_args: object) -> None:
+        self.closed += 1
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _attack(port: int, user: str, password: str, client_id: str) -> str:
+    """Connect as `user` with someone else's client id; the CONNACK (or why none)."""
+    attacker = Session(port, user, password, client_id)
+    deadline = time.monotonic() + 5
+    while not attacker.connack and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    attacker.close()
+    return attacker.connack[0] if attacker.connack else "closed"
+
+
+def test_a_gateway_cannot_knock_ingest_or_another_gateway_off(
+    broker: GeneratedBroker, influxdb: InfluxDB, influx_db: str, tmp_path: Path
+) -> None:
+    store = InfluxStore(InfluxAddress(influxdb.url, influx_db))
+    settings = Settings(mqtt_username=INGEST_USER, mqtt_password=broker.password(INGEST_USER))
+    service = IngestService(
+        registry=load_registry(DEMO_PLANT), broker=parse_broker_url(broker.service_url),
+        settings=settings, store=store, data_dir=tmp_path / "ingest",
+        tuning=IngestTuning(flush_interval_s=0.1, stats_interval_s=3600.0),
+    )  # fmt: skip
+    with running(service):
+        link = service.link
+        assert link is not None and link.generation == 1
+        ingest_id = service.client_id
+        gateway = Session(broker.port, TANKFARM, broker.password(TANKFARM), "hazmon-gw-x")
+        stop = threading.Event()
+        answers: list[str] = []
+
+        def attacks() -> None:
+            chlorine = broker.password(CHLORINE)
+            while not stop.is_set():
+                answers.append(_attack(broker.port, CHLORINE, chlorine, ingest_id))
+                answers.append(_attack(broker.port, CHLORINE, chlorine, TANKFARM))
+                answers.append(_attack(broker.port, CHLORINE, chlorine, "hazmon-gw-x"))
+                # the service listener does not know gateway users at all
+                answers.append("svc " + _attack(broker.service_port, CHLORINE, chlorine,
+                                                ingest_id))  # fmt: skip
+
+        attacker = threading.Thread(target=attacks, daemon=True)
+        attacker.start()
+        try:
+            for n in range(READINGS):
+                payload = {"boot": 1, "seq": n, "readings": [
+                    {"sensor": "GT-101", "ts_ms": T_BASE_MS + n, "value": float(n % 10)}]}
+                gateway.client.publish(telemetry(SITE, GATEWAY), orjson.dumps(payload), qos=1)
+                time.sleep(0.01)
+            wait_until(lambda: len(answers) >= 8, what="attacks")
+        finally:
+            stop.set()
+            attacker.join(timeout=30)
+        wait_until(lambda: influxdb.count(influx_db, "reading", "value") == READINGS,
+                   what="every reading stored")  # fmt: skip
+        assert link.generation == 1 and link.connected  # never knocked off
+        assert gateway.closed == 0  # nor was the gateway
+        gateway.close()
+    store.close()
+    assert sample(service, "hazmon_ingest_lost_messages_total", site=SITE, gateway=GATEWAY) == 0
+    plant = [a for a in answers if not a.startswith("svc ")]
+    assert plant and all(a == "Success" for a in plant)  # connected, as itself
+    assert all(a in ("svc Not authorized", "svc Bad user name or password", "svc closed")
+               for a in answers if a.startswith("svc "))  # fmt: skip
