@@ -17,11 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from tests.mqtt_clients import FAILURE, NOT_AUTHORIZED, QUIET_S, WAIT_S, Client, client
 from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
+FAILURE_REASON = ReasonCode(PacketTypes.CONNACK, "Unspecified error")
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
 USERS = {
@@ -30,6 +33,7 @@ USERS = {
     "hazmon-ingest": "ingest-pw",
     "hazmon-alarms": "alarms-pw",
 }
+SERVICES = frozenset({"hazmon-ingest", "hazmon-alarms"})
 TANKFARM = "hazmon/v1/jh-chem-01/gw-tankfarm"
 CHLORINE = "hazmon/v1/jh-chem-01/gw-chlorine"
 
@@ -39,19 +43,25 @@ class TemplateBroker(Mosquitto):
 
     def __init__(self) -> None:
         self.health_port = 0
+        self.service_port = 0
         super().__init__()
 
     def _choose_ports(self) -> None:
         super()._choose_ports()
         self.health_port = free_port()
+        self.service_port = free_port()
+
+    def port_for(self, user: str) -> int:
+        return self.service_port if user in SERVICES else self.port
 
     def _write_config(self) -> list[str]:
         auth = self.dir / "auth"
         auth.mkdir(exist_ok=True)
         shutil.copy(DEPLOY / "acl.example", auth / "acl")
-        passwd = auth / "passwd"
-        passwd.touch()
+        for name in ("passwd", "passwd-services"):
+            (auth / name).touch()
         for user, password in USERS.items():
+            passwd = auth / ("passwd-services" if user in SERVICES else "passwd")
             subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
         (self.dir / "data").mkdir(exist_ok=True)
         text = (DEPLOY / "mosquitto.conf").read_text(encoding="utf-8")
@@ -60,6 +70,7 @@ class TemplateBroker(Mosquitto):
             .replace("/mosquitto/data/", f"{self.dir}/data/")
             .replace("/mosquitto/config/healthcheck.acl", str(DEPLOY / "healthcheck.acl"))
             .replace("\nlistener 1883\n", f"\nlistener {self.port} 127.0.0.1\n")
+            .replace("\nlistener 1884\n", f"\nlistener {self.service_port} 127.0.0.1\n")
             .replace("\nlistener 1880 127.0.0.1\n", f"\nlistener {self.health_port} 127.0.0.1\n")
             .replace("log_dest stdout", f"log_dest file {self.log_path}")
         )
@@ -81,7 +92,7 @@ def broker() -> Iterator[TemplateBroker]:
 
 @contextmanager
 def connected(broker: TemplateBroker, user: str) -> Iterator[Client]:
-    with client(broker.port, user, USERS[user]) as session:
+    with client(broker.port_for(user), user, USERS[user]) as session:
         reason = session.connect()
         assert reason is not None and not reason.is_failure, f"{user}: {reason}"
         yield session
@@ -90,8 +101,12 @@ def connected(broker: TemplateBroker, user: str) -> Iterator[Client]:
 def test_the_plant_listener_refuses_anonymous_and_wrong_passwords(broker: TemplateBroker) -> None:
     with client(broker.port) as anonymous:
         assert anonymous.connect().is_failure
-    with client(broker.port, "hazmon-ingest", "not-the-password") as wrong:
+    with client(broker.service_port, "hazmon-ingest", "not-the-password") as wrong:
         assert wrong.connect().is_failure
+    with client(broker.service_port, "jh-chem-01.gw-tankfarm", "tankfarm-pw") as gateway:
+        assert gateway.connect().is_failure  # gateways never log in beside the services
+    with client(broker.port, "hazmon-ingest", "ingest-pw") as service:
+        assert service.connect().is_failure  # services never on the plant listener
 
 
 def test_a_gateway_publishes_its_own_telemetry_to_the_ingest_group(broker: TemplateBroker) -> None:
@@ -147,3 +162,23 @@ def _receives_nothing(anonymous: Client, broker: TemplateBroker) -> bool:
     except queue.Empty:
         return True
     return False
+
+
+def test_a_gateway_takes_no_one_elses_client_id(broker: TemplateBroker) -> None:
+    """On the plant listener a client's id is its user name: connecting as the
+    chlorine gateway with the tankfarm gateway's id does not close the tankfarm's."""
+    own_id = b"hazmon-gw-jh-chem-01-gw-tankfarm"  # the gateway's predictable id
+    with client(broker.port, "jh-chem-01.gw-tankfarm", "tankfarm-pw") as tankfarm:
+        tankfarm.mqtt._client_id = own_id
+        assert not (tankfarm.connect() or FAILURE_REASON).is_failure
+        closed: list[object] = []
+        tankfarm.mqtt.on_disconnect = lambda *args: closed.append(args)
+        for stolen in (own_id, b"jh-chem-01.gw-tankfarm"):
+            thief = Client(broker.port, "jh-chem-01.gw-chlorine", "chlorine-pw")
+            thief.mqtt._client_id = stolen  # what it asks for; the broker names it
+            try:
+                assert not (thief.connect() or FAILURE_REASON).is_failure
+            finally:
+                thief.close()
+        assert tankfarm.publish(f"{TANKFARM}/telemetry") < FAILURE
+        assert not closed
