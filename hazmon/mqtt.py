@@ -97,13 +97,20 @@ class Will:
 
 
 def stable_client_id(data_dir: Path, role: str) -> str:
-    """A client id kept in the data folder, so that a restart resumes the session."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """A client id kept in the data folder, so that a restart resumes the session.
+
+    The folder is 0700 and the file 0600: the id is not a secret the broker checks,
+    but nobody else on the host needs it.
+    """
+    from hazmon.private import private_dir, tighten, write_private
+
+    private_dir(data_dir)
     path = data_dir / f"{role}.client-id"
     if path.exists():
+        tighten(path)
         return path.read_text(encoding="utf-8").strip()
     client_id = f"hazmon-{role}-{uuid.uuid4().hex[:10]}"
-    path.write_text(client_id + "\n", encoding="utf-8")
+    write_private(path, client_id + "\n")
     return client_id
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from hazmon.errors import ConfigError, HazmonError
+from hazmon.private import private_dir, private_files
 from hazmon.runtime import raise_open_files_limit, settle_heap
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ def ingest(
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per batch otherwise
     try:
         raise_open_files_limit()
+        private_files()  # spool, dead letters, client id: 0600 in a 0700 folder
+        private_dir(data)
         service = _build(config, broker, influx, data, share, client_id)
         settle_heap()
         host, _, port = http.rpartition(":")

@@ -176,6 +176,10 @@ def start(plan: Plan, log_level: str) -> None:
     from hazmon.runtime import raise_open_files_limit
 
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
+    from hazmon.private import private_dir, private_files
+
+    private_files()  # the data folder's files are 0600, its folders 0700, whatever the umask
+    private_dir(plan.settings.data)
     soft, hard = raise_open_files_limit()
     log.info("open files: up to %d (hard limit %d)", soft, hard)
     try:
@@ -275,7 +279,12 @@ def _services(plan: Plan, address: BrokerAddress, store: Store) -> list[tuple[st
     if plan.ingest:
         from ingest.service import IngestService
 
-        services.append(("ingest", IngestService(**common)))
+        ingest_settings = plan.settings.for_ingest()  # its own broker user, if given
+        if ingest_settings is plan.settings and plan.settings.mqtt_username is not None:
+            log.warning("ingest and the alarm service share the broker user %s: give ingest "
+                        "its own (HAZMON_INGEST_MQTT_USERNAME, HAZMON_INGEST_MQTT_PASSWORD_FILE)",
+                        plan.settings.mqtt_username)  # fmt: skip
+        services.append(("ingest", IngestService(**(common | {"settings": ingest_settings}))))
     from alarms.service import AlarmService
     from hazmon.faults import PROCESS
 
