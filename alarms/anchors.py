@@ -141,12 +141,19 @@ def _append(data_dir: Path, line: str) -> None:
 def read_file(data_dir: Path) -> Anchor | None:
     """The anchor of the file: its highest seq since the last `rebase` line (so a line
     appended with a lower seq, or a torn one, changes nothing); None without one."""
+    return read_file_all(data_dir)[0]
+
+
+def read_file_all(data_dir: Path) -> tuple[Anchor | None, list[Anchor]]:
+    """The anchor of the file (`read_file`) and the lines that name no entry (seq 0, a
+    hash that is not a sha256 digest), to report as ignored."""
     path = data_dir / ANCHOR_FILE
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return None
+        return None, []
     best: Anchor | None = None
+    ignored: list[Anchor] = []
     for line in lines:
         try:
             doc = json.loads(line)
@@ -157,9 +164,11 @@ def read_file(data_dir: Path) -> Anchor | None:
             continue
         if "rebase" in doc:
             best = None
-        if found.says_something and (best is None or found.seq > best.seq):
+        if not found.says_something:
+            ignored.append(found)
+        elif best is None or found.seq > best.seq:
             best = found
-    return best
+    return best, ignored
 
 
 # -- the store and the broker ------------------------------------------------------------------

@@ -478,7 +478,8 @@ class AlarmService(AlarmDesk):
     def _reachable_anchors(self) -> list[Anchor | None]:
         mine = anchors.relabel(self.last_anchor, anchors.MQTT_SOURCE + ", as published"
                                ) if self.last_anchor else None
-        return [mine, anchors.read_file(self.data_dir), anchors.read_store(self.store)]
+        in_file, ignored = anchors.read_file_all(self.data_dir)
+        return [mine, in_file, *ignored, anchors.read_store(self.store)]
 
     def anchor(self) -> Anchor | None:
         """The highest anchor reachable: the journal must reach it (and all others)."""

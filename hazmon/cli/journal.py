@@ -57,7 +57,8 @@ def _anchors(data: Path, broker: str | None, influx: str | None) -> list[Any]:
     from stores import SQLITE_FILE, StoreError, open_store
 
     settings = Settings()
-    found = [anchors.read_file(data)]
+    in_file, ignored = anchors.read_file_all(data)
+    found: list[Any] = [in_file, *ignored]
     if influx or (data / SQLITE_FILE).exists():
         try:
             store = open_store(influx=influx, data_dir=data, settings=settings)

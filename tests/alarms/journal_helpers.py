@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -90,3 +91,29 @@ def tamper(path: Path, kind: str, k: int) -> None:
     else:
         raise ValueError(kind)
     rewrite(path, entries)
+
+
+# -- attacks on the anchors, by someone with the data folder ------------------------------
+
+
+def cut_tail(path: Path, keep: int) -> None:
+    """Delete every entry after seq `keep`: a shorter chain is still a chain."""
+    rewrite(path, rows(path)[:keep])
+
+
+def append_anchor_line(data_dir: Path, doc: dict[str, Any]) -> None:
+    """Append one line to the anchor file, as a forger would."""
+    from alarms.anchors import ANCHOR_FILE
+
+    with (data_dir / ANCHOR_FILE).open("a", encoding="utf-8") as f:
+        f.write(json.dumps(doc) + "\n")
+
+
+def rewrite_everything(path: Path, note: str = "nothing happened") -> dict[str, Any]:
+    """Edit every entry's note and re-hash the whole chain; the new head entry."""
+    entries = rows(path)
+    for entry in entries:
+        entry["note"] = note
+    rehash(entries)
+    rewrite(path, entries)
+    return entries[-1]
