@@ -28,6 +28,7 @@ def serve(
             elif path == "/health":
                 state = health()
                 ok = bool(state.get("ready")) and bool(state.get("broker"))
+                ok = ok and not state.get("store_refused")  # wrong credentials
                 body = json.dumps({"status": "ok" if ok else "degraded", **state}).encode()
                 self._send(200 if ok else 503, "application/json", body)
             else:

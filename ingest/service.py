@@ -110,6 +110,7 @@ class IngestService:
             "ready": self.ready,
             "broker": bool(self.link and self.link.connected),
             "store": self.writer.store_up if self.writer else False,
+            "store_refused": bool(self.writer and self.writer.store_refused),
             "spool_depth": spool.depth if spool else 0,
             "spool_age_s": round(spool.age_s(), 1) if spool else 0.0,
         }

@@ -27,7 +27,7 @@ from ingest.batch import Batch, Batcher
 from ingest.deadletter import DeadLetter, DeadLetters
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import STORE_REJECTED, letter
-from stores.base import Store, StoreRejected, StoreUnavailable
+from stores.base import Store, StoreRejected, StoreUnauthorized, StoreUnavailable
 from stores.spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 _COUNT = struct.Struct("<I")  # readings in a spooled record, before the store's blob
 _MIN_BACKOFF_S = 0.5
 _MAX_BACKOFF_S = 30.0
+REFUSED_LOG_INTERVAL_S = 60.0  # credentials refused: an error this often, until fixed
 
 
 @dataclass(slots=True)
@@ -78,6 +79,8 @@ class Writer:
         self._retry_at = 0.0
         self._backoff_s = _MIN_BACKOFF_S
         self._store_down = False
+        self.store_refused: str | None = None  # why the store refuses the credentials
+        self._refused_logged_at = -REFUSED_LOG_INTERVAL_S
 
     def run(self) -> None:
         """The thread's body: until `stop` is set and every batch is taken."""
@@ -208,13 +211,26 @@ class Writer:
     def _down(self, exc: StoreUnavailable) -> None:
         self.metrics.store_errors.labels("unavailable").inc()
         self.metrics.store_up.set(0)
-        if not self._store_down:
+        if isinstance(exc, StoreUnauthorized):
+            self._refused(exc)
+        elif not self._store_down:
             log.warning("store unavailable (%s): spooling to %s", exc, self.spool.directory)
         self._store_down = True
         self._retry_at = time.monotonic() + self._backoff_s * random.uniform(0.8, 1.2)
         self._backoff_s = min(self._backoff_s * 2, _MAX_BACKOFF_S)
 
+    def _refused(self, exc: StoreUnauthorized) -> None:
+        """Wrong credentials do not pass by themselves: /health fails and an error is
+        logged every REFUSED_LOG_INTERVAL_S until a write works."""
+        self.store_refused = str(exc)
+        now = time.monotonic()
+        if now - self._refused_logged_at >= REFUSED_LOG_INTERVAL_S:
+            self._refused_logged_at = now
+            log.error("the store refuses hazmon's credentials, nothing is stored (%s); "
+                      "spooling to %s", exc, self.spool.directory)  # fmt: skip
+
     def _up(self) -> None:
+        self.store_refused = None
         if self._store_down:
             log.info("store available again")
             self._store_down = False

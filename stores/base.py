@@ -46,6 +46,11 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached now; the caller keeps the data and retries."""
 
 
+class StoreUnauthorized(StoreUnavailable):
+    """The store refuses hazmon's credentials: nothing is written until they are fixed
+    (kept and retried like any unavailability, but an error, not a passing outage)."""
+
+
 class StoreRejected(StoreError):
     """Some items were refused for good (e.g. a field type conflict); the rest is written."""
 

@@ -10,8 +10,9 @@ Outcomes of a write:
 - 204: durable;
 - no connection, no answer within `write_timeout_s` (5 s: a slow InfluxDB is treated
   as an unavailable one, so ingest spools rather than letting the broker's queue
-  fill), 5xx, 429, 401/403: `StoreUnavailable` (keep the data, retry later; a
-  missing database is created once, then retried);
+  fill), 5xx, 429: `StoreUnavailable` (keep the data, retry later; a missing
+  database is created once, then retried); 401/403: `StoreUnauthorized`, a kind of
+  StoreUnavailable (kept and retried too), and `ping()` is False until a write works;
 - 400/413/422 (a bad line, a type conflict, a body too large): the batch is split in
   halves until the lines InfluxDB refuses are alone; those are refused
   (`StoreRejected`), every other line is written. InfluxDB 1.x's "partial write ...
@@ -34,7 +35,16 @@ import httpx
 from hazmon.lineproto import ReadingEncoder, line
 from hazmon.settings import InfluxAddress, Settings
 from hazmon.wire import Reading
-from stores.base import Latest, Point, Refused, Row, Store, StoreRejected, StoreUnavailable
+from stores.base import (
+    Latest,
+    Point,
+    Refused,
+    Row,
+    Store,
+    StoreRejected,
+    StoreUnauthorized,
+    StoreUnavailable,
+)
 from stores.influxql import InfluxQL
 
 log = logging.getLogger(__name__)
@@ -96,6 +106,7 @@ class InfluxStore(Store):
         self._encoder = ReadingEncoder()
         self._db_created = False
         self._ql = InfluxQL(self._http, address.database)
+        self.refused_credentials = False  # the last write was refused with 401/403
 
     # -- writes -------------------------------------------------------------------------
 
@@ -140,7 +151,13 @@ class InfluxStore(Store):
             self._db_created = True
             self._ql.create_database()
             response = self._post(blob)
-        if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
+        self.refused_credentials = response.status_code in (401, 403)
+        if self.refused_credentials:
+            raise StoreUnauthorized(
+                f"InfluxDB /write: {response.status_code} {_error(response)} (check "
+                "HAZMON_INFLUX_USERNAME and HAZMON_INFLUX_PASSWORD[_FILE] or _TOKEN)"
+            )
+        if response.status_code >= 500 or response.status_code in (404, 429):
             raise StoreUnavailable(f"InfluxDB /write: {response.status_code} {_error(response)}")
         return response
 
@@ -207,6 +224,9 @@ class InfluxStore(Store):
         return self._ql.count_readings()
 
     def ping(self) -> bool:
+        """InfluxDB answers, and did not refuse hazmon's credentials on the last write."""
+        if self.refused_credentials:
+            return False
         try:
             return self._http.get("/ping", timeout=2.0).status_code == 204
         except httpx.HTTPError:

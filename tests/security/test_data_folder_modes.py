@@ -33,8 +33,9 @@ def _run_until(argv: list[str], data: Path, files: list[str], timeout_s: float =
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = data.parent / f"{data.name}.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "hazmon.cli", *argv], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, preexec_fn=lambda: os.umask(0o022))  # fmt: skip
+        argv = [sys.executable, "-m", "hazmon.cli", *argv]
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: os.umask(0o022))  # fmt: skip
     try:
         deadline = time.monotonic() + timeout_s
         while not all((data / f).exists() for f in files):
