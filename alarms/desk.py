@@ -61,6 +61,12 @@ class Desk(Protocol):
         """Out of service -> re-evaluated, for every point of the sensor; illegal
         (IllegalTransition) when the sensor is in service."""
 
+    def last_readings(self, site: str) -> dict[str, dict[str, Any]]:
+        """The last live reading evaluated for each sensor of a site that has one, by
+        sensor id: `{"ts_ms", "value", "quality"}` (`value` a number or an interlock
+        state; `ts_ms` capped at its arrival, docs/alarms.md "Deduplication and
+        order"). What the engine goes by, whatever a gateway's clock said."""
+
     def risk_grades(self) -> dict[str, str]:
         """Effective grade (blue/yellow/orange/red) of every site."""
 

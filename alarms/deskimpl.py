@@ -305,6 +305,15 @@ class AlarmDesk:
 
     # -- the Desk: views ---------------------------------------------------------------------
 
+    def last_readings(self, site: str) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for state in self.engine.plant.sensors.values():
+                if state.site == site and state.last_ts_ms is not None:
+                    out[state.sensor] = {"ts_ms": state.last_ts_ms, "value": state.last_value,
+                                         "quality": state.last_quality}
+        return out
+
     def risk_grades(self) -> dict[str, str]:
         with self._lock:
             return self.engine.risk_grades()

@@ -43,6 +43,9 @@ class FakeDesk:
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
+    def last_readings(self, site: str) -> dict[str, dict[str, Any]]:
+        return {}  # evaluates nothing: the store's newest readings stand
+
     # -- driving it (tests) -----------------------------------------------------------
 
     def raise_alarm(

@@ -15,11 +15,19 @@
 
 The first message after ingest starts sets the baseline (what came before is not
 known). Any change of the lost count, the boot or the online state gives a
-`gateway_status` point (CONTRACT §5). Not thread-safe: one thread feeds it.
+`gateway_status` point (CONTRACT §5).
+
+`online` agrees with the alarm service's `offline` alarm (docs/alarms.md): false on
+the gateway's will or `online: false`, and also when no telemetry has arrived for the
+gateway's `offline_after_s` (silence counts: `silence()`, called every second, judged
+by arrival, measured from ingest's start at the earliest); true again on telemetry or
+`online: true`. Messages feed it from one thread and `silence()` from another: a lock
+keeps them apart.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from hazmon.sequence import add_lost, boot_jump
@@ -32,6 +40,7 @@ class GatewayState:
     last_seq: int = -1
     lost_messages: int = 0
     online: bool | None = None
+    last_rx_ms: int | None = None  # last telemetry's arrival (receiving clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +51,11 @@ class Observation:
 
 
 class GatewayTracker:
-    def __init__(self) -> None:
+    def __init__(self, offline_after_s: dict[tuple[str, str], float] | None = None) -> None:
         self._gateways: dict[tuple[str, str], GatewayState] = {}
+        self._offline_after_s = offline_after_s or {}  # (site, gateway): from the registry
+        self._started_ms: int | None = None
+        self._lock = threading.Lock()
 
     def state(self, site: str, gateway: str) -> GatewayState:
         key = (site, gateway)
@@ -64,7 +76,15 @@ class GatewayTracker:
         return boot_jump(found.boot if found is not None else None, boot)
 
     def observe(self, site: str, gateway: str, boot: int, seq: int, ts_ms: int) -> Observation:
+        """A telemetry message arrived at `ts_ms` (the receiving clock)."""
+        with self._lock:
+            return self._observe(site, gateway, boot, seq, ts_ms)
+
+    def _observe(self, site: str, gateway: str, boot: int, seq: int, ts_ms: int) -> Observation:
         gw = self.state(site, gateway)
+        gw.last_rx_ms = ts_ms
+        came_back = gw.online is False
+        gw.online = True  # it is delivering, whatever a will said before
         lost = 0
         rebooted = False
         if gw.boot is None:
@@ -79,7 +99,7 @@ class GatewayTracker:
             lost = seq - gw.last_seq - 1
             gw.last_seq = seq
         gw.lost_messages = add_lost(gw.lost_messages, lost)
-        changed = lost > 0 or rebooted
+        changed = lost > 0 or rebooted or came_back
         status = self.status_point(site, gateway, ts_ms) if changed else None
         return Observation(lost, rebooted, status)
 
@@ -87,12 +107,31 @@ class GatewayTracker:
         self, site: str, gateway: str, online: bool, boot: int, ts_ms: int
     ) -> Observation:
         """A state message (CONTRACT §2): online or not, and the gateway's boot."""
-        gw = self.state(site, gateway)
-        gw.online = online
-        rebooted = gw.boot is not None and boot > gw.boot
-        if rebooted:
-            gw.boot, gw.last_seq = boot, -1  # the new boot's first message is seq 0
-        return Observation(0, rebooted, self.status_point(site, gateway, ts_ms))
+        with self._lock:
+            gw = self.state(site, gateway)
+            gw.online = online
+            rebooted = gw.boot is not None and boot > gw.boot
+            if rebooted:
+                gw.boot, gw.last_seq = boot, -1  # the new boot's first message is seq 0
+            return Observation(0, rebooted, self.status_point(site, gateway, ts_ms))
+
+    def silence(self, now_ms: int) -> list[Point]:
+        """`gateway_status` points (online false) for the registry's gateways that went
+        silent: no telemetry for their `offline_after_s`, measured from the last
+        arrival or ingest's first call here, whichever is later."""
+        points: list[Point] = []
+        with self._lock:
+            if self._started_ms is None:
+                self._started_ms = now_ms
+            for (site, gateway), after_s in self._offline_after_s.items():
+                gw = self.state(site, gateway)
+                if gw.online is False:
+                    continue
+                since = max(gw.last_rx_ms or 0, self._started_ms)
+                if now_ms - since >= after_s * 1000:
+                    gw.online = False
+                    points.append(self.status_point(site, gateway, now_ms))
+        return points
 
     def status_point(self, site: str, gateway: str, ts_ms: int) -> Point:
         gw = self.state(site, gateway)

@@ -28,7 +28,10 @@ STORE_REJECTED = "store_rejected"
 class Pipeline:
     def __init__(self, registry: Registry, *, track_seq: bool = True) -> None:
         self.decoder = Decoder(registry)
-        self.tracker = GatewayTracker()
+        self.tracker = GatewayTracker({
+            (site.id, gateway.id): gateway.offline_after_s
+            for site in registry.sites for gateway in site.gateways
+        })
         self.track_seq = track_seq
 
     def handle(self, topic: str, payload: bytes, now_ms: int) -> Outcome:

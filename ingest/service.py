@@ -140,7 +140,10 @@ class IngestService:
                 ready.set()
             log.info("ingest subscribed to %s", ", ".join(self.topics))
             log.debug("ingest client id %s", self.client_id)
-            await self._report_stats()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._report_stats(), name="ingest-stats")
+                if self.pipeline.track_seq:
+                    group.create_task(self._watch_silence(), name="ingest-silence")
         finally:
             stopping = asyncio.ensure_future(asyncio.to_thread(self._close, writer_thread))
             try:
@@ -207,6 +210,15 @@ class IngestService:
                 previous=previous,
             )
             self.batcher.add_points(points)
+
+    async def _watch_silence(self) -> None:
+        """Every second: a gateway silent for its offline_after_s is offline in the
+        `gateway_status` series too, as it is for the alarm service (silence counts)."""
+        while True:
+            points = self.pipeline.tracker.silence(time.time_ns() // 1_000_000)
+            if points:
+                self.batcher.add_points(points)
+            await asyncio.sleep(1.0)
 
     def _seed_gateways(self) -> None:
         """Carry each gateway's lost-message count over from the store (best effort)."""

@@ -59,9 +59,29 @@ def test_a_state_message_announces_the_new_boot() -> None:
 def test_the_count_carries_over_from_the_store() -> None:
     tracker = GatewayTracker()
     tracker.seed("s", "g", lost_messages=40, online=False)
-    tracker.observe("s", "g", 1, 0, 0)
+    back = tracker.observe("s", "g", 1, 0, 0).status  # telemetry: it is delivering
+    assert back is not None and back.fields == {"online": True, "lost_messages": 40}
     status = tracker.observe("s", "g", 1, 3, 0).status
-    assert status is not None and status.fields == {"online": False, "lost_messages": 42}
+    assert status is not None and status.fields == {"online": True, "lost_messages": 42}
+
+
+def test_a_silent_gateway_is_offline_in_the_status_series_as_for_the_alarm() -> None:
+    tracker = GatewayTracker({("s", "g"): 10.0, ("s", "quiet"): 30.0})
+    assert tracker.silence(1_000) == []  # the start: silence is measured from here
+    tracker.observe("s", "g", 1, 0, 5_000)
+    assert tracker.silence(14_999) == []
+    down = tracker.silence(15_000)
+    assert [(p.tags["gateway"], p.fields["online"], p.ts_ms) for p in down] == [
+        ("g", False, 15_000)]
+    assert tracker.silence(16_000) == []  # once, not every second
+    back = tracker.observe("s", "g", 1, 1, 17_000).status
+    assert back is not None and back.fields["online"] is True
+    tracker.observe("s", "g", 1, 2, 30_000)
+    never = tracker.silence(31_000)  # never heard since the start: after its own delay
+    assert [(p.tags["gateway"], p.fields["online"]) for p in never] == [("quiet", False)]
+    will = tracker.set_online("s", "g", False, 1, 18_000).status
+    assert will is not None and will.fields["online"] is False
+    assert [p.tags["gateway"] for p in tracker.silence(40_000)] == []  # already offline
 
 
 # -- batching -------------------------------------------------------------------------------
