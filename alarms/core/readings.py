@@ -178,9 +178,10 @@ def historical_reading(plant: Plant, reading: Reading, now_ms: int) -> Output:
     state = plant.sensors.get(sid)
     if state is None or reading.quality == "maintenance":
         return out
-    if state.last_hist_ts_ms is not None and reading.ts_ms <= state.last_hist_ts_ms:
+    ts_ms = min(reading.ts_ms, now_ms)  # capped, as a live reading's
+    if state.last_hist_ts_ms is not None and ts_ms <= state.last_hist_ts_ms:
         return out
-    state.last_hist_ts_ms = reading.ts_ms
+    state.last_hist_ts_ms = ts_ms
     plant.mark_sensor(state, touch=False)  # last_hist_ts_ms is in the sensor's doc
     cfg = plant.configs[sid]
     value = reading.value if reading.value is not None else reading.state
@@ -193,7 +194,7 @@ def historical_reading(plant: Plant, reading: Reading, now_ms: int) -> Output:
             state.hist_active.remove(condition.value)
             continue
         state.hist_active.append(condition.value)
-        event = _historical_event(point, reading.ts_ms, value)
+        event = _historical_event(point, ts_ms, value)
         out.events.append(event)
         if point.priority is Priority.critical:
             out.notify += first_tier(plant, point, event, f"{event.alarm_id}|hist")

@@ -159,3 +159,17 @@ def test_a_boot_far_beyond_the_last_is_not_adopted() -> None:
     assert names(eng.on_batch("s1", "gw1", boot=4, seq=0, historical=False,
                               readings=[reading("GT-1", T0 + 3_000, 1.0)],
                               now_ms=T0 + 3_000)) == [(OFFLINE, "cleared")]
+
+
+def test_a_replayed_reading_ahead_of_the_clock_does_not_hide_later_replayed_crossings(
+) -> None:
+    eng = engine()
+    f = Feeder(eng)
+    now = T0 + 60_000
+    f.send(reading("GT-1", now + 2 * MIN, 1.0, historical=True), now_ms=now, historical=True)
+    out = f.send(reading("GT-1", now - 10_000, 60.0, historical=True), now_ms=now + 1_000,
+                 historical=True)
+    assert out.events == []  # older than the (capped) last replayed reading: in order
+    out = f.send(reading("GT-1", now + 500, 60.0, historical=True), now_ms=now + 1_000,
+                 historical=True)
+    assert sorted(e.event for e in out.events) == ["historical", "historical"]
