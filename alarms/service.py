@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -144,6 +145,7 @@ class AlarmService(AlarmDesk):
         self.system = system.SystemAlarms()
         for alarm_id, key, raised_ms, doc in self.db.open_of_site(system.SITE):
             self.system.restore(key, alarm_id, raised_ms, doc.get("latest") or {})
+        self._publish_failing = False
         self._head_latest: Head | None = None
         self._head_scheduled = False
         self._head_point: Point | None = None  # the newest anchor, for the next store batch
@@ -357,8 +359,13 @@ class AlarmService(AlarmDesk):
             return
         try:
             self._link.publish(topic, payload, retain=retain)
-        except MqttError as exc:
-            log.warning("could not publish on %s: %s", topic, exc)
+        except (MqttError, OSError, ValueError, RuntimeError) as exc:
+            self._publish_failing = True
+            self.faults.failed("alarms/publish", exc)
+        else:
+            if self._publish_failing:  # only then: this is on the path of every event
+                self._publish_failing = False
+                self.faults.ok("alarms/publish")
 
     def _publish_grades(self) -> None:
         now_ms = self._now()
@@ -485,7 +492,7 @@ class AlarmService(AlarmDesk):
         """The highest anchor reachable: the journal must reach it (and all others)."""
         return anchors.highest(self._reachable_anchors())
 
-    def journal_verify(self) -> dict[str, object]:
+    def journal_verify(self) -> dict[str, Any]:
         conn = connect_db(self.db.path, readonly=True)
         try:
             return journal.verify(journal.rows(conn), self._reachable_anchors()).answer()

@@ -129,7 +129,7 @@ class Writer:
             try:
                 self._write(blob, readings)
                 return True
-            except StoreUnavailable as exc:
+            except (StoreUnavailable, OSError) as exc:  # OSError: EMFILE, ENOSPC...
                 self._down(exc)
         return self._spool(_COUNT.pack(readings) + blob)
 
@@ -158,8 +158,11 @@ class Writer:
         while True:
             try:
                 self.spool.append(record)
-                self.metrics.spooled.inc()
-                return True
+            except OSError as exc:  # EMFILE, ENOSPC: the same batch again, in a while
+                self.faults.failed("ingest/spool", exc)
+                if self.stop.is_set():
+                    return False
+                time.sleep(0.5)
             except SpoolFull as exc:
                 if self.stop.is_set():
                     log.error("ingest stopping with a full spool: batch left unacknowledged")
@@ -169,15 +172,20 @@ class Writer:
                     self.replay_one()
                 else:
                     time.sleep(min(1.0, max(0.05, self._retry_at - time.monotonic())))
+            else:
+                self.metrics.spooled.inc()
+                self.faults.ok("ingest/spool")
+                return True
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
         while True:
             try:
                 evicted = self.dead_letters.add(letters)
                 break
-            except sqlite3.Error as exc:
-                log.error("dead-letter store: %s; retrying", exc)
+            except (sqlite3.Error, OSError) as exc:
+                self.faults.failed("ingest/dead-letters", exc)
                 time.sleep(1.0)
+        self.faults.ok("ingest/dead-letters")
         self.metrics.dead_lettered.inc(len(letters))
         self.metrics.dead_evicted.inc(evicted)
 
@@ -193,7 +201,7 @@ class Writer:
         (readings,) = _COUNT.unpack_from(record.blob)
         try:
             self._write(record.blob[_COUNT.size :], readings)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, OSError) as exc:
             self._down(exc)
             return
         self.spool.pop()
@@ -208,7 +216,8 @@ class Writer:
         """False from a failed write until the next one that works."""
         return not self._store_down
 
-    def _down(self, exc: StoreUnavailable) -> None:
+    def _down(self, exc: StoreUnavailable | OSError) -> None:
+        self.faults.failed("ingest/store", exc)
         self.metrics.store_errors.labels("unavailable").inc()
         self.metrics.store_up.set(0)
         if isinstance(exc, StoreUnauthorized):
@@ -232,6 +241,7 @@ class Writer:
     def _up(self) -> None:
         self.store_refused = None
         if self._store_down:
+            self.faults.ok("ingest/store")
             log.info("store available again")
             self._store_down = False
             self.metrics.store_up.set(1)

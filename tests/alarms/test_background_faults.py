@@ -1,0 +1,327 @@
+"""No I/O error of a background writer ends the alarm service: with EMFILE or ENOSPC
+injected into each periodic writer of a real running service (real Mosquitto and
+InfluxDB), it goes on evaluating readings and raises a system alarm, which clears
+once the writer works again. Also: the retention job and the ingest writer report
+their faults the same way, and services raise their open-files soft limit."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alarms import anchors
+from alarms.notifiers import MemoryNotifier
+from alarms.service import AlarmService, Timing
+from hazmon.config import parse_registry
+from hazmon.faults import Faults
+from hazmon.runtime import raise_open_files_limit
+from hazmon.settings import InfluxAddress, Settings, parse_broker_url
+from stores.influx import InfluxStore
+from stores.retention import retention_job
+from stores.sqlite import SqliteStore
+from tests.alarms.mqtt_helpers import Recorder, publish, publisher
+from tests.alarms.plant import small_registry_text
+from tests.servers import InfluxDB, Mosquitto
+
+pytestmark = pytest.mark.integration
+SYSTEM_ALARMS = "hazmon/v1/_system/alarms"
+ERRNOS = [errno.EMFILE, errno.ENOSPC]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def io_error(code: int) -> Callable[..., Any]:
+    def fail(*_a: Any, **_k: Any) -> Any:
+        raise OSError(code, os.strerror(code))
+
+    return fail
+
+
+async def fail_async(*_a: Any, **_k: Any) -> None:
+    raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+
+def inject(service: AlarmService, writer: str, code: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the writer's write function raise OSError(code)."""
+    if writer == "anchor-file":
+        monkeypatch.setattr(anchors, "write_file", io_error(code))
+    elif writer == "store":
+        monkeypatch.setattr(service.store, "write_points", io_error(code))
+    elif writer == "clock":  # the commit of what the service clock changed
+        monkeypatch.setattr(service, "_tick_locked", io_error(code))
+    elif writer == "group-commit":  # the commit of quiet messages
+        monkeypatch.setattr(service, "_flush_waiting", io_error(code))
+    elif writer == "outbox":
+        monkeypatch.setattr(service.db, "outbox", io_error(code))
+    elif writer == "publish":  # alarm events, grades, the journal head on MQTT
+        assert service._link is not None
+        monkeypatch.setattr(service._link, "publish", io_error(code))
+    else:
+        raise ValueError(writer)
+
+
+def is_system(event: str, condition: str) -> Callable[[str, Any], bool]:
+    return lambda t, p: (t == SYSTEM_ALARMS and p["event"] == event
+                         and p["condition"] == condition)
+
+
+@pytest.fixture
+def service(
+    mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: str, unique_id: str, tmp_path: Path
+) -> Iterator[AlarmService]:
+    store = InfluxStore(InfluxAddress(influxdb.url, influx_db))
+    made = AlarmService(
+        registry=parse_registry(small_registry_text(unique_id)),
+        broker=parse_broker_url(mosquitto.url), settings=Settings(), store=store,
+        data_dir=tmp_path, client_id=f"alarms-{unique_id}",
+        timing=Timing(tick_s=0.1, anchor_s=0.2, outbox_sweep_s=0.2, store_retry_s=0.2,
+                      store_linger_s=0.05),
+        notifiers={"duty": MemoryNotifier(), "lead": MemoryNotifier()},
+    )
+    yield made
+    made.close()
+    store.close()
+
+
+async def started(service: AlarmService) -> asyncio.Task[None]:
+    ready = asyncio.Event()
+    task = asyncio.create_task(service.run(ready=ready))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait([task, waiter], timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    assert ready.is_set(), "the service did not subscribe in time"
+    return task
+
+
+async def stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def still_evaluates(service: AlarmService, site: str, seq: int) -> None:
+    """A reading goes in, its alarm is journalled (and, unless publishing is the writer
+    failing, goes out)."""
+    pub = publisher(int(str(service.broker.port)))
+    before = service.db.head.seq
+    value = 55.0 if seq % 2 == 0 else 1.0
+    batch = {"boot": 1, "seq": seq, "readings": [
+        {"sensor": "GT-1", "ts_ms": now_ms(), "value": value}]}
+    await asyncio.to_thread(publish, pub, f"hazmon/v1/{site}/gw1/telemetry", batch)
+    pub.disconnect()
+    for _ in range(200):
+        found = service.db.head.seq > before and any(
+            a["key"] == f"{site}/GT-1/high_high" for a in service.alarms(site=site))
+        if found:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the reading was not evaluated")
+
+
+@pytest.mark.parametrize("code", ERRNOS, ids=errno.errorcode.get)
+@pytest.mark.parametrize(
+    "writer", ["anchor-file", "store", "clock", "group-commit", "outbox", "publish"])
+async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_nothing_stops(
+    service: AlarmService, mosquitto: Mosquitto, unique_id: str, writer: str, code: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorder = Recorder(mosquitto.port, SYSTEM_ALARMS)
+    task = await started(service)
+    try:
+        with monkeypatch.context() as patch:
+            inject(service, writer, code, patch)
+            if writer == "store":
+                await still_evaluates(service, unique_id, 0)  # gives the store work
+            key = f"_system/alarms/{writer}"
+            for _ in range(100):
+                if any(a["key"] == key for a in service.alarms(site="_system", active=True)):
+                    break
+                await asyncio.sleep(0.05)
+            raised = [a for a in service.alarms(site="_system", active=True) if a["key"] == key]
+            assert raised, f"no system alarm for {writer}"
+            assert errno.errorcode[code] in raised[0]["note"]
+            assert raised[0]["priority"] == "high" and raised[0]["state"] == "unack"
+            if writer != "publish":
+                got = await asyncio.to_thread(recorder.wait_for, is_system("raised", writer))
+                assert got["alarm_id"] == raised[0]["alarm_id"]
+            await still_evaluates(service, unique_id, 2)
+            await asyncio.sleep(0.5)  # several periods of failing
+            assert not task.done()
+        # the writer works again: the system alarm clears
+        await asyncio.to_thread(recorder.wait_for, is_system("cleared", writer))
+        assert not [a for a in service.alarms(site="_system", active=True) if a["key"] == key]
+        assert not task.done()
+    finally:
+        await stopped(task)
+        recorder.close()
+    verification = service.journal_verify()
+    assert verification["ok"], verification
+    journal = [r for r in _journal_keys(service) if r[0] == key]
+    assert [r[1] for r in journal] == ["raised", "cleared"]
+
+
+def _journal_keys(service: AlarmService) -> list[tuple[str, str]]:
+    from alarms import db, journal
+
+    conn = db.connect(service.db.path, readonly=True)
+    try:
+        return [(r["key"], r["event"]) for r in journal.rows(conn)]
+    finally:
+        conn.close()
+
+
+async def test_a_failing_retention_job_goes_on_and_raises_a_system_alarm(
+    service: AlarmService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faults = Faults()
+    service.faults = faults
+    sqlite = SqliteStore(tmp_path / "readings.sqlite")
+    calls: list[int] = []
+
+    def prune(*, before_ms: int) -> int:
+        calls.append(before_ms)
+        if len(calls) <= 3:
+            raise OSError(errno.ENOSPC if len(calls) % 2 else errno.EMFILE, "injected")
+        return 0
+
+    monkeypatch.setattr(sqlite, "prune", prune)
+    keep = retention_job(sqlite, 1, every_s=0.2, faults=faults)
+    assert keep is not None
+    task = await started(service)
+    job = asyncio.create_task(keep())
+    try:
+        for _ in range(100):
+            if any(a["key"] == "_system/store/retention"
+                   for a in service.alarms(site="_system", active=True)):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no system alarm for the retention job")
+        for _ in range(100):
+            if len(calls) > 3 and not service.alarms(site="_system", active=True):
+                break
+            await asyncio.sleep(0.05)
+        assert len(calls) > 3 and not job.done()
+        assert not service.alarms(site="_system", active=True)  # cleared
+    finally:
+        job.cancel()
+        await stopped(task)
+        sqlite.close()
+
+
+def test_faults_are_logged_at_a_bounded_rate(caplog: pytest.LogCaptureFixture) -> None:
+    clock = [0.0]
+    faults = Faults(log_every_s=60, clock=lambda: clock[0])
+    for i in range(10_000):
+        clock[0] = i * 0.01  # 100 failures a second for 100 s
+        faults.failed("alarms/anchor-file", OSError(errno.EMFILE, "Too many open files"))
+    lines = [r for r in caplog.records if "anchor-file" in r.getMessage()]
+    assert len(lines) == 2  # the first, then one a minute
+    assert "EMFILE" in lines[0].getMessage()
+    assert "still failing" in lines[1].getMessage()
+    detail = "OSError EMFILE: [Errno 24] Too many open files"
+    assert faults.active() == {"alarms/anchor-file": detail}
+    faults.ok("alarms/anchor-file")
+    assert faults.active() == {}
+
+
+async def test_the_service_raises_its_open_files_soft_limit_to_the_hard_limit(
+    service: AlarmService,
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowered = 512
+    if hard != resource.RLIM_INFINITY and hard <= lowered:
+        pytest.fail(f"the hard limit ({hard}) is too low for this test")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
+    try:
+        task = await started(service)
+        try:
+            now_soft, now_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            assert now_hard == hard and now_soft > lowered
+            assert now_soft == (hard if hard != resource.RLIM_INFINITY else now_soft)
+        finally:
+            await stopped(task)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_raising_the_open_files_limit_in_a_fresh_process() -> None:
+    code = (
+        "import resource\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+        "from hazmon.runtime import raise_open_files_limit\n"
+        "print(raise_open_files_limit() == resource.getrlimit(resource.RLIMIT_NOFILE),"
+        " resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.split() == ["True", "True"], out.stderr
+    assert raise_open_files_limit()[0] >= 256
+
+
+async def test_ingest_writer_io_errors_are_retried_and_raised_as_system_alarms(
+    service: AlarmService, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: str,
+    unique_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`hazmon up`: ingest and the alarm service share the process's faults. The store
+    write fails with EMFILE and the spool with ENOSPC: ingest keeps the batch and tries
+    again, both faults are system alarms, and once the disk and descriptors are back
+    the reading is stored and the alarms clear."""
+    from hazmon.faults import PROCESS
+    from ingest.service import IngestService, IngestTuning
+
+    service.faults = PROCESS
+    store = InfluxStore(InfluxAddress(influxdb.url, influx_db))
+    ingest = IngestService(
+        registry=service.registry, broker=service.broker, settings=Settings(), store=store,
+        data_dir=tmp_path / "ingest", client_id=f"ingest-{unique_id}",
+        tuning=IngestTuning(flush_interval_s=0.1),
+    )
+    alarms = await started(service)
+    ingest_ready = asyncio.Event()
+    ingesting = asyncio.create_task(ingest.run(ready=ingest_ready))
+    await asyncio.wait_for(ingest_ready.wait(), 20)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(store, "write_packed", io_error(errno.EMFILE))
+            assert ingest.spool is not None
+            patch.setattr(ingest.spool, "append", io_error(errno.ENOSPC))
+            await still_evaluates(service, unique_id, 0)
+            wanted = {"_system/ingest/store", "_system/ingest/spool"}
+            for _ in range(100):
+                keys = {a["key"] for a in service.alarms(site="_system", active=True)}
+                if wanted <= keys:
+                    break
+                await asyncio.sleep(0.05)
+            assert wanted <= keys
+            assert influxdb.count(influx_db, "reading", "value") == 0
+            assert not ingesting.done() and not alarms.done()
+        for _ in range(200):
+            if (influxdb.count(influx_db, "reading", "value") >= 1
+                    and not service.alarms(site="_system", active=True)):
+                break
+            await asyncio.sleep(0.05)
+        assert influxdb.count(influx_db, "reading", "value") >= 1
+        assert not service.alarms(site="_system", active=True)
+    finally:
+        ingesting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await ingesting
+        await stopped(alarms)
+        store.close()
+        for source in list(PROCESS.active()):
+            PROCESS.ok(source)
