@@ -1,35 +1,9 @@
-"""Errors of the alarm service; the HTTP layer maps them to status codes in one place.
-
-    AlarmError
-    ├── UnknownAlarm        no such occurrence or sensor           -> 404
-    ├── IllegalTransition   an operator input the table forbids    -> 409
-    └── LimitExceeded       over a configured maximum, missing why -> 400
+"""Errors of the alarm service: those of its core (alarms.core.errors, where the tree
+is drawn), which every layer above the core imports from here.
 """
 
 from __future__ import annotations
 
-from hazmon.errors import HazmonError
+from alarms.core.errors import AlarmError, IllegalTransition, LimitExceeded, UnknownAlarm
 
-
-class AlarmError(HazmonError):
-    """Base of the alarm service's errors."""
-
-
-class UnknownAlarm(AlarmError):
-    def __init__(self, what: str) -> None:
-        self.what = what
-        super().__init__(f"no such alarm or sensor: {what}")
-
-
-class IllegalTransition(AlarmError):
-    def __init__(self, state: str, action: str, alarm_id: str = "") -> None:
-        self.state = state
-        self.action = action
-        self.alarm_id = alarm_id
-        super().__init__(f"cannot {action} {alarm_id or 'an alarm'} in state {state}")
-
-
-class LimitExceeded(AlarmError):
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-        super().__init__(detail)
+__all__ = ["AlarmError", "IllegalTransition", "LimitExceeded", "UnknownAlarm"]

@@ -6,13 +6,13 @@ table forbids it (IllegalTransition); an unknown alarm or sensor is UnknownAlarm
 
 from __future__ import annotations
 
+from alarms.core.errors import IllegalTransition, LimitExceeded, UnknownAlarm
 from alarms.core.model import AlarmPoint, Event, Permit, SensorState
 from alarms.core.plant import Plant
 from alarms.core.points import Cause, feed
 from alarms.core.silence import bypass_again, return_to_service, sensor_entry
 from alarms.core.table import Input, State
 from alarms.core.timefmt import iso_utc
-from alarms.errors import IllegalTransition, LimitExceeded, UnknownAlarm
 from hazmon.kinds import Kind, Priority
 
 MINUTE_MS = 60_000

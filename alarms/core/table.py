@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from alarms.errors import IllegalTransition
+from alarms.core.errors import IllegalTransition
 
 
 class State(StrEnum):

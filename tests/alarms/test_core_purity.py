@@ -9,11 +9,11 @@ import alarms.core
 
 CORE = Path(alarms.core.__file__).parent
 FORBIDDEN_MODULES = {
-    "asyncio", "paho", "httpx", "sqlite3", "fastapi", "time", "datetime", "socket",
+    "asyncio", "paho", "httpx", "sqlite3", "fastapi", "time", "socket",
     "threading", "subprocess", "os", "io", "pathlib", "logging", "requests", "urllib",
     "http", "aiohttp", "uvicorn", "random", "stores", "api", "ingest",
 }
-ALLOWED_FIRST_PARTY = ("alarms.core", "alarms.errors", "hazmon.kinds", "hazmon.registry",
+ALLOWED_FIRST_PARTY = ("alarms.core", "hazmon.errors", "hazmon.kinds", "hazmon.registry",
                        "hazmon.sequence", "hazmon.wire")
 
 
