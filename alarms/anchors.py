@@ -130,10 +130,13 @@ def write_rebase(data_dir: Path, anchor: Anchor, *, was_seq: int) -> None:
 
 
 def _append(data_dir: Path, line: str) -> None:
+    """One line, on a line of its own even after a torn one (a crash mid-write)."""
     path = data_dir / ANCHOR_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as f:
-        f.write(line + "\n")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+", encoding="utf-8") as f:
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        f.write(("\n" if torn else "") + line + "\n")
         f.flush()
         os.fsync(f.fileno())
 

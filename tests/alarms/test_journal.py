@@ -16,11 +16,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alarms import anchors
+from alarms import anchors, db, journal
 from alarms.anchors import Anchor
 from alarms.deskimpl import export_journal, verify_journal
 from alarms.export import csv_cell, verify_jsonl
-from alarms.journal import ALL_COLUMNS, FIELDS, GENESIS, canonical_json, entry_hash
+from alarms.journal import (
+    ALL_COLUMNS,
+    FIELDS,
+    GENESIS,
+    Verification,
+    canonical_json,
+    entry_hash,
+)
 from tests.alarms.journal_helpers import T0, build, rehash, rewrite, rows, tamper
 
 
@@ -101,15 +108,64 @@ def test_an_anchor_behind_the_head_is_fine(tmp_path: Path) -> None:
     assert (result["ok"], result["entries"], result["anchor"]["seq"]) == (True, 10, 6)
 
 
-def test_the_newest_reachable_anchor_is_used(tmp_path: Path) -> None:
-    older, newer = Anchor(3, "a" * 64, T0, "x"), Anchor(5, "b" * 64, T0 + 60_000, "y")
-    assert anchors.newest([None, newer, older]) == newer
-    anchors.write_file(tmp_path, older)
-    anchors.write_file(tmp_path, newer)
+def test_no_anchor_outranks_another_the_highest_seq_is_the_bar() -> None:
+    older, newer = Anchor(5, "b" * 64, T0, "x"), Anchor(3, "a" * 64, T0 + 60_000, "y")
+    assert anchors.highest([None, newer, older]) == older  # seq, not time
+    blind = Anchor(0, "", 9007199254740991, "file")
+    assert anchors.highest([blind]) is None
+    assert anchors.split([blind, older]) == ([older], [blind])
+
+
+def test_the_file_anchor_is_its_highest_seq_since_the_last_rebase(tmp_path: Path) -> None:
+    anchors.write_file(tmp_path, Anchor(3, "a" * 64, T0, "x"))
+    anchors.write_file(tmp_path, Anchor(5, "b" * 64, T0 + 1, "x"))
     with (tmp_path / anchors.ANCHOR_FILE).open("a") as f:
+        f.write('{"seq": 4, "hash": "' + "c" * 64 + '", "ts_ms": 9007199254740991}\n')
+        f.write('{"seq": 0, "hash": "", "ts_ms": 9007199254740991}\n')
         f.write('{"seq": 9, "ha')  # a torn last line
-    found = anchors.read_file(tmp_path)
+    found, ignored = anchors.read_file_all(tmp_path)
     assert found is not None and (found.seq, found.hash) == (5, "b" * 64)
+    assert [(a.seq, a.hash) for a in ignored] == [(0, "")]
+    anchors.write_rebase(tmp_path, Anchor(2, "d" * 64, T0 + 2), was_seq=5)
+    found = anchors.read_file(tmp_path)
+    assert found is not None and (found.seq, found.hash) == (2, "d" * 64)
+    assert (tmp_path / anchors.ANCHOR_FILE).stat().st_mode & 0o777 == 0o600
+
+
+def verify_journal_against(path: Path, found: list[Anchor]) -> Verification:
+    conn = db.connect(path, readonly=True)
+    try:
+        return journal.verify(journal.rows(conn), found)
+    finally:
+        conn.close()
+
+
+def test_verify_requires_every_anchor_not_only_the_highest(tmp_path: Path) -> None:
+    path = build(tmp_path, 10)
+    entries = rows(path)
+    good = Anchor(10, entries[9]["hash"], T0, "mqtt")
+    assert verify_journal_against(path, [good]).ok
+    wrong_lower = Anchor(6, "0" * 64, T0 + 10**9, "file")
+    result = verify_journal_against(path, [good, wrong_lower])
+    assert (result.ok, result.first_bad) == (False, 6)
+    assert "file" in (result.reason or "")
+    ahead = Anchor(12, "e" * 64, 1, "file")
+    result = verify_journal_against(path, [good, ahead])
+    assert (result.ok, result.first_bad) == (False, 11)
+    answer = verify_journal_against(path, [good, Anchor(0, "", 2**53, "file")]).answer()
+    assert answer["ok"] and answer["ignored_anchors"][0]["seq"] == 0
+    assert [a["source"] for a in answer["anchors"]] == ["mqtt"]
+
+
+def test_behind_names_both_seqs_or_the_rewritten_entry(tmp_path: Path) -> None:
+    path = build(tmp_path, 10)
+    entries = {e["seq"]: e["hash"] for e in rows(path)}
+    anchor = Anchor(10, entries[10], T0, "mqtt hazmon/v1/journal/head (retained)")
+    assert anchors.behind(10, entries.get, [anchor, None]) == []
+    (problem,) = anchors.behind(7, entries.get, [anchor])
+    assert "ends at entry 7" in problem and "has entry 10" in problem and "mqtt" in problem
+    (problem,) = anchors.behind(10, lambda _seq: "f" * 64, [anchor])
+    assert "entry 10" in problem and "does not match" in problem
 
 
 def test_jsonl_export_keeps_every_field_exactly_and_re_verifies(tmp_path: Path) -> None:
