@@ -85,11 +85,12 @@ def create_app(
 def use_registry(app: FastAPI, registry: Registry) -> None:
     """Serve `registry` from now on: its tokens (new ones valid, removed ones 401 at
     once), their scopes, and its sites and sensors. An open stream of a token that
-    was removed, or whose role or scope changed, ends at its next event or keep-alive."""
+    was removed, or whose role or scope changed, ends at once."""
     ctx: ApiContext = app.state.ctx
     authenticator = Authenticator(registry.auth.tokens)
     ctx.use_registry(registry)
     app.state.authenticator = authenticator
+    ctx.wake_streams()
 
 
 def stop_streams(app: FastAPI) -> None:

@@ -31,6 +31,7 @@ class ApiContext:
     health: Callable[[], dict[str, Any]]
     keepalive_s: float = 15.0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    reloaded: asyncio.Event = field(default_factory=asyncio.Event)  # set, then replaced
     _sensors: dict[tuple[str, str], tuple[Gateway, Sensor]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -63,6 +64,11 @@ class ApiContext:
         sensors = {(s.id, x.id): (g, x) for s, g, x in registry.sensors()}
         self.registry = registry
         self._sensors = sensors
+
+    def wake_streams(self) -> None:
+        """Wake every open stream (after a reload: each checks its token again)."""
+        woken, self.reloaded = self.reloaded, asyncio.Event()
+        woken.set()
 
 
 def context(request: Request) -> ApiContext:

@@ -1,5 +1,5 @@
-"""Hardening of the HTTP API: security headers, a request size limit, a lock-out after
-repeated failed authentication, and CORS only when configured.
+"""Hardening of the HTTP API: security headers, a request size limit, failing guesses
+of tokens slowed per address, and CORS only when configured.
 
     from api.hardening import HardeningSettings, harden
     harden(app, HardeningSettings())    # once, in main, before the server starts
@@ -11,8 +11,9 @@ through unbuffered. Outermost first, as `harden` installs them:
                       nosniff, no referrer, DENY framing; `Cache-Control: no-store` on
                       /api/; HSTS when the request came over HTTPS
     CORS              only with HAZMON_CORS_ORIGINS (an explicit list; never `*`)
-    AuthLockout       a client address that presented N bad tokens within the window
-                      gets 429 with Retry-After on /api/ for the lock-out period
+    SlowGuesses       after N bad tokens from one client address, its further bad
+                      tokens are answered late (one per interval) or 429; a valid
+                      token is never delayed or refused
     BodyLimit         a body over the limit (Content-Length, or counted as it streams)
                       gets 413 before any route sees it
 
@@ -21,21 +22,24 @@ Error answers are those of CONTRACT §7: JSON `{"error", "detail"}`.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import orjson
 from fastapi import FastAPI
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.streamgate import StreamCaps
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -53,15 +57,20 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 class HardeningSettings(BaseSettings):
     """HAZMON_CORS_ORIGINS (comma-separated origins), HAZMON_MAX_BODY_BYTES,
-    HAZMON_AUTH_MAX_FAILURES, HAZMON_AUTH_WINDOW_S, HAZMON_AUTH_LOCKOUT_S."""
+    HAZMON_AUTH_FREE_FAILURES, HAZMON_AUTH_FAILURE_INTERVAL_S, HAZMON_AUTH_MAX_DELAY_S
+    (GuessThrottle), HAZMON_STREAMS_PER_TOKEN, HAZMON_STREAMS_PER_ADDRESS,
+    HAZMON_STREAMS_TOTAL (api.streamgate)."""
 
     model_config = SettingsConfigDict(env_prefix="HAZMON_", frozen=True, extra="ignore")
 
     cors_origins: str = ""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    auth_max_failures: int = 10
-    auth_window_s: float = 60.0
-    auth_lockout_s: float = 300.0
+    auth_free_failures: int = Field(default=10, ge=1)
+    auth_failure_interval_s: float = Field(default=6.0, gt=0)
+    auth_max_delay_s: float = Field(default=30.0, ge=0)
+    streams_per_token: int = Field(default=10, ge=1)
+    streams_per_address: int = Field(default=20, ge=1)
+    streams_total: int = Field(default=200, ge=1)
 
     @field_validator("cors_origins")
     @classmethod
@@ -81,23 +90,37 @@ class HardeningSettings(BaseSettings):
     def origins(self) -> list[str]:
         return _split(self.cors_origins)
 
+    @property
+    def stream_caps(self) -> StreamCaps:
+        return StreamCaps(
+            per_token=self.streams_per_token,
+            per_address=self.streams_per_address,
+            total=self.streams_total,
+        )
+
 
 def _split(text: str) -> list[str]:
     return [o.strip().rstrip("/") for o in text.split(",") if o.strip()]
 
 
 def harden(
-    app: FastAPI, settings: HardeningSettings, *, clock: Callable[[], float] = time.monotonic
-) -> AuthThrottle:
-    """Install every middleware of this module on `app`; the throttle, for metrics."""
-    throttle = AuthThrottle(
-        max_failures=settings.auth_max_failures,
-        window_s=settings.auth_window_s,
-        lockout_s=settings.auth_lockout_s,
+    app: FastAPI,
+    settings: HardeningSettings,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> GuessThrottle:
+    """Install every middleware of this module on `app`; the throttle, for metrics.
+    (The stream caps are the app's: `create_app(stream_caps=settings.stream_caps)`.)"""
+    throttle = GuessThrottle(
+        free_failures=settings.auth_free_failures,
+        interval_s=settings.auth_failure_interval_s,
+        max_delay_s=settings.auth_max_delay_s,
         clock=clock,
+        sleep=sleep,
     )
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(AuthLockout, throttle=throttle)
+    app.add_middleware(SlowGuesses, throttle=throttle)
     cors = cors_middleware(settings)
     if cors is not None:
         app.add_middleware(cors.cls, *cors.args, **cors.kwargs)
@@ -259,84 +282,95 @@ def _content_length(scope: Scope) -> int | None:
 
 @dataclass(slots=True)
 class _Client:
-    failures: deque[float] = field(default_factory=deque)
-    locked_until: float = 0.0
+    tat: float = 0.0  # theoretical arrival time of the next failure (GCRA)
 
 
-class AuthThrottle:
-    """Failed authentications per client address, and the lock-out they lead to.
+class GuessThrottle:
+    """Slows failing guesses per client address; never refuses a valid token.
 
-    `max_failures` bad tokens within `window_s` lock the address out for `lockout_s`.
+    A generic cell rate algorithm over *failures only*: an address may fail
+    `free_failures` times in a burst, then once every `interval_s`. A failure beyond
+    that has its 401 held until its turn (at most `max_delay_s`); one whose turn is
+    further away is answered 429 with Retry-After at once. A valid token is answered
+    at once whatever its address did before: a shared control-room PC, a NAT or a
+    proxy never locks its operators out.
+
     At most `max_clients` addresses are remembered (the least recently seen is
-    forgotten first), so a flood from many addresses cannot grow memory without bound.
-    `clock` is monotonic seconds (injectable for tests).
+    forgotten first) and at most `max_held` answers are held at once, so a flood from
+    many addresses grows neither memory nor open sockets without bound. `clock`
+    (monotonic seconds) and `sleep` are injectable for tests.
     """
 
     def __init__(
         self,
         *,
-        max_failures: int = 10,
-        window_s: float = 60.0,
-        lockout_s: float = 300.0,
+        free_failures: int = 10,
+        interval_s: float = 6.0,
+        max_delay_s: float = 30.0,
         max_clients: int = 10_000,
+        max_held: int = 256,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.max_failures = max(1, max_failures)
-        self.window_s = window_s
-        self.lockout_s = lockout_s
+        self.interval_s = interval_s
+        self.burst_s = max(0, free_failures - 1) * interval_s
+        self.max_delay_s = max_delay_s
         self.max_clients = max_clients
+        self.max_held = max_held
         self.clock = clock
+        self.sleep = sleep
         self._clients: OrderedDict[str, _Client] = OrderedDict()
-        self.lockouts = 0  # how many times an address was locked out
+        self.held = 0  # answers being held now
+        self.slowed = 0  # failures answered late
+        self.refused = 0  # failures answered 429
 
-    def check_locked(self, address: str) -> float | None:
-        """Seconds until `address` may try again, or None if it is not locked out."""
-        client = self._clients.get(address)
-        if client is None:
-            return None
-        left = client.locked_until - self.clock()
-        return left if left > 0 else None
-
-    def record_failure(self, address: str) -> float | None:
-        """Count a bad token from `address`; the lock-out in seconds if this locks it."""
+    def on_failure(self, address: str) -> float | None:
+        """A bad token from `address`: seconds to hold its 401 (0: answer now), or None
+        to answer 429 now (its turn is beyond `max_delay_s`, or too many are held)."""
         now = self.clock()
-        client = self._clients.pop(address, None) or _Client()
+        client = self._clients.pop(address, None) or _Client(now)
         self._clients[address] = client  # most recently seen last
         while len(self._clients) > self.max_clients:
             self._clients.popitem(last=False)
-        failures = client.failures
-        failures.append(now)
-        while failures and failures[0] <= now - self.window_s:
-            failures.popleft()
-        if len(failures) < self.max_failures:
+        tat = max(client.tat, now)
+        delay = max(0.0, tat - now - self.burst_s)
+        if delay > 0 and (delay > self.max_delay_s or self.held >= self.max_held):
+            self.refused += 1
             return None
-        failures.clear()
-        client.locked_until = now + self.lockout_s
-        self.lockouts += 1
-        return self.lockout_s
+        client.tat = tat + self.interval_s
+        if delay > 0:
+            self.slowed += 1
+        return delay
+
+    def retry_after_s(self, address: str) -> float:
+        """Seconds until `address` may fail again without being held."""
+        client = self._clients.get(address)
+        if client is None:
+            return 0.0
+        return max(0.0, client.tat - self.clock() - self.burst_s)
 
     def __len__(self) -> int:
         return len(self._clients)
 
 
 def client_address(scope: Scope) -> str:
-    """The peer address (behind a reverse proxy, run uvicorn with proxy headers so
-    that this is the real client's, or every client shares the proxy's lock-out)."""
+    """The peer address. Behind a reverse proxy, name it in `--forwarded-allow-ips`
+    (uvicorn then puts the client's address from X-Forwarded-For here); no address is
+    trusted by default, so a forwarded header from anyone else is ignored."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
 
 
-class AuthLockout:
-    """Counts 401 answers to requests that presented a bearer token, per client
-    address, and answers 429 (Retry-After) on /api/ while the address is locked out.
+class SlowGuesses:
+    """Holds the 401 answers to requests that presented a bearer token, per client
+    address, as `GuessThrottle` says; answers 429 instead when it says so.
 
     A request without any token (a console not logged in yet) is not counted: it
-    guesses nothing. A good token does not forgive earlier failures (else a guesser
-    holding one viewer token could reset the count between guesses), and while locked
-    out even a right token is refused, so the answer never tells that a guess was right.
+    guesses nothing. Nothing happens before the app has answered, so a valid token
+    is never delayed or refused.
     """
 
-    def __init__(self, app: ASGIApp, *, throttle: AuthThrottle) -> None:
+    def __init__(self, app: ASGIApp, *, throttle: GuessThrottle) -> None:
         self.app = app
         self.throttle = throttle
 
@@ -344,56 +378,56 @@ class AuthLockout:
         if scope["type"] != "http" or not scope.get("path", "").startswith(API_PREFIX):
             await self.app(scope, receive, send)
             return
-        address = client_address(scope)
-        left = self.throttle.check_locked(address)
-        if left is not None:
-            await send_locked(send, left)
-            return
         presented = any(n.lower() == b"authorization" for n, _ in scope.get("headers", []))
-        status = 0
+        if not presented:
+            await self.app(scope, receive, send)
+            return
+        address = client_address(scope)
+        refused = False
 
-        async def watching_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
+        async def holding_send(message: Message) -> None:
+            nonlocal refused
+            if refused:
+                return  # the body of the 401 replaced by the 429
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                delay = self.throttle.on_failure(address)
+                if delay is None:
+                    refused = True
+                    await send_slow_down(send, self.throttle.retry_after_s(address))
+                    return
+                if delay > 0:
+                    await self._hold(delay)
             await send(message)
 
-        await self.app(scope, receive, watching_send)
-        if status == 401 and presented:
-            self.throttle.record_failure(address)
+        await self.app(scope, receive, holding_send)
+
+    async def _hold(self, delay_s: float) -> None:
+        self.throttle.held += 1
+        try:
+            await self.throttle.sleep(delay_s)
+        finally:
+            self.throttle.held -= 1
 
 
-async def send_locked(send: Send, retry_after_s: float) -> None:
+async def send_slow_down(send: Send, retry_after_s: float) -> None:
     seconds = max(1, math.ceil(retry_after_s))
     detail = f"too many failed authentications from this address: try again in {seconds} s"
     await send_error(
-        send, 429, "too_many_requests", detail, [(b"retry-after", str(seconds).encode())]
+        send, 429, "too_many_requests", detail,
+        [(b"retry-after", str(seconds).encode()), (b"www-authenticate", b"Bearer")],
     )
-
-
-class LockedOut(HTTPException):
-    """For an auth dependency that checks the throttle itself (see docs/security.md)."""
-
-    def __init__(self, retry_after_s: float) -> None:
-        seconds = max(1, math.ceil(retry_after_s))
-        super().__init__(
-            429,
-            f"too many failed authentications from this address: try again in {seconds} s",
-            headers={"Retry-After": str(seconds)},
-        )
 
 
 __all__ = [
     "CSP",
     "DEFAULT_MAX_BODY_BYTES",
     "DOCS_CSP",
-    "AuthLockout",
-    "AuthThrottle",
     "BodyLimit",
     "BodyTooLarge",
+    "GuessThrottle",
     "HardeningSettings",
-    "LockedOut",
     "SecurityHeaders",
+    "SlowGuesses",
     "client_address",
     "cors_middleware",
     "harden",

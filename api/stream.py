@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -44,17 +44,19 @@ def sse(event: str, data: Any) -> str:
 
 
 async def _next_item(
-    queue: asyncio.Queue[dict[str, Any]], stopping: asyncio.Event, timeout_s: float
+    queue: asyncio.Queue[dict[str, Any]], timeout_s: float, *wakers: asyncio.Event
 ) -> dict[str, Any] | None:
-    """The next desk item; None after `timeout_s` of quiet or when the server stops."""
+    """The next desk item; None after `timeout_s` of quiet or when a waker is set (the
+    server stops, the registry was reloaded)."""
     getter = asyncio.ensure_future(queue.get())
-    stopper = asyncio.ensure_future(stopping.wait())
+    stoppers = [asyncio.ensure_future(w.wait()) for w in wakers]
     try:
         done, _ = await asyncio.wait(
-            {getter, stopper}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            {getter, *stoppers}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
         )
     finally:
-        stopper.cancel()
+        for stopper in stoppers:
+            stopper.cancel()
         if not getter.done():
             getter.cancel()
     return getter.result() if getter in done else None
@@ -67,16 +69,16 @@ def _site_of(item: dict[str, Any]) -> str | None:
 
 async def events(
     ctx: ApiContext, principal: Principal, valid: Callable[[], bool] = lambda: True
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """The stream's text; it ends when the server stops or when `valid()` turns false
     (the token was removed, or its role or scope changed, by a reload)."""
     queue = ctx.desk.subscribe()
     try:
         yield f"retry: {RETRY_MS}\n\n" + sse("ready", {"ts_ms": int(time.time() * 1000)})
         while not ctx.stopping.is_set() and valid():
-            item = await _next_item(queue, ctx.stopping, ctx.keepalive_s)
+            item = await _next_item(queue, ctx.keepalive_s, ctx.stopping, ctx.reloaded)
             if item is None:
-                if not ctx.stopping.is_set():
+                if not ctx.stopping.is_set() and valid():
                     yield ": keep-alive\n\n"
                 continue
             if principal.sites is not None and not principal.sees(_site_of(item)):

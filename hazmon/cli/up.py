@@ -8,10 +8,11 @@ console in one process (`hazmon ingest`, the ingest service alone, is ingest's o
 Order of start: settings and registry (a config error lists every problem, exit 2),
 the store, the broker (embedded when no --broker), the services; the HTTP port is
 bound early (so a taken port fails fast) but listens only once every service has its
-MQTT subscriptions acknowledged. SIGINT or SIGTERM: the HTTP server and the event
-streams end, the simulator stops, then the services are cancelled and flush what they
-hold; only then do the embedded broker stop and the store close. A second signal
-cancels at once.
+MQTT subscriptions acknowledged. SIGHUP re-reads the registry: its tokens take
+effect at once (api.serving.apply_registry says what else). SIGINT or SIGTERM: the
+HTTP server and the event streams end, the simulator stops, then the services are
+cancelled and flush what they hold; only then do the embedded broker stop and the
+store close. A second signal cancels at once.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from api.serving import Web
 from hazmon.errors import ConfigError, HazmonError
 from hazmon.settings import BrokerAddress, Settings, parse_broker_url
 
@@ -60,6 +62,7 @@ class Plan:
     broker_any_port: bool = False  # embedded broker: another port when 1883 is taken
     admin_token: str | None = None  # printed at start (demo)
     accept_truncated_journal: bool = False  # an auditor's decision, journalled
+    web: Web = field(default_factory=Web)  # HTTPS and trusted proxies of the HTTP server
 
 
 # -- commands --------------------------------------------------------------------------
@@ -75,6 +78,24 @@ ACCEPT_TRUNCATED = typer.Option(
     help="start although the journal falls short of its anchors (cut off or rewritten): "
     "only when an auditor approved; the decision is journalled",
 )
+TLS_CERT = typer.Option(None, "--tls-cert", help="PEM certificate (chain) file: serve HTTPS")
+TLS_KEY = typer.Option(None, "--tls-key", help="the certificate's PEM private key file")
+FORWARDED = typer.Option(
+    "", "--forwarded-allow-ips",
+    help="comma-separated addresses of reverse proxies whose X-Forwarded-For is trusted "
+    "(default: none)",
+)
+
+
+def web_options(tls_cert: Path | None, tls_key: Path | None, forwarded_allow_ips: str) -> Web:
+    """The HTTP server's options, checked (a certificate that does not load: exit 2)."""
+    web = Web(tls_cert=tls_cert, tls_key=tls_key, forwarded_allow_ips=forwarded_allow_ips)
+    try:
+        web.check()
+    except HazmonError as exc:
+        typer.echo(f"hazmon: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return web
 
 
 def up(
@@ -85,10 +106,15 @@ def up(
     http: str = HTTP,
     log_level: str = LOG_LEVEL,
     accept_truncated_journal: bool = ACCEPT_TRUNCATED,
+    tls_cert: Path | None = TLS_CERT,
+    tls_key: Path | None = TLS_KEY,
+    forwarded_allow_ips: str = FORWARDED,
 ) -> None:
     """Run ingest, alarms and the HTTP API/console in one process."""
     settings = Settings(config=config, broker=broker, influx=influx, data=data, http=http)
-    plan = Plan(settings, load(config), accept_truncated_journal=accept_truncated_journal)
+    web = web_options(tls_cert, tls_key, forwarded_allow_ips)
+    plan = Plan(settings, load(config), accept_truncated_journal=accept_truncated_journal,
+                web=web)
     start(plan, log_level)
 
 
@@ -100,11 +126,15 @@ def alarms(
     http: str = HTTP,
     log_level: str = LOG_LEVEL,
     accept_truncated_journal: bool = ACCEPT_TRUNCATED,
+    tls_cert: Path | None = TLS_CERT,
+    tls_key: Path | None = TLS_KEY,
+    forwarded_allow_ips: str = FORWARDED,
 ) -> None:
     """Run the alarm service and the HTTP API/console, without ingest."""
     settings = Settings(config=config, broker=broker, influx=influx, data=data, http=http)
+    web = web_options(tls_cert, tls_key, forwarded_allow_ips)
     plan = Plan(settings, load(config), ingest=False,
-                accept_truncated_journal=accept_truncated_journal)
+                accept_truncated_journal=accept_truncated_journal, web=web)
     start(plan, log_level)
 
 
@@ -114,13 +144,18 @@ def demo(
     broker: str | None = BROKER,
     influx: str | None = INFLUX,
     log_level: str = LOG_LEVEL,
+    tls_cert: Path | None = TLS_CERT,
+    tls_key: Path | None = TLS_KEY,
+    forwarded_allow_ips: str = FORWARDED,
 ) -> None:
     """`up` on the bundled demo plant with the simulator attached (scenario `demo`)."""
+    web = web_options(tls_cert, tls_key, forwarded_allow_ips)
     token = os.environ.get("HAZMON_DEMO_TOKEN") or DEMO_TOKEN
     with resources.as_file(resources.files("hazmon") / "demo" / "plant.yaml") as path:
         registry = demo_registry(load(path), token)
         settings = Settings(config=path, broker=broker, influx=influx, data=data, http=http)
-    plan = Plan(settings, registry, scenario=DEMO_SCENARIO, broker_any_port=True, admin_token=token)
+    plan = Plan(settings, registry, scenario=DEMO_SCENARIO, broker_any_port=True, admin_token=token,
+                web=web)
     start(plan, log_level)
 
 
@@ -173,6 +208,7 @@ def demo_registry(registry: Registry, token: str) -> Registry:
 
 def start(plan: Plan, log_level: str) -> None:
     """Run the plan until SIGINT/SIGTERM; errors of hazmon's own end it with status 1."""
+    from api.serving import limit_accept_errors
     from hazmon.runtime import raise_open_files_limit
 
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
@@ -180,6 +216,7 @@ def start(plan: Plan, log_level: str) -> None:
 
     private_files()  # the data folder's files are 0600, its folders 0700, whatever the umask
     private_dir(plan.settings.data)
+    limit_accept_errors()  # out of descriptors: one log record a minute, not a flood
     soft, hard = raise_open_files_limit()
     log.info("open files: up to %d (hard limit %d)", soft, hard)
     try:
@@ -210,6 +247,7 @@ async def run(plan: Plan) -> None:
     from stores import open_store
 
     stop = _stop_on_signals()
+    hangups = Hangups()  # SIGHUP: reload tokens and registry (once serving)
     settings = plan.settings
     async with AsyncExitStack() as stack:
         listener = _bind_http(settings.http)
@@ -221,6 +259,7 @@ async def run(plan: Plan) -> None:
         address, broker_kind = await _broker(plan, stack)
         services = _services(plan, address, store)
         app = _app(plan, services, address, store)
+        hangups.serve(lambda: _reload(plan, app, services))
         settle_heap()
         await _serve(plan, services, app, listener, stop, _banner(plan, address, broker_kind),
                      store)
@@ -240,6 +279,60 @@ def _stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     return stop
+
+
+class Hangups:
+    """SIGHUP reloads the registry (`_reload`). A SIGHUP before the app exists (which
+    would otherwise end the process) is remembered and served once it does."""
+
+    def __init__(self) -> None:
+        self._reload: Callable[[], Awaitable[None]] | None = None
+        self._asked = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_hangup)
+
+    def serve(self, reload: Callable[[], Awaitable[None]]) -> None:
+        self._reload = reload
+        if self._asked:
+            self._on_hangup()
+
+    def _on_hangup(self) -> None:
+        if self._reload is None:
+            self._asked = True
+            return
+        task = asyncio.get_running_loop().create_task(self._run(self._reload), name="reload")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _run(reload: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await reload()
+        except Exception:  # a reload never ends the process
+            log.exception("reload failed; the registry in force stays")
+
+
+async def _reload(plan: Plan, app: FastAPI, services: list[tuple[str, Any]]) -> None:
+    """Re-read the registry file; a file with problems is reported and not applied."""
+    from api.serving import apply_registry
+    from hazmon.config import load_registry
+
+    path = plan.settings.config
+    if path is None:
+        log.warning("reload: no registry file to re-read")
+        return
+    try:
+        fresh = await asyncio.to_thread(load_registry, path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        log.error("reload: %d problem(s) in %s; the registry in force stays",
+                  len(exc.problems), path)
+        return
+    if plan.admin_token:
+        fresh = demo_registry(fresh, plan.admin_token)
+    done = await apply_registry(app, fresh, [service for _, service in services])
+    log.info("reloaded %s: %s", path, done)
 
 
 def _bind_http(http: str) -> socket.socket:
@@ -301,9 +394,10 @@ def _app(
 
     desk = dict(services)["alarms"]
     metrics: list[CollectorRegistry] = [s.metrics_registry for _, s in services]
+    hardening = HardeningSettings()
     app = create_app(registry=plan.registry, desk=desk, store=store, metrics=metrics,
-                     health=_health(address, store))
-    harden(app, HardeningSettings())  # headers, body limit, failed-token lock-out, CORS
+                     health=_health(address, store), stream_caps=hardening.stream_caps)
+    harden(app, hardening)  # headers, body limit, slowed failing guesses, CORS
     return app
 
 
@@ -327,7 +421,7 @@ def _banner(plan: Plan, address: BrokerAddress, broker_kind: str) -> Iterator[st
     settings = plan.settings
     host, _, port = settings.http.rpartition(":")
     shown = "127.0.0.1" if host in ("", "0.0.0.0", "[::]", "::") else host
-    yield f"hazmon console:  http://{shown}:{port}/   (API docs: /docs)"
+    yield f"hazmon console:  {plan.web.scheme}://{shown}:{port}/   (API docs: /docs)"
     if plan.admin_token:
         yield f"admin token:     {plan.admin_token}"
     yield f"MQTT broker:     mqtt://{address.host}:{address.port} ({broker_kind})"
@@ -365,7 +459,7 @@ async def _serve(
             running.append(group.create_task(keep(), name="retention"))
         stoppers: list[Callable[[], Awaitable[None]]] = []
         if await _until_ready(readies, stop):
-            stoppers.append(await _start_http(group, app, listener))
+            stoppers.append(await _start_http(group, app, listener, plan.web))
             if plan.scenario:
                 stoppers.append(_start_simulator(group, plan, services))
             for line in banner:
@@ -379,20 +473,19 @@ async def _serve(
 
 
 async def _start_http(
-    group: asyncio.TaskGroup, app: FastAPI, listener: socket.socket
+    group: asyncio.TaskGroup, app: FastAPI, listener: socket.socket, web: Web = Web()
 ) -> Callable[[], Awaitable[None]]:
     import uvicorn
 
     from api.app import stop_streams
+    from api.serving import uvicorn_config
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             yield  # hazmon handles SIGINT/SIGTERM for the whole process
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            ws="none", timeout_graceful_shutdown=5)
-    server = Server(config)
+    server = Server(uvicorn_config(app, web))
     task = group.create_task(server.serve(sockets=[listener]), name="http")
     for _ in range(400):
         if server.started or task.done():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -18,20 +19,33 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 class Hazmon:
-    """`hazmon ARGS...` with its output in a file; `stop()` sends SIGTERM."""
+    """`hazmon ARGS...` with its output in a file; `stop()` sends SIGTERM.
 
-    def __init__(self, *args: str, http: str, log: Path, env: dict[str, str] | None = None):
-        self.base_url = f"http://{http}"
+    `nofile` caps the process's open files (soft and hard limit, so that it cannot
+    raise them), as a systemd `LimitNOFILE=` would; `verify` is what httpx checks an
+    HTTPS server's certificate against (with `scheme="https"`)."""
+
+    def __init__(
+        self, *args: str, http: str, log: Path, env: dict[str, str] | None = None,
+        nofile: int | None = None, scheme: str = "http", verify: Any = True,
+    ):
+        self.base_url = f"{scheme}://{http}"
         self.log = log
         self.argv = [str(HAZMON), *args, "--http", http]
         self.env = {**os.environ, **(env or {})}
+        self.nofile = nofile
+        self.verify = verify
         self.proc = self._spawn()
+
+    def _limits(self) -> None:
+        if self.nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         with open(self.log, "ab") as out:
             return subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=ROOT, env=self.env,
+                cwd=ROOT, env=self.env, preexec_fn=self._limits if self.nofile else None,
             )
 
     def restart(self) -> None:
@@ -51,7 +65,8 @@ class Hazmon:
                 raise AssertionError(f"hazmon exited {self.proc.returncode}:\n{self.output()}")
             if "hazmon console:" in self.output():
                 try:
-                    if httpx.get(f"{self.base_url}/health", timeout=2).json()["status"] == "ok":
+                    health = httpx.get(f"{self.base_url}/health", timeout=2, verify=self.verify)
+                    if health.json()["status"] == "ok":
                         return
                 except httpx.HTTPError:
                     pass
@@ -60,7 +75,7 @@ class Hazmon:
 
     def get(self, path: str, token: str, **params: Any) -> Any:
         response = httpx.get(f"{self.base_url}{path}", params=params, timeout=10,
-                             headers={"Authorization": f"Bearer {token}"})
+                             headers={"Authorization": f"Bearer {token}"}, verify=self.verify)
         response.raise_for_status()
         return response.json()
 

@@ -194,7 +194,7 @@ async def test_the_stream_holds_only_the_scopes_events(app: FastAPI, desk: FakeD
     assert (await anext(stream)).startswith("retry:")
     desk.raise_alarm(A, "GT-101", "high_high", "critical", 99.0)  # alarm and risk of A
     desk.raise_alarm("dy-cold-01", "GT-301", "high", "high", 30.0)
-    seen = []
+    seen: list[dict[str, Any]] = []
     while len(seen) < 2:
         seen.append(json.loads((await anext(stream)).split("data: ", 1)[1]))
     assert {item["site"] for item in seen} == {"dy-cold-01"}

@@ -66,8 +66,8 @@ def _app() -> FastAPI:
     desk.raise_alarm("jh-chem-01", "GT-102", "high_high", "critical", 45.0, latched=True)
     app = create_app(registry=registry, desk=desk, store=MemoryStore(), metrics=[],
                      health=lambda: {"broker": True, "store": True})  # fmt: skip
-    # The lock-out is tested in test_hardening.py; here it must not turn 401s into 429s.
-    harden(app, HardeningSettings(auth_max_failures=10**9))
+    # Slowed guesses are tested in test_hardening.py; here no 401 may be held.
+    harden(app, HardeningSettings(auth_free_failures=10**9))
     return app
 
 

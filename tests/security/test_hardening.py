@@ -1,5 +1,6 @@
 """api/hardening.py on a tiny FastAPI app, and on the real API app: headers on every
-answer, the body limit, the failed-authentication lock-out, CORS only when configured.
+answer, the body limit, failing guesses slowed (a valid token never refused), CORS only
+when configured.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from api.errors import Unauthorized, install_error_handlers
 from api.hardening import (
     CSP,
     DOCS_CSP,
-    AuthThrottle,
     BodyLimit,
+    GuessThrottle,
     HardeningSettings,
     SecurityHeaders,
     harden,
@@ -40,11 +41,22 @@ def bearer(role: str) -> dict[str, str]:
 
 
 class Clock:
+    """Monotonic seconds, and a `sleep` that records how long an answer was held
+    (advancing the clock only when told to: a sequential client waits, a parallel
+    one does not)."""
+
     def __init__(self) -> None:
         self.now = 1000.0
+        self.slept: list[float] = []
+        self.advance = False
 
     def __call__(self) -> float:
         return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        if self.advance:
+            self.now += seconds
 
 
 def tiny_app(settings: HardeningSettings, clock: Clock) -> tuple[FastAPI, list[int]]:
@@ -75,7 +87,7 @@ def tiny_app(settings: HardeningSettings, clock: Clock) -> tuple[FastAPI, list[i
     async def own() -> PlainTextResponse:
         return PlainTextResponse("x", headers={"Referrer-Policy": "same-origin"})
 
-    harden(app, settings, clock=clock)
+    harden(app, settings, clock=clock, sleep=clock.sleep)
     return app, bodies
 
 
@@ -86,8 +98,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def settings() -> HardeningSettings:
-    return HardeningSettings(max_body_bytes=LIMIT, auth_max_failures=3, auth_window_s=60,
-                             auth_lockout_s=120)  # fmt: skip
+    return HardeningSettings(max_body_bytes=LIMIT, auth_free_failures=3,
+                             auth_failure_interval_s=60, auth_max_delay_s=120)  # fmt: skip
 
 
 @pytest.fixture
@@ -197,12 +209,14 @@ async def test_a_body_over_the_limit_is_refused_before_any_route_sees_it(
     assert bodies == [1]  # only the body that fits reached the route
 
 
-# -- lock-out ------------------------------------------------------------------------------
+# -- failing guesses -----------------------------------------------------------------------
 
 
-async def test_bad_tokens_lock_the_address_out_then_it_may_try_again(
+async def test_failing_guesses_are_slowed_and_a_valid_token_is_never_refused(
     tiny: tuple[FastAPI, list[int]], clock: Clock
 ) -> None:
+    """3 free failures, then one per 60 s: held up to 120 s, 429 beyond; the right
+    token from the same address is answered at once throughout."""
     app, _ = tiny
     right = {"Authorization": "Bearer right"}
     wrong = {"Authorization": "Bearer guess"}
@@ -211,48 +225,65 @@ async def test_bad_tokens_lock_the_address_out_then_it_may_try_again(
             assert (await attacker.get("/api/v1/secret")).status_code == 401
         assert [(await attacker.get("/api/v1/secret", headers=wrong)).status_code
                 for _ in range(3)] == [401, 401, 401]  # fmt: skip
-        locked = await attacker.get("/api/v1/secret", headers=right)
-        assert locked.status_code == 429  # even the right token: a guess is never confirmed
-        assert locked.json()["error"] == "too_many_requests"
-        assert locked.headers["retry-after"] == "120"
-        assert_hardened(locked)
-        assert (await attacker.get("/")).status_code == 200  # the console still loads
-        assert (await neighbour.get("/api/v1/secret", headers=right)).status_code == 200
-        clock.now += 100
-        assert (await attacker.get("/api/v1/secret", headers=right)).headers["retry-after"] == "20"
-        clock.now += 21
+        assert clock.slept == []
+        held = await attacker.get("/api/v1/secret", headers=wrong)
+        assert (held.status_code, clock.slept) == (401, [60])
+        assert_hardened(held)
         assert (await attacker.get("/api/v1/secret", headers=right)).status_code == 200
+        held = await attacker.get("/api/v1/secret", headers=wrong)  # a parallel guesser
+        assert (held.status_code, clock.slept) == (401, [60, 120])
+        refused = await attacker.get("/api/v1/secret", headers=wrong)
+        assert refused.status_code == 429
+        assert refused.json()["error"] == "too_many_requests"
+        assert refused.headers["retry-after"] == "180"
+        assert_hardened(refused)
+        assert clock.slept == [60, 120]  # a refusal holds nothing
+        assert (await attacker.get("/api/v1/secret", headers=right)).status_code == 200
+        assert (await attacker.get("/")).status_code == 200  # the console still loads
+        assert (await neighbour.get("/api/v1/secret", headers=wrong)).status_code == 401
+        assert clock.slept == [60, 120]  # the neighbour's first failure is free
+        clock.now += 300  # quiet: the free failures come back, one per 60 s
+        for _ in range(3):
+            assert (await attacker.get("/api/v1/secret", headers=wrong)).status_code == 401
+        assert clock.slept == [60, 120]
 
 
-async def test_failures_age_out_of_the_window_and_a_good_token_forgives_nothing(
+async def test_a_sequential_guesser_gets_one_guess_per_interval(
     tiny: tuple[FastAPI, list[int]], clock: Clock
 ) -> None:
     app, _ = tiny
+    clock.advance = True  # each held answer is waited for
     wrong = {"Authorization": "Bearer guess"}
-    right = {"Authorization": "Bearer right"}
     async with http(app) as c:
-        await c.get("/api/v1/secret", headers=wrong)
-        await c.get("/api/v1/secret", headers=wrong)
-        clock.now += 61  # both fall out of the 60 s window
-        await c.get("/api/v1/secret", headers=wrong)
-        assert (await c.get("/api/v1/secret", headers=right)).status_code == 200
-        await c.get("/api/v1/secret", headers=wrong)
-        assert (await c.get("/api/v1/secret", headers=right)).status_code == 200
-        await c.get("/api/v1/secret", headers=wrong)  # third within the window
-        assert (await c.get("/api/v1/secret", headers=right)).status_code == 429
+        start = clock.now
+        codes = [(await c.get("/api/v1/secret", headers=wrong)).status_code for _ in range(13)]
+    assert codes == [401] * 13
+    assert clock.slept == [60] * 10
+    assert clock.now - start == 600  # 3 free, then 10 guesses in 10 minutes
 
 
 def test_the_throttle_remembers_a_bounded_number_of_addresses() -> None:
     clock = Clock()
-    throttle = AuthThrottle(max_failures=2, window_s=60, lockout_s=60, max_clients=1000,
-                            clock=clock)  # fmt: skip
-    assert throttle.record_failure("attacker") is None
+    throttle = GuessThrottle(free_failures=2, interval_s=60, max_delay_s=600,
+                             max_clients=1000, clock=clock)  # fmt: skip
+    assert throttle.on_failure("attacker") == 0
     for i in range(100_000):  # a flood from many addresses
-        throttle.record_failure(f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}")
+        throttle.on_failure(f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}")
     assert len(throttle) == 1000
-    assert throttle.record_failure("10.1.134.159") == 60  # one it still remembers
-    assert throttle.check_locked("10.1.134.159") == 60
-    assert throttle.check_locked("attacker") is None  # forgotten, not locked
+    assert throttle.on_failure("10.1.134.159") == 0  # one it still remembers
+    assert throttle.on_failure("10.1.134.159") == 60
+    assert throttle.on_failure("attacker") == 0  # forgotten: free again
+
+
+def test_the_throttle_holds_a_bounded_number_of_answers() -> None:
+    clock = Clock()
+    throttle = GuessThrottle(free_failures=1, interval_s=1, max_delay_s=100, max_held=2,
+                             clock=clock)  # fmt: skip
+    assert throttle.on_failure("a") == 0
+    assert throttle.on_failure("a") == 1
+    throttle.held = 2  # two answers being held now
+    assert throttle.on_failure("a") is None
+    assert throttle.on_failure("b") == 0  # a first failure is never held
 
 
 # -- CORS ------------------------------------------------------------------------------------
@@ -301,11 +332,11 @@ def real_app(clock: Clock) -> Iterator[FastAPI]:
     desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 22.0)
     app = create_app(registry=registry, desk=desk, store=MemoryStore(), metrics=[],
                      health=lambda: {"broker": True, "store": True})  # fmt: skip
-    harden(app, HardeningSettings(), clock=clock)
+    harden(app, HardeningSettings(), clock=clock, sleep=clock.sleep)
     yield app
 
 
-async def test_the_real_api_hardened(real_app: FastAPI) -> None:
+async def test_the_real_api_hardened(real_app: FastAPI, clock: Clock) -> None:
     async with http(real_app) as c:
         console = await c.get("/")
         sites = await c.get("/api/v1/sites", headers=bearer("viewer"))
@@ -317,6 +348,8 @@ async def test_the_real_api_hardened(real_app: FastAPI) -> None:
                             json={"note": "checked on site"})  # fmt: skip
         guesses = [(await c.get("/api/v1/sites", headers={"Authorization": f"Bearer g{i}"}))
                    .status_code for i in range(11)]  # fmt: skip
+        after = await c.post(f"/api/v1/alarms/{alarm_id}/note", headers=bearer("operator"),
+                             json={"note": "still here"})  # fmt: skip
     assert console.status_code == 200 and sites.status_code == 200
     assert (
         console.headers.get_list("content-security-policy")
@@ -326,4 +359,6 @@ async def test_the_real_api_hardened(real_app: FastAPI) -> None:
     assert huge.status_code == 413 and huge.json()["error"] == "request_entity_too_large"
     assert fine.status_code == 200, fine.text
     assert fine.json()["acked_by"] == "zhang.wei"  # the operator token's name
-    assert guesses == [401] * 10 + [429]
+    assert guesses == [401] * 11
+    assert clock.slept == [6.0]  # 10 free, the 11th held for 6 s
+    assert after.status_code == 200  # the operator's valid token, at once
