@@ -132,3 +132,55 @@ def test_a_gateway_cannot_knock_ingest_or_another_gateway_off(
     assert plant and all(a == "Success" for a in plant)  # connected, as itself
     assert all(a in ("svc Not authorized", "svc Bad user name or password", "svc closed")
                for a in answers if a.startswith("svc "))  # fmt: skip
+
+
+def test_hazmon_up_runs_ingest_and_alarms_as_their_own_broker_users(
+    broker: GeneratedBroker, tmp_path: Path
+) -> None:
+    """`hazmon up` on the service listener: ingest logs in as HAZMON_INGEST_MQTT_USERNAME
+    (its wrong password stops it, the right one starts it), the alarm service as
+    HAZMON_MQTT_USERNAME; secrets from the files `--secrets-out` writes."""
+    from broker.acl import ALARMS_USER
+    from broker.passwd import write_secrets
+
+    secrets = tmp_path / "secrets"
+    write_secrets(secrets, {u: broker.password(u) for u in (INGEST_USER, ALARMS_USER)})
+    (tmp_path / "wrong").write_text("not-the-password\n")
+    env = {"HAZMON_MQTT_USERNAME": ALARMS_USER,
+           "HAZMON_MQTT_PASSWORD_FILE": str(secrets / ALARMS_USER),
+           "HAZMON_INGEST_MQTT_USERNAME": INGEST_USER}  # fmt: skip
+    refused = _up(broker, tmp_path / "a", env | {
+        "HAZMON_INGEST_MQTT_PASSWORD_FILE": str(tmp_path / "wrong")})  # fmt: skip
+    assert "hazmon console:" not in refused and "not authori" in refused.lower(), refused
+    started = _up(broker, tmp_path / "b", env | {
+        "HAZMON_INGEST_MQTT_PASSWORD_FILE": str(secrets / INGEST_USER)})  # fmt: skip
+    assert "hazmon console:" in started, started
+    assert "share the broker user" not in started
+
+
+def _up(broker: GeneratedBroker, data: Path, extra_env: dict[str, str]) -> str:
+    """Run `hazmon up` until it serves or ends; its output."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.servers import free_port
+
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), **extra_env}
+    argv = [sys.executable, "-m", "hazmon.cli", "up", "--config", str(DEMO_PLANT),
+            "--broker", broker.service_url, "--data", str(data),
+            "--http", f"127.0.0.1:{free_port()}"]  # fmt: skip
+    data.mkdir(parents=True)
+    output = data.parent / f"{data.name}.log"
+    with open(output, "wb") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: proc.poll() is not None or "hazmon console:" in output.read_text(),
+                   timeout_s=120, what="hazmon up serving or ending")  # fmt: skip
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    return output.read_text()
