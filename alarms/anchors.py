@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import threading
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from stores.base import Point, Store, StoreError
+
+log = logging.getLogger(__name__)
 
 ANCHOR_FILE = "journal-anchors.jsonl"
 MEASUREMENT = "journal_head"
@@ -200,13 +203,21 @@ MQTT_SOURCE = "mqtt hazmon/v1/journal/head (retained)"
 def read_mqtt(url: str, settings: Any, *, timeout_s: float = 5.0) -> Anchor | None:
     """The retained anchor on `hazmon/v1/journal/head`; None when there is none, or
     the broker cannot be reached (raises nothing)."""
-    from hazmon.mqtt import MqttError, MqttOptions, connect
+    from hazmon.mqtt import MqttOptions
     from hazmon.settings import parse_broker_url
 
     opts = MqttOptions.build(parse_broker_url(url), settings, client_id="", clean_start=True)
+    return read_mqtt_with(opts, attempts=1, timeout_s=timeout_s)
+
+
+def read_mqtt_with(opts: Any, *, attempts: int, timeout_s: float) -> Anchor | None:
+    """`read_mqtt` with these `MqttOptions`; an unreachable broker is logged."""
+    from hazmon.mqtt import MqttError, connect
+
     try:
-        client, _ = connect(opts, attempts=1, timeout_s=timeout_s)
-    except MqttError:
+        client, _ = connect(opts, attempts=attempts, timeout_s=timeout_s)
+    except MqttError as exc:
+        log.warning("could not read the retained journal head: %s", exc)
         return None
     try:
         return retained_head(client, timeout_s=timeout_s)

@@ -62,7 +62,7 @@ from alarms.series import Deconflict, event_point, risk_point
 from hazmon import topics
 from hazmon.errors import HazmonError
 from hazmon.faults import Faults
-from hazmon.mqtt import MqttError, MqttOptions, connect, stable_client_id
+from hazmon.mqtt import MqttError, MqttOptions, stable_client_id
 from hazmon.registry import GRADE_LEVEL, Registry
 from hazmon.runtime import raise_open_files_limit
 from hazmon.settings import BrokerAddress, Settings
@@ -469,16 +469,7 @@ class AlarmService(AlarmDesk):
     def _retained_head(self) -> Anchor | None:
         """The retained head on the broker (a short connection of its own)."""
         opts = MqttOptions.build(self.broker, self.settings, client_id="", clean_start=True)
-        try:
-            client, _ = connect(opts, attempts=3, timeout_s=10.0)
-        except MqttError as exc:
-            log.warning("could not read the retained journal head: %s", exc)
-            return None
-        try:
-            return anchors.retained_head(client)
-        finally:
-            client.disconnect()
-            client.loop_stop()
+        return anchors.read_mqtt_with(opts, attempts=3, timeout_s=10.0)
 
     # -- the Desk: audit, against every anchor reachable --------------------------------------
 
@@ -510,15 +501,7 @@ class AlarmService(AlarmDesk):
 
     def _commit_system_alarms(self, failing: dict[str, str]) -> Output:
         with self._lock:
-            numbers = self.db.occurrence_numbers(system.SITE)
-            change = self.system.sync(failing, self._now(), numbers=numbers)
-            if not change:
-                return Output()
-            self.db.commit(change.events, change.dirty)
-            self.system.committed(change)
-        for ev in change.events:
-            log.error("system alarm %s %s: %s", ev.key, ev.event, ev.note)
-        return Output(events=change.events)
+            return Output(events=self.system.commit(self.db, failing, self._now()))
 
     # -- notifying -------------------------------------------------------------------------
 

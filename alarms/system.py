@@ -13,9 +13,13 @@ the occurrence ends) once the source works again.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from alarms.core.model import Dirty, Event, OccurrenceRecord
+from alarms.db import AlarmDb
+
+log = logging.getLogger(__name__)
 
 SITE = "_system"
 PRIORITY = "high"
@@ -85,6 +89,17 @@ class SystemAlarms:
                             from_state="unack", state="normal", note="works again")
             self._record(change, cleared, occ.raised_ms, ended_ms=now_ms)
         return change
+
+    def commit(self, db: AlarmDb, failing: dict[str, str], now_ms: int) -> list[Event]:
+        """`sync` and journal the change (the caller holds the desk's lock); the events."""
+        change = self.sync(failing, now_ms, numbers=db.occurrence_numbers(SITE))
+        if not change:
+            return []
+        db.commit(change.events, change.dirty)
+        self.committed(change)
+        for ev in change.events:
+            log.error("system alarm %s %s: %s", ev.key, ev.event, ev.note)
+        return change.events
 
     def committed(self, change: Change) -> None:
         """The change is in the journal: keep what is open now."""

@@ -40,7 +40,7 @@ from tests.alarms.journal_helpers import (
 )
 from tests.alarms.mqtt_helpers import Recorder, publish, publisher
 from tests.alarms.plant import small_registry_text
-from tests.servers import InfluxDB, Mosquitto
+from tests.servers import InfluxDB, Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -291,7 +291,7 @@ def _hazmon_alarms(anchored: Anchored, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "hazmon.cli", "alarms", "--config", str(config),
          "--broker", anchored.broker, "--influx", anchored.influx,
-         "--data", str(anchored.data), "--http", "127.0.0.1:0", *extra],
+         "--data", str(anchored.data), "--http", f"127.0.0.1:{free_port()}", *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
