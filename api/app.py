@@ -40,7 +40,8 @@ DESCRIPTION = """Telemetry and ISA-18.2 alarms of major hazard sources.
 Every `/api/v1` call needs `Authorization: Bearer <token>`. Roles: viewer (read),
 operator (+ ack, reset, shelve, unshelve, note), engineer (+ permits, out-of-service
 and return to service, registry, figures), auditor (+ journal export and verify,
-figures), admin (all).
+figures), admin (all). A token may be scoped to some sites: it sees and acts on those
+only, and another site's ids answer 404 like ids that do not exist.
 Errors are `{"error": code, "detail": sentence}`. An `alarm_id` holds `/` and `#`:
 percent-encode them (`%2F`, `%23`) in paths.
 """

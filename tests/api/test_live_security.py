@@ -19,7 +19,9 @@ from typing import Any
 
 import httpx
 import orjson
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.api.running import HAZMON, Hazmon
 from tests.servers import Mosquitto, free_port
@@ -31,13 +33,18 @@ NOFILE = 256  # the process's open-files limit (hard too), as a tight LimitNOFIL
 ACCEPT_ERROR = "socket.accept() out of system resource"
 
 
-def token_line(name: str, role: str, token: str) -> str:
+SCOPED_OPERATOR = "live-operator-of-a"  # scoped to site A
+
+
+def token_line(name: str, role: str, token: str, sites: str = "") -> str:
     digest = hashlib.sha256(token.encode()).hexdigest()
-    return f'    - {{name: {name}, role: {role}, sha256: "{digest}"}}\n'
+    scope = f", sites: [{sites}]" if sites else ""
+    return f'    - {{name: {name}, role: {role}, sha256: "{digest}"{scope}}}\n'
 
 
 def registry_yaml(site: str, tokens: dict[str, str] = TOKENS) -> str:
     lines = "".join(token_line(f"{role}.one", role, t) for role, t in tokens.items())
+    lines += token_line("operator.of.a", "operator", SCOPED_OPERATOR, f"{site}-a")
     return f"""
 sites:
   - id: {site}-a
@@ -389,6 +396,59 @@ def test_token_new_prints_a_strong_token_once_and_a_line_the_registry_takes(
     bad = subprocess.run([str(HAZMON), "token", "new", "--name", "x", "--role", "boss"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--role" in bad.stderr and not bad.stdout
+
+
+# -- site scope ----------------------------------------------------------------------------
+
+
+def publish_reading(broker: Mosquitto, site: str, value: float) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    batch = {"boot": 1, "seq": 0, "readings": [
+        {"sensor": "GT-1", "ts_ms": int(time.time() * 1000), "value": value}]}
+    topic = f"hazmon/v1/{site}/gw-1/telemetry"
+    client.publish(topic, orjson.dumps(batch), qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_an_operator_of_site_a_cannot_see_or_ack_site_bs_critical_alarm(
+    tmp_path: Path, fresh_mosquitto: Mosquitto, site: str
+) -> None:
+    running = start(tmp_path, fresh_mosquitto, site)
+    try:
+        publish_reading(fresh_mosquitto, f"{site}-b", 80.0)  # high_high: critical
+        admin = TOKENS["admin"]
+        wait_for(lambda: any(a["priority"] == "critical"
+                             for a in running.get("/api/v1/alarms", admin)))
+        [alarm] = [a for a in running.get("/api/v1/alarms", admin)
+                   if a["priority"] == "critical"]
+        assert alarm["site"] == f"{site}-b" and alarm["state"] == "unack"
+        encoded = alarm["alarm_id"].replace("/", "%2F").replace("#", "%23")
+        with httpx.Client(base_url=running.base_url, timeout=10) as c:
+            ack = c.post(f"/api/v1/alarms/{encoded}/ack", json={"note": "not my site"},
+                         headers=bearer(SCOPED_OPERATOR))
+            assert (ack.status_code, ack.json()["error"]) == (404, "unknown_alarm")
+            made_up = alarm["alarm_id"].replace("#", "#9")
+            ghost = c.post(f"/api/v1/alarms/{made_up.replace('/', '%2F').replace('#', '%23')}"
+                           "/ack", json={"note": "x"}, headers=bearer(SCOPED_OPERATOR))
+            assert ghost.json()["detail"] == ack.json()["detail"].replace(
+                alarm["alarm_id"], made_up)  # not enumerable: the same as a made-up id
+            assert running.get("/api/v1/alarms", SCOPED_OPERATOR) == []
+            sites = running.get("/api/v1/sites", SCOPED_OPERATOR)
+            assert [s["id"] for s in sites] == [f"{site}-a"]
+            assert c.get(f"/api/v1/sites/{site}-b/sensors",
+                         headers=bearer(SCOPED_OPERATOR)).status_code == 404
+            assert c.get("/api/v1/journal", headers=bearer(SCOPED_OPERATOR)).status_code == 403
+        [after] = [a for a in running.get("/api/v1/alarms", admin)
+                   if a["alarm_id"] == alarm["alarm_id"]]
+        assert after["state"] == "unack" and after["acked_by"] is None
+        answer = httpx.post(f"{running.base_url}/api/v1/alarms/{encoded}/ack",
+                            json={"note": "crew sent"}, headers=bearer(TOKENS["operator"]))
+        assert answer.status_code == 200 and answer.json()["acked_by"] == "operator.one"
+    finally:
+        assert running.stop() == 0, running.output()[-3000:]
 
 
 # -- HTTPS ------------------------------------------------------------------------------------
