@@ -93,6 +93,15 @@ def _no_journal_head_left(request: pytest.FixtureRequest) -> None:
         clear_retained(request.getfixturevalue("mosquitto"), "hazmon/v1/journal/head")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_journal_head_left_for_the_module(request: pytest.FixtureRequest) -> None:
+    """The same before a module's own fixtures (a `hazmon up` for the whole module)."""
+    module = request.node.path
+    if any("mosquitto" in getattr(item, "fixturenames", ()) for item in request.session.items
+           if item.path == module):
+        clear_retained(request.getfixturevalue("mosquitto"), "hazmon/v1/journal/head")
+
+
 def clear_retained(broker: Mosquitto, topic: str) -> None:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
