@@ -4,9 +4,10 @@
     .venv/bin/python benchmarks/hostile_run.py --scale 0.3 --flood-s 5  # shorter
 
 A real Mosquitto runs the configuration `hazmon broker-config` writes for the demo
-plant (ACLs, no anonymous access, 2 MiB packet limit); `hazmon up` connects to it as
-`hazmon-alarms`, its password in a 0600 file named by HAZMON_MQTT_PASSWORD_FILE (no
-secret on its command line). One gateway's own credentials are then used for:
+plant (ACLs, no anonymous access, 2 MiB packet limit); `hazmon up` connects to its
+service listener, the alarm service as `hazmon-alarms` and ingest as `hazmon-ingest`,
+their passwords in 0600 files named by HAZMON_MQTT_PASSWORD_FILE and
+HAZMON_INGEST_MQTT_PASSWORD_FILE (no secret on its command line). One gateway's own credentials are then used for:
 
 1. oversize: messages of 1.5 MiB (past the broker, refused by hazmon: over 1 MiB)
    and of 3 MiB (refused by the broker, which closes the sender's connection);
@@ -49,7 +50,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from broker.acl import ALARMS_USER  # noqa: E402
+from broker.acl import ALARMS_USER, INGEST_USER  # noqa: E402
+from broker.passwd import write_secrets  # noqa: E402
 from hazmon.config import load_registry  # noqa: E402
 from tests.security.brokers import GeneratedBroker  # noqa: E402
 from tests.servers import free_port  # noqa: E402
@@ -198,11 +200,12 @@ def now_ms() -> int:
 def hazmon_up(
     broker: GeneratedBroker, data: Path, http_port: int
 ) -> Iterator[subprocess.Popen[bytes]]:
-    secret = data / "mqtt.password"
-    secret.write_text(broker.password(ALARMS_USER) + "\n")
-    secret.chmod(0o600)
+    secrets = data / "secrets"
+    write_secrets(secrets, {u: broker.password(u) for u in (ALARMS_USER, INGEST_USER)})
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HAZMON_MQTT_USERNAME": ALARMS_USER,
-           "HAZMON_MQTT_PASSWORD_FILE": str(secret)}  # fmt: skip
+           "HAZMON_MQTT_PASSWORD_FILE": str(secrets / ALARMS_USER),
+           "HAZMON_INGEST_MQTT_USERNAME": INGEST_USER,
+           "HAZMON_INGEST_MQTT_PASSWORD_FILE": str(secrets / INGEST_USER)}  # fmt: skip
     argv = [sys.executable, "-m", "hazmon.cli", "up", "--config", str(DEMO),
             "--broker", broker.service_url, "--data", str(data / "hazmon"),
             "--http", f"127.0.0.1:{http_port}", "--log-level", "WARNING"]  # fmt: skip
