@@ -146,6 +146,7 @@ class AlarmService(AlarmDesk):
         for alarm_id, key, raised_ms, doc in self.db.open_of_site(system.SITE):
             self.system.restore(key, alarm_id, raised_ms, doc.get("latest") or {})
         self._publish_failing = False
+        self._evaluation_failing = False
         self._head_latest: Head | None = None
         self._head_scheduled = False
         self._head_point: Point | None = None  # the newest anchor, for the next store batch
@@ -281,7 +282,15 @@ class AlarmService(AlarmDesk):
                 self._waiting_since = now
             defer = (len(self._waiting) + len(items) < timing.group_commit_max
                      and now - self._waiting_since < timing.group_commit_s)
-            out, committed = self._process(items, defer)
+            try:
+                out, committed = self._process(items, defer)
+            except Exception as exc:  # the commit failed (ENOSPC...): not acknowledged
+                self._evaluation_failing = True
+                self.faults.failed("alarms/evaluation", exc)
+                return
+            if self._evaluation_failing:
+                self._evaluation_failing = False
+                self.faults.ok("alarms/evaluation")
             self._waiting += items
             if committed and self._link is not None:
                 self._ack(self._link, self._waiting)

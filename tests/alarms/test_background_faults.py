@@ -65,6 +65,8 @@ def inject(service: AlarmService, writer: str, code: int, monkeypatch: pytest.Mo
         monkeypatch.setattr(service, "_flush_waiting", io_error(code))
     elif writer == "outbox":
         monkeypatch.setattr(service.db, "outbox", io_error(code))
+    elif writer == "evaluation":  # the commit of what a socket read's messages caused
+        monkeypatch.setattr(service, "_process", io_error(code))
     elif writer == "publish":  # alarm events, grades, the journal head on MQTT
         assert service._link is not None
         monkeypatch.setattr(service._link, "publish", io_error(code))
@@ -112,9 +114,10 @@ async def stopped(task: asyncio.Task[None]) -> None:
         await task
 
 
-async def still_evaluates(service: AlarmService, site: str, seq: int) -> None:
-    """A reading goes in, its alarm is journalled (and, unless publishing is the writer
-    failing, goes out)."""
+async def still_evaluates(
+    service: AlarmService, site: str, seq: int, *, failing: bool = False
+) -> None:
+    """A reading goes in, its alarm is journalled (`failing`: just send it)."""
     pub = publisher(int(str(service.broker.port)))
     before = service.db.head.seq
     value = 55.0 if seq % 2 == 0 else 1.0
@@ -122,6 +125,8 @@ async def still_evaluates(service: AlarmService, site: str, seq: int) -> None:
         {"sensor": "GT-1", "ts_ms": now_ms(), "value": value}]}
     await asyncio.to_thread(publish, pub, f"hazmon/v1/{site}/gw1/telemetry", batch)
     pub.disconnect()
+    if failing:
+        return
     for _ in range(200):
         found = service.db.head.seq > before and any(
             a["key"] == f"{site}/GT-1/high_high" for a in service.alarms(site=site))
@@ -133,7 +138,8 @@ async def still_evaluates(service: AlarmService, site: str, seq: int) -> None:
 
 @pytest.mark.parametrize("code", ERRNOS, ids=errno.errorcode.get)
 @pytest.mark.parametrize(
-    "writer", ["anchor-file", "store", "clock", "group-commit", "outbox", "publish"])
+    "writer",
+    ["anchor-file", "store", "clock", "group-commit", "outbox", "publish", "evaluation"])
 async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_nothing_stops(
     service: AlarmService, mosquitto: Mosquitto, unique_id: str, writer: str, code: int,
     monkeypatch: pytest.MonkeyPatch,
@@ -143,8 +149,8 @@ async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_noth
     try:
         with monkeypatch.context() as patch:
             inject(service, writer, code, patch)
-            if writer == "store":
-                await still_evaluates(service, unique_id, 0)  # gives the store work
+            if writer in ("store", "evaluation"):  # gives them work
+                await still_evaluates(service, unique_id, 0, failing=writer == "evaluation")
             key = f"_system/alarms/{writer}"
             for _ in range(100):
                 if any(a["key"] == key for a in service.alarms(site="_system", active=True)):
@@ -157,10 +163,12 @@ async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_noth
             if writer != "publish":
                 got = await asyncio.to_thread(recorder.wait_for, is_system("raised", writer))
                 assert got["alarm_id"] == raised[0]["alarm_id"]
-            await still_evaluates(service, unique_id, 2)
+            if writer != "evaluation":
+                await still_evaluates(service, unique_id, 2)
             await asyncio.sleep(0.5)  # several periods of failing
             assert not task.done()
         # the writer works again: the system alarm clears
+        await still_evaluates(service, unique_id, 4)
         await asyncio.to_thread(recorder.wait_for, is_system("cleared", writer))
         assert not [a for a in service.alarms(site="_system", active=True) if a["key"] == key]
         assert not task.done()
