@@ -83,13 +83,14 @@ class _LineIndex:
         return self.node_lines.get((), 1)
 
 
-class _SafeLoaderNoDates(yaml.SafeLoader):
-    """SafeLoader that keeps ISO dates as strings (the registry has none)."""
+# libyaml's parser when PyYAML has it (every wheel does): the demo plant's 3,000 lines
+# load in ~0.1 s instead of ~0.6 s with the pure-Python one. Same safe constructors.
+_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _refuse_aliases(text: str, file: str, lines: _Lines) -> None:
     """The registry needs no anchors or aliases; refusing them refuses alias bombs too."""
-    for event in yaml.parse(text, Loader=_SafeLoaderNoDates):
+    for event in yaml.parse(text, Loader=_Loader):
         anchored = isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None)
         if anchored:
             line = lines.of(event.start_mark)
@@ -102,8 +103,12 @@ def _compose(text: str, file: str) -> tuple[Any, _LineIndex]:
     lines = _Lines(text)
     try:
         _refuse_aliases(text, file, lines)
-        root = yaml.compose(text, Loader=_SafeLoaderNoDates)
-        data = yaml.load(text, Loader=_SafeLoaderNoDates)
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         line = lines.of(exc.problem_mark or exc.context_mark)
         raise ConfigError([Problem(file, line, "", f"valid YAML ({exc.problem})")]) from exc

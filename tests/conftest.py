@@ -1,23 +1,40 @@
 """Shared fixtures: real servers for the integration tier, and the tier markers.
 
-Tiers (STYLE.md item 10): a test marked ``integration`` or ``browser`` is one of those;
-every other test is marked ``unit`` here, so ``pytest -m unit`` runs the pure tier.
+Tiers (docs/development.md, "Tests"): a test marked ``integration``, ``browser`` or
+``fuzz`` is one of those; every other test is marked ``unit`` here, so ``pytest -m unit``
+runs the pure, fast tier. ``fuzz`` marks the long property runs over hostile input (pure,
+but tens of seconds): the full suite runs them, ``pytest -m fuzz`` runs them alone.
+
+Hypothesis profiles: ``ci`` (derandomized, no example database, failing examples printed
+as a reproduction blob) when ``CI=true``, else ``dev`` (new examples every run, failures
+kept in .hypothesis/ and replayed first). ``HYPOTHESIS_PROFILE=ci`` picks one by name.
 
 Server fixtures never skip: if a binary is missing the test fails and says to run
-scripts/test, which installs it.
+scripts/test, which installs it. When browser tests are selected, Playwright's driver is
+checked first: a missing system library stops the run with its name.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from hypothesis import settings
 
 from tests.servers import InfluxDB, Mosquitto, ServerNotInstalledError
 
-_TIER_MARKERS = {"integration", "browser"}
+_TIER_MARKERS = {"integration", "browser", "fuzz"}
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, deadline=None)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev")
+)
 
 S = TypeVar("S", Mosquitto, InfluxDB)
 
@@ -27,6 +44,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.get_closest_marker(name) for name in _TIER_MARKERS):
             item.add_marker(unit)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Browser tests selected: stop at once if Playwright's driver cannot load."""
+    if any(item.get_closest_marker("browser") for item in session.items):
+        missing = missing_libraries(playwright_driver())
+        if missing:
+            pytest.exit(
+                f"Playwright's driver {playwright_driver()} cannot start: the system "
+                f"libraries {', '.join(missing)} are missing (libatomic.so.1 is Debian's "
+                "libatomic1). scripts/test installs them.",
+                returncode=3,
+            )
+
+
+def playwright_driver() -> Path:
+    import playwright
+
+    return Path(playwright.__file__).parent / "driver" / "node"
+
+
+def missing_libraries(binary: Path) -> list[str]:
+    """The shared libraries `binary` needs that this machine lacks (`ldd`: not found)."""
+    try:
+        out = subprocess.run(
+            ["ldd", str(binary)], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.split()[0] for line in out.splitlines() if "not found" in line]
 
 
 def _started(factory: type[S]) -> S:

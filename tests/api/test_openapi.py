@@ -66,6 +66,7 @@ def _count_connections_under_urllib3_future(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(schemathesis.transport.requests, "_count_opened_connections", count)
 
 
+@pytest.mark.fuzz
 @schema.parametrize()
 @settings(
     max_examples=50,

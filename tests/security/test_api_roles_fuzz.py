@@ -96,6 +96,7 @@ def test_the_role_table_covers_every_operation() -> None:
 CALLERS = [*sorted(ALL), "made-up", "none"]
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("caller", CALLERS)
 @schema.parametrize()
 @settings(

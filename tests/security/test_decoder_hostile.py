@@ -127,6 +127,7 @@ json_doc = st.recursive(
 )
 
 
+@pytest.mark.fuzz
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     readings=st.lists(json_doc, min_size=0, max_size=8),

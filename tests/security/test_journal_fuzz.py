@@ -135,6 +135,7 @@ def apply(conn: sqlite3.Connection, op: tuple[Any, ...]) -> None:
         )
 
 
+@pytest.mark.fuzz
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(st.lists(tamper, min_size=1, max_size=4))

@@ -46,12 +46,14 @@ def load(text: str) -> Registry | None:
 yamlish = st.text(alphabet=":-[]{}&*!|>'\"#%,? \n\tsitegwaydn01.\u00e9\u7f50", max_size=120)
 
 
+@pytest.mark.fuzz
 @FUZZ
 @given(yamlish)
 def test_yaml_like_noise(text: str) -> None:
     load(text)
 
 
+@pytest.mark.fuzz
 @FUZZ
 @given(st.text(max_size=200))
 def test_any_text(text: str) -> None:
@@ -118,6 +120,7 @@ def mutated_demo(draw: st.DrawFn) -> str:
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 
 
+@pytest.mark.fuzz
 @FUZZ
 @given(mutated_demo())
 def test_mutated_demo_plant(text: str) -> None:
@@ -144,6 +147,7 @@ def edited_demo_text(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.fuzz
 @FUZZ
 @given(edited_demo_text())
 def test_edited_demo_plant_text(text: str) -> None:
