@@ -1,17 +1,31 @@
-"""InfluxDB line protocol (CONTRACT §5), with InfluxDB's escaping rules.
+"""InfluxDB line protocol (docs/contract.md §5), with InfluxDB's escaping rules.
 
 - measurement: escape `,` and space;
-- tag keys, tag values, field keys: escape `,`, `=` and space;
+- tag keys, tag values, field keys: escape `,`, `=` and space (field keys also `"`);
 - string field values: in double quotes, escape `"` and `\\`; a newline (which no
   InfluxDB takes inside a line) is written as the two characters `\\n`, a carriage
   return as `\\r`.
 Timestamps are integer milliseconds (`precision=ms`).
+
+A backslash in a name is written as it is: InfluxDB has no escape for it. So some
+names cannot be written at all, and are refused with ValueError (checked against
+InfluxDB 1.6 in tests/foundation/test_lineproto_influx.py):
+
+- any name with a newline (it ends the line), or ending in a backslash (it would
+  escape the separator after it);
+- a measurement with a backslash before `,` or space (the server reads it back without
+  that backslash), a field key with a backslash before `,`, `=`, space or `"` (the server
+  takes `\\\\` there as an escaped pair and rejects the line). Tag keys and values keep
+  such a backslash as it is.
+hazmon's own names (site, gateway and sensor ids, kinds, event names) never hit these.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
+from typing import NoReturn
 
 from hazmon.wire import Reading
 
@@ -19,16 +33,38 @@ FieldValue = float | int | bool | str
 
 _MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
+_FIELD_KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", '"': '\\"'})
 _STRING = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
+_MEASUREMENT_UNWRITABLE = re.compile(r"\\[, ]|\\\Z|\n")
+_TAG_UNWRITABLE = re.compile(r"\\\Z|\n")
+_FIELD_KEY_UNWRITABLE = re.compile(r'\\[,= "]|\\\Z|\n')
+
+
+def _refuse(text: str, what: str) -> NoReturn:
+    raise ValueError(
+        f"line protocol cannot write this {what} (a newline, a backslash at its end, or "
+        f"a backslash before a character that needs escaping): {text!r}"
+    )
 
 
 def escape_measurement(name: str) -> str:
+    if _MEASUREMENT_UNWRITABLE.search(name):
+        _refuse(name, "measurement")
     return name.translate(_MEASUREMENT)
 
 
 def escape_key(text: str) -> str:
-    """Escape a tag key, tag value or field key."""
+    """Escape a tag key or tag value."""
+    if _TAG_UNWRITABLE.search(text):
+        _refuse(text, "tag key or value")
     return text.translate(_KEY)
+
+
+def escape_field_key(text: str) -> str:
+    """Escape a field key: also `"`, which would open a quoted string there."""
+    if _FIELD_KEY_UNWRITABLE.search(text):
+        _refuse(text, "field key")
+    return text.translate(_FIELD_KEY)
 
 
 def escape_string(text: str) -> str:
@@ -60,7 +96,7 @@ def line(
         if value != "":
             head += f",{escape_key(key)}={escape_key(value)}"
     body = ",".join(
-        f"{escape_key(k)}={format_field(v)}" for k, v in fields.items() if v is not None
+        f"{escape_field_key(k)}={format_field(v)}" for k, v in fields.items() if v is not None
     )
     if not body:
         raise ValueError(f"a {measurement} line needs at least one field")

@@ -1,8 +1,16 @@
-"""A reference parser of InfluxDB line protocol, following InfluxDB's own unescaping.
+"""A reference parser of InfluxDB line protocol, reading a line as InfluxDB 1.6 does.
 
-Used by the property tests of hazmon.lineproto: in keys, tag values and measurements
-a backslash escapes `,`, `=` and space; in string field values it escapes `"` and `\\`;
-any other backslash is kept as it is (so `\\n` reads back as the two characters).
+Used by the property tests of hazmon.lineproto; tests/foundation/test_lineproto_influx.py
+checks the same rules against the real server.
+
+- measurement and tags: a `,`, `=` or space preceded by a backslash is not a separator
+  (InfluxDB looks at the previous character only, so `\\\\,` is an escaped comma after a
+  backslash); tags are unescaped by replacing `\\\\,`, `\\\\ ` and `\\\\=`, the measurement
+  by replacing `\\\\,` and `\\\\ ` twice (what the server hands back);
+- fields: a backslash and the character after it go together (`\\\\\\\\` is a pair); a
+  field key is unescaped once (`\\\\,`, `\\\\"`, `\\\\ `, `\\\\=`); in string values `\\\\"` and
+  `\\\\\\\\` are escapes and any other backslash is kept (so `\\\\n` reads back as two
+  characters).
 """
 
 from __future__ import annotations
@@ -10,7 +18,19 @@ from __future__ import annotations
 from typing import Any
 
 
-def _split(text: str, seps: str, *, quotes: bool = False) -> list[str]:
+def _split_head(text: str, seps: str) -> list[str]:
+    """Split where a separator's previous character is not a backslash."""
+    parts, start = [], 0
+    for i, ch in enumerate(text):
+        if ch in seps and (i == 0 or text[i - 1] != "\\"):
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _split_fields(text: str, seps: str) -> list[str]:
+    """Split outside quotes, a backslash taking the next character with it."""
     parts, cur, i, in_quote = [], "", 0, False
     while i < len(text):
         ch = text[i]
@@ -18,7 +38,7 @@ def _split(text: str, seps: str, *, quotes: bool = False) -> list[str]:
             cur += text[i : i + 2]
             i += 2
             continue
-        if quotes and ch == '"':
+        if ch == '"':
             in_quote = not in_quote
         if ch in seps and not in_quote:
             parts.append(cur)
@@ -28,6 +48,12 @@ def _split(text: str, seps: str, *, quotes: bool = False) -> list[str]:
         i += 1
     parts.append(cur)
     return parts
+
+
+def _replace(text: str, chars: str) -> str:
+    for ch in chars:
+        text = text.replace("\\" + ch, ch)
+    return text
 
 
 def _unescape(text: str, chars: str) -> str:
@@ -53,17 +79,16 @@ def _field_value(text: str) -> Any:
 
 
 def parse_line(line: str) -> tuple[str, dict[str, str], dict[str, Any], int]:
-    head, rest = _split(line, " ")[0], ""
-    rest = line[len(head) + 1 :]  # quotes mean nothing in the measurement and tags
-    fields_text, ts_text = _split(rest, " ", quotes=True)
-    head_parts = _split(head, ",")
-    measurement = _unescape(head_parts[0], ", ")
+    head = _split_head(line, " ")[0]
+    fields_text, ts_text = _split_fields(line[len(head) + 1 :], " ")
+    head_parts = _split_head(head, ",")
+    measurement = _replace(_replace(head_parts[0], ", "), ", ")
     tags = {}
     for part in head_parts[1:]:
-        key, value = _split(part, "=")
-        tags[_unescape(key, ",= ")] = _unescape(value, ",= ")
+        key, value = _split_head(part, "=")
+        tags[_replace(key, ", =")] = _replace(value, ", =")
     fields = {}
-    for part in _split(fields_text, ",", quotes=True):
-        key, value = _split(part, "=", quotes=True)[0], part[len(_split(part, "=")[0]) + 1 :]
-        fields[_unescape(key, ",= ")] = _field_value(value)
+    for part in _split_fields(fields_text, ","):
+        key = _split_fields(part, "=")[0]
+        fields[_unescape(key, '," =')] = _field_value(part[len(key) + 1 :])
     return measurement, tags, fields, int(ts_text)

@@ -6,7 +6,7 @@ import pytest
 
 from hazmon.lineproto import ReadingEncoder, line
 from hazmon.wire import Reading
-from tests.servers import InfluxDB
+from tests.servers import InfluxDB, InfluxQueryError, quote_ident
 
 pytestmark = pytest.mark.integration
 NOW_MS = 1_764_385_200_000
@@ -66,3 +66,33 @@ def test_readings_are_idempotent_and_over_range_is_a_field(
         influx_db, 'SELECT "value" FROM "reading" WHERE "over_range" = true', epoch="ms"
     )
     assert result["results"][0]["series"][0]["values"] == [[NOW_MS + 99, 130.0]]
+
+
+def test_names_with_backslashes_are_kept_or_refused_as_influxdb_reads_them(
+    influxdb: InfluxDB, influx_db: str
+) -> None:
+    tag_key, tag_value, field_key = "k\\,e\\=y", "v\\,a\\ l\\=ue\\x", 'f\\x "q",='
+    influxdb.write(influx_db, line("m\\x", {tag_key: tag_value}, {field_key: 1}, NOW_MS))
+    assert influxdb.query(influx_db, "SHOW MEASUREMENTS")["results"][0]["series"][0][
+        "values"
+    ] == [["m\\x"]]
+    keys = influxdb.query(influx_db, "SHOW TAG KEYS")["results"][0]["series"][0]["values"]
+    assert keys == [[tag_key]]
+    values = influxdb.query(
+        influx_db, f"SHOW TAG VALUES WITH KEY = {quote_ident(tag_key)}"
+    )["results"][0]["series"][0]["values"]
+    assert values == [[tag_key, tag_value]]
+    fields = influxdb.query(influx_db, "SHOW FIELD KEYS")["results"][0]["series"][0]["values"]
+    assert fields == [[field_key, "integer"]]
+
+    # What the encoder refuses, the server would misread: a measurement loses the
+    # backslash before its comma, a field key with one is not a line at all.
+    with pytest.raises(ValueError, match="line protocol cannot write"):
+        line("a\\,b", {}, {"f": 1}, NOW_MS)
+    influxdb.write(influx_db, "a\\\\,b f=1i 1")  # "a\,b" with its comma escaped
+    measurements = influxdb.query(influx_db, "SHOW MEASUREMENTS")["results"][0]["series"][0]
+    assert ["a,b"] in measurements["values"]
+    with pytest.raises(ValueError, match="line protocol cannot write"):
+        line("m", {}, {"f\\,x": 1}, NOW_MS)
+    with pytest.raises(InfluxQueryError, match="invalid field format"):
+        influxdb.write(influx_db, "m f\\\\,x=1i 1")
