@@ -1,8 +1,19 @@
-"""amqtt 0.12 on a thread of its own (see broker/__init__.py for when and why)."""
+"""amqtt 0.12 on a thread of its own (see broker/__init__.py for when and why).
+
+hazmon's clients speak MQTT 3.1.1 to it from their first CONNECT (amqtt never answers
+an MQTT 5 one). A client that closes its connection while amqtt is still handling it
+(a CONNECT it refuses, a probe that gave up, a shutdown) makes amqtt raise OSError 107
+(ENOTCONN) or a reset inside its own tasks, which asyncio would log as ERROR with a
+traceback ("Task exception was never retrieved", "Unhandled exception in
+client_connected_cb"): those are logged at DEBUG, in one line. So is amqtt's own
+ERROR for a connection that closed before its first packet ("No data from ..."): a TCP
+check of the port, such as the /health endpoint's. Any other error is reported as is.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -10,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from broker.errors import BrokerError
+from hazmon.mqtt import MQTT_V311, remember_protocol
 from hazmon.settings import BrokerAddress
 
 log = logging.getLogger(__name__)
@@ -30,6 +42,36 @@ def amqtt_config(address: BrokerAddress) -> dict[str, Any]:
     }
 
 
+# The errors of a connection its client closed first: nothing is wrong with the broker.
+_CLOSED_BY_PEER = {errno.ENOTCONN, errno.ECONNRESET, errno.EPIPE, errno.EBADF}
+
+
+def closed_by_peer(exc: BaseException | None) -> bool:
+    if isinstance(exc, OSError) and exc.errno in _CLOSED_BY_PEER:
+        return True
+    return isinstance(exc, ConnectionError | asyncio.IncompleteReadError)
+
+
+def quiet_closed_connections(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The amqtt loop's exception handler: a connection its client closed is no error."""
+    exc = context.get("exception")
+    if closed_by_peer(exc):
+        log.debug("amqtt: a client's connection was closed while amqtt handled it (%s: %s)",
+                  context.get("message", ""), exc)
+        return
+    loop.default_exception_handler(context)
+
+
+class QuietEmptyConnections(logging.Filter):
+    """amqtt logs a connection closed before its first packet as ERROR: DEBUG here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.getMessage().startswith("No data from"):
+            log.debug("amqtt: %s", record.getMessage())
+            return False
+        return True
+
+
 class AmqttThread:
     """An amqtt Broker served by its own event loop on a daemon thread."""
 
@@ -44,6 +86,7 @@ class AmqttThread:
         from amqtt.broker import Broker
 
         asyncio.set_event_loop(self._loop)
+        self._loop.set_exception_handler(quiet_closed_connections)
         broker: Broker | None = None
 
         async def start() -> Broker:
@@ -81,8 +124,12 @@ class AmqttThread:
 async def run_amqtt(address: BrokerAddress) -> AsyncIterator[AmqttThread]:
     for noisy in ("amqtt", "transitions"):  # amqtt's state machines log every step at INFO
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    broker_log = logging.getLogger("amqtt.broker")
+    if not any(isinstance(f, QuietEmptyConnections) for f in broker_log.filters):
+        broker_log.addFilter(QuietEmptyConnections())
     server = AmqttThread(address)
     await asyncio.to_thread(server.start)
+    remember_protocol(address.host, address.port, MQTT_V311)
     log.info("embedded amqtt broker on %s:%d (MQTT 3.1.1)", address.host, address.port)
     try:
         yield server

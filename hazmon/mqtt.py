@@ -1,8 +1,10 @@
 """Connecting hazmon's own MQTT clients (paho-mqtt 2), per CONTRACT §2.
 
 - MQTT 5 when the broker offers it (Receive Maximum 65535, session expiry), falling
-  back to 3.1.1 (persistent session: clean_session false) when it refuses, as the
-  embedded amqtt broker does.
+  back to 3.1.1 (persistent session: clean_session false) when it refuses or gives no
+  CONNACK within MQTT5_PROBE_S (1 s). The protocol a broker accepted is remembered per
+  host and port, so only a process's first connection probes; the embedded amqtt broker
+  is known to speak 3.1.1 only (`remember_protocol`), so nothing probes it.
 - Credentials and TLS come from Settings (environment or files), never from argv.
 - A stable client id per data folder, so a restart resumes the broker session.
 - paho's network thread reconnects by itself with exponential backoff; the first
@@ -41,6 +43,10 @@ MQTT_V311 = paho.MQTTv311
 # The protocol each broker (host, port) accepted, so that only the first connection to
 # an MQTT 3.1.1-only broker (amqtt never answers an MQTT 5 CONNECT) waits to fall back.
 _KNOWN_PROTOCOL: dict[tuple[str, int], int] = {}
+
+# How long an MQTT 5 CONNECT to a broker not known to speak it waits for its CONNACK
+# before the connection is closed and 3.1.1 is tried.
+MQTT5_PROBE_S = 1.0
 
 
 def remember_protocol(host: str, port: int, protocol: int) -> None:
@@ -177,6 +183,8 @@ def send_connect(
     """
     if clean_start is None:
         clean_start = opts.clean_start if opts.client_id else True
+    if protocol == MQTT_V5 and _KNOWN_PROTOCOL.get((opts.host, opts.port)) != MQTT_V5:
+        _close_without_connack(client, MQTT5_PROBE_S)
     try:
         if protocol == MQTT_V5:
             client.connect(
@@ -193,25 +201,70 @@ def send_connect(
     return None
 
 
+def _close_without_connack(client: paho.Client, after_s: float) -> None:
+    """Close the connection if no CONNACK came within `after_s`: the caller's
+    on_disconnect then ends its wait ("closed before CONNACK") and 3.1.1 is tried."""
+    answered = threading.Event()
+    callback = client.on_connect
+
+    def on_connect(*args: Any) -> None:
+        answered.set()
+        if callback is not None:
+            callback(*args)
+
+    def give_up() -> None:
+        if not answered.is_set():
+            log.debug("no MQTT 5 CONNACK within %g s; trying MQTT 3.1.1", after_s)
+            with contextlib.suppress(OSError, ValueError):
+                client.disconnect()
+
+    client.on_connect = on_connect
+    timer = threading.Timer(after_s, give_up)
+    timer.daemon = True
+    timer.start()
+
+
+_learning = threading.Lock()
+
+
+def _learned(opts: MqttOptions, protocol: int, *, probed: bool) -> None:
+    """Remember the broker's protocol; say once per broker that it is not MQTT 5."""
+    with _learning:
+        new = (opts.host, opts.port) not in _KNOWN_PROTOCOL
+        remember_protocol(opts.host, opts.port, protocol)
+    if new and probed and protocol == MQTT_V311:
+        log.info("broker %s:%d does not answer MQTT 5; using 3.1.1", opts.host, opts.port)
+
+
+def known_protocols(opts: MqttOptions) -> tuple[int, ...]:
+    """The protocols to try with this broker: the one it accepted before, else 5 then 3.1.1."""
+    known = _KNOWN_PROTOCOL.get((opts.host, opts.port))
+    return (known,) if known is not None else (MQTT_V5, MQTT_V311)
+
+
 def retry_connect(
     opts: MqttOptions,
     attempt: Callable[[int], str],
     *,
     attempts: int,
-    protocols: Sequence[int] = (MQTT_V5, MQTT_V311),
+    protocols: Sequence[int] | None = None,
 ) -> int:
     """Call `attempt(protocol)` ("ok", else why not) until one connects; that protocol.
 
-    Each round tries `protocols` in order (MQTT 5, then 3.1.1), skipping the rest when
-    the broker cannot be reached or refuses the credentials; rounds are separated by a
-    jittered exponential backoff. MqttError with the last reason after `attempts` rounds.
+    Each round tries `protocols` in order (default `known_protocols`: MQTT 5, then
+    3.1.1, unless the broker's is known), skipping the rest when the broker cannot be
+    reached or refuses the credentials; rounds are separated by a jittered exponential
+    backoff. MqttError with the last reason after `attempts` rounds.
     """
+    if protocols is None:
+        protocols = known_protocols(opts)
     delay_s = 0.5
     reason = ""
     for round_no in range(attempts):
         for protocol in protocols:
             reason = attempt(protocol)
             if reason == "ok":
+                _learned(opts, protocol, probed=len(protocols) > 1)
                 return protocol
             if reason.startswith("cannot reach") or "authori" in reason.lower():
                 break  # no point in trying the other protocol
@@ -290,7 +343,6 @@ def connect(
     set afterwards; subscribe in an `on_connect` as well, so that a reconnect without a
     kept session subscribes again.
     """
-    known = _KNOWN_PROTOCOL.get((opts.host, opts.port))
     connected: list[paho.Client] = []
 
     def attempt(protocol: int) -> str:
@@ -306,15 +358,7 @@ def connect(
             connected.append(client)
         return reason
 
-    protocol = retry_connect(
-        opts,
-        attempt,
-        attempts=attempts,
-        protocols=(known,) if known is not None else (MQTT_V5, MQTT_V311),
-    )
-    remember_protocol(opts.host, opts.port, protocol)
-    if protocol == MQTT_V311:
-        log.info("broker %s:%d refused MQTT 5; using 3.1.1", opts.host, opts.port)
+    protocol = retry_connect(opts, attempt, attempts=attempts)
     return connected[0], protocol
 
 
