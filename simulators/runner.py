@@ -7,6 +7,13 @@ with its own will message, publishing the simulated plant's telemetry (QoS 1).
 
 A gateway that loses power in the scenario drops its connection without DISCONNECT
 (the broker publishes its will: offline), and comes back with the next boot.
+
+Client ids carry a token of this run (`hazmon-sim-{site}-{gateway}-{run}`), so that a
+second simulator of the same plant never takes over the connections of a running one
+(the demo's). A gateway that is already online when the run starts (its retained state
+says so: another simulator, or the gateway itself) is joined as a guest: this run adds
+its readings but sets no will and publishes no online or offline state for it, so that
+stopping this run leaves the other publisher's gateway online.
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+import time
+import uuid
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -22,7 +32,7 @@ import orjson
 from gateway.backoff import Backoff
 from gateway.uplink import Uplink
 from hazmon import topics
-from hazmon.mqtt import MqttOptions, Will
+from hazmon.mqtt import MqttError, MqttOptions, Will, close_client, connect
 from hazmon.registry import Registry
 from hazmon.settings import BrokerAddress, Settings
 from simulators.plant import GatewayTick, PlantSimulator, wall_ms
@@ -32,6 +42,7 @@ log = logging.getLogger(__name__)
 # Short: a broker that ignores an MQTT 5 CONNECT (amqtt, the demo's embedded broker)
 # costs this long before the 3.1.1 attempt.
 CONNECT_TIMEOUT_S = 2.0
+ONLINE_WAIT_S = 0.5  # how long the retained states of the plant's gateways are read
 
 
 @dataclass(slots=True)
@@ -56,8 +67,12 @@ class SimulatedGateway:
         stats: RunStats,
         reconnect_max_s: float = 5.0,
         executor: Executor | None = None,
+        run_id: str = "",
+        guest: bool = False,
     ) -> None:
         self.site, self.gateway = site, gateway
+        self.run_id = run_id or new_run_id()
+        self.guest = guest  # another publisher has this gateway online: no will, no state
         self._broker, self._settings, self._stats = broker, settings, stats
         self._reconnect_max_s = reconnect_max_s
         self._executor = executor
@@ -73,12 +88,13 @@ class SimulatedGateway:
         opts = MqttOptions.build(
             self._broker,
             self._settings,
-            client_id=f"hazmon-sim-{self.site}-{self.gateway}",
+            client_id=f"hazmon-sim-{self.site}-{self.gateway}-{self.run_id}",
             clean_start=True,
         )
+        will = Will(state_topic, orjson.dumps({"online": False, "boot": boot}))
         self.uplink = Uplink(
             opts=opts,
-            will=Will(state_topic, orjson.dumps({"online": False, "boot": boot})),
+            will=None if self.guest else will,
             backoff=Backoff(min_s=0.5, max_s=self._reconnect_max_s),
             on_ack=self._acked,
             on_connected=self._connected,
@@ -124,13 +140,13 @@ class SimulatedGateway:
             self._connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connecting
-        if self.uplink is not None and self.uplink.connected:
+        if self.uplink is not None and self.uplink.connected and not self.guest:
             self._publish_state(online=False)
         if self.uplink is not None:
             await self.uplink.close()
 
     def _connected(self, up: bool) -> None:
-        if up:
+        if up and not self.guest:
             self._publish_state(online=True)
 
     def _publish_state(self, *, online: bool) -> None:
@@ -160,6 +176,16 @@ async def run_simulation(
     for line in sim.scenario.timeline:
         log.info("scenario %s: %s", scenario, line)
     pairs = [(s.id, g.id) for s in registry.sites for g in s.gateways]
+    run_id = new_run_id()
+    online = await asyncio.to_thread(online_gateways, broker, settings, set(pairs))
+    if online:
+        log.warning(
+            "%d gateways of this plant are already online (another simulator, such as "
+            "hazmon demo's, or the gateways themselves): %s. This run (client ids "
+            "hazmon-sim-...-%s) adds its readings to theirs without taking their "
+            "connections, and leaves their online state alone",
+            len(online), ", ".join(f"{s}/{g}" for s, g in sorted(online)), run_id,
+        )
     # Every gateway connects at once: a connect blocks a thread (an MQTT 5 attempt that
     # a 3.1.1-only broker leaves unanswered waits for its timeout).
     executor = ThreadPoolExecutor(max_workers=len(pairs), thread_name_prefix="sim-connect")
@@ -172,6 +198,8 @@ async def run_simulation(
             stats=stats,
             reconnect_max_s=reconnect_max_s,
             executor=executor,
+            run_id=run_id,
+            guest=(site, gw) in online,
         )
         for site, gw in pairs
     }
@@ -181,6 +209,45 @@ async def run_simulation(
         await asyncio.gather(*(g.close() for g in gateways.values()))
         executor.shutdown(wait=False, cancel_futures=True)
     return stats
+
+
+def new_run_id() -> str:
+    """A short token unique to this run, part of every client id it uses."""
+    return uuid.uuid4().hex[:6]
+
+
+def online_gateways(
+    broker: BrokerAddress, settings: Settings | None, pairs: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """The gateways among `pairs` whose retained state says online (empty if the
+    broker cannot be asked: this run then owns every gateway, as before)."""
+    found: set[tuple[str, str]] = set()
+    lock = threading.Lock()
+
+    def on_message(_c: object, _u: object, msg: object) -> None:
+        topic: str = getattr(msg, "topic", "")
+        parts = topic.split("/")
+        try:
+            online = orjson.loads(getattr(msg, "payload", b"")).get("online") is True
+        except (orjson.JSONDecodeError, AttributeError):
+            return
+        if len(parts) == 5 and online and (parts[2], parts[3]) in pairs:
+            with lock:
+                found.add((parts[2], parts[3]))
+
+    opts = MqttOptions.build(broker, settings, client_id="", clean_start=True)
+    try:
+        client, _protocol = connect(opts, timeout_s=CONNECT_TIMEOUT_S, attempts=1,
+                                    on_message=on_message)
+    except MqttError:
+        return set()
+    try:
+        client.subscribe(topics.STATE_WILDCARD, qos=1)
+        time.sleep(ONLINE_WAIT_S)
+    finally:
+        close_client(client)
+    with lock:
+        return set(found)
 
 
 async def _tick_loop(

@@ -1,0 +1,71 @@
+"""Two simulators of the same plant on one broker (the demo's own, and `hazmon simulate
+--scenario leak` beside it): each keeps its connections, and the second, stopping,
+leaves the first's gateways online."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from hazmon import topics
+from tests.mqtt_clients import client
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+HAZMON = Path(sys.executable).parent / "hazmon"
+GATEWAYS = 14  # the demo plant's
+
+
+def simulate(broker: Mosquitto, scenario: str, seconds: int, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [str(HAZMON), "simulate", "--broker", broker.url, "--scenario", scenario,
+             "--duration", str(seconds)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        )
+
+
+def wait_connected(log: Path, count: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if log.read_text(errors="replace").count(": connected") >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not {count} connections in {timeout_s:.0f} s:\n{log.read_text()}")
+
+
+def online_states(broker: Mosquitto) -> dict[str, bool]:
+    with client(broker.port) as c:
+        c.connect()
+        c.subscribe(topics.STATE_WILDCARD)
+        return {m.topic: orjson.loads(m.payload)["online"] for m in c.received()}
+
+
+def test_a_second_simulator_takes_no_connection_and_leaves_the_first_online(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    log_start = mosquitto.log_path.stat().st_size
+    first = simulate(mosquitto, "normal", 30, first_log)
+    try:
+        wait_connected(first_log, GATEWAYS)
+        second = simulate(mosquitto, "leak", 8, second_log)
+        assert second.wait(timeout=60) == 0, second_log.read_text()
+        states = online_states(mosquitto)  # the first still runs
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+    first_out, second_out = first_log.read_text(), second_log.read_text()
+    for out in (first_out, second_out):
+        assert "connection lost" not in out
+    assert "already online" in second_out and "jh-chem-01/gw-tankfarm" in second_out
+    assert f"{GATEWAYS} gateways of this plant are already online" in second_out
+    assert len(states) == GATEWAYS and all(states.values()), states
+    broker_log = mosquitto.log_path.read_text(errors="replace")[log_start:]
+    assert "already connected, closing old connection" not in broker_log
