@@ -59,7 +59,8 @@ class HardeningSettings(BaseSettings):
     """HAZMON_CORS_ORIGINS (comma-separated origins), HAZMON_MAX_BODY_BYTES,
     HAZMON_AUTH_FREE_FAILURES, HAZMON_AUTH_FAILURE_INTERVAL_S, HAZMON_AUTH_MAX_DELAY_S
     (GuessThrottle), HAZMON_STREAMS_PER_TOKEN, HAZMON_STREAMS_PER_ADDRESS,
-    HAZMON_STREAMS_TOTAL (api.streamgate)."""
+    HAZMON_STREAMS_TOTAL (api.streamgate), HAZMON_CONNECTIONS_PER_ADDRESS (the HTTP
+    server's, api.serving)."""
 
     model_config = SettingsConfigDict(env_prefix="HAZMON_", frozen=True, extra="ignore")
 
@@ -71,6 +72,7 @@ class HardeningSettings(BaseSettings):
     streams_per_token: int = Field(default=10, ge=1)
     streams_per_address: int = Field(default=20, ge=1)
     streams_total: int = Field(default=200, ge=1)
+    connections_per_address: int = Field(default=128, ge=1)
 
     @field_validator("cors_origins")
     @classmethod
@@ -126,6 +128,7 @@ def harden(
         app.add_middleware(cors.cls, *cors.args, **cors.kwargs)
     app.add_middleware(SecurityHeaders)
     app.state.auth_throttle = throttle
+    app.state.connections_per_address = settings.connections_per_address
     return throttle
 
 

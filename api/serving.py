@@ -12,6 +12,11 @@ slowing of failed guesses and the per-address stream cap). Here no address is
 trusted unless `forwarded_allow_ips` names it; with none, proxy headers are not read
 at all.
 
+Connections: a TCP peer may hold at most `HAZMON_CONNECTIONS_PER_ADDRESS` (128)
+connections at once; more are closed as soon as they are accepted. uvicorn keeps a
+connection that never sends a request open without a time limit, so without this
+one address could hold every descriptor of the process with idle connections.
+
 Accept errors: when the process runs out of file descriptors, asyncio logs
 "socket.accept() out of system resource" with a traceback at every retry of every
 listening socket; under an attack that was hundreds of MB of log a minute. The
@@ -20,13 +25,15 @@ filter lets one such record through per `interval_s` and says how many it held b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hazmon.errors import HazmonError
 
@@ -77,15 +84,62 @@ class Web:
 
 
 def uvicorn_config(app: FastAPI, web: Web) -> uvicorn.Config:
+    """The server's configuration; the per-address connection cap is the one `harden`
+    left on the app (HAZMON_CONNECTIONS_PER_ADDRESS), else 128."""
     import uvicorn
 
     trusted = web.trusted_proxies
+    connections_per_address = int(getattr(app.state, "connections_per_address", 128))
     return uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", ws="none",
         timeout_graceful_shutdown=5,
         proxy_headers=bool(trusted), forwarded_allow_ips=trusted or [],
         ssl_certfile=web.tls_cert, ssl_keyfile=web.tls_key,
+        http=capped_protocol(connections_per_address, exempt=frozenset(trusted)),
     )
+
+
+def capped_protocol(per_address: int, *, exempt: frozenset[str] = frozenset()
+                    ) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, closing at once a connection from a TCP peer that
+    already has `per_address` open (idle ones included: uvicorn gives a connection
+    that never sends a request no time limit). The trusted proxies in `exempt` are not
+    capped: every client behind one shares its address."""
+    from uvicorn.config import HTTP_PROTOCOLS
+    from uvicorn.importer import import_from_string
+
+    base: type[Any] = import_from_string(HTTP_PROTOCOLS["auto"])
+    open_by_peer: Counter[str] = Counter()
+
+    class Capped(base):  # type: ignore[misc]
+        refused_connections = 0
+        _peer: str | None = None
+        _refused = False
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            peer = transport.get_extra_info("peername")
+            address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            if address and address not in exempt:
+                if open_by_peer[address] >= per_address:
+                    Capped.refused_connections += 1
+                    self._refused = True
+                    transport.close()
+                    return
+                open_by_peer[address] += 1
+                self._peer = address
+            super().connection_made(transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._refused:
+                return  # closed in connection_made: nothing was set up
+            if self._peer is not None:
+                open_by_peer[self._peer] -= 1
+                if open_by_peer[self._peer] <= 0:
+                    del open_by_peer[self._peer]
+                self._peer = None
+            super().connection_lost(exc)
+
+    return Capped
 
 
 class RateLimited(logging.Filter):

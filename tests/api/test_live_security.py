@@ -107,7 +107,8 @@ def bearer(token: str, **extra: str) -> dict[str, str]:
 
 class Stream:
     """One raw HTTP/1.1 request for /api/v1/stream: its status and, if refused, the
-    error code; an accepted one stays open until `close()`."""
+    error code (status 0, "closed": the connection was closed unanswered); an accepted
+    one stays open until `close()`."""
 
     def __init__(self) -> None:
         self.status = 0
@@ -119,7 +120,12 @@ class Stream:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
         writer.write(f"GET /api/v1/stream HTTP/1.1\r\nHost: hazmon\r\n"
                      f"Authorization: Bearer {token}\r\n\r\n".encode())
-        head = await reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            self.error = "closed"  # over the address's connection cap: closed at once
+            writer.close()
+            return self
         self.status = int(head.split()[1])
         if self.status == 200:
             await reader.readuntil(b"event: ready")
@@ -165,15 +171,19 @@ def still_serving(running: Hazmon) -> None:
 async def test_a_viewer_opening_hundreds_of_streams_gets_its_cap_and_the_service_goes_on(
     tmp_path: Path, fresh_mosquitto: Mosquitto, site: str
 ) -> None:
-    """The attack: 400 streams with one viewer token against a process that may open
-    256 files. Without the cap it would run out of descriptors; with the default cap
-    the viewer holds 10 and every other request is refused, quickly, with 429."""
+    """The attack: 400 streams at once with one viewer token against a process that may
+    open 256 files. Without the caps it would run out of descriptors; with the default
+    ones the viewer holds 10 streams, every other request is refused at once with 429,
+    or, beyond the address's 128 connections, its connection is closed."""
     running = start(tmp_path, fresh_mosquitto, site, nofile=NOFILE)
     port = port_of(running)
     try:
         async with asyncio.timeout(90):
             streams = await open_streams(port, TOKENS["viewer"], 400)
-            assert tally(streams) == {200: 10, (429, "too_many_streams"): 390}
+            counts = tally(streams)
+            assert counts.pop(200) == 10, counts
+            assert set(counts) <= {(429, "too_many_streams"), (0, "closed")}, counts
+            assert counts[(429, "too_many_streams")] >= 118, counts
             await asyncio.to_thread(still_serving, running)
             more = await open_streams(port, TOKENS["admin"], 3)  # another token: its own share
             assert tally(more) == {200: 3}
@@ -215,19 +225,55 @@ async def test_address_and_total_caps(
         assert running.stop() == 0, running.output()[-3000:]
 
 
-async def test_idle_connections_exhausting_descriptors_log_one_line_and_the_service_survives(
+async def test_idle_connections_from_one_address_are_capped_and_the_service_answers(
     tmp_path: Path, fresh_mosquitto: Mosquitto, site: str
 ) -> None:
-    """300 idle TCP connections against a 256-file process: accept() fails with
-    EMFILE and asyncio retries every second; the log gets one line a minute for it
-    (it grew by hundreds of MB a minute), and once they go the service answers."""
+    """300 idle TCP connections from one address against a 256-file process: it
+    keeps 128 (HAZMON_CONNECTIONS_PER_ADDRESS), closes the rest at once, never runs
+    out of descriptors, and answers everyone else meanwhile."""
     running = start(tmp_path, fresh_mosquitto, site, nofile=NOFILE)
     port = port_of(running)
     held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     try:
         async with asyncio.timeout(60):
             for _ in range(300):
-                held.append(await asyncio.open_connection("127.0.0.1", port))
+                held.append(await asyncio.open_connection("127.0.0.1", port,
+                                                          local_addr=("127.0.0.5", 0)))
+            await asyncio.sleep(2)
+            closed = [r for r, _ in held if r.at_eof() or await _closed(r)]
+            assert len(closed) == 300 - 128
+            await asyncio.to_thread(still_serving, running)  # from 127.0.0.1
+            assert ACCEPT_ERROR not in running.output()
+    finally:
+        for _, writer in held:
+            writer.close()
+        code = running.stop()
+    assert code == 0, running.output()[-3000:]
+
+
+async def _closed(reader: asyncio.StreamReader) -> bool:
+    try:
+        return await asyncio.wait_for(reader.read(1), 0.05) == b""
+    except TimeoutError:
+        return False
+
+
+async def test_idle_connections_exhausting_descriptors_log_one_line_and_the_service_survives(
+    tmp_path: Path, fresh_mosquitto: Mosquitto, site: str
+) -> None:
+    """300 idle TCP connections from three addresses (each under its cap) against a
+    256-file process: accept() fails with EMFILE and asyncio retries every second;
+    the log gets one line a minute for it (it grew by hundreds of MB a minute), and
+    once they go the service answers."""
+    running = start(tmp_path, fresh_mosquitto, site, nofile=NOFILE)
+    port = port_of(running)
+    held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        async with asyncio.timeout(60):
+            for i in range(300):
+                source = f"127.0.0.{2 + i % 3}"
+                held.append(await asyncio.open_connection("127.0.0.1", port,
+                                                          local_addr=(source, 0)))
             await asyncio.sleep(5)  # about five retries of accept()
             assert running.output().count(ACCEPT_ERROR) == 1, running.output()[-3000:]
             for _, writer in held:
