@@ -160,6 +160,12 @@ class AlarmService(AlarmDesk):
             "hazmon_alarm_messages_acked", "MQTT messages evaluated, committed and acknowledged",
             registry=self.metrics_registry,
         )
+        self._retained_ignored = Counter(
+            "hazmon_alarm_retained_telemetry_ignored",
+            "Retained telemetry messages acknowledged and not evaluated (telemetry is never "
+            "retained; one would be read again on every resubscribe)",
+            registry=self.metrics_registry,
+        )
         self._latency = Histogram(
             "hazmon_alarm_evaluation_seconds",
             "Time to evaluate one socket read's messages (and commit, unless deferred)",
@@ -212,7 +218,8 @@ class AlarmService(AlarmDesk):
                 group.create_task(self._dispatcher.run(), name="alarms-notify")
                 await self._guarded("outbox", self._sweep)  # what fell due before a restart
                 await link.subscribed()
-                log.info("alarm service subscribed as %s", self.client_id)
+                log.info("alarm service subscribed")
+                log.debug("alarm service client id %s", self.client_id)
                 if ready is not None:
                     ready.set()
         finally:
@@ -325,7 +332,11 @@ class AlarmService(AlarmDesk):
 
     def _process(self, items: list[Inbound], defer: bool) -> tuple[Output, bool]:
         started = time.perf_counter()
-        found = self._receive([(item.topic, item.payload) for item in items], defer=defer)
+        messages = [(item.topic, item.payload) for item in items
+                    if not (item.retained and item.topic.endswith("/telemetry"))]
+        if len(messages) < len(items):
+            self._retained_ignored.inc(len(items) - len(messages))
+        found = self._receive(messages, defer=defer)
         self._latency.observe(time.perf_counter() - started)
         return found
 
@@ -457,6 +468,8 @@ class AlarmService(AlarmDesk):
                  anchors.read_file(self.data_dir)]
         with self._lock:
             head = self.db.head
+            log.info("journal ends at entry %d; anchors: %s", head.seq, ", ".join(
+                f"{a.source} {a.seq}" for a in found if a is not None) or "none reachable")
             problems = anchors.behind(head.seq, self.db.hash_at, found)
             if not problems:
                 return

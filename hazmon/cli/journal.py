@@ -36,7 +36,7 @@ def export_journal(
     from_ms: int | None = typer.Option(None, "--from-ms", help="first entry time (ms)"),
     to_ms: int | None = typer.Option(None, "--to-ms", help="last entry time (ms)"),
     site: str | None = typer.Option(None, "--site", help="only this site's entries"),
-    fmt: str = typer.Option(..., "--format", help="csv (for people) or jsonl (exact)"),
+    fmt: str = typer.Option("csv", "--format", help="csv (for people) or jsonl (exact)"),
 ) -> None:
     """Write the journal to stdout, streamed: CSV or JSON lines, every field."""
     from alarms.deskimpl import export_journal as stream
@@ -65,7 +65,10 @@ def _anchors(data: Path, broker: str | None, influx: str | None) -> list[Any]:
         except StoreError:
             store = None
         if store is not None:
-            found.append(anchors.read_store(store))
+            stored = anchors.read_store(store)
+            if stored is None:
+                typer.echo("no journal_head in the store (or not reachable)", err=True)
+            found.append(stored)
             store.close()
     if broker:
         retained = anchors.read_mqtt(broker, settings)
