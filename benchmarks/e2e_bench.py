@@ -1,4 +1,4 @@
-"""End-to-end benchmark: hazmon (ingest + alarms) against a Node-RED flow (issue #8).
+"""End-to-end benchmark: hazmon (ingest + alarms) against a Node-RED flow.
 
     .venv/bin/python benchmarks/e2e_bench.py [--seconds 60] [--burst 60] [--out DIR]
 

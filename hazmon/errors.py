@@ -24,8 +24,10 @@ class Problem:
     expected: str
 
     def __str__(self) -> str:
+        """`file:line: path: expected ...`; a problem of the whole file (line 0) has no line."""
         where = f"{self.path}: " if self.path else ""
-        return f"{self.file}:{self.line}: {where}expected {self.expected}"
+        at = f"{self.file}:{self.line}" if self.line > 0 else self.file
+        return f"{at}: {where}expected {self.expected}"
 
 
 class ConfigError(HazmonError):

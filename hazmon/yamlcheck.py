@@ -145,10 +145,12 @@ def read_text(path: str | Path) -> str:
     file = str(path)
     try:
         return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError([Problem(file, 0, "", "a readable file (there is no such file)")]) from exc
     except OSError as exc:
-        raise ConfigError([Problem(file, 1, "", f"a readable file ({exc.strerror})")]) from exc
+        raise ConfigError([Problem(file, 0, "", f"a readable file ({exc.strerror})")]) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(file, 1, "", "a UTF-8 text file")]) from exc
+        raise ConfigError([Problem(file, 0, "", "a UTF-8 text file")]) from exc
 
 
 def load_yaml_model(path: str | Path, model: type[M], *, rules: ExtraRules | None = None) -> M:

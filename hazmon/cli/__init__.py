@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
 import typer
+from typer.core import TyperOption
 
 app = typer.Typer(
     name="hazmon",
@@ -24,6 +26,20 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Telemetry and alarms for major hazard sources."""
+
+
+def _flags_take_no_value() -> None:
+    """typer's help shows a flag (`--load`, `--help`) as taking a `<bool>` value; it takes
+    none. Flags show no type; every other option keeps typer's."""
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
 
 
 def _register_all() -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from hazmon.cli._addresses import http_option
 from hazmon.errors import ConfigError, HazmonError
 from hazmon.private import private_dir, private_files
 from hazmon.runtime import raise_open_files_limit, settle_heap
@@ -38,7 +39,10 @@ def ingest(
     data: Path = typer.Option(Path("hazmon-data"), "--data", help="data folder"),
     share: str | None = typer.Option(None, "--share", help="join $share/GROUP/..."),
     client_id: str | None = typer.Option(None, "--client-id", help="MQTT client id"),
-    http: str = typer.Option("127.0.0.1:9101", "--http", help="HOST:PORT of /metrics"),
+    http: str = typer.Option(
+        "127.0.0.1:9101", "--http", callback=http_option(9101),
+        help="HOST:PORT of /metrics (a HOST alone: port 9101)",
+    ),
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Run the ingest service alone: MQTT to the store, at least once."""

@@ -27,6 +27,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from api.serving import Web
+from hazmon.cli._addresses import http_option
 from hazmon.errors import ConfigError, HazmonError
 from hazmon.settings import BrokerAddress, Settings, parse_broker_url
 
@@ -60,6 +62,7 @@ class Plan:
     ingest: bool = True
     scenario: str | None = None  # attach the simulator with this scenario
     broker_any_port: bool = False  # embedded broker: another port when 1883 is taken
+    embedded_broker: str = "auto"  # mosquitto, amqtt or auto (Mosquitto when installed)
     admin_token: str | None = None  # printed at start (demo)
     accept_truncated_journal: bool = False  # an auditor's decision, journalled
     web: Web = field(default_factory=Web)  # HTTPS and trusted proxies of the HTTP server
@@ -71,7 +74,23 @@ CONFIG = typer.Option(..., "--config", help="the site registry (YAML)")
 BROKER = typer.Option(None, "--broker", help="mqtt://HOST:PORT (default: embedded broker)")
 INFLUX = typer.Option(None, "--influx", help="http://HOST:PORT/DB (default: embedded store)")
 DATA = typer.Option(Path("hazmon-data"), "--data", help="data folder")
-HTTP = typer.Option("127.0.0.1:8080", "--http", help="HOST:PORT of the API and console")
+HTTP = typer.Option(
+    "127.0.0.1:8080", "--http", callback=http_option(8080),
+    help="HOST:PORT of the API and console (a HOST alone: port 8080)",
+)
+
+
+class EmbeddedBroker(StrEnum):
+    auto = "auto"
+    mosquitto = "mosquitto"
+    amqtt = "amqtt"
+
+
+EMBEDDED = typer.Option(
+    EmbeddedBroker.auto, "--embedded-broker",
+    help="without --broker: mosquitto, amqtt, or auto (Mosquitto when installed, else amqtt)",
+)
+BROKER_PORT = 1883  # the embedded broker's, when free
 LOG_LEVEL = typer.Option("INFO", "--log-level")
 ACCEPT_TRUNCATED = typer.Option(
     False, "--accept-truncated-journal",
@@ -109,12 +128,13 @@ def up(
     tls_cert: Path | None = TLS_CERT,
     tls_key: Path | None = TLS_KEY,
     forwarded_allow_ips: str = FORWARDED,
+    embedded_broker: EmbeddedBroker = EMBEDDED,
 ) -> None:
     """Run ingest, alarms and the HTTP API/console in one process."""
     settings = Settings(config=config, broker=broker, influx=influx, data=data, http=http)
     web = web_options(tls_cert, tls_key, forwarded_allow_ips)
     plan = Plan(settings, load(config), accept_truncated_journal=accept_truncated_journal,
-                web=web)
+                web=web, embedded_broker=embedded_broker.value)
     start(plan, log_level)
 
 
@@ -147,6 +167,7 @@ def demo(
     tls_cert: Path | None = TLS_CERT,
     tls_key: Path | None = TLS_KEY,
     forwarded_allow_ips: str = FORWARDED,
+    embedded_broker: EmbeddedBroker = EMBEDDED,
 ) -> None:
     """`up` on the bundled demo plant with the simulator attached (scenario `demo`)."""
     web = web_options(tls_cert, tls_key, forwarded_allow_ips)
@@ -155,7 +176,7 @@ def demo(
         registry = demo_registry(load(path), token)
         settings = Settings(config=path, broker=broker, influx=influx, data=data, http=http)
     plan = Plan(settings, registry, scenario=DEMO_SCENARIO, broker_any_port=True, admin_token=token,
-                web=web)
+                web=web, embedded_broker=embedded_broker.value)
     start(plan, log_level)
 
 
@@ -357,9 +378,18 @@ async def _broker(plan: Plan, stack: AsyncExitStack) -> tuple[BrokerAddress, str
         return parse_broker_url(plan.settings.broker), "external"
     from broker import embedded_broker
 
+    kind: Any = None if plan.embedded_broker == "auto" else plan.embedded_broker
     running = await stack.enter_async_context(
-        embedded_broker(data_dir=plan.settings.data, or_any_free_port=plan.broker_any_port)
+        embedded_broker(data_dir=plan.settings.data, port=BROKER_PORT, kind=kind,
+                        or_any_free_port=plan.broker_any_port)
     )
+    if running.address.port != BROKER_PORT:
+        log.warning("port %d is in use (another MQTT broker?); the embedded broker listens "
+                    "on %d instead", BROKER_PORT, running.address.port)
+        return running.address, (
+            f"embedded {running.kind}; port {BROKER_PORT} was in use, so port "
+            f"{running.address.port}"
+        )
     return running.address, f"embedded {running.kind}"
 
 
