@@ -75,6 +75,7 @@ class Inbound(NamedTuple):
     mid: int
     qos: int
     generation: int  # which connection delivered it
+    retained: bool = False  # a retained message the broker sent on subscribing
 
 
 Consumer = Callable[[list[Inbound]], None]  # one socket read's messages, on paho's thread
@@ -156,7 +157,7 @@ class MqttLink:
         """Chunked reads, lean PUBLISH parsing (paho's own as the fall-back), and one
         consumer call per socket read."""
         buffer_reads(client)
-        lean_publish(client, self._deliver)
+        lean_publish(client, self._deliver, retained=self._deliver_retained)
         client.on_message = self._on_message
         read = client.loop_read
 
@@ -203,13 +204,17 @@ class MqttLink:
     def _deliver(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         self._pending.append(Inbound(topic, payload, mid, qos, self._generation))
 
+    def _deliver_retained(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        self._pending.append(Inbound(topic, payload, mid, qos, self._generation, True))
+
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
         """What paho decoded itself (what `lean_publish` passed on)."""
         try:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = repr(bytes(msg._topic))
-        self._deliver(topic, bytes(msg.payload), msg.mid, msg.qos)
+        deliver = self._deliver_retained if msg.retain else self._deliver
+        deliver(topic, bytes(msg.payload), msg.mid, msg.qos)
 
     def _consume(self) -> None:
         """Give this read's messages to the consumer, unless closing (then they are not

@@ -147,3 +147,43 @@ async def test_mqtt_notifier_and_gateway_state_over_the_broker(
     assert '"event": "bypass_permit"' in entries and "chief.li" in entries
     assert '"event": "out_of_service"' in entries
     service.close()
+
+
+async def test_retained_telemetry_is_acknowledged_and_never_evaluated(
+    mosquitto: Mosquitto, unique_id: str, tmp_path: Path
+) -> None:
+    """Telemetry is never retained (docs/contract.md); a retained message would be read
+    again on every resubscribe. One left on the broker raises nothing and is counted."""
+    site = unique_id
+    telemetry = f"hazmon/v1/{site}/gw1/telemetry"
+    pub = publisher(mosquitto.port)
+    crossing = {"boot": 1, "seq": 0, "readings": [
+        {"sensor": "GT-1", "ts_ms": now_ms(), "value": 60.0}]}
+    await asyncio.to_thread(publish, pub, telemetry, crossing, retain=True)
+    service = AlarmService(
+        registry=parse_registry(small_registry_text(site)),
+        broker=parse_broker_url(mosquitto.url), settings=Settings(), store=MemoryStore(),
+        data_dir=tmp_path, client_id=f"alarms-{unique_id}", timing=Timing(tick_s=0.2),
+    )
+    recorder = Recorder(mosquitto.port, f"hazmon/v1/{site}/alarms")
+    task = await started(service)
+    try:
+        ignored = "hazmon_alarm_retained_telemetry_ignored_total"
+        for _ in range(100):
+            if service.metrics_registry.get_sample_value(ignored):
+                break
+            await asyncio.sleep(0.05)
+        assert service.metrics_registry.get_sample_value(ignored) == 1.0
+        assert service.alarms(active=True, site=site) == []
+        fresh = {"boot": 1, "seq": 1, "readings": [
+            {"sensor": "GT-1", "ts_ms": now_ms(), "value": 30.0}]}
+        await asyncio.to_thread(publish, pub, telemetry, fresh)
+        raised = await asyncio.to_thread(recorder.wait_for, is_event(site, "raised", "high"))
+        assert raised["value"] == 30.0
+        assert recorder.matching(is_event(site, "raised", "high_high")) == []
+    finally:
+        await stopped(task)
+        await asyncio.to_thread(publish, pub, telemetry, b"", retain=True)
+        pub.disconnect()
+        recorder.close()
+        service.close()
