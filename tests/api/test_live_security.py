@@ -298,7 +298,9 @@ async def test_idle_connections_exhausting_descriptors_log_one_line_and_the_serv
 
 # -- guessing tokens ----------------------------------------------------------------------
 
-SLOW = {"HAZMON_AUTH_FAILURE_INTERVAL_S": "2", "HAZMON_AUTH_MAX_DELAY_S": "4"}
+SLOW = {"HAZMON_AUTH_FAILURE_INTERVAL_S": "3", "HAZMON_AUTH_MAX_DELAY_S": "6"}
+HELD_S = 2.5  # at least: a held answer waits its turn, 3 s after the last
+AT_ONCE_S = 1.5  # at most: an answer not held (with room for a loaded machine)
 
 
 def timed_get(client: httpx.Client, path: str, headers: dict[str, str]) -> tuple[int, float]:
@@ -322,9 +324,9 @@ def test_rotating_forwarded_for_does_not_escape_the_guess_limit_and_a_valid_toke
             assert all(status == 401 for status, _ in fast)
             status, held_s = timed_get(c, "/api/v1/sites",
                                        bearer("guess-x", **{"X-Forwarded-For": "10.9.0.99"}))
-            assert status == 401 and held_s >= 1.5, held_s
+            assert status == 401 and held_s >= HELD_S, held_s
             status, took_s = timed_get(c, "/api/v1/me", bearer(TOKENS["operator"]))
-            assert status == 200 and took_s < 1.0, took_s
+            assert status == 200 and took_s < AT_ONCE_S, took_s
             with ThreadPoolExecutor(4) as pool:  # a parallel guesser: held, then refused
                 parallel = list(pool.map(
                     lambda i: c.get("/api/v1/sites", headers=bearer(f"p-{i}")), range(4)))
@@ -332,7 +334,7 @@ def test_rotating_forwarded_for_does_not_escape_the_guess_limit_and_a_valid_toke
             assert refused and all(int(r.headers["retry-after"]) >= 1 for r in refused)
             assert {r.status_code for r in parallel} <= {401, 429}
             status, took_s = timed_get(c, "/api/v1/me", bearer(TOKENS["operator"]))
-            assert status == 200 and took_s < 1.0, took_s
+            assert status == 200 and took_s < AT_ONCE_S, took_s
             alarms = c.get("/api/v1/alarms", headers=bearer(TOKENS["operator"]))
             assert alarms.status_code == 200
     finally:
@@ -352,10 +354,10 @@ def test_a_named_proxys_forwarded_for_is_the_client(
             for _ in range(10):
                 assert timed_get(c, "/api/v1/sites", guesser)[0] == 401
             status, held_s = timed_get(c, "/api/v1/sites", guesser)
-            assert status == 401 and held_s >= 1.5, held_s
+            assert status == 401 and held_s >= HELD_S, held_s
             other = bearer("typo", **{"X-Forwarded-For": "10.9.1.2"})
             status, took_s = timed_get(c, "/api/v1/sites", other)
-            assert status == 401 and took_s < 1.0, took_s
+            assert status == 401 and took_s < AT_ONCE_S, took_s
     finally:
         assert running.stop() == 0, running.output()[-3000:]
 
