@@ -12,14 +12,9 @@ groups (`Timing.group_commit_s`, `group_commit_max`). Alarm events and risk grad
 (CONTRACT §2) are published from paho's thread right after their commit; the event
 loop writes `alarm_event`, `site_risk` and `journal_head` to the store (in batches
 gathered for `store_linger_s`), tells live subscribers and runs the notifiers.
-The journal's head is anchored (alarms/anchors.py) after every commit that journals
-an entry: retained on MQTT and as a store point, asynchronously and coalesced; it
-also goes to the anchor file every `anchor_s` and at stop.
-
-Before it takes a message, the service compares its journal with the anchors it can
-reach (the retained head, the store's `journal_head`, the anchor file) and refuses to
-start when the journal falls short of one (`JournalBehind`, naming both seqs), unless
-started with `accept_truncated_journal` (an auditor's decision, journalled).
+The journal's head is anchored after every commit that journals an entry, and the
+journal checked against its anchors before the service takes a message
+(alarms/anchoring.py); the anchor file gets the head every `anchor_s` and at stop.
 
 No error of a background task ends the service: each periodic job and the store
 writer report a failure to `faults` (logged at a bounded rate) and try again next
@@ -38,18 +33,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from alarms import anchors, journal, system
+from alarms import system
+from alarms.anchoring import AnchoredDesk
 from alarms.anchors import Anchor
 from alarms.bridge import Inbound, MqttLink
 from alarms.core import NotifyRequest, Output, RiskChange
-from alarms.db import connect as connect_db
-from alarms.deskimpl import AlarmDesk
-from alarms.journal import Head
 from alarms.notifiers import (
     Backoff,
     Dispatcher,
@@ -60,7 +52,6 @@ from alarms.notifiers import (
 )
 from alarms.series import Deconflict, event_point, risk_point
 from hazmon import topics
-from hazmon.errors import HazmonError
 from hazmon.faults import Faults
 from hazmon.mqtt import MqttError, MqttOptions, stable_client_id
 from hazmon.registry import GRADE_LEVEL, Registry
@@ -73,19 +64,6 @@ log = logging.getLogger(__name__)
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class JournalBehind(HazmonError):
-    """The journal falls short of an anchor: entries were cut off or rewritten since
-    it was anchored. The service does not start on it unless told to."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(
-            "refusing to start: " + "; ".join(problems) + ". The journal was cut off or "
-            "rewritten since it was anchored. Restore it, or, if an auditor approved "
-            "running on it, start with --accept-truncated-journal (that is journalled)."
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +87,7 @@ class Timing:
     backoff: Backoff = field(default_factory=Backoff)
 
 
-class AlarmService(AlarmDesk):
+class AlarmService(AnchoredDesk):
     def __init__(
         self,
         *,
@@ -126,10 +104,9 @@ class AlarmService(AlarmDesk):
         accept_truncated_journal: bool = False,
     ) -> None:
         super().__init__(
-            registry=registry, data_dir=data_dir, store=store, clock=clock or wall_clock_ms
+            registry=registry, data_dir=data_dir, store=store, clock=clock or wall_clock_ms,
+            broker=broker, settings=settings, accept_truncated_journal=accept_truncated_journal,
         )
-        self.broker = broker
-        self.settings = settings
         self.client_id = client_id or settings.client_id or stable_client_id(data_dir, "alarms")
         self.timing = timing or Timing()
         self._given_notifiers = notifiers
@@ -138,19 +115,13 @@ class AlarmService(AlarmDesk):
         self._waiting_since = 0.0
         self._dispatcher: Dispatcher | None = None
         self._to_store: deque[Point] = deque(maxlen=self.timing.store_buffer)
-        self._store_wake: asyncio.Event | None = None
         self._deconflict = Deconflict()
         self.faults = faults or Faults()
-        self.accept_truncated_journal = accept_truncated_journal
         self.system = system.SystemAlarms()
         for alarm_id, key, raised_ms, doc in self.db.open_of_site(system.SITE):
             self.system.restore(key, alarm_id, raised_ms, doc.get("latest") or {})
         self._publish_failing = False
         self._evaluation_failing = False
-        self._head_latest: Head | None = None
-        self._head_scheduled = False
-        self._head_point: Point | None = None  # the newest anchor, for the next store batch
-        self.db.on_head = self._head_moved
         self.metrics_registry = CollectorRegistry(auto_describe=True)
         self._events = Counter(
             "hazmon_alarm_events", "Alarm journal entries, by event", ["event"],
@@ -426,91 +397,6 @@ class AlarmService(AlarmDesk):
         """Every `anchor_s`: the head to MQTT and the store, then to the anchor file."""
         self._publish_head(self.db.head)
         await asyncio.to_thread(self.write_anchor)
-
-    # -- anchoring with every commit --------------------------------------------------------
-
-    def _head_moved(self, head: Head) -> None:
-        """After a commit that journalled entries (any thread, the desk's lock held):
-        have the event loop anchor the newest head, once for however many commits
-        come before it gets to it."""
-        self._head_latest = head
-        loop = self._loop
-        if self._head_scheduled or loop is None:
-            return
-        self._head_scheduled = True
-        try:
-            loop.call_soon_threadsafe(self._publish_latest_head)
-        except RuntimeError:  # the loop closed: stopping (the stop anchors)
-            self._head_scheduled = False
-
-    def _publish_latest_head(self) -> None:
-        self._head_scheduled = False
-        if self._head_latest is not None:
-            self._publish_head(self._head_latest)
-
-    def _publish_head(self, head: Head) -> None:
-        """On the event loop: the retained MQTT head now, the store's with the next
-        batch (only the newest one goes)."""
-        anchor = Anchor(head.seq, head.hash, self._now(), "this service")
-        self._publish(topics.JOURNAL_HEAD, orjson.dumps(anchor.message()), retain=True)
-        self.last_anchor = anchor
-        self._head_point = anchor.point()
-        if self._store_wake is not None:
-            self._store_wake.set()
-
-    # -- the journal against its anchors at start ------------------------------------------
-
-    def check_anchors(self) -> None:
-        """Compare the journal with the anchors reachable (retained head, store, file);
-        raise `JournalBehind` if it falls short of one, unless accepting that (then
-        journal the decision and anchor afresh)."""
-        found = [self._retained_head(), anchors.read_store(self.store),
-                 anchors.read_file(self.data_dir)]
-        with self._lock:
-            head = self.db.head
-            log.info("journal ends at entry %d; anchors: %s", head.seq, ", ".join(
-                f"{a.source} {a.seq}" for a in found if a is not None) or "none reachable")
-            problems = anchors.behind(head.seq, self.db.hash_at, found)
-            if not problems:
-                return
-            if not self.accept_truncated_journal:
-                raise JournalBehind(problems)
-            note = ("started with --accept-truncated-journal: " + "; ".join(problems))
-            log.warning("journal: %s", note)
-            accepted = system.event(
-                "alarms/journal", "truncation_accepted", alarm_id=None, ts_ms=self._now(),
-                from_state=None, state=None, note=note, published=False,
-            )
-            new_head = self.db.commit([accepted], self.engine.take_dirty())
-            top = anchors.highest(found)
-            anchors.write_rebase(
-                self.data_dir, Anchor(new_head.seq, new_head.hash, self._now()),
-                was_seq=top.seq if top else 0,
-            )
-
-    def _retained_head(self) -> Anchor | None:
-        """The retained head on the broker (a short connection of its own)."""
-        opts = MqttOptions.build(self.broker, self.settings, client_id="", clean_start=True)
-        return anchors.read_mqtt_with(opts, attempts=3, timeout_s=10.0)
-
-    # -- the Desk: audit, against every anchor reachable --------------------------------------
-
-    def _reachable_anchors(self) -> list[Anchor | None]:
-        mine = anchors.relabel(self.last_anchor, anchors.MQTT_SOURCE + ", as published"
-                               ) if self.last_anchor else None
-        in_file, ignored = anchors.read_file_all(self.data_dir)
-        return [mine, in_file, *ignored, anchors.read_store(self.store)]
-
-    def anchor(self) -> Anchor | None:
-        """The highest anchor reachable: the journal must reach it (and all others)."""
-        return anchors.highest(self._reachable_anchors())
-
-    def journal_verify(self) -> dict[str, Any]:
-        conn = connect_db(self.db.path, readonly=True)
-        try:
-            return journal.verify(journal.rows(conn), self._reachable_anchors()).answer()
-        finally:
-            conn.close()
 
     # -- system alarms ------------------------------------------------------------------------
 

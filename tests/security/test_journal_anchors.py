@@ -25,9 +25,10 @@ import pytest
 from typer.testing import CliRunner
 
 from alarms import anchors
+from alarms.anchoring import JournalBehind
 from alarms.db import DB_FILE
 from alarms.notifiers import MemoryNotifier
-from alarms.service import AlarmService, JournalBehind, Timing
+from alarms.service import AlarmService, Timing
 from hazmon.cli import app as cli
 from hazmon.config import parse_registry
 from hazmon.settings import InfluxAddress, Settings, parse_broker_url
