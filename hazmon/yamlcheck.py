@@ -146,7 +146,8 @@ def read_text(path: str | Path) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError([Problem(file, 0, "", "a readable file (there is no such file)")]) from exc
+        missing = Problem(file, 0, "", "a readable file (there is no such file)")
+        raise ConfigError([missing]) from exc
     except OSError as exc:
         raise ConfigError([Problem(file, 0, "", f"a readable file ({exc.strerror})")]) from exc
     except UnicodeDecodeError as exc:
