@@ -427,9 +427,17 @@ class AlarmService(AnchoredDesk):
         return made
 
     async def _report(self, request: NotifyRequest, ok: bool, detail: str, final: bool) -> None:
-        out = await asyncio.to_thread(
-            partial(self.record_outcome, request, ok=ok, detail=detail, final=final)
-        )
+        """Journal a delivery attempt. If that fails (disk full...), the request stays
+        in the outbox and a later sweep sends it again (with the same idempotency key):
+        a fault of `alarms/notify-journal` meanwhile."""
+        try:
+            out = await asyncio.to_thread(
+                partial(self.record_outcome, request, ok=ok, detail=detail, final=final)
+            )
+        except Exception as exc:  # reported; the outbox keeps the request
+            self.faults.failed("alarms/notify-journal", exc)
+            return
+        self.faults.ok("alarms/notify-journal")
         self._emitted(out)
 
     async def _sweep(self) -> None:

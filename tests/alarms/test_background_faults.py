@@ -65,6 +65,8 @@ def inject(service: AlarmService, writer: str, code: int, monkeypatch: pytest.Mo
         monkeypatch.setattr(service, "_flush_waiting", io_error(code))
     elif writer == "outbox":
         monkeypatch.setattr(service.db, "outbox", io_error(code))
+    elif writer == "notify-journal":  # the journal entry of a delivery attempt
+        monkeypatch.setattr(service, "record_outcome", io_error(code))
     elif writer == "evaluation":  # the commit of what a socket read's messages caused
         monkeypatch.setattr(service, "_process", io_error(code))
     elif writer == "publish":  # alarm events, grades, the journal head on MQTT
@@ -139,7 +141,8 @@ async def still_evaluates(
 @pytest.mark.parametrize("code", ERRNOS, ids=errno.errorcode.get)
 @pytest.mark.parametrize(
     "writer",
-    ["anchor-file", "store", "clock", "group-commit", "outbox", "publish", "evaluation"])
+    ["anchor-file", "store", "clock", "group-commit", "outbox", "publish", "evaluation",
+     "notify-journal"])
 async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_nothing_stops(
     service: AlarmService, mosquitto: Mosquitto, unique_id: str, writer: str, code: int,
     monkeypatch: pytest.MonkeyPatch,
@@ -149,7 +152,7 @@ async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_noth
     try:
         with monkeypatch.context() as patch:
             inject(service, writer, code, patch)
-            if writer in ("store", "evaluation"):  # gives them work
+            if writer in ("store", "evaluation", "notify-journal"):  # gives them work
                 await still_evaluates(service, unique_id, 0, failing=writer == "evaluation")
             key = f"_system/alarms/{writer}"
             for _ in range(100):
