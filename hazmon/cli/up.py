@@ -233,10 +233,9 @@ def start(plan: Plan, log_level: str) -> None:
     from hazmon.runtime import raise_open_files_limit
 
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
-    from hazmon.private import private_dir, private_files
+    from hazmon.private import private_files
 
     private_files()  # the data folder's files are 0600, its folders 0700, whatever the umask
-    private_dir(plan.settings.data)
     limit_accept_errors()  # out of descriptors: one log record a minute, not a flood
     soft, hard = raise_open_files_limit()
     log.info("open files: up to %d (hard limit %d)", soft, hard)
@@ -264,6 +263,7 @@ def _hazmon_error(exc: BaseException) -> HazmonError | None:
 
 
 async def run(plan: Plan) -> None:
+    from hazmon.private import private_dir
     from hazmon.runtime import settle_heap
     from stores import open_store
 
@@ -271,8 +271,9 @@ async def run(plan: Plan) -> None:
     hangups = Hangups()  # SIGHUP: reload tokens and registry (once serving)
     settings = plan.settings
     async with AsyncExitStack() as stack:
-        listener = _bind_http(settings.http)
+        listener = _bind_http(settings.http)  # a taken port ends it before anything starts
         stack.callback(listener.close)
+        private_dir(settings.data)
         store = await asyncio.to_thread(
             open_store, influx=settings.influx, data_dir=settings.data, settings=settings
         )
