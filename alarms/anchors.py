@@ -2,8 +2,8 @@
 file, so that `verify` also catches a cut-off tail or a chain rewritten from scratch.
 
 Where anchors go, and when:
-- the retained MQTT message on `hazmon/v1/journal/head` (CONTRACT §2) and
-- the `journal_head` series of the store (CONTRACT §5): after every commit that
+- the retained MQTT message on `hazmon/v1/journal/head` (docs/contract.md §2) and
+- the `journal_head` series of the store (docs/contract.md §5): after every commit that
   journals an entry (published asynchronously, coalesced when commits come faster
   than they go out), every minute and at stop;
 - `journal-anchors.jsonl` in the data folder, next to (not inside) the journal DB:

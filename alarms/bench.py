@@ -1,4 +1,4 @@
-"""How fast the alarm path is (STYLE.md item 8): `python -m alarms.bench`.
+"""How fast the alarm path is (docs/development.md §8): `python -m alarms.bench`.
 
 Drives the bundled demo plant (177 sensors) with realistic values, a few per cent of
 them crossing thresholds, and prints readings/s for the engine alone and for the whole

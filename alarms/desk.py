@@ -3,7 +3,7 @@
 `AlarmService` (alarms.service) implements this; the API depends only on it, so the
 API can be tested against any implementation. Every operator action takes `user`,
 the name of the token that made it, and is journalled. Errors are those of
-alarms.errors. Alarm dicts have the fields of the alarm event (CONTRACT §6) for the
+alarms.errors. Alarm dicts have the fields of the alarm event (docs/contract.md §6) for the
 occurrence's latest event, plus `raised_ms`, `acked_ms`, `acked_by` and
 `shelved_until_ms` (when a shelved occurrence comes back by itself; else None).
 """
@@ -94,7 +94,7 @@ class Desk(Protocol):
         """The journal as CSV or JSON lines, streamed chunk by chunk."""
 
     def journal_verify(self) -> dict[str, Any]:
-        """`{"ok", "entries", "first_bad", "anchor"}` (CONTRACT §7)."""
+        """`{"ok", "entries", "first_bad", "anchor"}` (docs/contract.md §7)."""
 
     def kpi(self, *, from_ms: int, to_ms: int, site: str | None) -> dict[str, Any]:
-        """The alarm-system figures of ALARMS.md's last section."""
+        """The alarm-system figures of docs/alarms.md, "Alarm-system figures"."""

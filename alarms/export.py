@@ -1,4 +1,4 @@
-"""Journal exports (CONTRACT §7), streamed chunk by chunk.
+"""Journal exports (docs/contract.md §7), streamed chunk by chunk.
 
 - JSON lines keep every field exactly (`FIELDS`, `prev`, `hash`): what `verify` and
   auditors' own re-checks use. `verify_jsonl()` re-checks such a file.

@@ -1,6 +1,7 @@
-"""The tamper-evident alarm journal (ALARMS.md): an append-only hash chain in SQLite.
+"""The tamper-evident alarm journal (docs/alarms.md, "Journal"): an append-only hash chain
+in SQLite.
 
-Each entry has the fields of `FIELDS` (ALARMS.md's ten plus `site`), `prev` (the
+Each entry has the fields of `FIELDS` (docs/alarms.md's ten plus `site`), `prev` (the
 previous entry's hash, 64 zeros for the first) and
 `hash = sha256(prev + canonical_json(entry))`, where canonical JSON has sorted keys,
 no whitespace, UTF-8 and non-ASCII characters as themselves (Python's
@@ -157,7 +158,7 @@ class Verification:
     ignored: list[Anchor] = field(default_factory=list)  # naming no entry
 
     def answer(self) -> dict[str, Any]:
-        """The shape of CONTRACT §7 `GET /api/v1/journal/verify`, plus reason, head,
+        """The shape of docs/contract.md §7 `GET /api/v1/journal/verify`, plus reason, head,
         every anchor checked and those ignored."""
         return {
             "ok": self.ok,

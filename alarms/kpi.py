@@ -1,4 +1,4 @@
-"""Alarm-system health figures (EEMUA 191 / ISA-18.2, ALARMS.md's last section), from
+"""Alarm-system health figures (EEMUA 191 / ISA-18.2, docs/alarms.md, "Alarm-system figures"), from
 the journal, for a time window, per site and in total.
 
 - raises per 10 minutes: `mean` over the window, `peak` = the most raises inside any

@@ -1,5 +1,5 @@
-"""Notifiers (ALARMS.md, escalation): webhook, MQTT and log, plus an in-memory fake,
-behind one small interface; and the dispatcher that runs them.
+"""Notifiers (docs/alarms.md, "Escalation and notification"): webhook, MQTT and log, plus
+an in-memory fake, behind one small interface; and the dispatcher that runs them.
 
 The dispatcher keeps one bounded queue and one worker per recipient, so a failing or
 slow notifier never holds up another one, nor the evaluation (which only submits).

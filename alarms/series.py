@@ -1,4 +1,4 @@
-"""The alarm service's rows of the store (CONTRACT §5): `alarm_event`, `site_risk`.
+"""The alarm service's rows of the store (docs/contract.md §5): `alarm_event`, `site_risk`.
 
 InfluxDB keeps one row per (measurement, tags, time): two events of one point with
 the same tags in the same millisecond (say two `notified` for two recipients) would

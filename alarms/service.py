@@ -1,4 +1,4 @@
-"""The alarm service: the shell around the engine (STYLE.md items 1 and 7).
+"""The alarm service: the shell around the engine (docs/development.md §1 and §7).
 
     service = AlarmService(registry=..., broker=..., settings=..., store=..., data_dir=...)
     await service.run(ready=event)   # until cancelled; `ready` is set after SUBACK
@@ -9,7 +9,7 @@ evaluates them on paho's network thread, one socket read's messages at a time
 acknowledges the messages (so a crash loses nothing: the broker sends again, and the
 engine drops what it has seen). Messages that cause nothing to tell are committed in
 groups (`Timing.group_commit_s`, `group_commit_max`). Alarm events and risk grades
-(CONTRACT §2) are published from paho's thread right after their commit; the event
+(docs/contract.md §2) are published from paho's thread right after their commit; the event
 loop writes `alarm_event`, `site_risk` and `journal_head` to the store (in batches
 gathered for `store_linger_s`), tells live subscribers and runs the notifiers.
 The journal's head is anchored after every commit that journals an entry, and the

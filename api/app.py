@@ -1,4 +1,4 @@
-"""The HTTP API and the duty-officer console (CONTRACT §7), as one FastAPI app.
+"""The HTTP API and the duty-officer console (docs/contract.md §7), as one FastAPI app.
 
     app = create_app(registry=..., desk=..., store=..., metrics=[...], health=...)
 

@@ -4,7 +4,7 @@ A token is never stored: the registry holds the sha256 of each one. A presented 
 is hashed and compared with *every* registered hash with `hmac.compare_digest`, so the
 time taken says nothing about which hash, or how much of one, matched.
 
-The role matrix of CONTRACT §7 is data (`ROLE_RIGHTS`); each route names the one right
+The role matrix of docs/contract.md §7 is data (`ROLE_RIGHTS`); each route names the one right
 it needs (`Right`), and `require(right)` is the FastAPI dependency that checks it.
 
 Authentication comes before anything about the request is read. FastAPI parses a JSON
@@ -156,7 +156,7 @@ def right_of(dependant: Dependant) -> Right | None:
 class AuthFirstRoute(APIRoute):
     """A route that authenticates the caller and checks its right before FastAPI reads,
     parses or validates anything of the request: no token, a bad body gives 401, not
-    422 (CONTRACT §7). Every route built with it must `require` a right."""
+    422 (docs/contract.md §7). Every route built with it must `require` a right."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         right = right_of(self.dependant)

@@ -1,6 +1,6 @@
 """Every error the HTTP API answers, mapped to a status code in this one place.
 
-Errors are JSON `{"error": "<code>", "detail": "<sentence>"}` (CONTRACT §7). Logic
+Errors are JSON `{"error": "<code>", "detail": "<sentence>"}` (docs/contract.md §7). Logic
 raises the errors of its own package; this module decides what they mean over HTTP:
 
     HazmonError

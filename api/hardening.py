@@ -17,7 +17,7 @@ through unbuffered. Outermost first, as `harden` installs them:
     BodyLimit         a body over the limit (Content-Length, or counted as it streams)
                       gets 413 before any route sees it
 
-Error answers are those of CONTRACT §7: JSON `{"error", "detail"}`.
+Error answers are those of docs/contract.md §7: JSON `{"error", "detail"}`.
 """
 
 from __future__ import annotations

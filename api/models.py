@@ -1,4 +1,4 @@
-"""Request bodies and answer shapes of the HTTP API (CONTRACT §7), for validation and
+"""Request bodies and answer shapes of the HTTP API (docs/contract.md §7), for validation and
 for the OpenAPI document. Answers allow extra fields: the alarm service may tell more
 than the contract promises, and the API passes it on."""
 
@@ -111,7 +111,7 @@ class AlarmEventOut(_Answer):
 
 
 class AlarmOut(_Answer):
-    """An occurrence: its latest alarm event (CONTRACT §6) plus when raised and acked."""
+    """An occurrence: its latest alarm event (docs/contract.md §6) plus when raised and acked."""
 
     alarm_id: str
     key: str

@@ -2,7 +2,7 @@
 
 It is not the alarm service: it evaluates no readings. A test raises and clears
 occurrences by hand (`raise_alarm`, `clear`), and the operator inputs follow the
-ISA-18.2 table of ALARMS.md (illegal ones raise IllegalTransition and change
+ISA-18.2 table of docs/alarms.md (illegal ones raise IllegalTransition and change
 nothing), so the API's status codes and the console's flows can be checked against
 it. It remembers whether each condition is still active, so that unshelving and
 returning to service re-evaluate (`unack` if active, else `normal`), and it hides an

@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    help="also run hazmon flat out held only to storing: the alarm service "
                         "may fall behind by more than the broker keeps for it")
     p.add_argument("--broker-queue", type=int, default=None, metavar="N",
-                   help="Mosquitto's max_queued_messages (default 100,000, CONTRACT §2's "
+                   help="Mosquitto's max_queued_messages (default 100,000, docs/contract.md §2's "
                         "minimum)")
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
                    help="py-spy hazmon's processes in every phase into DIR (perturbs)")

@@ -154,7 +154,7 @@ class Gateway:
 
     def __init__(self, port: int, user: str, password: str) -> None:
         self.port, self.user, self.password = port, user, password
-        self.seq = -1  # the first message of a boot is seq 0 (CONTRACT §3)
+        self.seq = -1  # the first message of a boot is seq 0 (docs/contract.md §3)
         self.client = self._connect()
 
     def _connect(self) -> mqtt.Client:

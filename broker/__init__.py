@@ -9,7 +9,7 @@ Which broker, and why (docs/running.md has the long form):
    PATH): a maintained, production broker. It speaks MQTT 5, keeps its queue on disk
    in the data folder (so a restart of hazmon loses nothing the broker accepted), and
    is configured with `max_queued_messages 100000` (its default of 1000 drops
-   messages silently, CONTRACT §2). It runs as a child process in its own session, so
+   messages silently, docs/contract.md §2). It runs as a child process in its own session, so
    a Ctrl-C in the terminal reaches hazmon, which stops the broker last.
 2. amqtt 0.12 otherwise (a pure-Python dependency, so `hazmon demo` works with nothing
    else installed). It speaks MQTT 3.1.1 only (hazmon's clients fall back), keeps

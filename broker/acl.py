@@ -67,7 +67,7 @@ SERVICE_USERS = (INGEST_USER, ALARMS_USER, SIMULATOR_USER, OBSERVER_USER)
 SERVICE_LISTENER_USERS = frozenset({INGEST_USER, ALARMS_USER, SIMULATOR_USER})
 DEFAULT_SERVICE_LISTEN_PORT = 1884
 
-MAX_QUEUED_MESSAGES = 100_000  # CONTRACT §2: Mosquitto's default of 1000 drops silently
+MAX_QUEUED_MESSAGES = 100_000  # docs/contract.md §2: Mosquitto's default of 1000 drops silently
 DEFAULT_MAX_PACKET_BYTES = 2 * 1024 * 1024  # 1 MiB is refused by hazmon (dead-lettered)
 CONF_NAME = "mosquitto.conf"
 PASSWD_NAME = "passwd"
@@ -183,7 +183,7 @@ def plan_broker(
         reasons.append("a packet limit of at least 64 KiB (or 0 for none)")
     if max_queued < MAX_QUEUED_MESSAGES:
         reasons.append(f"a queue of at least {MAX_QUEUED_MESSAGES:,} messages per client "
-                       "(CONTRACT §2)")
+                       "(docs/contract.md §2)")
     gateways = _gateway_users(registry, reasons)
     notify_topics = _notifier_topics(registry, reasons)
     if reasons:

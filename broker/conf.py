@@ -31,7 +31,7 @@ def conf_text(plan: BrokerPlan, *, auth_dir: Path, data_dir: Path) -> str:
         "# services on the service listener (docs/security.md).",
         "per_listener_settings true",
         "",
-        "# Keep what is queued across a restart, and enough of it (CONTRACT §2).",
+        "# Keep what is queued across a restart, and enough of it (docs/contract.md §2).",
         "persistence true",
         f"persistence_location {str(data_dir).rstrip('/')}/",
         "autosave_interval 60",

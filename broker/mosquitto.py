@@ -27,7 +27,7 @@ def write_config(address: BrokerAddress, folder: Path) -> Path:
         "# written by `hazmon up`: the embedded broker (loopback only, anonymous)",
         f"listener {address.port} {address.host}",
         "allow_anonymous true",
-        "# Mosquitto's default of 1000 drops messages silently (CONTRACT §2)",
+        "# Mosquitto's default of 1000 drops messages silently (docs/contract.md §2)",
         "max_queued_messages 100000",
         "# alarm events go out at once, not after the previous segment's TCP ACK",
         "set_tcp_nodelay true",

@@ -27,7 +27,7 @@ from pathlib import Path
 from hazmon.errors import HazmonError
 
 PASSWD_BINARY = "mosquitto_passwd"
-BROKER_USER = "mosquitto"  # Mosquitto started as root drops to this user (CONTRACT §9)
+BROKER_USER = "mosquitto"  # Mosquitto started as root drops to this user (docs/contract.md §9)
 
 
 class PasswdError(HazmonError):

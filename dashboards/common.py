@@ -31,7 +31,7 @@ TAGS = ["hazmon"]
 ALL = model.VariableOption(text=["All"], value=["$__all"])
 REFRESH = "30s"
 
-# Grafana unit ids for the registry's units (CONTRACT §4); `suffix:` where Grafana has none.
+# Grafana unit ids for the registry's units (docs/contract.md §4); `suffix:` where Grafana has none.
 GRAFANA_UNIT: dict[str, str] = {
     "%LEL": "suffix: %LEL",
     "%VOL": "suffix: %VOL",

@@ -5,7 +5,7 @@ InfluxQL query as Grafana's InfluxDB data source stores it
 (`{"refId", "query", "rawQuery": true, "resultFormat"}`), with a builder that plugs
 into the SDK's panels like its own query builders do.
 
-Every dashboard reads the series of CONTRACT §5 through these queries, and the
+Every dashboard reads the series of docs/contract.md §5 through these queries, and the
 integration test runs each one against a real InfluxDB.
 """
 

@@ -153,7 +153,9 @@ def lost_messages() -> timeseries.Panel:
     return (
         trend()
         .title("Lost messages per interval")
-        .description("Telemetry messages missing from each gateway's sequence (CONTRACT §3).")
+        .description(
+            "Telemetry messages missing from each gateway's sequence (docs/contract.md §3)."
+        )
         .with_target(query(queries.LOST_MESSAGES).alias("$tag_site/$tag_gateway"))
         .draw_style(common_models.GraphDrawStyle.BARS)
         .fill_opacity(80)

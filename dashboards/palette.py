@@ -1,6 +1,6 @@
 """Colours and value mappings that mean the same on every hazmon dashboard.
 
-Risk grades wear their own colour (blue, yellow, orange, red: ALARMS.md, site risk
+Risk grades wear their own colour (blue, yellow, orange, red: docs/alarms.md, site risk
 grade); alarm priorities are red (critical), orange (high) and yellow (medium); an
 interlock's state is green when normal and red when tripped. Threshold steps come
 from the registry in force, so the line a duty officer sees on a trend is the limit

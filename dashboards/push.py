@@ -5,7 +5,7 @@ Idempotent: the folder is created once (by its uid), each dashboard is written w
 left alone, so pushing twice changes nothing and adds no version to Grafana's history.
 
 The token is a Grafana service account token with the Editor role on the folder; it
-comes from `GRAFANA_TOKEN` or a file, never from the command line (CONTRACT §8).
+comes from `GRAFANA_TOKEN` or a file, never from the command line (docs/contract.md §8).
 """
 
 from __future__ import annotations

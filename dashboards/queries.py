@@ -1,4 +1,4 @@
-"""The InfluxQL behind every panel, in one place (series of CONTRACT §5).
+"""The InfluxQL behind every panel, in one place (series of docs/contract.md §5).
 
 Grafana substitutes `$timeFilter`, `$__interval` and the dashboard variables
 (`$site`, `$priority`, `$instance`) before InfluxDB sees a query. Safety trends plot

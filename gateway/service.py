@@ -6,7 +6,7 @@
                                rate-limited and windowed, so live data goes first
 
 `boot` comes from the disk and is incremented at every start; `seq` counts the
-messages of this boot (CONTRACT §3). When the bounded buffer must evict batches that
+messages of this boot (docs/contract.md §3). When the bounded buffer must evict batches that
 were never delivered, the next message skips as many `seq` numbers: the platform
 counts the gap as lost messages of this gateway, so the loss is visible there too,
 besides this gateway's log and its counters.
@@ -58,7 +58,7 @@ class Stats:
 
 
 def compose(body: bytes, *, boot: int, seq: int, sent_ms: int, historical: bool) -> bytes:
-    """A telemetry batch (CONTRACT §3) around a stored JSON array of readings."""
+    """A telemetry batch (docs/contract.md §3) around a stored JSON array of readings."""
     flag = b"true" if historical else b"false"
     head = b'{"boot":%d,"seq":%d,"sent_ms":%d,"historical":%s,"readings":' % (
         boot,

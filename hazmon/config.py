@@ -1,7 +1,7 @@
 """Loading and checking the site registry, with file, line and field path in every error.
 
 `load_registry(path)` reads the YAML, checks its shape with the pydantic models, then
-the rules of CONTRACT §4 and ALARMS.md that span fields, and reports every problem at
+the rules of docs/contract.md §4 and docs/alarms.md that span fields, and reports every problem at
 once (`ConfigError.problems`). On success it returns the registry in force: every
 default filled in.
 """

@@ -1,4 +1,4 @@
-"""The kinds table of ALARMS.md: units, conditions, priorities, defaults and ceilings.
+"""The kinds table of docs/alarms.md: units, conditions, priorities, defaults and ceilings.
 
 Everything a plant engineer may look up about a kind of sensor lives here, as data.
 """
@@ -75,7 +75,7 @@ UNIT_ALIASES: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class KindSpec:
-    """What ALARMS.md says about one kind."""
+    """What docs/alarms.md says about one kind."""
 
     units: frozenset[str]
     default_unit: str | None

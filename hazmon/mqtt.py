@@ -1,4 +1,4 @@
-"""Connecting hazmon's own MQTT clients (paho-mqtt 2), per CONTRACT §2.
+"""Connecting hazmon's own MQTT clients (paho-mqtt 2), per docs/contract.md §2.
 
 - MQTT 5 when the broker offers it (Receive Maximum 65535, session expiry), falling
   back to 3.1.1 (persistent session: clean_session false) when it refuses or gives no

@@ -1,4 +1,4 @@
-"""The site registry (CONTRACT §4) as pydantic models.
+"""The site registry (docs/contract.md §4) as pydantic models.
 
 `RegistryDoc` is the document as written; `load_registry()` (hazmon.config) checks it
 and returns it with every default filled in (`Sensor.thresholds`, `latch`, `unit`,

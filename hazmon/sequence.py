@@ -1,4 +1,4 @@
-"""Bounds on a gateway's `boot` and `seq` (CONTRACT §3, project notes), shared by ingest
+"""Bounds on a gateway's `boot` and `seq` (docs/contract.md §3, project notes), shared by ingest
 and the alarm engine. Pure: no I/O, no clock.
 
 - `boot` and `seq` are integers from 0 to MAX_WIRE_INT (2^53 - 1): exact in a JSON

@@ -1,4 +1,4 @@
-"""Settings, built once in `main` and frozen (STYLE.md item 6).
+"""Settings, built once in `main` and frozen (docs/development.md §6).
 
 Command-line options name the files and addresses; secrets come only from the
 environment (`HAZMON_MQTT_PASSWORD`, `HAZMON_INFLUX_TOKEN`, ...) or from files named

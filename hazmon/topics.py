@@ -1,4 +1,4 @@
-"""MQTT topics of CONTRACT §2."""
+"""MQTT topics of docs/contract.md §2."""
 
 from __future__ import annotations
 

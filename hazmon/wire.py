@@ -1,4 +1,4 @@
-"""The wire contract (CONTRACT §2, §3, §6): message models and the telemetry decoder.
+"""The wire contract (docs/contract.md §2, §3, §6): message models and the telemetry decoder.
 
 The decoder is on the hot path of every reading: it parses with orjson and checks each
 reading by hand against a per-gateway index of the registry, rather than building a

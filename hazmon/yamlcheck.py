@@ -2,7 +2,7 @@
 
 Every configuration file (the registry, a gateway's) is read this way: its shape checked
 by its pydantic model, cross-field rules given as `rules`, and every problem reported
-at once, with the line of the offending key (CONTRACT §4).
+at once, with the line of the offending key (docs/contract.md §4).
 
     config = load_yaml_model(path, GatewayConfig)     # raises ConfigError
 """

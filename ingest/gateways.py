@@ -1,6 +1,6 @@
 """What ingest knows of each gateway: its boot, its last `seq`, lost messages, online state.
 
-`seq` counts the messages of one gateway boot from 0 (CONTRACT §3). For each
+`seq` counts the messages of one gateway boot from 0 (docs/contract.md §3). For each
 (site, gateway) the tracker keeps the boot and the highest `seq` seen:
 
 - the next `seq` (last + 1): nothing lost;
@@ -15,7 +15,7 @@
 
 The first message after ingest starts sets the baseline (what came before is not
 known). Any change of the lost count, the boot or the online state gives a
-`gateway_status` point (CONTRACT §5).
+`gateway_status` point (docs/contract.md §5).
 
 `online` agrees with the alarm service's `offline` alarm (docs/alarms.md): false on
 the gateway's will or `online: false`, and also when no telemetry has arrived for the
@@ -106,7 +106,7 @@ class GatewayTracker:
     def set_online(
         self, site: str, gateway: str, online: bool, boot: int, ts_ms: int
     ) -> Observation:
-        """A state message (CONTRACT §2): online or not, and the gateway's boot."""
+        """A state message (docs/contract.md §2): online or not, and the gateway's boot."""
         with self._lock:
             gw = self.state(site, gateway)
             gw.online = online

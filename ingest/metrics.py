@@ -44,7 +44,8 @@ class IngestMetrics:
         )
         self.retained_ignored = Counter(
             "hazmon_ingest_retained_telemetry_ignored",
-            "retained telemetry messages ignored (telemetry is never retained, CONTRACT §2)",
+            "retained telemetry messages ignored "
+            "(telemetry is never retained, docs/contract.md §2)",
             registry=r,
         )
         self.acked = Counter("hazmon_ingest_messages_acked", "PUBACKs sent", registry=r)

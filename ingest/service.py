@@ -260,7 +260,7 @@ class IngestService:
 
     def _on_retained(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         """A retained message the broker sent on subscribing: a gateway's retained state
-        is its current state, but telemetry is never retained (CONTRACT §2), and a
+        is its current state, but telemetry is never retained (docs/contract.md §2), and a
         retained one would be read again on every resubscribe: ignored, counted, and
         acknowledged in order with the rest."""
         if not topic.endswith("/telemetry"):

@@ -2,7 +2,7 @@
 
 Gateways are grouped ten to a site (`ld-001`, `ld-002`, ...); each gateway `gw-0001`
 carries M combustible gas detectors `GT-0001-0001` ... (unique within the site, as
-CONTRACT §1 requires). `hazmon simulate --write-registry FILE --gateways N --sensors M`
+docs/contract.md §1 requires). `hazmon simulate --write-registry FILE --gateways N --sensors M`
 writes the registry so ingest and alarms can load the same plant.
 """
 

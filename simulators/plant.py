@@ -139,7 +139,7 @@ class PlantSimulator:
         """Every gateway's telemetry batch for this tick, with its boot and seq.
 
         Serialize with `batch.model_dump_json(exclude_none=True)`: a reading with
-        `"state": null` beside its value breaks the contract (CONTRACT §3)."""
+        `"state": null` beside its value breaks the contract (docs/contract.md §3)."""
         now_ms = self.clock() if now_ms is None else now_ms
         out: list[tuple[str, str, TelemetryBatch | None]] = []
         for tick, gw in zip(self.tick(now_ms), self._gateways, strict=True):

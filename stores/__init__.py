@@ -1,4 +1,4 @@
-"""hazmon stores: where readings and the other series of CONTRACT §5 become durable.
+"""hazmon stores: where readings and the other series of docs/contract.md §5 become durable.
 
     open_store(influx="http://127.0.0.1:8086/hazmon", data_dir=..., settings=...)
 

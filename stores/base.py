@@ -1,6 +1,6 @@
-"""The store interface that ingest, the alarm service and the API share (CONTRACT §5).
+"""The store interface that ingest, the alarm service and the API share (docs/contract.md §5).
 
-A store keeps the series of CONTRACT §5 (and hazmon's own `ingest_stats`).
+A store keeps the series of docs/contract.md §5 (and hazmon's own `ingest_stats`).
 `InfluxStore` writes them to InfluxDB through the v1 HTTP API; `SqliteStore` is the
 embedded store in the data folder; `MemoryStore` is the in-memory fake for tests of
 logic. Calls are synchronous and batch-oriented; async shells run them in a worker

@@ -1,6 +1,6 @@
 """MemoryStore: the in-memory fake of the store interface, for tests of logic.
 
-It keeps InfluxDB's semantics (CONTRACT §5): a point is identified by its
+It keeps InfluxDB's semantics (docs/contract.md §5): a point is identified by its
 measurement, tags and timestamp; a rewrite of the same point merges its fields (so
 rewriting a reading is idempotent); an empty tag value is no tag and a None field
 is no field. Nothing is persisted.

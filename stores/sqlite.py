@@ -1,6 +1,6 @@
 """SqliteStore: the embedded store, one SQLite file (WAL) in the data folder.
 
-The same series as InfluxDB (CONTRACT §5), with InfluxDB's identity rule: a reading
+The same series as InfluxDB (docs/contract.md §5), with InfluxDB's identity rule: a reading
 is identified by its tags (site, gateway, sensor, kind, quality) and timestamp, so a
 rewrite replaces it; another series' point by its measurement, tags and timestamp, a
 rewrite merging its fields. Layout (docs/storage.md has the figures):

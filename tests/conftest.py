@@ -132,7 +132,7 @@ def fresh_influxdb() -> Iterator[InfluxDB]:
 
 @pytest.fixture(autouse=True)
 def _no_journal_head_left(request: pytest.FixtureRequest) -> None:
-    """The retained journal head is the one topic a test cannot make its own (CONTRACT
+    """The retained journal head is the one topic a test cannot make its own (docs/contract.md
     §2: one alarm service per broker). It is cleared on the session broker before each
     test that uses it, so an alarm service on a fresh data folder does not find another
     test's anchor and refuse to start on a journal that falls short of it."""

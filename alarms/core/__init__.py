@@ -1,5 +1,5 @@
 """The alarm core: readings, gateway states, operator inputs and clock ticks in, events
-out. No I/O and no clock of its own (STYLE.md item 1); tests/alarms/test_core_purity.py
+out. No I/O and no clock of its own (docs/development.md §1); tests/alarms/test_core_purity.py
 keeps it that way."""
 
 from alarms.core.engine import Engine

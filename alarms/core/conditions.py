@@ -1,4 +1,4 @@
-"""Condition rules of ALARMS.md: what one reading says about each condition of its
+"""Condition rules of docs/alarms.md: what one reading says about each condition of its
 sensor, and the on-/off-delays that turn those verdicts into active and clear.
 
 A reading's verdict on a condition is `ACTIVE`, `INACTIVE` or `HOLD` (it says nothing:

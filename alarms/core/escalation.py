@@ -1,4 +1,4 @@
-"""Escalation (ALARMS.md): tiers per priority on the service clock, reminders until ack.
+"""Escalation (docs/alarms.md): tiers per priority on the service clock, reminders until ack.
 
 Tier 1 is told when the round starts (its `after_s` is normally 0) with the event that
 started it; tier k > 1 when the alarm has been unacknowledged for its `after_s`, with

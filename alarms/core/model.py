@@ -26,7 +26,7 @@ LastReading = tuple[int | None, int | None, Value, str]  # ts_ms, seen_ms, value
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One journal entry; a point's event is also an alarm event (CONTRACT §6)."""
+    """One journal entry; a point's event is also an alarm event (docs/contract.md §6)."""
 
     key: str
     site: str
@@ -46,7 +46,7 @@ class Event:
     published: bool = True  # False: journal only (notes, permits, out-of-service)
 
     def wire(self) -> Doc:
-        """The alarm event of CONTRACT §6."""
+        """The alarm event of docs/contract.md §6."""
         return {
             "alarm_id": self.alarm_id,
             "key": self.key,
@@ -75,7 +75,7 @@ class NotifyRequest:
     key: str
     site: str
     tier: int
-    payload: Doc  # the alarm event (CONTRACT §6)
+    payload: Doc  # the alarm event (docs/contract.md §6)
 
     def doc(self) -> Doc:
         return asdict(self)

@@ -1,4 +1,4 @@
-"""Site risk grade (ALARMS.md, four colours): effective = max(baseline, dynamic).
+"""Site risk grade (docs/alarms.md, "Site risk grade"): effective = max(baseline, dynamic).
 
 Dynamic: red for a critical point whose condition is active or whose occurrence has
 not ended, hidden or not (hidden is not safe); orange likewise for high, and for a

@@ -1,4 +1,4 @@
-"""The ISA-18.2 / IEC 62682 transition table of ALARMS.md: everything that moves an
+"""The ISA-18.2 / IEC 62682 transition table of docs/alarms.md: everything that moves an
 alarm point from one state to another lives here, as one table of data.
 
 `apply(state, returned, input, ...)` looks the pair up and returns the `Outcome` (the
@@ -6,7 +6,7 @@ new state, the `returned` flag and the events to journal), `None` for a process 
 device input the table does not list (it changes nothing), and raises
 `IllegalTransition` for an operator input the table does not list.
 
-Two rows go beyond ALARMS.md's table, both about stacked hiding (its precedence:
+Two rows go beyond docs/alarms.md's table, both about stacked hiding (its precedence:
 out_of_service over suppressed over shelved): a sensor returned to service while it is
 still in maintenance goes to `suppressed`, and maintenance that starts or ends under
 out-of-service changes nothing. Maintenance starting on a shelved point replaces the

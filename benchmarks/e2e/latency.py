@@ -2,7 +2,7 @@
 
 `AlarmListener` subscribes to `hazmon/v1/+/alarms` (QoS 1, its own clean session) and
 keeps the arrival time (`time.monotonic_ns()`, in paho's network thread) of every
-`raised` event under (site, sensor, ts_ms): CONTRACT §6 gives an event the `ts_ms` of
+`raised` event under (site, sensor, ts_ms): docs/contract.md §6 gives an event the `ts_ms` of
 the reading that raised it. `match()` joins those with the publishers' crossings
 (site, sensor, ts_ms, publish time). `front_ts_ms`, the newest reading time of any raised or
 cleared event, tells how far the alarm service has evaluated (the load stamps readings

@@ -1,4 +1,4 @@
-"""The benchmark's load: gateways publishing telemetry batches (CONTRACT §3), QoS 1.
+"""The benchmark's load: gateways publishing telemetry batches (docs/contract.md §3), QoS 1.
 
 The plant's gateways are split over a few publisher processes, one MQTT 3.1.1
 connection each (rawmqtt.py: clean session, QoS 1, up to 1000 messages in flight).

@@ -3,7 +3,7 @@ to a site (as the project's load generator lays out its plant, simulators/loadpl
 200 x 50 is 20 sites of 500 detectors.
 
 Every sensor is a combustible gas detector in %LEL with the default thresholds of
-ALARMS.md (high 25, high_high 50) and a deadband of 2, so a reading of 30 raises
+docs/alarms.md (high 25, high_high 50) and a deadband of 2, so a reading of 30 raises
 `high` and a reading of 10 clears it (high is not latched; high_high, never reached,
 would be). Delays are 0: an alarm is raised by the reading that crosses, which is what
 the latency figure measures.

@@ -5,7 +5,7 @@
 - `NodeRedPeer`: the Node-RED flow of `benchmarks/nodered/`.
 
 Both are started per case on a fresh database and stopped at its end. hazmon's
-services keep a broker session for 300 s after they stop (CONTRACT §2); so that it
+services keep a broker session for 300 s after they stop (docs/contract.md §2); so that it
 does not collect the next system's load, the runner ends those sessions
 (`end_sessions`, a clean start with the same client id).
 """

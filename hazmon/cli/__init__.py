@@ -1,4 +1,4 @@
-"""The `hazmon` command (CONTRACT §8).
+"""The `hazmon` command (docs/contract.md §8).
 
 Each module of this package adds its commands through `register(app)`; the modules are
 found by name, so a part of the product brings its commands without editing this file.

@@ -4,7 +4,7 @@
 `--config` names a plant's own) into the provisioning folder that the compose stack
 mounts; `--check` writes nothing and fails when the folder is out of date. `push`
 uploads them to an existing Grafana; its token comes from `GRAFANA_TOKEN` or
-`--token-file`, never from a command-line value (CONTRACT §8).
+`--token-file`, never from a command-line value (docs/contract.md §8).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`hazmon ingest`: the ingest service alone (CONTRACT §8).
+"""`hazmon ingest`: the ingest service alone (docs/contract.md §8).
 
     hazmon ingest --config plant.yaml --broker mqtt://127.0.0.1:1883 \
         --influx http://127.0.0.1:8086/hazmon [--share GROUP] [--http 127.0.0.1:9101]

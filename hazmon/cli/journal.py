@@ -1,5 +1,5 @@
 """`hazmon journal export|verify` and `hazmon kpi`: auditors' offline tools over the
-alarm service's data folder (CONTRACT §8; the same answers as the API's)."""
+alarm service's data folder (docs/contract.md §8; the same answers as the API's)."""
 
 from __future__ import annotations
 

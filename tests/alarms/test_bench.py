@@ -1,4 +1,4 @@
-"""The hot-path benchmark runs and reports readings/s (STYLE.md item 8)."""
+"""The hot-path benchmark runs and reports readings/s (docs/development.md §8)."""
 
 from __future__ import annotations
 

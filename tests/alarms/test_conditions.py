@@ -1,4 +1,4 @@
-"""Condition rules of ALARMS.md, one scenario each: deadband, delays, qualities,
+"""Condition rules of docs/alarms.md, one scenario each: deadband, delays, qualities,
 ranges, fault, stale and offline."""
 
 from __future__ import annotations

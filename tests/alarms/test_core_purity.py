@@ -1,4 +1,4 @@
-"""The alarm core does no I/O and reads no clock (STYLE.md item 1): parse its imports."""
+"""The alarm core does no I/O and reads no clock (docs/development.md §1): parse its imports."""
 
 from __future__ import annotations
 

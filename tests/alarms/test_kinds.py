@@ -1,4 +1,4 @@
-"""One scenario per default of ALARMS.md's kinds table: threshold, priority, latch."""
+"""One scenario per default of docs/alarms.md's kinds table: threshold, priority, latch."""
 
 from __future__ import annotations
 

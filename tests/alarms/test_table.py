@@ -1,6 +1,6 @@
-"""The ISA-18.2 transition table against ALARMS.md, over every (state, input) pair.
+"""The ISA-18.2 transition table against docs/alarms.md, over every (state, input) pair.
 
-`expected()` restates ALARMS.md's two tables independently of alarms.core.table (no
+`expected()` restates docs/alarms.md's two tables independently of alarms.core.table (no
 shared data): hypothesis and an exhaustive loop both compare the two.
 """
 
@@ -33,7 +33,7 @@ def expected(
     s: State, i: Input, latched: bool, returned: bool, active: bool, maint: bool,
     before: State | None = None,
 ) -> Outcome | str | None:
-    """ALARMS.md, row by row. `before`: the state a hidden point had when hidden."""
+    """docs/alarms.md, row by row. `before`: the state a hidden point had when hidden."""
     shown = _shown_again(active, latched, before)
     # process inputs
     if i is Input.active:
@@ -80,7 +80,7 @@ def expected(
 
 
 def _shown_again(active: bool, latched: bool, before: State | None) -> Any:
-    """ALARMS.md, States: hiding never discharges an obligation."""
+    """docs/alarms.md, States: hiding never discharges an obligation."""
 
     def outcome(name: str) -> Outcome:
         if active:  # its condition is active then

@@ -1,4 +1,4 @@
-"""The role matrix of CONTRACT §7: 401 without or with an unknown token, 403 for a role
+"""The role matrix of docs/contract.md §7: 401 without or with an unknown token, 403 for a role
 without the right, and neither for a role with it, on every /api/v1 endpoint; both
 before the body or the query is looked at."""
 
@@ -128,7 +128,7 @@ async def test_the_token_is_checked_before_the_body_and_the_query(
     client: httpx.AsyncClient, ready: FakeDesk, method: str, route: str, path: str,
     body: dict[str, Any] | None, right: Right,
 ) -> None:
-    """CONTRACT §7: no token is 401 and a role without the right 403, whatever the
+    """docs/contract.md §7: no token is 401 and a role without the right 403, whatever the
     body or the query (FastAPI would parse a body before any dependency runs)."""
     garbled = f"{path}{'&' if '?' in path else '?'}limit=lots&from_ms=soon"
     json = {"Content-Type": "application/json"}

@@ -1,4 +1,4 @@
-"""Half an hour of a healthy plant, as the services would store it (CONTRACT §5).
+"""Half an hour of a healthy plant, as the services would store it (docs/contract.md §5).
 
 Readings for every sensor of a registry, the alarm service's series
 (`alarm_event`, `site_risk`, `gateway_status`) and the ingest service's `ingest_stats`

@@ -1,4 +1,4 @@
-"""The site registry: defaults of ALARMS.md and every error with file, line and path."""
+"""The site registry: defaults of docs/alarms.md and every error with file, line and path."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Hypothesis builds messages from parts whose fate is known by construction: good
 readings (each with a (sensor, ts_ms) of its own), bad readings (one of the ways of
-CONTRACT §3), whole messages that are not a batch. After each example, once ingest
+docs/contract.md §3), whole messages that are not a batch. After each example, once ingest
 has acknowledged every message: the store holds exactly the good readings so far,
 the dead-letter store exactly one letter per bad reading or message, each with a
 reason, and the connection never dropped.

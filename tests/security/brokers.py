@@ -4,7 +4,7 @@ are tests/mqtt_clients.py's, shared with the deploy/mosquitto template's tests).
 
 `GeneratedBroker` writes the configuration with broker.acl into its own temp folder
 and starts Mosquitto on it unchanged. Started as root, Mosquitto drops to the
-`mosquitto` user before it reads the password and ACL files (CONTRACT §9), so the
+`mosquitto` user before it reads the password and ACL files (docs/contract.md §9), so the
 folder is made searchable and the files are the generator's own (owner, modes).
 """
 

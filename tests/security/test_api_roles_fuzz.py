@@ -1,6 +1,6 @@
 """Schemathesis over the whole hardened API, as every role, with made-up tokens and with
 none: no request gets a 5xx, and no endpoint answers a role that lacks its right
-(CONTRACT §7's role table, written out here independently of api/auth.py).
+(docs/contract.md §7's role table, written out here independently of api/auth.py).
 
 tests/api/test_openapi.py checks the answers against the document as admin; this file
 checks who gets in. The event stream is left out (it never ends; tests/api covers it).
@@ -29,7 +29,7 @@ ENGINEER = frozenset({"engineer", "admin"})
 AUDIT = frozenset({"auditor", "admin"})
 FIGURES = frozenset({"auditor", "engineer", "admin"})
 
-# (method, path) -> the roles that may call it (CONTRACT §7)
+# (method, path) -> the roles that may call it (docs/contract.md §7)
 WHO_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/me"): ALL,
     ("GET", "/api/v1/sites"): ALL,
