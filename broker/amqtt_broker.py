@@ -63,11 +63,15 @@ def quiet_closed_connections(loop: asyncio.AbstractEventLoop, context: dict[str,
 
 
 class QuietEmptyConnections(logging.Filter):
-    """amqtt logs a connection closed before its first packet as ERROR: DEBUG here."""
+    """amqtt logs a connection closed before its first packet as ERROR and WARNING:
+    DEBUG here."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and record.getMessage().startswith("No data from"):
-            log.debug("amqtt: %s", record.getMessage())
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING and (
+            message.startswith("No data from") or "No data to decode MQTT packet" in message
+        ):
+            log.debug("amqtt: %s", message)
             return False
         return True
 

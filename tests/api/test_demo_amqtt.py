@@ -55,11 +55,12 @@ def test_demo_on_amqtt_logs_no_error_and_alarms_within_30_s(tmp_path: Path) -> N
 
 def test_demo_says_when_1883_is_taken_and_which_port_it_uses(tmp_path: Path) -> None:
     with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
         try:
             holder.bind(("127.0.0.1", 1883))
             holder.listen()
         except OSError:
-            pass  # something else holds it already: the same case
+            pass  # another server listens there already: the same case
         demo = Hazmon("demo", "--data", str(tmp_path / "data"), "--embedded-broker", "amqtt",
                       http=f"127.0.0.1:{free_port()}", log=tmp_path / "demo.log",
                       env=without_mosquitto())

@@ -164,6 +164,7 @@ hostile_reading = st.one_of(
 )
 
 
+@pytest.mark.fuzz
 @settings(max_examples=300, deadline=None)
 @given(st.lists(hostile_reading, min_size=1, max_size=20))
 def test_every_reading_is_either_kept_or_rejected_with_a_reason(readings: list[Any]) -> None:
