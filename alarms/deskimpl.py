@@ -49,13 +49,7 @@ class AlarmDesk:
         self._clock = clock
         self._lock = threading.RLock()
         self.db = db.AlarmDb(data_dir)
-        self.engine = Engine(registry)
-        saved = self.db.load()
-        self.engine.restore(
-            sensors=saved.sensors, points=saved.points, gateways=saved.gateways,
-            open_occurrences=saved.open_occurrences, last=saved.last,
-        )
-        self.engine.start(self._now())
+        self.engine = self._engine_from_db()
         self._decoder = Decoder(registry)
         self.last_anchor: Anchor | None = None
         self.failed_messages = 0
@@ -72,13 +66,33 @@ class AlarmDesk:
     def _now(self) -> int:
         return int(self._clock())
 
+    def _engine_from_db(self) -> Engine:
+        """An engine in the state the database holds: what was committed."""
+        engine = Engine(self.registry)
+        saved = self.db.load()
+        engine.restore(
+            sensors=saved.sensors, points=saved.points, gateways=saved.gateways,
+            open_occurrences=saved.open_occurrences, last=saved.last,
+        )
+        engine.start(self._now())
+        return engine
+
     def _commit(self, out: Output, now_ms: int, *, outbox_done: tuple[str, ...] = ()) -> None:
-        """Journal and persist (the lock is held)."""
+        """Journal and persist (the lock is held). A commit that fails (disk full, out of
+        descriptors) leaves the engine as the database is: what it evaluated since the
+        last commit is forgotten, so the messages, unacknowledged, are evaluated again
+        when they come back instead of being dropped as repeats with their events never
+        journalled."""
         dirty = self.engine.take_dirty()
         if out.events or out.notify or outbox_done or dirty:
-            self.db.commit(
-                out.events, dirty, outbox_add=out.notify, outbox_done=outbox_done, now_ms=now_ms
-            )
+            try:
+                self.db.commit(
+                    out.events, dirty, outbox_add=out.notify, outbox_done=outbox_done,
+                    now_ms=now_ms,
+                )
+            except BaseException:
+                self.engine = self._engine_from_db()
+                raise
 
     def _act(self, action: Callable[[int], Output]) -> Output:
         with self._lock:

@@ -122,6 +122,7 @@ class AlarmService(AnchoredDesk):
             self.system.restore(key, alarm_id, raised_ms, doc.get("latest") or {})
         self._publish_failing = False
         self._evaluation_failing = False
+        self._retry: list[Inbound] = []  # evaluated when a commit failed: evaluated again
         self.metrics_registry = CollectorRegistry(auto_describe=True)
         self._events = Counter(
             "hazmon_alarm_events", "Alarm journal entries, by event", ["event"],
@@ -260,18 +261,36 @@ class AlarmService(AnchoredDesk):
                 self._waiting_since = now
             defer = (len(self._waiting) + len(items) < timing.group_commit_max
                      and now - self._waiting_since < timing.group_commit_s)
+            if self._retry:  # evaluated before a commit failed: again, first
+                items, self._retry = [*self._retry, *items], []
             try:
                 out, committed = self._process(items, defer)
             except Exception as exc:  # the commit failed (ENOSPC...): not acknowledged
-                self._evaluation_failing = True
-                self.faults.failed("alarms/evaluation", exc)
+                self._commit_failed(exc, items)
                 return
-            if self._evaluation_failing:
-                self._evaluation_failing = False
-                self.faults.ok("alarms/evaluation")
+            self._commit_works()
             self._waiting += items
             if committed and self._link is not None:
                 self._ack(self._link, self._waiting)
+        self._emit(out)
+
+    def _commit_failed(self, exc: Exception, items: list[Inbound]) -> None:
+        """A commit failed: the desk went back to what the database holds
+        (`AlarmDesk._commit`), so the messages waiting for a commit and these ones are
+        evaluated again, in order, at the next chance: the next socket read or
+        `_flush_due`, every `group_commit_s`. Until then they are not acknowledged, and a
+        system alarm says why (`alarms/evaluation`)."""
+        self._retry = [*self._waiting, *items]
+        self._waiting.clear()
+        self._evaluation_failing = True
+        self.faults.failed("alarms/evaluation", exc)
+
+    def _commit_works(self) -> None:
+        if self._evaluation_failing:
+            self._evaluation_failing = False
+            self.faults.ok("alarms/evaluation")
+
+    def _emit(self, out: Output) -> None:
         if not out:
             return
         loop = self._loop
@@ -289,12 +308,33 @@ class AlarmService(AnchoredDesk):
         """Commit and acknowledge the messages waiting for a commit (if their group is
         due)."""
         with self._lock:
+            if self._retry:
+                self._retry_failed()
+                return
             age_s = time.monotonic() - self._waiting_since
             if not self._waiting or (due_only and age_s < self.timing.group_commit_s):
                 return
-            self.flush()
+            try:
+                self.flush()
+            except Exception as exc:
+                self._commit_failed(exc, [])
+                return
             if self._link is not None:
                 self._ack(self._link, self._waiting)
+
+    def _retry_failed(self) -> None:
+        """Evaluate again what a failed commit left (the lock is held)."""
+        items, self._retry = self._retry, []
+        try:
+            out, _ = self._process(items, defer=False)
+        except Exception as exc:
+            self._commit_failed(exc, items)
+            return
+        self._commit_works()
+        self._waiting += items
+        if self._link is not None:
+            self._ack(self._link, self._waiting)
+        self._emit(out)
 
     def _ack(self, link: MqttLink, items: list[Inbound]) -> None:
         link.ack(items)  # only now: what they caused is committed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import os
 import resource
 import subprocess
@@ -336,3 +337,44 @@ async def test_ingest_writer_io_errors_are_retried_and_raised_as_system_alarms(
         store.close()
         for source in list(PROCESS.active()):
             PROCESS.ok(source)
+
+
+async def test_a_crossing_whose_commit_failed_is_raised_once_the_disk_takes_it_again(
+    service: AlarmService, unique_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk is full when a gas crossing is committed: nothing of it may be lost or
+    dropped as a repeat. It is evaluated again (no reconnect needed) and raised, once
+    and journalled, as soon as commits work again."""
+    task = await started(service)
+    try:
+        commit = service.db.commit
+        failures = {"left": 3}
+
+        def full_disk(*args: Any, **kwargs: Any) -> Any:
+            if failures["left"] > 0:
+                failures["left"] -= 1
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return commit(*args, **kwargs)
+
+        monkeypatch.setattr(service.db, "commit", full_disk)
+        await still_evaluates(service, unique_id, 0, failing=True)
+        for _ in range(100):  # the commit of the crossing failed, then worked
+            if failures["left"] == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert failures["left"] == 0
+        key = f"{unique_id}/GT-1/high_high"
+        for _ in range(100):
+            if any(a["key"] == key for a in service.alarms(site=unique_id, active=True)):
+                break
+            await asyncio.sleep(0.05)
+        raised = [a for a in service.alarms(site=unique_id, active=True) if a["key"] == key]
+        assert [a["alarm_id"] for a in raised] == [f"{key}#1"]
+        lines = "".join(service.journal_export(from_ms=None, to_ms=None, site=unique_id,
+                                               fmt="jsonl"))
+        events = [json.loads(line)["event"] for line in lines.splitlines()
+                  if json.loads(line)["key"] == key]
+        assert events[:1] == ["raised"] and events.count("raised") == 1
+    finally:
+        await stopped(task)
+    assert service.journal_verify()["ok"]

@@ -5,8 +5,10 @@ last reading inside the document) still restores."""
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -84,3 +86,30 @@ def test_a_data_folder_with_the_last_reading_in_the_document_restores(tmp_path: 
         T0 + 9_000, T0 + 9_100, 12.5, "uncertain"
     )
     again.close()
+
+
+def test_a_failed_commit_forgets_what_it_held_so_the_redelivery_is_evaluated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit of an alarm fails (disk full): the message is not acknowledged, and
+    when the broker sends it again it must raise the alarm, not be dropped as a repeat
+    of something the engine saw but the journal never got."""
+    clock = Clock(T0 + 10_000)
+    d = desk(tmp_path, clock)
+    message = (TOPIC, telemetry(5, {"sensor": "GT-1", "ts_ms": T0, "value": 60.0}))
+    commit = d.db.commit
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(d.db, "commit", disk_full)
+    with pytest.raises(OSError):
+        d.receive([message])
+    assert d.alarms(active=True) == []  # nothing of it stayed in memory either
+    monkeypatch.setattr(d.db, "commit", commit)
+    out = d.receive([message])  # the redelivery
+    assert sorted(e.event for e in out.events) == ["raised", "raised"]
+    assert d.journal_verify()["ok"]
+    journalled = rows(tmp_path, "SELECT event, key FROM journal WHERE event = 'raised'")
+    assert sorted(k for _, k in journalled) == ["s1/GT-1/high", "s1/GT-1/high_high"]
+    d.close()
