@@ -83,13 +83,16 @@ class Plant:
         self.client.connect(mosquitto.host, mosquitto.port)
         self.client.loop_start()
         self.seq: dict[str, int] = {}
+        self.last_ts: dict[str, int] = {}
 
     def send(self, gateway: str, sensor: str, value: float, *, ts_ms: int | None = None,
              quality: str = "good") -> None:
         seq = self.seq.get(gateway, 0)
         self.seq[gateway] = seq + 1
-        reading = {"sensor": sensor, "ts_ms": ts_ms or now_ms(), "value": value,
-                   "quality": quality}
+        if ts_ms is None:  # a new reading is a new millisecond (a gateway's clock)
+            ts_ms = max(now_ms(), self.last_ts.get(sensor, 0) + 1)
+            self.last_ts[sensor] = ts_ms
+        reading = {"sensor": sensor, "ts_ms": ts_ms, "value": value, "quality": quality}
         payload = json.dumps({"boot": 1, "seq": seq, "readings": [reading]})
         info = self.client.publish(f"hazmon/v1/{self.site}/{gateway}/telemetry", payload, qos=1)
         info.wait_for_publish(5)
