@@ -7,7 +7,8 @@ A real Mosquitto runs the configuration `hazmon broker-config` writes for the de
 plant (ACLs, no anonymous access, 2 MiB packet limit); `hazmon up` connects to its
 service listener, the alarm service as `hazmon-alarms` and ingest as `hazmon-ingest`,
 their passwords in 0600 files named by HAZMON_MQTT_PASSWORD_FILE and
-HAZMON_INGEST_MQTT_PASSWORD_FILE (no secret on its command line). One gateway's own credentials are then used for:
+HAZMON_INGEST_MQTT_PASSWORD_FILE (no secret on its command line). One gateway's own
+credentials are then used for:
 
 1. oversize: messages of 1.5 MiB (past the broker, refused by hazmon: over 1 MiB)
    and of 3 MiB (refused by the broker, which closes the sender's connection);
