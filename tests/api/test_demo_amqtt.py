@@ -51,6 +51,9 @@ def test_demo_on_amqtt_logs_no_error_and_alarms_within_30_s(tmp_path: Path) -> N
     assert errors == [], output[-5000:]
     assert "MQTT 5" not in output  # 3.1.1 from the first CONNECT: no probe
     assert code == 0, output[-3000:]
+    stopped = demo.output()  # amqtt's shutdown: no traceback either
+    assert " ERROR " not in stopped and "Traceback" not in stopped, stopped[-5000:]
+    assert "stopped" in stopped
 
 
 def test_demo_says_when_1883_is_taken_and_which_port_it_uses(tmp_path: Path) -> None:
