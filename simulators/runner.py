@@ -225,12 +225,11 @@ def online_gateways(
     lock = threading.Lock()
 
     def on_message(_c: object, _u: object, msg: object) -> None:
-        topic: str = getattr(msg, "topic", "")
-        parts = topic.split("/")
         try:
+            parts = str(getattr(msg, "topic", "")).split("/")
             online = orjson.loads(getattr(msg, "payload", b"")).get("online") is True
-        except (orjson.JSONDecodeError, AttributeError):
-            return
+        except (orjson.JSONDecodeError, AttributeError, UnicodeDecodeError):
+            return  # not a state message hazmon reads
         if len(parts) == 5 and online and (parts[2], parts[3]) in pairs:
             with lock:
                 found.add((parts[2], parts[3]))
