@@ -27,17 +27,17 @@ from typing import Any
 
 import orjson
 
-from alarms import anchors, journal, system
-from alarms.anchors import Anchor
-from alarms.db import connect as connect_db
-from alarms.deskimpl import AlarmDesk
-from alarms.journal import Head
-from hazmon import topics
-from hazmon.errors import HazmonError
-from hazmon.mqtt import MqttOptions
-from hazmon.registry import Registry
-from hazmon.settings import BrokerAddress, Settings
-from stores.base import Point, Store
+from hazmon.alarms import anchors, journal, system
+from hazmon.alarms.anchors import Anchor
+from hazmon.alarms.db import connect as connect_db
+from hazmon.alarms.deskimpl import AlarmDesk
+from hazmon.alarms.journal import Head
+from hazmon.bus.mqtt import MqttOptions
+from hazmon.contract import topics
+from hazmon.contract.errors import HazmonError
+from hazmon.contract.registry import Registry
+from hazmon.contract.settings import BrokerAddress, Settings
+from hazmon.stores.base import Point, Store
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from stores.base import Point, Store, StoreError
+from hazmon.stores.base import Point, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +203,8 @@ MQTT_SOURCE = "mqtt hazmon/v1/journal/head (retained)"
 def read_mqtt(url: str, settings: Any, *, timeout_s: float = 5.0) -> Anchor | None:
     """The retained anchor on `hazmon/v1/journal/head`; None when there is none, or
     the broker cannot be reached (raises nothing)."""
-    from hazmon.mqtt import MqttOptions
-    from hazmon.settings import parse_broker_url
+    from hazmon.bus.mqtt import MqttOptions
+    from hazmon.contract.settings import parse_broker_url
 
     opts = MqttOptions.build(parse_broker_url(url), settings, client_id="", clean_start=True)
     return read_mqtt_with(opts, attempts=1, timeout_s=timeout_s)
@@ -212,7 +212,7 @@ def read_mqtt(url: str, settings: Any, *, timeout_s: float = 5.0) -> Anchor | No
 
 def read_mqtt_with(opts: Any, *, attempts: int, timeout_s: float) -> Anchor | None:
     """`read_mqtt` with these `MqttOptions`; an unreachable broker is logged."""
-    from hazmon.mqtt import MqttError, connect
+    from hazmon.bus.mqtt import MqttError, connect
 
     try:
         client, _ = connect(opts, attempts=attempts, timeout_s=timeout_s)
@@ -232,8 +232,7 @@ def retained_head(client: Any, *, timeout_s: float = 5.0) -> Anchor | None:
     The broker sends a subscription's retained message right after its SUBACK and
     before it handles the next packet; so once a second SUBACK is in, whatever was
     retained has arrived, and "no anchor" needs no waiting for a timeout."""
-    from hazmon import topics
-
+    from hazmon.contract import topics
     found: list[Anchor] = []
     subacks: list[int] = []
     done = threading.Event()

@@ -1,4 +1,4 @@
-"""How fast the alarm path is (docs/development.md §8): `python -m alarms.bench`.
+"""How fast the alarm path is (docs/development.md §8): `python -m hazmon.alarms.bench`.
 
 Drives the bundled demo plant (177 sensors) with realistic values, a few per cent of
 them crossing thresholds, and prints readings/s for the engine alone and for the whole
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import orjson
 
-from alarms.core import Engine
-from alarms.deskimpl import AlarmDesk
-from hazmon.config import load_registry
-from hazmon.registry import Registry
-from hazmon.wire import Decoder
-from stores.memory import MemoryStore
+from hazmon.alarms.core import Engine
+from hazmon.alarms.deskimpl import AlarmDesk
+from hazmon.contract.config import load_registry
+from hazmon.contract.registry import Registry
+from hazmon.contract.wire import Decoder
+from hazmon.stores.memory import MemoryStore
 
 
 def _messages(

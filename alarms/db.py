@@ -19,9 +19,9 @@ from typing import Any
 
 import orjson
 
-from alarms import journal
-from alarms.core.model import Dirty, Doc, Event, LastReading, NotifyRequest
-from alarms.journal import Head
+from hazmon.alarms import journal
+from hazmon.alarms.core.model import Dirty, Doc, Event, LastReading, NotifyRequest
+from hazmon.alarms.journal import Head
 
 DB_FILE = "alarms.db"
 

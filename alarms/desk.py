@@ -1,9 +1,9 @@
 """What the HTTP API and the console need from the alarm service: the duty desk.
 
-`AlarmService` (alarms.service) implements this; the API depends only on it, so the
+`AlarmService` (hazmon.alarms.service) implements this; the API depends only on it, so the
 API can be tested against any implementation. Every operator action takes `user`,
 the name of the token that made it, and is journalled. Errors are those of
-alarms.errors. Alarm dicts have the fields of the alarm event (docs/contract.md §6) for the
+hazmon.alarms.errors. Alarm dicts have the fields of the alarm event (docs/contract.md §6) for the
 occurrence's latest event, plus `raised_ms`, `acked_ms`, `acked_by` and
 `shelved_until_ms` (when a shelved occurrence comes back by itself; else None).
 """

@@ -1,4 +1,4 @@
-"""`AlarmDesk`: the duty desk (alarms.desk.Desk) over the engine and the alarm DB.
+"""`AlarmDesk`: the duty desk (hazmon.alarms.desk.Desk) over the engine and the alarm DB.
 
 Every action runs the engine and commits its journal entries with the state they
 changed in one transaction, under one lock (the API calls from its event loop and
@@ -23,17 +23,17 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from alarms import anchors, db, journal
-from alarms.anchors import Anchor
-from alarms.core import Engine, NotifyRequest, Output
-from alarms.desk import Desk
-from alarms.errors import UnknownAlarm
-from alarms.export import export
-from alarms.kpi import kpi
-from hazmon import topics
-from hazmon.registry import Registry
-from hazmon.wire import Decoder, GatewayState
-from stores.base import Store
+from hazmon.alarms import anchors, db, journal
+from hazmon.alarms.anchors import Anchor
+from hazmon.alarms.core import Engine, NotifyRequest, Output
+from hazmon.alarms.desk import Desk
+from hazmon.alarms.errors import UnknownAlarm
+from hazmon.alarms.export import export
+from hazmon.alarms.kpi import kpi
+from hazmon.contract import topics
+from hazmon.contract.registry import Registry
+from hazmon.contract.wire import Decoder, GatewayState
+from hazmon.stores.base import Store
 
 BACKLOG = 10_000  # outputs kept while no event loop is attached
 log = logging.getLogger(__name__)
@@ -416,5 +416,5 @@ def journal_kpi(path: Path, *, from_ms: int, to_ms: int, site: str | None) -> di
 
 
 def as_desk(desk: AlarmDesk) -> Desk:
-    """An AlarmDesk is an alarms.desk.Desk (mypy checks this conversion)."""
+    """An AlarmDesk is a hazmon.alarms.desk.Desk (mypy checks this conversion)."""
     return desk

@@ -1,9 +1,9 @@
-"""Errors of the alarm service: those of its core (alarms.core.errors, where the tree
+"""Errors of the alarm service: those of its core (hazmon.alarms.core.errors, where the tree
 is drawn), which every layer above the core imports from here.
 """
 
 from __future__ import annotations
 
-from alarms.core.errors import AlarmError, IllegalTransition, LimitExceeded, UnknownAlarm
+from hazmon.alarms.core.errors import AlarmError, IllegalTransition, LimitExceeded, UnknownAlarm
 
 __all__ = ["AlarmError", "IllegalTransition", "LimitExceeded", "UnknownAlarm"]

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
-from alarms.core.model import NotifyRequest
-from alarms.errors import AlarmError
+from hazmon.alarms.core.model import NotifyRequest
+from hazmon.alarms.errors import AlarmError
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ the MQTT event keep it.
 
 from __future__ import annotations
 
-from alarms.core.model import Event, RiskChange
-from hazmon.registry import Registry
-from stores.base import Point
+from hazmon.alarms.core.model import Event, RiskChange
+from hazmon.contract.registry import Registry
+from hazmon.stores.base import Point
 
 
 def event_point(event: Event) -> Point:

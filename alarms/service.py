@@ -37,12 +37,12 @@ from pathlib import Path
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from alarms import system
-from alarms.anchoring import AnchoredDesk
-from alarms.anchors import Anchor
-from alarms.bridge import Inbound, MqttLink
-from alarms.core import NotifyRequest, Output, RiskChange
-from alarms.notifiers import (
+from hazmon.alarms import system
+from hazmon.alarms.anchoring import AnchoredDesk
+from hazmon.alarms.anchors import Anchor
+from hazmon.alarms.bridge import Inbound, MqttLink
+from hazmon.alarms.core import NotifyRequest, Output, RiskChange
+from hazmon.alarms.notifiers import (
     Backoff,
     Dispatcher,
     LogNotifier,
@@ -50,14 +50,14 @@ from alarms.notifiers import (
     Notifier,
     WebhookNotifier,
 )
-from alarms.series import Deconflict, event_point, risk_point
-from hazmon import topics
-from hazmon.faults import Faults
-from hazmon.mqtt import MqttError, MqttOptions, stable_client_id
-from hazmon.registry import GRADE_LEVEL, Registry
-from hazmon.runtime import raise_open_files_limit
-from hazmon.settings import BrokerAddress, Settings
-from stores.base import Point, Store, StoreError, StoreUnavailable
+from hazmon.alarms.series import Deconflict, event_point, risk_point
+from hazmon.bus.mqtt import MqttError, MqttOptions, stable_client_id
+from hazmon.contract import topics
+from hazmon.contract.registry import GRADE_LEVEL, Registry
+from hazmon.contract.settings import BrokerAddress, Settings
+from hazmon.runtime.faults import Faults
+from hazmon.runtime.process import raise_open_files_limit
+from hazmon.stores.base import Point, Store, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from alarms.core.model import Dirty, Event, OccurrenceRecord
-from alarms.db import AlarmDb
+from hazmon.alarms.core.model import Dirty, Event, OccurrenceRecord
+from hazmon.alarms.db import AlarmDb
 
 log = logging.getLogger(__name__)
 

@@ -2,10 +2,10 @@
 
     app = create_app(registry=..., desk=..., store=..., metrics=[...], health=...)
 
-`/api/v1/...` needs a bearer token (api.auth); `/health`, `/metrics`, `/docs` and the
+`/api/v1/...` needs a bearer token (hazmon.api.auth); `/health`, `/metrics`, `/docs` and the
 console's static files (`/`, `/static/...`) do not: the console asks for a token
 before it shows anything. The console has no inline script or style, so the
-Content-Security-Policy that api.hardening adds (`hazmon up` installs it) holds.
+Content-Security-Policy that hazmon.api.hardening adds (`hazmon up` installs it) holds.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from alarms.desk import Desk
-from api import routes_alarms, routes_audit, routes_sites, stream
-from api.auth import Authenticator
-from api.context import ApiContext
-from api.errors import install_error_handlers
-from api.models import Health
-from api.streamgate import StreamCaps, StreamGate
-from hazmon.registry import Registry
-from stores.base import Store
+from hazmon.alarms.desk import Desk
+from hazmon.api import routes_alarms, routes_audit, routes_sites, stream
+from hazmon.api.auth import Authenticator
+from hazmon.api.context import ApiContext
+from hazmon.api.errors import install_error_handlers
+from hazmon.api.models import Health
+from hazmon.api.streamgate import StreamCaps, StreamGate
+from hazmon.contract.registry import Registry
+from hazmon.stores.base import Store
 
 STATIC = Path(__file__).parent / "static"
 DESCRIPTION = """Telemetry and ISA-18.2 alarms of major hazard sources.

@@ -13,7 +13,7 @@ parse would be answered 422 before the token is looked at, to a caller without o
 The /api/v1 routers therefore use `AuthFirstRoute`: it checks the token and the route's
 right (the one its `require` names) before FastAPI's handler reads the body, path or
 query, and leaves the principal in the request scope for the dependency, which then
-only reads it. The answers (401/403) are the errors of api.errors, mapped there.
+only reads it. The answers (401/403) are the errors of hazmon.api.errors, mapped there.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.errors import Forbidden, Unauthorized
-from hazmon.registry import Token
+from hazmon.api.errors import Forbidden, Unauthorized
+from hazmon.contract.registry import Token
 
 
 class Right(StrEnum):

@@ -15,11 +15,11 @@ from typing import Any
 from fastapi import Request
 from prometheus_client import CollectorRegistry
 
-from alarms.desk import Desk
-from api.auth import Principal
-from api.errors import NotFound
-from hazmon.registry import Gateway, Registry, Sensor, Site
-from stores.base import Store
+from hazmon.alarms.desk import Desk
+from hazmon.api.auth import Principal
+from hazmon.api.errors import NotFound
+from hazmon.contract.registry import Gateway, Registry, Sensor, Site
+from hazmon.stores.base import Store
 
 
 @dataclass(slots=True)

@@ -11,11 +11,11 @@ raises the errors of its own package; this module decides what they mean over HT
     │   ├── TooManyStreams            429 live streams of a token/address (streamgate)
     │   ├── StreamsFull               503 live streams in total (streamgate)
     │   └── BadRequest                400 a query that cannot be answered
-    ├── alarms.errors.AlarmError
+    ├── hazmon.alarms.errors.AlarmError
     │   ├── UnknownAlarm              404
     │   ├── IllegalTransition         409 nothing changed
     │   └── LimitExceeded             400
-    ├── stores.base.StoreError        503 (StoreUnavailable too)
+    ├── hazmon.stores.base.StoreError        503 (StoreUnavailable too)
     └── ConfigError                   400
     RequestValidationError            422 a bad body or query
     starlette HTTPException           its own status (404 route, 405 method, ...)
@@ -35,9 +35,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from alarms.errors import AlarmError, IllegalTransition, LimitExceeded, UnknownAlarm
-from hazmon.errors import ConfigError, HazmonError
-from stores.base import StoreError, StoreUnavailable
+from hazmon.alarms.errors import AlarmError, IllegalTransition, LimitExceeded, UnknownAlarm
+from hazmon.contract.errors import ConfigError, HazmonError
+from hazmon.stores.base import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Hardening of the HTTP API: security headers, a request size limit, failing guesses
 of tokens slowed per address, and CORS only when configured.
 
-    from api.hardening import HardeningSettings, harden
+    from hazmon.api.hardening import HardeningSettings, harden
     harden(app, HardeningSettings())    # once, in main, before the server starts
 
 Plain ASGI middlewares, so streamed answers (the event stream, journal exports) pass
@@ -39,7 +39,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.streamgate import StreamCaps
+from hazmon.api.streamgate import StreamCaps
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -59,8 +59,8 @@ class HardeningSettings(BaseSettings):
     """HAZMON_CORS_ORIGINS (comma-separated origins), HAZMON_MAX_BODY_BYTES,
     HAZMON_AUTH_FREE_FAILURES, HAZMON_AUTH_FAILURE_INTERVAL_S, HAZMON_AUTH_MAX_DELAY_S
     (GuessThrottle), HAZMON_STREAMS_PER_TOKEN, HAZMON_STREAMS_PER_ADDRESS,
-    HAZMON_STREAMS_TOTAL (api.streamgate), HAZMON_CONNECTIONS_PER_ADDRESS (the HTTP
-    server's, api.serving)."""
+    HAZMON_STREAMS_TOTAL (hazmon.api.streamgate), HAZMON_CONNECTIONS_PER_ADDRESS (the HTTP
+    server's, hazmon.api.serving)."""
 
     model_config = SettingsConfigDict(env_prefix="HAZMON_", frozen=True, extra="ignore")
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from alarms.errors import UnknownAlarm
-from api.auth import AuthFirstRoute, Principal, Right, require
-from api.context import ApiContext, context
-from api.errors import responses
-from api.models import AlarmOut, NoteBody, OptionalNoteBody, Priority, ShelveBody
+from hazmon.alarms.errors import UnknownAlarm
+from hazmon.api.auth import AuthFirstRoute, Principal, Right, require
+from hazmon.api.context import ApiContext, context
+from hazmon.api.errors import responses
+from hazmon.api.models import AlarmOut, NoteBody, OptionalNoteBody, Priority, ShelveBody
 
 router = APIRouter(
     prefix="/api/v1", route_class=AuthFirstRoute, tags=["alarms"],

@@ -16,12 +16,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from alarms.export import export
-from api.auth import AuthFirstRoute, Principal, Right, require
-from api.context import ApiContext, context
-from api.errors import BadRequest, responses
-from api.models import Verification
-from api.routes_sites import HOUR_MS, MAX_MS, window
+from hazmon.alarms.export import export
+from hazmon.api.auth import AuthFirstRoute, Principal, Right, require
+from hazmon.api.context import ApiContext, context
+from hazmon.api.errors import BadRequest, responses
+from hazmon.api.models import Verification
+from hazmon.api.routes_sites import HOUR_MS, MAX_MS, window
 
 router = APIRouter(
     prefix="/api/v1", route_class=AuthFirstRoute, tags=["audit"], responses=responses(401, 403, 422)

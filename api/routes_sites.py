@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import ROLE_RIGHTS, AuthFirstRoute, Principal, Right, require
-from api.context import ApiContext, context
-from api.errors import BadRequest, responses
-from api.models import (
+from hazmon.api.auth import ROLE_RIGHTS, AuthFirstRoute, Principal, Right, require
+from hazmon.api.context import ApiContext, context
+from hazmon.api.errors import BadRequest, responses
+from hazmon.api.models import (
     AlarmEventOut,
     BypassPermitBody,
     InService,
@@ -22,8 +22,8 @@ from api.models import (
     SensorOut,
     SiteOut,
 )
-from hazmon.registry import Sensor, Site
-from stores.base import Latest, Row
+from hazmon.contract.registry import Sensor, Site
+from hazmon.stores.base import Latest, Row
 
 router = APIRouter(
     prefix="/api/v1", route_class=AuthFirstRoute, responses=responses(401, 403, 422)

@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hazmon.errors import HazmonError
+from hazmon.contract.errors import HazmonError
 
 if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
 
-    from hazmon.registry import Registry
+    from hazmon.contract.registry import Registry
 
 ACCEPT_ERROR = "socket.accept() out of system resource"
 
@@ -198,7 +198,7 @@ async def apply_registry(app: FastAPI, fresh: Registry, services: Sequence[objec
     Otherwise the sites and rules in force stay (the API keeps showing what the
     services evaluate) until the next restart, and the log says so.
     """
-    from api.app import use_registry
+    from hazmon.api.app import use_registry
 
     ctx = app.state.ctx
     current: Registry = ctx.registry

@@ -9,7 +9,7 @@ console can tell a quiet stream from a dead one. The token goes in the
 `fetch()`, not `EventSource`, which cannot send headers).
 
 A token scoped to some sites gets only their events. Streams are capped per token,
-per client address and in total (api.streamgate): 429 or 503 beyond.
+per client address and in total (hazmon.api.streamgate): 429 or 503 beyond.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api.auth import AuthFirstRoute, Principal, Right, require
-from api.context import ApiContext, context
-from api.errors import responses
-from api.hardening import client_address
-from api.streamgate import Lease, StreamGate
+from hazmon.api.auth import AuthFirstRoute, Principal, Right, require
+from hazmon.api.context import ApiContext, context
+from hazmon.api.errors import responses
+from hazmon.api.hardening import client_address
+from hazmon.api.streamgate import Lease, StreamGate
 
 router = APIRouter(
     prefix="/api/v1", route_class=AuthFirstRoute, tags=["live"],

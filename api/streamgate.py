@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import ClassVar
 
-from api.errors import ApiError
+from hazmon.api.errors import ApiError
 
 RETRY_AFTER_S = 10
 

@@ -8,7 +8,7 @@ it. It remembers whether each condition is still active, so that unshelving and
 returning to service re-evaluate (`unack` if active, else `normal`), and it hides an
 occurrence while its sensor is out of service. Every action is journalled in memory
 with the real journal's entry fields, hash chain, exports and verification
-(alarms.journal, alarms.export).
+(hazmon.alarms.journal, hazmon.alarms.export).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-from alarms.errors import IllegalTransition, LimitExceeded, UnknownAlarm
-from alarms.export import export
-from alarms.journal import GENESIS, entry_hash, verify
-from hazmon.registry import GRADE_LEVEL, LEVEL_GRADE, Registry
+from hazmon.alarms.errors import IllegalTransition, LimitExceeded, UnknownAlarm
+from hazmon.alarms.export import export
+from hazmon.alarms.journal import GENESIS, entry_hash, verify
+from hazmon.contract.registry import GRADE_LEVEL, LEVEL_GRADE, Registry
 
 PRIORITY_GRADE = {"critical": 3, "high": 2, "medium": 1}
 INTERNAL = frozenset({"latched", "active"})  # kept by the fake, not part of an answer

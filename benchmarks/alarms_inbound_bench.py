@@ -57,12 +57,12 @@ from paho.mqtt.properties import Properties
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alarms.service import AlarmService  # noqa: E402
 from benchmarks.e2e.plant import Plant  # noqa: E402
 from benchmarks.ingest_load import CHUNK_BYTES, connect_packet, publish_packet  # noqa: E402
-from hazmon.config import parse_registry  # noqa: E402
-from hazmon.settings import Settings, parse_broker_url  # noqa: E402
-from stores.memory import MemoryStore  # noqa: E402
+from hazmon.alarms.service import AlarmService  # noqa: E402
+from hazmon.contract.config import parse_registry  # noqa: E402
+from hazmon.contract.settings import Settings, parse_broker_url  # noqa: E402
+from hazmon.stores.memory import MemoryStore  # noqa: E402
 from tests.servers import Mosquitto  # noqa: E402
 
 PLANT = Plant(gateways=20, sensors_per_gateway=50)

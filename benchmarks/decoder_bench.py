@@ -16,9 +16,9 @@ from pathlib import Path
 
 import orjson
 
-from hazmon.config import load_registry
-from hazmon.lineproto import ReadingEncoder
-from hazmon.wire import Decoder
+from hazmon.contract.config import load_registry
+from hazmon.contract.lineproto import ReadingEncoder
+from hazmon.contract.wire import Decoder
 
 DEMO = Path(__file__).parents[1] / "hazmon" / "demo" / "plant.yaml"
 

@@ -51,9 +51,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from broker.acl import ALARMS_USER, INGEST_USER  # noqa: E402
-from broker.passwd import write_secrets  # noqa: E402
-from hazmon.config import load_registry  # noqa: E402
+from hazmon.broker.acl import ALARMS_USER, INGEST_USER  # noqa: E402
+from hazmon.broker.passwd import write_secrets  # noqa: E402
+from hazmon.contract.config import load_registry  # noqa: E402
 from tests.security.brokers import GeneratedBroker  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 

@@ -41,7 +41,7 @@ ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ingest_load import LoadGateway, LoadRun, publish  # noqa: E402
-from hazmon.config import load_registry  # noqa: E402
+from hazmon.contract.config import load_registry  # noqa: E402
 from tests.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
 
 DEMO = ROOT / "hazmon" / "demo" / "plant.yaml"

@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hazmon.config import load_registry  # noqa: E402
-from hazmon.wire import Reading  # noqa: E402
-from stores.base import Point  # noqa: E402
-from stores.sqlite import SqliteStore  # noqa: E402
+from hazmon.contract.config import load_registry  # noqa: E402
+from hazmon.contract.wire import Reading  # noqa: E402
+from hazmon.stores.base import Point  # noqa: E402
+from hazmon.stores.sqlite import SqliteStore  # noqa: E402
 
 DEMO = ROOT / "hazmon" / "demo" / "plant.yaml"
 BATCH = 5000

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from broker.errors import BrokerError
-from hazmon.settings import BrokerAddress
+from hazmon.broker.errors import BrokerError
+from hazmon.contract.settings import BrokerAddress
 
 Kind = Literal["mosquitto", "amqtt"]
 MOSQUITTO_PATHS = (Path("/usr/sbin/mosquitto"), Path("/usr/local/sbin/mosquitto"))
@@ -108,12 +108,12 @@ async def embedded_broker(
     if use == "mosquitto":
         if binary is None:
             raise BrokerError("Mosquitto is not installed (Debian package `mosquitto`)")
-        from broker.mosquitto import run_mosquitto
+        from hazmon.broker.mosquitto import run_mosquitto
 
         async with run_mosquitto(binary, address, folder):
             yield RunningBroker("mosquitto", address)
     else:
-        from broker.amqtt_broker import run_amqtt
+        from hazmon.broker.amqtt_broker import run_amqtt
 
         async with run_amqtt(address):
             yield RunningBroker("amqtt", address)

@@ -15,7 +15,7 @@ Users (the names of deploy/mosquitto/acl.example; where the two differ, these wi
                        registry's gateways (never on a broker real gateways use)
     hazmon-observer    only with observer=True: reads everything under hazmon/v1/
 
-Two kinds of listener (broker.conf writes them):
+Two kinds of listener (hazmon.broker.conf writes them):
 
 - the plant listeners (`listen`, and `tls_listen` with certificates) take the
   gateways and the observer (`passwd`), with `use_username_as_clientid`: a client's
@@ -30,7 +30,7 @@ Two kinds of listener (broker.conf writes them):
 Nobody connects without a user (`allow_anonymous false`). Nobody may write to another
 gateway's topics, and no gateway may write where the alarm service writes, so a
 gateway cannot inject readings for a site it is not, nor forge alarms or risk grades.
-Passwords are made and hashed in broker.passwd (with `mosquitto_passwd`, never on a
+Passwords are made and hashed in hazmon.broker.passwd (with `mosquitto_passwd`, never on a
 command line); this module plans the users and writes the three files.
 """
 
@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from broker.conf import conf_text, listener_warnings
-from broker.passwd import (
+from hazmon.broker.conf import conf_text, listener_warnings
+from hazmon.broker.passwd import (
     Owner,
     Passwords,
     plan_passwords,
@@ -53,9 +53,9 @@ from broker.passwd import (
     unreachable,
     write_file,
 )
-from hazmon import topics
-from hazmon.errors import HazmonError
-from hazmon.registry import Registry
+from hazmon.contract import topics
+from hazmon.contract.errors import HazmonError
+from hazmon.contract.registry import Registry
 
 Access = Literal["read", "write", "readwrite"]
 

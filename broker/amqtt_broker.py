@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from broker.errors import BrokerError
-from hazmon.mqtt import MQTT_V311, remember_protocol
-from hazmon.settings import BrokerAddress
+from hazmon.broker.errors import BrokerError
+from hazmon.bus.mqtt import MQTT_V311, remember_protocol
+from hazmon.contract.settings import BrokerAddress
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,22 @@ class AmqttThread:
         self._loop.set_exception_handler(quiet_closed_connections)
         broker: Broker | None = None
 
+        class ClosingBroker(Broker):  # type: ignore[misc]  # amqtt ships no types
+            """amqtt leaves the socket of a connection its client closed first open, for
+            the garbage collector to find (ResourceWarning: unclosed transport): closed
+            here once amqtt is done with it."""
+
+            async def stream_connected(
+                self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                listener_name: str,
+            ) -> None:
+                try:
+                    await super().stream_connected(reader, writer, listener_name)
+                finally:
+                    writer.close()
+
         async def start() -> Broker:
-            started = Broker(amqtt_config(self.address))
+            started = ClosingBroker(amqtt_config(self.address))
             await started.start()
             return started
 

@@ -1,4 +1,4 @@
-"""mosquitto.conf for a broker plan (broker.acl): the plant and service listeners.
+"""mosquitto.conf for a broker plan (hazmon.broker.acl): the plant and service listeners.
 
     conf_text(plan, auth_dir=Path("/mosquitto/auth"), data_dir=Path("/mosquitto/data"))
     listener_warnings(plan)      # a plain listener beyond loopback, in words
@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from broker.acl import Address, BrokerPlan
+    from hazmon.broker.acl import Address, BrokerPlan
 
 
 def conf_text(plan: BrokerPlan, *, auth_dir: Path, data_dir: Path) -> str:
     """mosquitto.conf: `auth_dir` and `data_dir` are paths as the broker sees them."""
-    from broker.acl import ACL_NAME, PASSWD_NAME, SERVICE_PASSWD_NAME
+    from hazmon.broker.acl import ACL_NAME, PASSWD_NAME, SERVICE_PASSWD_NAME
 
     lines = [
         f"# Mosquitto 2 for hazmon, written by `hazmon broker-config` from {plan.source}.",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hazmon.errors import HazmonError
+from hazmon.contract.errors import HazmonError
 
 
 class BrokerError(HazmonError):

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from broker.errors import BrokerError
-from hazmon.settings import BrokerAddress
+from hazmon.broker.errors import BrokerError
+from hazmon.contract.settings import BrokerAddress
 
 log = logging.getLogger(__name__)
 

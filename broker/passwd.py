@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hazmon.errors import HazmonError
+from hazmon.contract.errors import HazmonError
 
 PASSWD_BINARY = "mosquitto_passwd"
 BROKER_USER = "mosquitto"  # Mosquitto started as root drops to this user (docs/contract.md §9)

@@ -14,8 +14,9 @@ from grafana_foundation_sdk.builders import table, timeseries
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards import palette, queries
-from dashboards.common import (
+from hazmon.contract.kinds import Priority
+from hazmon.dashboards import palette, queries
+from hazmon.dashboards.common import (
     Grid,
     alarm_annotation,
     custom_variable,
@@ -27,7 +28,6 @@ from dashboards.common import (
     tag_variable,
     trend,
 )
-from hazmon.kinds import Priority
 
 UID = "hazmon-alarm-history"
 FLOOD_RAISES_PER_10_MIN = 10

@@ -17,9 +17,9 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards import queries
-from dashboards.influxql import DATASOURCE_TYPE, Annotation, InfluxAnnotation, InfluxQL
-from dashboards.palette import PRIORITY_COLOUR
+from hazmon.dashboards import queries
+from hazmon.dashboards.influxql import DATASOURCE_TYPE, Annotation, InfluxAnnotation, InfluxQL
+from hazmon.dashboards.palette import PRIORITY_COLOUR
 
 DATASOURCE_UID = "hazmon-influxdb"
 DATASOURCE_NAME = "hazmon-influxdb"

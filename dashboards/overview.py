@@ -13,8 +13,8 @@ from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import geomap as geomap_models
 
-from dashboards import palette, queries
-from dashboards.common import (
+from hazmon.dashboards import palette, queries
+from hazmon.dashboards.common import (
     Grid,
     finish,
     new_dashboard,

@@ -12,8 +12,8 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.models import dashboard as model
 
-from hazmon.kinds import Condition, Priority
-from hazmon.registry import LEVEL_GRADE, Sensor
+from hazmon.contract.kinds import Condition, Priority
+from hazmon.contract.registry import LEVEL_GRADE, Sensor
 
 GRADE_COLOUR: dict[str, str] = {
     "blue": "blue",

@@ -12,8 +12,8 @@ from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards import queries
-from dashboards.common import (
+from hazmon.dashboards import queries
+from hazmon.dashboards.common import (
     Grid,
     finish,
     new_dashboard,

@@ -21,10 +21,10 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards import alarm_history, overview, platform_health, site
-from dashboards.common import DATASOURCE_NAME, DATASOURCE_UID
-from dashboards.influxql import DATASOURCE_TYPE
-from hazmon.registry import Registry
+from hazmon.contract.registry import Registry
+from hazmon.dashboards import alarm_history, overview, platform_health, site
+from hazmon.dashboards.common import DATASOURCE_NAME, DATASOURCE_UID
+from hazmon.dashboards.influxql import DATASOURCE_TYPE
 
 PACKAGE_FOLDER = Path(__file__).resolve().parent / "provisioning"
 DASHBOARD_FOLDER = "dashboards/hazmon"

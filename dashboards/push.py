@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 from grafana_client.client import GrafanaException
 from niquests.exceptions import RequestException
 
-from dashboards.provisioning import FOLDER_TITLE, FOLDER_UID
+from hazmon.dashboards.provisioning import FOLDER_TITLE, FOLDER_UID
 
 Outcome = Literal["created", "updated", "unchanged"]
 NOT_FOUND = 404

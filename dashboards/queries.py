@@ -12,7 +12,7 @@ whenever it was written, not only inside the time range: the alarm service write
 
 from __future__ import annotations
 
-from hazmon.kinds import Kind
+from hazmon.contract.kinds import Kind
 
 # -- readings ----------------------------------------------------------------------
 

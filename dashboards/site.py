@@ -16,8 +16,10 @@ from grafana_foundation_sdk.builders import stat, statetimeline, table, timeseri
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards import palette, queries
-from dashboards.common import (
+from hazmon.contract.kinds import Kind
+from hazmon.contract.registry import Registry, Sensor, Site
+from hazmon.dashboards import palette, queries
+from hazmon.dashboards.common import (
     GRAFANA_UNIT,
     Grid,
     Override,
@@ -30,8 +32,6 @@ from dashboards.common import (
     tag_variable,
     trend,
 )
-from hazmon.kinds import Kind
-from hazmon.registry import Registry, Sensor, Site
 
 UID = "hazmon-site"
 SITE_FILTER = "\"site\" = '$site'"

@@ -12,7 +12,7 @@ gateway crash or restart loses a reading:
 The buffer is bounded (`max_messages` waiting batches; those handed to the MQTT client
 are bounded by the gateway's in-flight limit). When full, the oldest waiting batches are
 evicted, counted (`evicted_messages`, `evicted_readings`, kept across restarts) and
-logged; see gateway.service for how the loss is made visible to the platform.
+logged; see hazmon.gateway.service for how the loss is made visible to the platform.
 """
 
 from __future__ import annotations

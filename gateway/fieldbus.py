@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from gateway.backoff import Backoff
-from gateway.config import Device, Point, Reconnect, Table
-from gateway.registers import decode_code, decode_point, words
+from hazmon.bus.backoff import Backoff
+from hazmon.contract.gateway_config import Device, Point, Reconnect, Table
+from hazmon.contract.modbus import decode_code, decode_point, words
 
 log = logging.getLogger(__name__)
 

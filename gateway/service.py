@@ -23,14 +23,14 @@ from dataclasses import dataclass
 
 import orjson
 
-from gateway.backoff import Backoff
-from gateway.buffer import Buffer, Eviction
-from gateway.config import GatewayConfig
-from gateway.fieldbus import DeviceLink
-from gateway.uplink import Uplink
-from hazmon import topics
-from hazmon.mqtt import MqttOptions, Will
-from hazmon.settings import Settings, parse_broker_url
+from hazmon.bus.backoff import Backoff
+from hazmon.bus.mqtt import MqttOptions, Will
+from hazmon.bus.uplink import Uplink
+from hazmon.contract import topics
+from hazmon.contract.gateway_config import GatewayConfig
+from hazmon.contract.settings import Settings, parse_broker_url
+from hazmon.gateway.buffer import Buffer, Eviction
+from hazmon.gateway.fieldbus import DeviceLink
 
 log = logging.getLogger(__name__)
 

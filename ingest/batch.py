@@ -19,9 +19,9 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hazmon.wire import Reading
-from ingest.deadletter import DeadLetter
-from stores.base import Point
+from hazmon.contract.wire import Reading
+from hazmon.ingest.deadletter import DeadLetter
+from hazmon.stores.base import Point
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@
 - a newer boot: the gateway restarted; `seq` starts again from 0, so a first `seq`
   of n means n messages of the new boot were lost; an older boot's late message
   is ignored;
-- a boot more than MAX_BOOT_STEP beyond the last (`hazmon.sequence.boot_jump`) is
+- a boot more than MAX_BOOT_STEP beyond the last (`hazmon.contract.sequence.boot_jump`) is
   not adopted: the pipeline dead-letters the message (`boot_jump`) before it gets
   here. The lost count saturates at MAX_LOST_MESSAGES (it fits InfluxDB's int64).
 
@@ -30,8 +30,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from hazmon.sequence import add_lost, boot_jump
-from stores.base import Point
+from hazmon.contract.sequence import add_lost, boot_jump
+from hazmon.stores.base import Point
 
 
 @dataclass(slots=True)

@@ -1,8 +1,8 @@
 """Ingest's MQTT connection: paho-mqtt 2 with manual acknowledgements.
 
-Built from the foundation's parts (hazmon.mqtt: `new_client`, `connect_properties`,
+Built from the foundation's parts (hazmon.bus.mqtt: `new_client`, `connect_properties`,
 MQTT 5 with Receive Maximum 65535 and session expiry, else 3.1.1 with a persistent
-session), with one difference from `hazmon.mqtt.connect`: the message callback is
+session), with one difference from `hazmon.bus.mqtt.connect`: the message callback is
 set *before* connecting, because a resumed session starts delivering right after
 CONNACK, and a message delivered with no callback would be neither stored nor
 acknowledged.
@@ -21,8 +21,8 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from hazmon.fastpaho import Deliver, ack_many, buffer_reads, lean_publish
-from hazmon.mqtt import MQTT_V5, MqttOptions, new_client, retry_connect, send_connect
+from hazmon.bus.fastpaho import Deliver, ack_many, buffer_reads, lean_publish
+from hazmon.bus.mqtt import MQTT_V5, MqttOptions, new_client, retry_connect, send_connect
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from hazmon.registry import Registry
-from hazmon.sequence import BOOT_JUMP, MAX_BOOT_STEP
-from hazmon.topics import parse_gateway_topic
-from hazmon.wire import MAX_PAYLOAD_BYTES, Decoder, GatewayState, Reason, Rejection
-from ingest.batch import Outcome
-from ingest.deadletter import DeadLetter
-from ingest.gateways import GatewayTracker
+from hazmon.contract.registry import Registry
+from hazmon.contract.sequence import BOOT_JUMP, MAX_BOOT_STEP
+from hazmon.contract.topics import parse_gateway_topic
+from hazmon.contract.wire import MAX_PAYLOAD_BYTES, Decoder, GatewayState, Reason, Rejection
+from hazmon.ingest.batch import Outcome
+from hazmon.ingest.deadletter import DeadLetter
+from hazmon.ingest.gateways import GatewayTracker
 
 MAX_DEAD_PAYLOAD_BYTES = 64 * 1024
 INTERNAL_ERROR = "internal_error"

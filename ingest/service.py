@@ -4,9 +4,9 @@
     await service.run(ready=event)      # until cancelled
 
 Threads (docs/ingest.md has the picture):
-- paho's network thread reads messages, decodes them (ingest.pipeline) and adds them
-  to the open batch (ingest.batch); it waits when the writer is two batches behind;
-- the writer thread (ingest.writer) makes each batch durable (store, else disk
+- paho's network thread reads messages, decodes them (hazmon.ingest.pipeline) and adds them
+  to the open batch (hazmon.ingest.batch); it waits when the writer is two batches behind;
+- the writer thread (hazmon.ingest.writer) makes each batch durable (store, else disk
   spool), then acknowledges its messages;
 - the asyncio task only starts and stops them and writes `ingest_stats` every 10 s,
   so it shares an event loop with the alarm service and the API without slowing it.
@@ -26,21 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hazmon.errors import HazmonError
-from hazmon.mqtt import MqttOptions, stable_client_id
-from hazmon.registry import Registry
-from hazmon.settings import BrokerAddress, Settings
-from hazmon.topics import STATE_WILDCARD, TELEMETRY_WILDCARD
-from ingest.batch import Batch, Batcher, Outcome
-from ingest.deadletter import FILE_NAME as DEAD_LETTER_FILE
-from ingest.deadletter import DeadLetters
-from ingest.link import Link
-from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline, internal_error
-from ingest.stats import stats_points
-from ingest.writer import Writer
-from stores.base import Store, StoreError
-from stores.spool import Spool
+from hazmon.bus.mqtt import MqttOptions, stable_client_id
+from hazmon.contract.errors import HazmonError
+from hazmon.contract.registry import Registry
+from hazmon.contract.settings import BrokerAddress, Settings
+from hazmon.contract.topics import STATE_WILDCARD, TELEMETRY_WILDCARD
+from hazmon.ingest.batch import Batch, Batcher, Outcome
+from hazmon.ingest.deadletter import FILE_NAME as DEAD_LETTER_FILE
+from hazmon.ingest.deadletter import DeadLetters
+from hazmon.ingest.link import Link
+from hazmon.ingest.metrics import IngestMetrics
+from hazmon.ingest.pipeline import Pipeline, internal_error
+from hazmon.ingest.stats import stats_points
+from hazmon.ingest.writer import Writer
+from hazmon.stores.base import Store, StoreError
+from hazmon.stores.spool import Spool
 
 log = logging.getLogger(__name__)
 

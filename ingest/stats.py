@@ -9,9 +9,9 @@ and `reason`, with `rejected` (int, cumulative since start). docs/ingest.md.
 
 from __future__ import annotations
 
-from ingest.writer import WriterStats
-from stores.base import Point
-from stores.spool import Spool
+from hazmon.ingest.writer import WriterStats
+from hazmon.stores.base import Point
+from hazmon.stores.spool import Spool
 
 MEASUREMENT = "ingest_stats"
 

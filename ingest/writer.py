@@ -22,13 +22,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hazmon.faults import PROCESS, Faults
-from ingest.batch import Batch, Batcher
-from ingest.deadletter import DeadLetter, DeadLetters
-from ingest.metrics import IngestMetrics
-from ingest.pipeline import STORE_REJECTED, letter
-from stores.base import Store, StoreRejected, StoreUnauthorized, StoreUnavailable
-from stores.spool import Spool, SpoolFull
+from hazmon.ingest.batch import Batch, Batcher
+from hazmon.ingest.deadletter import DeadLetter, DeadLetters
+from hazmon.ingest.metrics import IngestMetrics
+from hazmon.ingest.pipeline import STORE_REJECTED, letter
+from hazmon.runtime.faults import PROCESS, Faults
+from hazmon.stores.base import Store, StoreRejected, StoreUnauthorized, StoreUnavailable
+from hazmon.stores.spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from hazmon.kinds import Condition
+from hazmon.contract.kinds import Condition
 
 
 @dataclass(slots=True)

@@ -23,10 +23,10 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from gateway.config import Device, GatewayConfig, Point, StatusRegister, Table
-from gateway.registers import encode_point, encode_raw
-from hazmon.kinds import Kind
-from hazmon.registry import Gateway, Sensor
+from hazmon.contract.gateway_config import Device, GatewayConfig, Point, StatusRegister, Table
+from hazmon.contract.kinds import Kind
+from hazmon.contract.modbus import encode_point, encode_raw
+from hazmon.contract.registry import Gateway, Sensor
 
 log = logging.getLogger(__name__)
 

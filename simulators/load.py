@@ -25,10 +25,10 @@ from typing import Any
 import orjson
 import paho.mqtt.client as paho
 
-from hazmon import topics
-from hazmon.mqtt import MqttOptions, connect
-from hazmon.settings import BrokerAddress, Settings
-from simulators.loadplant import LoadGateway, layout
+from hazmon.bus.mqtt import MqttOptions, connect
+from hazmon.contract import topics
+from hazmon.contract.settings import BrokerAddress, Settings
+from hazmon.simulators.loadplant import LoadGateway, layout
 
 DRAIN_S = 15.0
 PROGRESS_EVERY_S = 1.0

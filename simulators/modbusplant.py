@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from gateway.config import GatewayConfig, Point
-from hazmon.registry import Registry
-from simulators.fielddevices import FieldDevice, gateway_config_for
-from simulators.plant import GatewayTick, PlantSimulator, wall_ms
+from hazmon.contract.gateway_config import GatewayConfig, Point
+from hazmon.contract.registry import Registry
+from hazmon.simulators.fielddevices import FieldDevice, gateway_config_for
+from hazmon.simulators.plant import GatewayTick, PlantSimulator, wall_ms
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
     sim = PlantSimulator(registry, seed=7, scenario="leak")
     for site, gateway, batch in sim.telemetry(now_ms):   # one call per tick
-        ...  # a hazmon.wire.TelemetryBatch (None while it has no power); publish
+        ...  # a hazmon.contract.wire.TelemetryBatch (None while it has no power); publish
         ...  # batch.model_dump_json(exclude_none=True) on topics.telemetry(site, gateway)
 
 Deterministic: the same registry, seed, scenario and tick times give the same
@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hazmon.registry import Gateway, Registry, Sensor
-from hazmon.wire import TelemetryBatch, WireReading
-from simulators.effects import Effect, Sample
-from simulators.scenarios import Scenario, build_scenario
-from simulators.signals import AnalogSignal, profile_for
+from hazmon.contract.registry import Gateway, Registry, Sensor
+from hazmon.contract.wire import TelemetryBatch, WireReading
+from hazmon.simulators.effects import Effect, Sample
+from hazmon.simulators.scenarios import Scenario, build_scenario
+from hazmon.simulators.signals import AnalogSignal, profile_for
 
 
 def wall_ms() -> int:

@@ -29,13 +29,13 @@ from dataclasses import dataclass
 
 import orjson
 
-from gateway.backoff import Backoff
-from gateway.uplink import Uplink
-from hazmon import topics
-from hazmon.mqtt import MqttError, MqttOptions, Will, close_client, connect
-from hazmon.registry import Registry
-from hazmon.settings import BrokerAddress, Settings
-from simulators.plant import GatewayTick, PlantSimulator, wall_ms
+from hazmon.bus.backoff import Backoff
+from hazmon.bus.mqtt import MqttError, MqttOptions, Will, close_client, connect
+from hazmon.bus.uplink import Uplink
+from hazmon.contract import topics
+from hazmon.contract.registry import Registry
+from hazmon.contract.settings import BrokerAddress, Settings
+from hazmon.simulators.plant import GatewayTick, PlantSimulator, wall_ms
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from hazmon.kinds import Condition, Kind
-from hazmon.registry import Gateway, Registry, Sensor, Site
-from simulators.effects import Creep, Detector, Effect, Leak, Overheat, PowerLoss, Window
-from simulators.signals import profile_for, thresholds_of
+from hazmon.contract.kinds import Condition, Kind
+from hazmon.contract.registry import Gateway, Registry, Sensor, Site
+from hazmon.simulators.effects import Creep, Detector, Effect, Leak, Overheat, PowerLoss, Window
+from hazmon.simulators.signals import profile_for, thresholds_of
 
 GAS = (Kind.combustible_gas, Kind.toxic_gas)
 

@@ -16,8 +16,8 @@ import math
 import random
 from dataclasses import dataclass
 
-from hazmon.kinds import Condition, Kind
-from hazmon.registry import Sensor, default_thresholds
+from hazmon.contract.kinds import Condition, Kind
+from hazmon.contract.registry import Sensor, default_thresholds
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hazmon.settings import Settings, parse_influx_url
-from stores.base import (
+from hazmon.contract.settings import Settings, parse_influx_url
+from hazmon.stores.base import (
     Latest,
     Point,
     Refused,
@@ -21,7 +21,7 @@ from stores.base import (
     StoreRejected,
     StoreUnavailable,
 )
-from stores.memory import MemoryStore
+from hazmon.stores.memory import MemoryStore
 
 SQLITE_FILE = "hazmon.sqlite"
 
@@ -29,10 +29,10 @@ SQLITE_FILE = "hazmon.sqlite"
 def open_store(*, influx: str | None, data_dir: Path, settings: Settings) -> Store:
     """The InfluxDB store for `influx` (http://HOST:PORT/DB), else the embedded one."""
     if influx:
-        from stores.influx import InfluxStore
+        from hazmon.stores.influx import InfluxStore
 
         return InfluxStore(parse_influx_url(influx), settings=settings)
-    from stores.sqlite import SqliteStore
+    from hazmon.stores.sqlite import SqliteStore
 
     return SqliteStore(data_dir / SQLITE_FILE)
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import orjson
 
-from hazmon.errors import HazmonError
-from hazmon.lineproto import FieldValue
-from hazmon.wire import Reading
+from hazmon.contract.errors import HazmonError
+from hazmon.contract.lineproto import FieldValue
+from hazmon.contract.wire import Reading
 
 
 @dataclass(frozen=True, slots=True)

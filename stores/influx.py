@@ -32,10 +32,10 @@ from typing import Any
 
 import httpx
 
-from hazmon.lineproto import ReadingEncoder, line
-from hazmon.settings import InfluxAddress, Settings
-from hazmon.wire import Reading
-from stores.base import (
+from hazmon.contract.lineproto import ReadingEncoder, line
+from hazmon.contract.settings import InfluxAddress, Settings
+from hazmon.contract.wire import Reading
+from hazmon.stores.base import (
     Latest,
     Point,
     Refused,
@@ -45,7 +45,7 @@ from stores.base import (
     StoreUnauthorized,
     StoreUnavailable,
 )
-from stores.influxql import InfluxQL
+from hazmon.stores.influxql import InfluxQL
 
 log = logging.getLogger(__name__)
 

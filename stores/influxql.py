@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from hazmon.lineproto import FieldValue
-from stores.base import Latest, Row, StoreError, StoreUnavailable
+from hazmon.contract.lineproto import FieldValue
+from hazmon.stores.base import Latest, Row, StoreError, StoreUnavailable
 
 _SCHEMA_TTL_S = 60.0
 _MAX_MS = 9_223_372_036_854  # InfluxDB keeps int64 nanoseconds: about ±292 years

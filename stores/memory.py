@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 
-from hazmon.lineproto import FieldValue
-from hazmon.wire import Reading
-from stores.base import Latest, Point, Row, Store, StoreUnavailable
+from hazmon.contract.lineproto import FieldValue
+from hazmon.contract.wire import Reading
+from hazmon.stores.base import Latest, Point, Row, Store, StoreUnavailable
 
 ReadingKey = tuple[str, str, str, str, str, int]  # site, gateway, sensor, kind, quality, ts
 PointKey = tuple[str, tuple[tuple[str, str], ...], int]

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from hazmon.faults import Faults
-from stores.base import Store
-from stores.sqlite import SqliteStore
+from hazmon.runtime.faults import Faults
+from hazmon.stores.base import Store
+from hazmon.stores.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from stores.base import StoreError
+from hazmon.stores.base import StoreError
 
 log = logging.getLogger(__name__)
 

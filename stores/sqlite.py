@@ -31,10 +31,10 @@ from typing import Any
 
 import orjson
 
-from hazmon.lineproto import FieldValue
-from hazmon.wire import Reading
-from stores.base import Latest, Point, Row, Store, StoreError, StoreUnavailable
-from stores.memory import clean_fields, clean_tags
+from hazmon.contract.lineproto import FieldValue
+from hazmon.contract.wire import Reading
+from hazmon.stores.base import Latest, Point, Row, Store, StoreError, StoreUnavailable
+from hazmon.stores.memory import clean_fields, clean_tags
 
 SeriesKey = tuple[str, str, str, str, str]  # site, gateway, sensor, kind, quality
 

@@ -131,6 +131,17 @@ def fresh_influxdb() -> Iterator[InfluxDB]:
 
 
 @pytest.fixture(autouse=True)
+def _umask_restored() -> Iterator[None]:
+    """A command run in-process (typer's CliRunner) sets hazmon's private umask, 0o077,
+    for the rest of the process (hazmon.runtime.private): the files later tests write
+    for a broker that drops its privileges would be unreadable to it."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)
+
+
+@pytest.fixture(autouse=True)
 def _no_journal_head_left(request: pytest.FixtureRequest) -> None:
     """The retained journal head is the one topic a test cannot make its own (docs/contract.md
     §2: one alarm service per broker). It is cleared on the session broker before each

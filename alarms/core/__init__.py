@@ -2,9 +2,16 @@
 out. No I/O and no clock of its own (docs/development.md §1); tests/alarms/test_core_purity.py
 keeps it that way."""
 
-from alarms.core.engine import Engine
-from alarms.core.model import Dirty, Event, NotifyRequest, OccurrenceRecord, Output, RiskChange
-from alarms.core.table import Input, State
+from hazmon.alarms.core.engine import Engine
+from hazmon.alarms.core.model import (
+    Dirty,
+    Event,
+    NotifyRequest,
+    OccurrenceRecord,
+    Output,
+    RiskChange,
+)
+from hazmon.alarms.core.table import Input, State
 
 __all__ = [
     "Dirty",

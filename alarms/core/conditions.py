@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 from enum import Enum
 
-from alarms.core.model import AlarmPoint
-from hazmon.kinds import HIGH_CONDITIONS, Condition
-from hazmon.registry import Sensor
+from hazmon.alarms.core.model import AlarmPoint
+from hazmon.contract.kinds import HIGH_CONDITIONS, Condition
+from hazmon.contract.registry import Sensor
 
 UNDER_RANGE_FRACTION = 0.05  # below the range by more than 5 % of the span: a fault
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from alarms.core import operator, silence
-from alarms.core.escalation import escalate, outcome_event
-from alarms.core.model import (
+from hazmon.alarms.core import operator, silence
+from hazmon.alarms.core.escalation import escalate, outcome_event
+from hazmon.alarms.core.model import (
     Dirty,
     Doc,
     Event,
@@ -30,12 +30,12 @@ from alarms.core.model import (
     Permit,
     RiskChange,
 )
-from alarms.core.plant import Plant
-from alarms.core.readings import first_tier, historical_reading, live_reading
-from alarms.core.risk import site_level
-from hazmon.registry import LEVEL_GRADE, Registry
-from hazmon.sequence import boot_jump
-from hazmon.wire import Reading
+from hazmon.alarms.core.plant import Plant
+from hazmon.alarms.core.readings import first_tier, historical_reading, live_reading
+from hazmon.alarms.core.risk import site_level
+from hazmon.contract.registry import LEVEL_GRADE, Registry
+from hazmon.contract.sequence import boot_jump
+from hazmon.contract.wire import Reading
 
 RECENT_MESSAGES = 1024  # (boot, seq) pairs remembered per gateway to drop redeliveries
 

@@ -2,7 +2,7 @@
 status codes in one place (api/errors.py). The core imports nothing outside itself but
 the shared vocabulary, so its errors live here, under the product's root error.
 
-    hazmon.errors.HazmonError
+    hazmon.contract.errors.HazmonError
     └── AlarmError
         ├── UnknownAlarm        no such occurrence or sensor           -> 404
         ├── IllegalTransition   an operator input the table forbids    -> 409
@@ -11,7 +11,7 @@ the shared vocabulary, so its errors live here, under the product's root error.
 
 from __future__ import annotations
 
-from hazmon.errors import HazmonError
+from hazmon.contract.errors import HazmonError
 
 
 class AlarmError(HazmonError):

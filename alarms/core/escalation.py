@@ -10,9 +10,9 @@ while the service was down are all due at its first tick, reminders only once.
 
 from __future__ import annotations
 
-from alarms.core.model import AlarmPoint, Event, NotifyRequest, Occurrence, Output
-from alarms.core.plant import Plant
-from hazmon.registry import Escalation, Tier
+from hazmon.alarms.core.model import AlarmPoint, Event, NotifyRequest, Occurrence, Output
+from hazmon.alarms.core.plant import Plant
+from hazmon.contract.registry import Escalation, Tier
 
 
 def escalate(plant: Plant, point: AlarmPoint, now_ms: int) -> Output:

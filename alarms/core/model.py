@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from alarms.core.table import HIDDEN_STATES, State
-from hazmon.kinds import Condition, Priority
+from hazmon.alarms.core.table import HIDDEN_STATES, State
+from hazmon.contract.kinds import Condition, Priority
 
 Doc = dict[str, Any]
 Value = float | str | None
@@ -218,7 +218,8 @@ class SensorState:
     site: str
     gateway: str
     sensor: str
-    last_ts_ms: int | None = None  # the last live reading evaluated (reading clock)
+    last_ts_ms: int | None = None  # the last live reading evaluated (reading clock, capped)
+    last_raw_ts_ms: int | None = None  # its own stamp, uncapped (in memory only)
     last_seen_ms: int | None = None  # when it arrived (service clock)
     last_value: Value = None
     last_quality: str = "good"
@@ -268,7 +269,8 @@ class SensorState:
 
 LAST_FIELDS = ("last_ts_ms", "last_seen_ms", "last_value", "last_quality")
 _SENSOR_FIELDS = tuple(
-    f.name for f in fields(SensorState) if f.name != "permit" and f.name not in LAST_FIELDS
+    f.name for f in fields(SensorState)
+    if f.name not in ("permit", "last_raw_ts_ms") and f.name not in LAST_FIELDS
 )
 _OCCURRENCE_FIELDS = tuple(f.name for f in fields(Occurrence))
 

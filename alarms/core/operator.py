@@ -6,14 +6,14 @@ table forbids it (IllegalTransition); an unknown alarm or sensor is UnknownAlarm
 
 from __future__ import annotations
 
-from alarms.core.errors import IllegalTransition, LimitExceeded, UnknownAlarm
-from alarms.core.model import AlarmPoint, Event, Permit, SensorState
-from alarms.core.plant import Plant
-from alarms.core.points import Cause, feed
-from alarms.core.silence import bypass_again, return_to_service, sensor_entry
-from alarms.core.table import Input, State
-from alarms.core.timefmt import iso_utc
-from hazmon.kinds import Kind, Priority
+from hazmon.alarms.core.errors import IllegalTransition, LimitExceeded, UnknownAlarm
+from hazmon.alarms.core.model import AlarmPoint, Event, Permit, SensorState
+from hazmon.alarms.core.plant import Plant
+from hazmon.alarms.core.points import Cause, feed
+from hazmon.alarms.core.silence import bypass_again, return_to_service, sensor_entry
+from hazmon.alarms.core.table import Input, State
+from hazmon.alarms.core.timefmt import iso_utc
+from hazmon.contract.kinds import Kind, Priority
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000

@@ -17,8 +17,8 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from alarms.core.conditions import range_floor
-from alarms.core.model import (
+from hazmon.alarms.core.conditions import range_floor
+from hazmon.alarms.core.model import (
     AlarmPoint,
     Dirty,
     Doc,
@@ -28,14 +28,14 @@ from alarms.core.model import (
     OccurrenceRecord,
     SensorState,
 )
-from hazmon.kinds import HIGH_CONDITIONS, Condition, Kind, Priority
-from hazmon.registry import Registry, Sensor, Site
+from hazmon.contract.kinds import HIGH_CONDITIONS, Condition, Kind, Priority
+from hazmon.contract.registry import Registry, Sensor, Site
 
 
 @dataclass(frozen=True, slots=True)
 class QuietBand:
     """A `good` analog reading with `above < value < below` and `value >= floor` gives
-    every condition of its sensor the verdict inactive (alarms.core.conditions): below
+    every condition of its sensor the verdict inactive (hazmon.alarms.core.conditions): below
     each high threshold minus the deadband, above each low one plus the deadband, and
     not under the range (fault)."""
 
@@ -258,7 +258,7 @@ class Plant:
 
 
 def _flagged(state: SensorState) -> bool:
-    """Whether the sensor's own situation can raise its site's grade (alarms.core.risk)."""
+    """Whether the sensor's own situation can raise its site's grade (hazmon.alarms.core.risk)."""
     return (
         state.permit is not None
         or state.oos_until_ms is not None

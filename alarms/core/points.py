@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alarms.core.model import AlarmPoint, Event, Occurrence, Value
-from alarms.core.plant import Plant
-from alarms.core.table import HIDDEN_STATES, OPEN_STATES, Input, State, apply
+from hazmon.alarms.core.model import AlarmPoint, Event, Occurrence, Value
+from hazmon.alarms.core.plant import Plant
+from hazmon.alarms.core.table import HIDDEN_STATES, OPEN_STATES, Input, State, apply
 
 ESCALATING = frozenset({State.unack, State.rtn_unack})
 

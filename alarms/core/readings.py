@@ -10,14 +10,14 @@ message, the same reading sent again in another message) changes nothing.
 
 from __future__ import annotations
 
-from alarms.core.conditions import Verdict, analog_verdicts, interlock_verdicts, step
-from alarms.core.model import AlarmPoint, Event, NotifyRequest, Output, SensorState
-from alarms.core.plant import Plant
-from alarms.core.points import Cause, feed
-from alarms.core.table import Input
-from hazmon.kinds import THRESHOLD_CONDITIONS, Condition, Priority
-from hazmon.registry import Sensor
-from hazmon.wire import Reading
+from hazmon.alarms.core.conditions import Verdict, analog_verdicts, interlock_verdicts, step
+from hazmon.alarms.core.model import AlarmPoint, Event, NotifyRequest, Output, SensorState
+from hazmon.alarms.core.plant import Plant
+from hazmon.alarms.core.points import Cause, feed
+from hazmon.alarms.core.table import Input
+from hazmon.contract.kinds import THRESHOLD_CONDITIONS, Condition, Priority
+from hazmon.contract.registry import Sensor
+from hazmon.contract.wire import Reading
 
 DELAYED = frozenset(THRESHOLD_CONDITIONS)
 
@@ -44,10 +44,11 @@ def live_reading(plant: Plant, reading: Reading, now_ms: int) -> list[Event]:
     sid = f"{reading.site}/{reading.sensor}"
     state = plant.sensors.get(sid)
     ts_ms = min(reading.ts_ms, now_ms)  # capped at the receiving clock
-    if state is None or (state.last_ts_ms is not None and ts_ms <= state.last_ts_ms):
+    if state is None or not _newer(state, ts_ms, reading.ts_ms):
         return []
     value = reading.value if reading.value is not None else reading.state
     state.last_ts_ms, state.last_seen_ms = ts_ms, now_ms
+    state.last_raw_ts_ms = reading.ts_ms
     state.last_value, state.last_quality = value, reading.quality
     plant.mark_last(sid)
     if _quiet(plant, sid, state, reading):
@@ -62,6 +63,18 @@ def live_reading(plant: Plant, reading: Reading, now_ms: int) -> list[Event]:
     if ending:
         events += _maintenance_ends(plant, state, reading, ts_ms, now_ms)
     return events
+
+
+def _newer(state: SensorState, ts_ms: int, raw_ts_ms: int) -> bool:
+    """Whether a reading comes after the last evaluated one: by capped time, and at an
+    equal capped time (two readings stamped ahead that arrived within one millisecond)
+    by their own stamps."""
+    last = state.last_ts_ms
+    if last is None or ts_ms > last:
+        return True
+    if ts_ms < last:
+        return False
+    return state.last_raw_ts_ms is not None and raw_ts_ms > state.last_raw_ts_ms
 
 
 def _quiet(plant: Plant, sid: str, state: SensorState, reading: Reading) -> bool:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from alarms.core.model import AlarmPoint, SensorState
-from alarms.core.plant import Plant
-from hazmon.kinds import Priority
-from hazmon.registry import GRADE_LEVEL, LEVEL_GRADE
+from hazmon.alarms.core.model import AlarmPoint, SensorState
+from hazmon.alarms.core.plant import Plant
+from hazmon.contract.kinds import Priority
+from hazmon.contract.registry import GRADE_LEVEL, LEVEL_GRADE
 
 PRIORITY_LEVEL: dict[Priority, int] = {
     Priority.critical: 3,

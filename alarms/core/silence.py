@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from alarms.core.conditions import Verdict, force, on_delay_elapsed, step
-from alarms.core.model import Event, GatewayLink, SensorState
-from alarms.core.plant import Plant
-from alarms.core.points import Cause, feed
-from alarms.core.readings import DELAYED, edge, sensor_note
-from alarms.core.table import Input, State
-from hazmon.kinds import Condition
+from hazmon.alarms.core.conditions import Verdict, force, on_delay_elapsed, step
+from hazmon.alarms.core.model import Event, GatewayLink, SensorState
+from hazmon.alarms.core.plant import Plant
+from hazmon.alarms.core.points import Cause, feed
+from hazmon.alarms.core.readings import DELAYED, edge, sensor_note
+from hazmon.alarms.core.table import Input, State
+from hazmon.contract.kinds import Condition
 
 
 def _since(*stamps: int | None) -> int:

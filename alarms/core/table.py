@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from alarms.core.errors import IllegalTransition
+from hazmon.alarms.core.errors import IllegalTransition
 
 
 class State(StrEnum):

@@ -1,5 +1,5 @@
 """`hazmon broker-config --config FILE --out DIR`: Mosquitto users, ACLs and TLS for a
-registry (broker.acl has the rules)."""
+registry (hazmon.broker.acl has the rules)."""
 
 from __future__ import annotations
 
@@ -55,16 +55,16 @@ def broker_config(
     Passwords of new users are printed once (or written to --secrets-out); users already
     in DIR/passwd keep theirs unless rotated.
     """
-    from broker.acl import (
+    from hazmon.broker.acl import (
         Address,
         BrokerConfigError,
         TlsFiles,
         plan_broker,
         write_broker_config,
     )
-    from broker.passwd import PasswdError, write_secrets
-    from hazmon.config import load_registry
-    from hazmon.errors import ConfigError
+    from hazmon.broker.passwd import PasswdError, write_secrets
+    from hazmon.contract.config import load_registry
+    from hazmon.contract.errors import ConfigError
 
     try:
         registry = load_registry(config)

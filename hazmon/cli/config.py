@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from hazmon.config import load_registry
-from hazmon.errors import ConfigError
+from hazmon.contract.config import load_registry
+from hazmon.contract.errors import ConfigError
 
 
 def check_config(file: Path = typer.Argument(..., help="the site registry (YAML)")) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from hazmon.errors import ConfigError
+from hazmon.contract.errors import ConfigError
 
 DEMO_REGISTRY = Path(__file__).resolve().parent.parent / "demo" / "plant.yaml"
 TOKEN_VARIABLE = "GRAFANA_TOKEN"
@@ -30,8 +30,8 @@ CONFIG_OPTION = typer.Option(
 
 
 def _registry_files(config: Path | None) -> dict[str, str]:
-    from dashboards.provisioning import render
-    from hazmon.config import load_registry
+    from hazmon.contract.config import load_registry
+    from hazmon.dashboards.provisioning import render
 
     try:
         registry = load_registry(config or DEMO_REGISTRY)
@@ -53,7 +53,7 @@ def build(
     ),
 ) -> None:
     """Regenerate the dashboards, data source and provider files."""
-    from dashboards.provisioning import PACKAGE_FOLDER, stale, write
+    from hazmon.dashboards.provisioning import PACKAGE_FOLDER, stale, write
 
     folder = out or PACKAGE_FOLDER
     files = _registry_files(config)
@@ -83,7 +83,7 @@ def push(
     folder_title: str = typer.Option("hazmon", "--folder-title", help="the folder's title"),
 ) -> None:
     """Upload the dashboards into a folder of an existing Grafana, idempotently."""
-    from dashboards import push as pushing
+    from hazmon.dashboards import push as pushing
 
     token = _token(token_file)
     documents = pushing.as_documents(_registry_files(config))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from hazmon.errors import ConfigError
+from hazmon.contract.errors import ConfigError
 
 
 def gateway(
@@ -21,9 +21,9 @@ def gateway(
     Broker credentials come from the environment (HAZMON_MQTT_USERNAME,
     HAZMON_MQTT_PASSWORD or HAZMON_MQTT_PASSWORD_FILE, HAZMON_MQTT_CA_FILE).
     """
-    from gateway.config import load_gateway_config
-    from gateway.service import Gateway
-    from hazmon.settings import Settings, parse_broker_url
+    from hazmon.contract.gateway_config import load_gateway_config
+    from hazmon.contract.settings import Settings, parse_broker_url
+    from hazmon.gateway.service import Gateway
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 import typer
 
 from hazmon.cli._addresses import http_option
-from hazmon.errors import ConfigError, HazmonError
-from hazmon.private import private_dir, private_files
-from hazmon.runtime import raise_open_files_limit, settle_heap
+from hazmon.contract.errors import ConfigError, HazmonError
+from hazmon.runtime.private import private_dir, private_files
+from hazmon.runtime.process import raise_open_files_limit, settle_heap
 
 if TYPE_CHECKING:
-    from ingest.service import IngestService
+    from hazmon.ingest.service import IngestService
 
 log = logging.getLogger("hazmon.ingest")
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -75,11 +75,11 @@ def _build(
     share: str | None,
     client_id: str | None,
 ) -> IngestService:
-    from hazmon.config import load_registry
-    from hazmon.errors import Problem
-    from hazmon.settings import Settings, parse_broker_url
-    from ingest.service import IngestService
-    from stores import open_store
+    from hazmon.contract.config import load_registry
+    from hazmon.contract.errors import Problem
+    from hazmon.contract.settings import Settings, parse_broker_url
+    from hazmon.ingest.service import IngestService
+    from hazmon.stores import open_store
 
     if share is not None and not _GROUP.match(share):
         raise ConfigError([Problem("--share", 1, "share", "a group name without / + # $")])
@@ -99,7 +99,7 @@ def _build(
 
 
 async def _run(service: IngestService, host: str, port: int) -> None:
-    from ingest.http import serve
+    from hazmon.ingest.http import serve
 
     server = serve(host, port, registry=service.metrics_registry, health=service.health)
     loop = asyncio.get_running_loop()

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hazmon.errors import ConfigError
+from hazmon.contract.errors import ConfigError
 
 if TYPE_CHECKING:
-    from hazmon.registry import Registry
-    from hazmon.settings import BrokerAddress
-    from simulators.load import LoadPlan
+    from hazmon.contract.registry import Registry
+    from hazmon.contract.settings import BrokerAddress
+    from hazmon.simulators.load import LoadPlan
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -62,14 +62,14 @@ def simulate(
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Drive simulated gateways (every gateway of the demo plant without --config)."""
-    from hazmon.settings import parse_broker_url
-    from simulators.load import LoadPlan
-    from simulators.scenarios import UnknownScenario
+    from hazmon.contract.settings import parse_broker_url
+    from hazmon.simulators.load import LoadPlan
+    from hazmon.simulators.scenarios import UnknownScenario
 
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     if write_registry is not None:
-        from simulators.loadplant import registry_yaml
+        from hazmon.simulators.loadplant import registry_yaml
 
         text = registry_yaml(
             gateways=gateways, sensors=sensors, rate_hz=rate, per_message=per_message
@@ -116,7 +116,7 @@ class _Run:
 
 
 def _registry(config: Path | None) -> Registry:
-    from hazmon.config import load_registry
+    from hazmon.contract.config import load_registry
 
     if config is not None:
         return load_registry(config)
@@ -135,8 +135,8 @@ def _stop_event(duration_s: float | None) -> asyncio.Event:
 
 
 async def _mqtt(run: _Run, address: BrokerAddress) -> None:
-    from hazmon.settings import Settings
-    from simulators.runner import run_simulation
+    from hazmon.contract.settings import Settings
+    from hazmon.simulators.runner import run_simulation
 
     stats = await run_simulation(
         registry=run.registry,
@@ -157,8 +157,12 @@ async def _mqtt(run: _Run, address: BrokerAddress) -> None:
 async def _field_devices(
     run: _Run, broker: str, host: str, port: int, configs: Path | None
 ) -> None:
-    from simulators.modbusplant import serve_plant, start_field_devices, write_gateway_configs
-    from simulators.plant import PlantSimulator
+    from hazmon.simulators.modbusplant import (
+        serve_plant,
+        start_field_devices,
+        write_gateway_configs,
+    )
+    from hazmon.simulators.plant import PlantSimulator
 
     sim = PlantSimulator(run.registry, seed=run.seed, scenario=run.scenario, speed=run.speed)
     devices = await start_field_devices(
@@ -177,8 +181,8 @@ async def _field_devices(
 
 
 def _run_load(address: BrokerAddress, plan: LoadPlan) -> None:
-    from hazmon.settings import Settings
-    from simulators.load import run_load
+    from hazmon.contract.settings import Settings
+    from hazmon.simulators.load import run_load
 
     report = run_load(plan, broker=address, settings=Settings(), progress=typer.echo)
     if report.errors:

@@ -48,7 +48,7 @@ def new(
     ),
 ) -> None:
     """Make a token: print it once, and the line for the registry's `auth.tokens`."""
-    from hazmon.registry import Token
+    from hazmon.contract.registry import Token
 
     scope = [s.strip() for each in sites for s in each.split(",") if s.strip()] or None
     token = new_token()

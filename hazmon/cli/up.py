@@ -9,7 +9,7 @@ Order of start: settings and registry (a config error lists every problem, exit 
 the store, the broker (embedded when no --broker), the services; the HTTP port is
 bound early (so a taken port fails fast) but listens only once every service has its
 MQTT subscriptions acknowledged. SIGHUP re-reads the registry: its tokens take
-effect at once (api.serving.apply_registry says what else). SIGINT or SIGTERM: the
+effect at once (hazmon.api.serving.apply_registry says what else). SIGINT or SIGTERM: the
 HTTP server and the event streams end, the simulator stops, then the services are
 cancelled and flush what they hold; only then do the embedded broker stop and the
 store close. A second signal cancels at once.
@@ -34,17 +34,17 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from api.serving import Web
+from hazmon.api.serving import Web
 from hazmon.cli._addresses import http_option
-from hazmon.errors import ConfigError, HazmonError
-from hazmon.settings import BrokerAddress, Settings, parse_broker_url
+from hazmon.contract.errors import ConfigError, HazmonError
+from hazmon.contract.settings import BrokerAddress, Settings, parse_broker_url
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from prometheus_client import CollectorRegistry
 
-    from hazmon.registry import Registry
-    from stores.base import Store
+    from hazmon.contract.registry import Registry
+    from hazmon.stores.base import Store
 
 log = logging.getLogger("hazmon.up")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -190,7 +190,7 @@ def register(app: typer.Typer) -> None:
 
 
 def load(path: Path) -> Registry:
-    from hazmon.config import load_registry
+    from hazmon.contract.config import load_registry
 
     try:
         return load_registry(path)
@@ -205,7 +205,7 @@ def demo_registry(registry: Registry, token: str) -> Registry:
     """The demo plant with `token` as its admin token, and escalation 10 times faster
     (critical: next tier after 30 s instead of 300 s), so that a newcomer sees an
     unacknowledged alarm escalate within the first minute or so (docs/running.md)."""
-    from hazmon.registry import Auth, Token
+    from hazmon.contract.registry import Auth, Token
 
     digest = hashlib.sha256(token.encode()).hexdigest()
     tokens = [t for t in registry.auth.tokens if t.role != "admin"]
@@ -229,11 +229,11 @@ def demo_registry(registry: Registry, token: str) -> Registry:
 
 def start(plan: Plan, log_level: str) -> None:
     """Run the plan until SIGINT/SIGTERM; errors of hazmon's own end it with status 1."""
-    from api.serving import limit_accept_errors
-    from hazmon.runtime import raise_open_files_limit
+    from hazmon.api.serving import limit_accept_errors
+    from hazmon.runtime.process import raise_open_files_limit
 
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
-    from hazmon.private import private_files
+    from hazmon.runtime.private import private_files
 
     private_files()  # the data folder's files are 0600, its folders 0700, whatever the umask
     limit_accept_errors()  # out of descriptors: one log record a minute, not a flood
@@ -263,9 +263,9 @@ def _hazmon_error(exc: BaseException) -> HazmonError | None:
 
 
 async def run(plan: Plan) -> None:
-    from hazmon.private import private_dir
-    from hazmon.runtime import settle_heap
-    from stores import open_store
+    from hazmon.runtime.private import private_dir
+    from hazmon.runtime.process import settle_heap
+    from hazmon.stores import open_store
 
     stop = _stop_on_signals()
     hangups = Hangups()  # SIGHUP: reload tokens and registry (once serving)
@@ -336,8 +336,8 @@ class Hangups:
 
 async def _reload(plan: Plan, app: FastAPI, services: list[tuple[str, Any]]) -> None:
     """Re-read the registry file; a file with problems is reported and not applied."""
-    from api.serving import apply_registry
-    from hazmon.config import load_registry
+    from hazmon.api.serving import apply_registry
+    from hazmon.contract.config import load_registry
 
     path = plan.settings.config
     if path is None:
@@ -377,7 +377,7 @@ class HttpPortError(HazmonError):
 async def _broker(plan: Plan, stack: AsyncExitStack) -> tuple[BrokerAddress, str]:
     if plan.settings.broker:
         return parse_broker_url(plan.settings.broker), "external"
-    from broker import embedded_broker
+    from hazmon.broker import embedded_broker
 
     kind: Any = None if plan.embedded_broker == "auto" else plan.embedded_broker
     running = await stack.enter_async_context(
@@ -401,7 +401,7 @@ def _services(plan: Plan, address: BrokerAddress, store: Store) -> list[tuple[st
     }
     services: list[tuple[str, Any]] = []
     if plan.ingest:
-        from ingest.service import IngestService
+        from hazmon.ingest.service import IngestService
 
         ingest_settings = plan.settings.for_ingest()  # its own broker user, if given
         if ingest_settings is plan.settings and plan.settings.mqtt_username is not None:
@@ -409,8 +409,8 @@ def _services(plan: Plan, address: BrokerAddress, store: Store) -> list[tuple[st
                         "its own (HAZMON_INGEST_MQTT_USERNAME, HAZMON_INGEST_MQTT_PASSWORD_FILE)",
                         plan.settings.mqtt_username)  # fmt: skip
         services.append(("ingest", IngestService(**(common | {"settings": ingest_settings}))))
-    from alarms.service import AlarmService
-    from hazmon.faults import PROCESS
+    from hazmon.alarms.service import AlarmService
+    from hazmon.runtime.faults import PROCESS
 
     services.append(("alarms", AlarmService(
         **common, faults=PROCESS, accept_truncated_journal=plan.accept_truncated_journal)))
@@ -420,8 +420,8 @@ def _services(plan: Plan, address: BrokerAddress, store: Store) -> list[tuple[st
 def _app(
     plan: Plan, services: list[tuple[str, Any]], address: BrokerAddress, store: Store
 ) -> FastAPI:
-    from api.app import create_app
-    from api.hardening import HardeningSettings, harden
+    from hazmon.api.app import create_app
+    from hazmon.api.hardening import HardeningSettings, harden
 
     desk = dict(services)["alarms"]
     metrics: list[CollectorRegistry] = [s.metrics_registry for _, s in services]
@@ -478,8 +478,8 @@ async def _serve(
     plan: Plan, services: list[tuple[str, Any]], app: FastAPI,
     listener: socket.socket, stop: asyncio.Event, banner: Iterator[str], store: Store,
 ) -> None:
-    from hazmon.faults import PROCESS
-    from stores.retention import retention_job
+    from hazmon.runtime.faults import PROCESS
+    from hazmon.stores.retention import retention_job
 
     async with asyncio.TaskGroup() as group:
         readies = [asyncio.Event() for _ in services]
@@ -508,8 +508,8 @@ async def _start_http(
 ) -> Callable[[], Awaitable[None]]:
     import uvicorn
 
-    from api.app import stop_streams
-    from api.serving import uvicorn_config
+    from hazmon.api.app import stop_streams
+    from hazmon.api.serving import uvicorn_config
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
@@ -534,7 +534,7 @@ async def _start_http(
 def _start_simulator(
     group: asyncio.TaskGroup, plan: Plan, services: list[tuple[str, Any]]
 ) -> Callable[[], Awaitable[None]]:
-    from simulators.runner import run_simulation
+    from hazmon.simulators.runner import run_simulation
 
     address: BrokerAddress = services[0][1].broker
     done = asyncio.Event()

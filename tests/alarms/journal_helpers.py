@@ -8,9 +8,9 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from alarms.core.model import Dirty, Event
-from alarms.db import DB_FILE, AlarmDb
-from alarms.journal import ALL_COLUMNS, FIELDS, GENESIS, entry_hash
+from hazmon.alarms.core.model import Dirty, Event
+from hazmon.alarms.db import DB_FILE, AlarmDb
+from hazmon.alarms.journal import ALL_COLUMNS, FIELDS, GENESIS, entry_hash
 
 T0 = 1_764_385_200_000
 
@@ -103,7 +103,7 @@ def cut_tail(path: Path, keep: int) -> None:
 
 def append_anchor_line(data_dir: Path, doc: dict[str, Any]) -> None:
     """Append one line to the anchor file, as a forger would."""
-    from alarms.anchors import ANCHOR_FILE
+    from hazmon.alarms.anchors import ANCHOR_FILE
 
     with (data_dir / ANCHOR_FILE).open("a", encoding="utf-8") as f:
         f.write(json.dumps(doc) + "\n")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from alarms.core import Engine, Output
-from hazmon.config import parse_registry
-from hazmon.registry import Registry
-from hazmon.wire import Reading
+from hazmon.alarms.core import Engine, Output
+from hazmon.contract.config import parse_registry
+from hazmon.contract.registry import Registry
+from hazmon.contract.wire import Reading
 
 SITE = "s1"
 GW = "gw1"

@@ -14,10 +14,10 @@ import signal
 import sys
 from pathlib import Path
 
-from alarms.service import AlarmService, Timing
-from hazmon.config import load_registry
-from hazmon.settings import Settings, parse_broker_url
-from stores.memory import MemoryStore
+from hazmon.alarms.service import AlarmService, Timing
+from hazmon.contract.config import load_registry
+from hazmon.contract.settings import Settings, parse_broker_url
+from hazmon.stores.memory import MemoryStore
 
 
 async def main(registry_file: str, broker_url: str, data_dir: str) -> None:

@@ -20,16 +20,16 @@ from typing import Any
 
 import pytest
 
-from alarms import anchors
-from alarms.notifiers import MemoryNotifier
-from alarms.service import AlarmService, Timing
-from hazmon.config import parse_registry
-from hazmon.faults import Faults
-from hazmon.runtime import raise_open_files_limit
-from hazmon.settings import InfluxAddress, Settings, parse_broker_url
-from stores.influx import InfluxStore
-from stores.retention import retention_job
-from stores.sqlite import SqliteStore
+from hazmon.alarms import anchors
+from hazmon.alarms.notifiers import MemoryNotifier
+from hazmon.alarms.service import AlarmService, Timing
+from hazmon.contract.config import parse_registry
+from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
+from hazmon.runtime.faults import Faults
+from hazmon.runtime.process import raise_open_files_limit
+from hazmon.stores.influx import InfluxStore
+from hazmon.stores.retention import retention_job
+from hazmon.stores.sqlite import SqliteStore
 from tests.alarms.mqtt_helpers import Recorder, publish, publisher
 from tests.alarms.plant import small_registry_text
 from tests.servers import InfluxDB, Mosquitto
@@ -186,7 +186,7 @@ async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_noth
 
 
 def _journal_keys(service: AlarmService) -> list[tuple[str, str]]:
-    from alarms import db, journal
+    from hazmon.alarms import db, journal
 
     conn = db.connect(service.db.path, readonly=True)
     try:
@@ -275,7 +275,7 @@ def test_raising_the_open_files_limit_in_a_fresh_process() -> None:
         "import resource\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
-        "from hazmon.runtime import raise_open_files_limit\n"
+        "from hazmon.runtime.process import raise_open_files_limit\n"
         "print(raise_open_files_limit() == resource.getrlimit(resource.RLIMIT_NOFILE),"
         " resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard)\n"
     )
@@ -293,8 +293,8 @@ async def test_ingest_writer_io_errors_are_retried_and_raised_as_system_alarms(
     write fails with EMFILE and the spool with ENOSPC: ingest keeps the batch and tries
     again, both faults are system alarms, and once the disk and descriptors are back
     the reading is stored and the alarms clear."""
-    from hazmon.faults import PROCESS
-    from ingest.service import IngestService, IngestTuning
+    from hazmon.ingest.service import IngestService, IngestTuning
+    from hazmon.runtime.faults import PROCESS
 
     service.faults = PROCESS
     store = InfluxStore(InfluxAddress(influxdb.url, influx_db))

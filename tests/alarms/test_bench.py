@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from alarms import bench
+from hazmon.alarms import bench
 
 
 def test_the_benchmark_prints_readings_per_second(

@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import pytest
 
-from alarms.bridge import Inbound, MqttLink
 from benchmarks.ingest_load import connect_packet, publish_packet
-from hazmon.fastpaho import READ_CHUNK_BYTES
-from hazmon.mqtt import MQTT_V311, MqttOptions, new_client
+from hazmon.alarms.bridge import Inbound, MqttLink
+from hazmon.bus.fastpaho import READ_CHUNK_BYTES
+from hazmon.bus.mqtt import MQTT_V311, MqttOptions, new_client
 from tests.servers import Mosquitto
 
 QUIET_S = 1.0  # a resumed session that gets nothing in this long holds nothing

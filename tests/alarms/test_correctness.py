@@ -6,8 +6,8 @@ far beyond the gateway's last."""
 
 from __future__ import annotations
 
-from alarms.core import Engine
-from hazmon.sequence import MAX_BOOT_STEP
+from hazmon.alarms.core import Engine
+from hazmon.contract.sequence import MAX_BOOT_STEP
 from tests.alarms.plant import T0, Feeder, engine, events, key, names, reading
 
 HH = key("GT-1", "high_high")
@@ -173,3 +173,13 @@ def test_a_replayed_reading_ahead_of_the_clock_does_not_hide_later_replayed_cros
     out = f.send(reading("GT-1", now + 500, 60.0, historical=True), now_ms=now + 1_000,
                  historical=True)
     assert sorted(e.event for e in out.events) == ["historical", "historical"]
+
+
+def test_readings_stamped_just_ahead_that_arrive_within_one_millisecond_all_count() -> None:
+    eng = engine()
+    f = Feeder(eng)
+    now = T0 + 10_000
+    f.value("GT-1", now + 1, 60.0, now_ms=now)
+    out = f.value("GT-1", now + 2, 0.0, quality="bad", now_ms=now)  # the same capped time
+    assert names(out) == [(key("GT-1", "fault"), "raised")]
+    assert names(f.value("GT-1", now + 2, 5.0, now_ms=now)) == []  # that reading again

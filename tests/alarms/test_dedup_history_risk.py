@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alarms.core import Engine
-from hazmon.registry import Registry
+from hazmon.alarms.core import Engine
+from hazmon.contract.registry import Registry
 from tests.alarms.plant import T0, Feeder, engine, key, names, reading, registry
 
 HIGH = key("GT-1", "high")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from alarms.db import DB_FILE
-from alarms.deskimpl import AlarmDesk
-from alarms.errors import IllegalTransition, UnknownAlarm
-from stores.memory import MemoryStore
+from hazmon.alarms.db import DB_FILE
+from hazmon.alarms.deskimpl import AlarmDesk
+from hazmon.alarms.errors import IllegalTransition, UnknownAlarm
+from hazmon.stores.memory import MemoryStore
 from tests.alarms.plant import T0, Clock, key, registry, telemetry
 
 TOPIC = "hazmon/v1/s1/gw1/telemetry"

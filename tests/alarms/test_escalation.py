@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alarms.core import NotifyRequest
+from hazmon.alarms.core import NotifyRequest
 from tests.alarms.plant import T0, Feeder, engine, key
 
 HH = key("GT-1", "high_high")

@@ -16,12 +16,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-import alarms.core.engine as engine_module
-from alarms.core import Engine, Output, readings, risk, silence
-from alarms.core.plant import quiet_band
-from alarms.errors import IllegalTransition
-from hazmon.config import parse_registry
-from hazmon.registry import LEVEL_GRADE
+import hazmon.alarms.core.engine as engine_module
+from hazmon.alarms.core import Engine, Output, readings, risk, silence
+from hazmon.alarms.core.plant import quiet_band
+from hazmon.alarms.errors import IllegalTransition
+from hazmon.contract.config import parse_registry
+from hazmon.contract.registry import LEVEL_GRADE
 from tests.alarms.plant import GW, SITE, T0, reading, registry
 
 pytestmark = pytest.mark.unit

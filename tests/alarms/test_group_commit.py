@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from alarms.deskimpl import AlarmDesk
-from alarms.service import AlarmService, Timing
-from hazmon.config import parse_registry
-from hazmon.settings import Settings, parse_broker_url
-from stores.memory import MemoryStore
+from hazmon.alarms.deskimpl import AlarmDesk
+from hazmon.alarms.service import AlarmService, Timing
+from hazmon.contract.config import parse_registry
+from hazmon.contract.settings import Settings, parse_broker_url
+from hazmon.stores.memory import MemoryStore
 from tests.alarms.mqtt_helpers import Recorder, publish, publisher
 from tests.alarms.plant import T0, Clock, registry, small_registry_text, telemetry
 from tests.alarms.test_service_mqtt import is_event, started, stopped

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alarms.errors import IllegalTransition, LimitExceeded, UnknownAlarm
-from hazmon.registry import Maintenance, Shelving
+from hazmon.alarms.errors import IllegalTransition, LimitExceeded, UnknownAlarm
+from hazmon.contract.registry import Maintenance, Shelving
 from tests.alarms.plant import T0, Feeder, engine, events, key, names, reading, registry
 
 HIGH = key("GT-1", "high")

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alarms import anchors, db, journal
-from alarms.anchors import Anchor
-from alarms.deskimpl import export_journal, verify_journal
-from alarms.export import csv_cell, verify_jsonl
-from alarms.journal import (
+from hazmon.alarms import anchors, db, journal
+from hazmon.alarms.anchors import Anchor
+from hazmon.alarms.deskimpl import export_journal, verify_journal
+from hazmon.alarms.export import csv_cell, verify_jsonl
+from hazmon.alarms.journal import (
     ALL_COLUMNS,
     FIELDS,
     GENESIS,

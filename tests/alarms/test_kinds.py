@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hazmon.kinds import TOXIC_GASES, Condition, mg_m3_to_ppm
+from hazmon.contract.kinds import TOXIC_GASES, Condition, mg_m3_to_ppm
 from tests.alarms.plant import T0, Feeder, engine, events, key, reading, registry
 
 H2S = TOXIC_GASES["H2S"]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from alarms.kpi import floods, kpi, sliding_peak
+from hazmon.alarms.kpi import floods, kpi, sliding_peak
 
 T0 = 1_764_385_200_000
 S, MIN, H = 1_000, 60_000, 3_600_000

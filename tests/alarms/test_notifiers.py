@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from alarms.core import NotifyRequest
-from alarms.notifiers import Backoff, Dispatcher, MemoryNotifier, Notifier, WebhookNotifier
+from hazmon.alarms.core import NotifyRequest
+from hazmon.alarms.notifiers import Backoff, Dispatcher, MemoryNotifier, Notifier, WebhookNotifier
 from tests.alarms.webhook_server import WebhookServer
 
 Outcome = tuple[str, bool, str, bool]

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from alarms.db import DB_FILE
-from alarms.deskimpl import verify_journal
+from hazmon.alarms.db import DB_FILE
+from hazmon.alarms.deskimpl import verify_journal
 from tests.alarms.mqtt_helpers import publish, publisher
 from tests.alarms.plant import small_registry_text
 from tests.alarms.webhook_server import WebhookServer

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from alarms.notifiers import MemoryNotifier
-from alarms.service import AlarmService, Timing
-from hazmon.config import parse_registry
-from hazmon.settings import Settings, parse_broker_url
-from stores.memory import MemoryStore
+from hazmon.alarms.notifiers import MemoryNotifier
+from hazmon.alarms.service import AlarmService, Timing
+from hazmon.contract.config import parse_registry
+from hazmon.contract.settings import Settings, parse_broker_url
+from hazmon.stores.memory import MemoryStore
 from tests.alarms.mqtt_helpers import Recorder, publish, publisher
 from tests.alarms.plant import small_registry_text
 from tests.servers import Mosquitto

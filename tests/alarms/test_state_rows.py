@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from alarms.deskimpl import AlarmDesk
-from stores.memory import MemoryStore
+from hazmon.alarms.deskimpl import AlarmDesk
+from hazmon.stores.memory import MemoryStore
 from tests.alarms.plant import T0, Clock, registry, telemetry
 
 pytestmark = pytest.mark.unit

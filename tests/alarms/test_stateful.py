@@ -15,12 +15,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from alarms.core.risk import site_level_scan
-from alarms.core.table import HIDDEN_STATES, OPEN_STATES, State
-from alarms.deskimpl import AlarmDesk
-from alarms.errors import AlarmError
-from hazmon.registry import LEVEL_GRADE
-from stores.memory import MemoryStore
+from hazmon.alarms.core.risk import site_level_scan
+from hazmon.alarms.core.table import HIDDEN_STATES, OPEN_STATES, State
+from hazmon.alarms.deskimpl import AlarmDesk
+from hazmon.alarms.errors import AlarmError
+from hazmon.contract.registry import LEVEL_GRADE
+from hazmon.stores.memory import MemoryStore
 from tests.alarms.plant import T0, Clock, registry
 
 TOPIC = "hazmon/v1/s1/gw1/telemetry"

@@ -1,6 +1,6 @@
 """The ISA-18.2 transition table against docs/alarms.md, over every (state, input) pair.
 
-`expected()` restates docs/alarms.md's two tables independently of alarms.core.table (no
+`expected()` restates docs/alarms.md's two tables independently of hazmon.alarms.core.table (no
 shared data): hypothesis and an exhaustive loop both compare the two.
 """
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alarms.core.table import (
+from hazmon.alarms.core.table import (
     OPERATOR_INPUTS,
     PROCESS_INPUTS,
     TABLE,
@@ -22,7 +22,7 @@ from alarms.core.table import (
     State,
     apply,
 )
-from alarms.errors import IllegalTransition
+from hazmon.alarms.errors import IllegalTransition
 
 ILLEGAL = "illegal"
 N, U, A, R = State.normal, State.unack, State.acked, State.rtn_unack

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alarms.core.timefmt import iso_utc
+from hazmon.alarms.core.timefmt import iso_utc
 
 pytestmark = pytest.mark.unit
 

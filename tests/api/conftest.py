@@ -12,11 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app
-from api.testing import FakeDesk
-from hazmon.config import load_registry
-from hazmon.registry import Registry
-from stores.memory import MemoryStore
+from hazmon.api.app import create_app
+from hazmon.api.testing import FakeDesk
+from hazmon.contract.config import load_registry
+from hazmon.contract.registry import Registry
+from hazmon.stores.memory import MemoryStore
 
 DEMO_PLANT = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
 ROLES = ("viewer", "operator", "engineer", "auditor", "admin")

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.testing import FakeDesk
+from hazmon.api.testing import FakeDesk
 from tests.api.conftest import bearer
 
 OPERATOR = bearer("operator")

@@ -11,9 +11,9 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 
-from broker import BrokerError, Kind, choose_port, embedded_broker, port_is_free
-from hazmon.mqtt import MQTT_V5, MQTT_V311, MqttOptions, connect
-from hazmon.settings import BrokerAddress, Settings
+from hazmon.broker import BrokerError, Kind, choose_port, embedded_broker, port_is_free
+from hazmon.bus.mqtt import MQTT_V5, MQTT_V311, MqttOptions, connect
+from hazmon.contract.settings import BrokerAddress, Settings
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration

@@ -13,10 +13,10 @@ import httpx
 import orjson
 import pytest
 
-from alarms.deskimpl import AlarmDesk
-from api.app import create_app
-from hazmon.config import load_registry
-from stores.memory import MemoryStore
+from hazmon.alarms.deskimpl import AlarmDesk
+from hazmon.api.app import create_app
+from hazmon.contract.config import load_registry
+from hazmon.stores.memory import MemoryStore
 from tests.api.conftest import DEMO_PLANT, bearer
 
 T0_MS = 1_764_385_200_000

@@ -430,7 +430,7 @@ async def test_sighup_reloads_tokens_new_ones_work_removed_ones_get_401(
 def test_token_new_prints_a_strong_token_once_and_a_line_the_registry_takes(
     tmp_path: Path,
 ) -> None:
-    from hazmon.config import load_registry
+    from hazmon.contract.config import load_registry
 
     token, line = new_token("li.na", "engineer", "s1", "s2")
     again, _ = new_token("li.na", "engineer")

@@ -19,10 +19,10 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from api.app import create_app
-from api.testing import FakeDesk
-from hazmon.config import load_registry
-from stores.memory import MemoryStore
+from hazmon.api.app import create_app
+from hazmon.api.testing import FakeDesk
+from hazmon.contract.config import load_registry
+from hazmon.stores.memory import MemoryStore
 from tests.api.conftest import DEMO_PLANT, bearer
 
 

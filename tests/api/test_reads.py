@@ -10,12 +10,12 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
-from api.app import create_app
-from api.testing import FakeDesk
-from hazmon.registry import Registry
-from hazmon.wire import Reading
-from stores.base import Latest, Point, StoreUnavailable
-from stores.memory import MemoryStore
+from hazmon.api.app import create_app
+from hazmon.api.testing import FakeDesk
+from hazmon.contract.registry import Registry
+from hazmon.contract.wire import Reading
+from hazmon.stores.base import Latest, Point, StoreUnavailable
+from hazmon.stores.memory import MemoryStore
 from tests.api.conftest import bearer
 
 VIEWER = bearer("viewer")

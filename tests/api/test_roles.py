@@ -10,10 +10,10 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 
-from api.auth import ROLE_RIGHTS, Authenticator, AuthFirstRoute, Right, right_of
-from api.errors import Unauthorized
-from api.testing import FakeDesk
-from hazmon.registry import Token
+from hazmon.api.auth import ROLE_RIGHTS, Authenticator, AuthFirstRoute, Right, right_of
+from hazmon.api.errors import Unauthorized
+from hazmon.api.testing import FakeDesk
+from hazmon.contract.registry import Token
 from tests.api.conftest import ROLES, bearer
 
 ALARM = "jh-chem-01/GT-101/high#1"
@@ -159,7 +159,7 @@ async def test_no_token_and_a_bad_body_is_401_and_a_viewer_with_one_403(
 
 
 def test_every_api_route_authenticates_first() -> None:
-    from api import routes_alarms, routes_audit, routes_sites, stream
+    from hazmon.api import routes_alarms, routes_audit, routes_sites, stream
 
     for module in (routes_alarms, routes_audit, routes_sites, stream):
         for route in module.router.routes:

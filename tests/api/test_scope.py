@@ -19,12 +19,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app
-from api.auth import ROLE_RIGHTS, Right
-from api.stream import events
-from api.testing import FakeDesk
-from hazmon.registry import Registry, Token
-from stores.memory import MemoryStore
+from hazmon.api.app import create_app
+from hazmon.api.auth import ROLE_RIGHTS, Right
+from hazmon.api.stream import events
+from hazmon.api.testing import FakeDesk
+from hazmon.contract.registry import Registry, Token
+from hazmon.stores.memory import MemoryStore
 from tests.api.conftest import ROLES
 from tests.api.test_roles import ENDPOINTS, IDS
 
@@ -204,8 +204,8 @@ async def test_the_stream_holds_only_the_scopes_events(app: FastAPI, desk: FakeD
 
 
 def test_a_tokens_sites_must_be_the_registrys() -> None:
-    from hazmon.config import parse_registry
-    from hazmon.errors import ConfigError
+    from hazmon.contract.config import parse_registry
+    from hazmon.contract.errors import ConfigError
     from tests.api.conftest import DEMO_PLANT
 
     text = DEMO_PLANT.read_text(encoding="utf-8").replace(

@@ -10,11 +10,18 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app
-from api.serving import ACCEPT_ERROR, RateLimited, TlsError, Web, apply_registry, uvicorn_config
-from api.testing import FakeDesk
-from hazmon.registry import Registry, Token
-from stores.memory import MemoryStore
+from hazmon.api.app import create_app
+from hazmon.api.serving import (
+    ACCEPT_ERROR,
+    RateLimited,
+    TlsError,
+    Web,
+    apply_registry,
+    uvicorn_config,
+)
+from hazmon.api.testing import FakeDesk
+from hazmon.contract.registry import Registry, Token
+from hazmon.stores.memory import MemoryStore
 
 
 class Clock:

@@ -10,8 +10,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from api.app import stop_streams
-from api.testing import FakeDesk
+from hazmon.api.app import stop_streams
+from hazmon.api.testing import FakeDesk
 from tests.api.conftest import bearer
 from tests.servers import free_port
 

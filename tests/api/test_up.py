@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.testing import FakeDesk
+from hazmon.api.app import create_app
+from hazmon.api.testing import FakeDesk
 from hazmon.cli import app as cli
 from hazmon.cli.up import DEMO_SPEEDUP, Plan, _bind_http, _serve, demo_registry
-from hazmon.registry import Registry
-from hazmon.settings import Settings
-from hazmon.wire import Reading
-from stores.memory import MemoryStore
-from stores.sqlite import SqliteStore
+from hazmon.contract.registry import Registry
+from hazmon.contract.settings import Settings
+from hazmon.contract.wire import Reading
+from hazmon.stores.memory import MemoryStore
+from hazmon.stores.sqlite import SqliteStore
 from tests.servers import free_port
 
 

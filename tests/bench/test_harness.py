@@ -17,8 +17,8 @@ from benchmarks.e2e.nodered import FLOW_JSON
 from benchmarks.e2e.phases import STORAGE_ONLY, PhaseResult
 from benchmarks.e2e.plant import ABOVE, BELOW, PROBE_SITE, Plant
 from benchmarks.e2e.report import throughput_table
-from hazmon.config import parse_registry
-from hazmon.wire import Decoder
+from hazmon.contract.config import parse_registry
+from hazmon.contract.wire import Decoder
 
 NOW_MS = 1_764_385_200_000
 PLANT = Plant(4, 10, gateways_per_site=2)

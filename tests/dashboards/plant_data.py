@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from hazmon.kinds import Kind
-from hazmon.lineproto import FieldValue, ReadingEncoder, line
-from hazmon.registry import GRADE_LEVEL, Registry, Site
-from hazmon.wire import Decoder
-from simulators.plant import PlantSimulator
+from hazmon.contract.kinds import Kind
+from hazmon.contract.lineproto import FieldValue, ReadingEncoder, line
+from hazmon.contract.registry import GRADE_LEVEL, Registry, Site
+from hazmon.contract.wire import Decoder
+from hazmon.simulators.plant import PlantSimulator
 
 SPAN_MS = 30 * 60 * 1000
 READING_EVERY_MS = 15_000

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from dashboards.provisioning import DASHBOARD_FOLDER, PACKAGE_FOLDER
 from hazmon.cli.dashboards import DEMO_REGISTRY
-from hazmon.config import load_registry
-from hazmon.kinds import Priority
-from hazmon.registry import Registry
+from hazmon.contract.config import load_registry
+from hazmon.contract.kinds import Priority
+from hazmon.contract.registry import Registry
+from hazmon.dashboards.provisioning import DASHBOARD_FOLDER, PACKAGE_FOLDER
 from tests.dashboards import grafana_like
 from tests.dashboards.plant_data import INGEST_INSTANCES, plant_lines
 from tests.servers import InfluxDB

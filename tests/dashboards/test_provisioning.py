@@ -16,11 +16,11 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from typer.testing import CliRunner
 
-from dashboards import provisioning
-from dashboards.influxql import InfluxQLQuery, register
 from hazmon.cli import app
 from hazmon.cli.dashboards import DEMO_REGISTRY
-from hazmon.config import load_registry
+from hazmon.contract.config import load_registry
+from hazmon.dashboards import provisioning
+from hazmon.dashboards.influxql import InfluxQLQuery, register
 from tests.dashboards import grafana_like
 
 REGISTRY = load_registry(DEMO_REGISTRY)

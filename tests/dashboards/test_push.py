@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dashboards import provisioning
-from dashboards.push import PushError, as_documents, connect, push
 from hazmon.cli import app
 from hazmon.cli.dashboards import DEMO_REGISTRY
-from hazmon.config import load_registry
+from hazmon.contract.config import load_registry
+from hazmon.dashboards import provisioning
+from hazmon.dashboards.push import PushError, as_documents, connect, push
 from tests.dashboards.fake_grafana import FakeGrafana
 
 TOKEN = "glsa_test-token"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from gateway.backoff import Backoff
+from hazmon.bus.backoff import Backoff
 
 
 def test_doubles_up_to_the_cap_with_jitter_and_resets() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.buffer import Buffer
+from hazmon.gateway.buffer import Buffer
 
 
 def test_boot_increments_across_restarts(tmp_path: Path) -> None:

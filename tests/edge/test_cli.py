@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hazmon.cli import app
-from hazmon.config import load_registry
+from hazmon.contract.config import load_registry
 from tests.edge.collect import Collector
 from tests.servers import Mosquitto
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import load_gateway_config, parse_gateway_config
-from hazmon.errors import ConfigError
+from hazmon.contract.errors import ConfigError
+from hazmon.contract.gateway_config import load_gateway_config, parse_gateway_config
 
 GOOD = """\
 site: jh-chem-01

@@ -10,11 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.config import GatewayConfig, parse_gateway_config
-from gateway.service import Gateway
-from hazmon.config import parse_registry
-from hazmon.wire import Decoder, TelemetryBatch
-from simulators.fielddevices import FieldDevice
+from hazmon.contract.config import parse_registry
+from hazmon.contract.gateway_config import GatewayConfig, parse_gateway_config
+from hazmon.contract.wire import Decoder, TelemetryBatch
+from hazmon.gateway.service import Gateway
+from hazmon.simulators.fielddevices import FieldDevice
 from tests.edge.collect import Collector, Message
 from tests.servers import Mosquitto
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from hazmon.config import load_registry
-from hazmon.settings import parse_broker_url
-from hazmon.wire import Decoder
-from simulators.load import LoadPlan, generate, run_load
-from simulators.loadplant import layout, period_s, registry_yaml
+from hazmon.contract.config import load_registry
+from hazmon.contract.settings import parse_broker_url
+from hazmon.contract.wire import Decoder
+from hazmon.simulators.load import LoadPlan, generate, run_load
+from hazmon.simulators.loadplant import layout, period_s, registry_yaml
 from tests.edge.collect import Collector
 from tests.servers import Mosquitto
 

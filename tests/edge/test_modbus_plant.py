@@ -8,12 +8,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.config import load_gateway_config
-from gateway.service import Gateway
-from hazmon.config import parse_registry
-from hazmon.wire import Decoder
-from simulators.modbusplant import serve_plant, start_field_devices, write_gateway_configs
-from simulators.plant import PlantSimulator
+from hazmon.contract.config import parse_registry
+from hazmon.contract.gateway_config import load_gateway_config
+from hazmon.contract.wire import Decoder
+from hazmon.gateway.service import Gateway
+from hazmon.simulators.modbusplant import serve_plant, start_field_devices, write_gateway_configs
+from hazmon.simulators.plant import PlantSimulator
 from tests.edge.collect import Collector
 from tests.edge.test_gateway_modbus import running
 from tests.servers import Mosquitto

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from hazmon.config import load_registry
-from hazmon.kinds import Condition
-from hazmon.registry import Registry
-from hazmon.wire import Decoder
-from simulators.plant import PlantSimulator
-from simulators.scenarios import SCENARIOS, UnknownScenario
-from simulators.signals import thresholds_of
+from hazmon.contract.config import load_registry
+from hazmon.contract.kinds import Condition
+from hazmon.contract.registry import Registry
+from hazmon.contract.wire import Decoder
+from hazmon.simulators.plant import PlantSimulator
+from hazmon.simulators.scenarios import SCENARIOS, UnknownScenario
+from hazmon.simulators.signals import thresholds_of
 
 DEMO = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
 START_MS = 1_764_385_200_000

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.config import Point
-from gateway.registers import decode_point, decode_raw, encode_point, encode_raw
+from hazmon.contract.gateway_config import Point
+from hazmon.contract.modbus import decode_point, decode_raw, encode_point, encode_raw
 
 
 def point(**kw: object) -> Point:

@@ -7,10 +7,10 @@ import asyncio
 import orjson
 import pytest
 
-from hazmon.config import parse_registry
-from hazmon.settings import parse_broker_url
-from hazmon.wire import Decoder, GatewayState, TelemetryBatch
-from simulators.runner import run_simulation
+from hazmon.contract.config import parse_registry
+from hazmon.contract.settings import parse_broker_url
+from hazmon.contract.wire import Decoder, GatewayState, TelemetryBatch
+from hazmon.simulators.runner import run_simulation
 from tests.edge.collect import Collector
 from tests.servers import Mosquitto
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.service import Gateway
+from hazmon.gateway.service import Gateway
 from tests.edge.collect import Collector, Message
 from tests.edge.test_gateway_modbus import devices, gateway_config, running, show_plant
 from tests.servers import Mosquitto

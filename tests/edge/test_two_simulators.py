@@ -12,7 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hazmon import topics
+from hazmon.contract import topics
+from hazmon.contract.config import load_registry
 from tests.mqtt_clients import client
 from tests.servers import Mosquitto
 
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 HAZMON = Path(sys.executable).parent / "hazmon"
 GATEWAYS = 14  # the demo plant's
+DEMO_PLANT = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
 
 
 def simulate(broker: Mosquitto, scenario: str, seconds: int, log: Path) -> subprocess.Popen[bytes]:
@@ -41,10 +43,16 @@ def wait_connected(log: Path, count: int, timeout_s: float = 30.0) -> None:
 
 
 def online_states(broker: Mosquitto) -> dict[str, bool]:
+    """The retained state of each of the demo plant's gateways (the session broker also
+    holds other tests' gateways)."""
+    registry = load_registry(DEMO_PLANT)
+    ours = {topics.state(site.id, gateway.id)
+            for site in registry.sites for gateway in site.gateways}
     with client(broker.port) as c:
         c.connect()
         c.subscribe(topics.STATE_WILDCARD)
-        return {m.topic: orjson.loads(m.payload)["online"] for m in c.received()}
+        return {m.topic: orjson.loads(m.payload)["online"] for m in c.received()
+                if m.topic in ours}
 
 
 def test_a_second_simulator_takes_no_connection_and_leaves_the_first_online(

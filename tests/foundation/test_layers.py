@@ -1,10 +1,20 @@
-"""The architecture, checked on the imports of each package (README, "Layout").
+"""The architecture, checked on the imports of every module (docs/architecture.md).
 
-- the edge (`gateway/`) and `simulators/` know only the contract (`hazmon`), never the
-  services' internals;
-- `ingest/` and `alarms/` are parallel consumers of the bus: neither imports the other;
-- `hazmon/` (registry, contract, settings) imports none of the parts built on it,
-  except its command line, which is where the parts are put together.
+One import root, `hazmon`, in layers:
+
+- `hazmon.contract`, the shared vocabulary (registry, wire contract, topics, sequence
+  bounds, settings, the root error, the gateway's register map and Modbus codec),
+  imports nothing of hazmon outside itself;
+- `hazmon.runtime` (process support of services) stands on the contract only, and
+  `hazmon.bus` (MQTT) on the contract and the runtime;
+- the alarm core (`hazmon.alarms.core`) imports nothing outside itself but the
+  contract (tests/alarms/test_core_purity.py says what else it may not touch);
+- the edge (`hazmon.gateway`) and the simulators know only the vocabulary and the bus:
+  neither imports the other, nor any service;
+- `hazmon.ingest` and `hazmon.alarms` are parallel consumers of the bus: neither
+  imports the other;
+- nothing imports the command line (`hazmon.cli`), which sits on top of everything;
+- nothing is imported by its old top-level name (`alarms`, `api`, ...): one root.
 """
 
 from __future__ import annotations
@@ -15,43 +25,109 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-SERVICES = {"ingest", "alarms", "stores", "api", "broker", "dashboards"}
+PACKAGE = ROOT / "hazmon"
+PARTS = ("alarms", "api", "broker", "dashboards", "gateway", "ingest", "simulators", "stores")
+SERVICES = ("alarms", "api", "broker", "dashboards", "ingest", "stores")
 
 
-def imported_packages(package: str) -> set[tuple[str, str]]:
-    """(file, top-level package) for every import in a package's modules."""
-    found: set[tuple[str, str]] = set()
-    for path in (ROOT / package).rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                found.add((str(path.relative_to(ROOT)), name.split(".")[0]))
+def modules(package: str) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of a package (links followed)."""
+    base = PACKAGE.joinpath(*package.split(".")[1:])
+    found = {}
+    for path in sorted(base.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).with_suffix("")
+        found[".".join(("hazmon", *rel.parts))] = path
     return found
 
 
-@pytest.mark.parametrize("package", ["gateway", "simulators"])
-def test_edge_and_simulators_know_only_the_contract(package: str) -> None:
-    bad = {(f, top) for f, top in imported_packages(package) if top in SERVICES}
-    assert not bad, f"{package} imports service internals: {sorted(bad)}"
+def imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.ImportFrom):  # relative: only the tests use them
+            assert not path.is_relative_to(PACKAGE), f"{path}:{node.lineno}: use absolute"
+    return found
 
 
-@pytest.mark.parametrize(("package", "other"), [("ingest", "alarms"), ("alarms", "ingest")])
+def first_party(name: str) -> str | None:
+    """`hazmon.<layer>` of an import of hazmon, else None."""
+    parts = name.split(".")
+    if parts[0] != "hazmon":
+        return None
+    return ".".join(parts[:2]) if len(parts) > 1 else "hazmon"
+
+
+def violations(package: str, allowed: tuple[str, ...]) -> list[str]:
+    bad = []
+    for module, path in modules(package).items():
+        for line, name in imports(path):
+            layer = first_party(name)
+            if layer is not None and layer != package and layer not in allowed:
+                bad.append(f"{module}:{line} imports {name}")
+    return bad
+
+
+def test_every_part_is_under_the_one_root() -> None:
+    for part in PARTS:
+        assert (PACKAGE / part / "__init__.py").exists(), f"hazmon/{part} is missing"
+    assert len(modules("hazmon.alarms")) > 20  # the links are followed
+
+
+@pytest.mark.parametrize(
+    ("package", "allowed"),
+    [
+        ("hazmon.contract", ()),
+        ("hazmon.runtime", ("hazmon.contract",)),
+        ("hazmon.bus", ("hazmon.contract", "hazmon.runtime")),
+        ("hazmon.gateway", ("hazmon.contract", "hazmon.runtime", "hazmon.bus")),
+        ("hazmon.simulators", ("hazmon.contract", "hazmon.runtime", "hazmon.bus")),
+    ],
+)
+def test_lower_layers_import_only_what_is_below(package: str, allowed: tuple[str, ...]) -> None:
+    assert violations(package, allowed) == []
+
+
+def imports_of(package: str) -> list[tuple[str, int, str]]:
+    """(module, line, imported name) for every hazmon import of a package's modules."""
+    return [(module, line, name) for module, path in modules(package).items()
+            for line, name in imports(path) if first_party(name) is not None]
+
+
+def inside(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+@pytest.mark.parametrize(("package", "other"),
+                         [("hazmon.ingest", "hazmon.alarms"), ("hazmon.alarms", "hazmon.ingest")])
 def test_ingest_and_alarms_are_parallel_consumers(package: str, other: str) -> None:
-    bad = {(f, top) for f, top in imported_packages(package) if top == other}
-    assert not bad, f"{package} imports {other}: {sorted(bad)}"
+    assert [(m, n) for m, _, n in imports_of(package) if inside(n, other)] == []
 
 
-def test_the_shared_package_depends_on_no_part() -> None:
-    parts = SERVICES | {"gateway", "simulators"}
-    bad = {
-        (f, top)
-        for f, top in imported_packages("hazmon")
-        if top in parts and not f.startswith("hazmon/cli/")
-    }
-    assert not bad, f"hazmon imports the parts built on it: {sorted(bad)}"
+def test_the_alarm_core_stands_on_the_contract_alone() -> None:
+    core = "hazmon.alarms.core"
+    bad = [(m, n) for m, _, n in imports_of(core)
+           if not (inside(n, core) or inside(n, "hazmon.contract"))]
+    assert bad == []
+
+
+def test_nothing_imports_the_command_line() -> None:
+    bad = []
+    for package in ("hazmon.contract", "hazmon.runtime", "hazmon.bus",
+                    *(f"hazmon.{p}" for p in PARTS)):
+        bad += [v for v in violations(package, ()) if " imports hazmon.cli" in v]
+    assert bad == []
+
+
+def test_nothing_is_imported_by_an_old_top_level_name() -> None:
+    bad = []
+    folders = [PACKAGE, *(ROOT / part for part in PARTS), ROOT / "tests", ROOT / "benchmarks"]
+    files = [path for folder in folders for path in folder.rglob("*.py")]
+    for path in files:
+        for line, name in imports(path):
+            if name.split(".")[0] in PARTS:
+                bad.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
+    assert bad == []

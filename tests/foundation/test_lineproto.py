@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hazmon.lineproto import ReadingEncoder, line
-from hazmon.wire import Reading
+from hazmon.contract.lineproto import ReadingEncoder, line
+from hazmon.contract.wire import Reading
 
 from .lineparse import parse_line
 
@@ -59,7 +59,7 @@ def test_none_fields_and_empty_tags_are_left_out_and_nan_is_refused() -> None:
 
 
 def writable(measurement: str, tags: dict[str, str], field_keys: list[str]) -> bool:
-    """What hazmon.lineproto accepts: InfluxDB reads every other name back differently."""
+    """What hazmon.contract.lineproto accepts: InfluxDB reads every other name back differently."""
     names = [measurement, *tags, *tags.values(), *field_keys]
     if any(name.endswith("\\") or "\n" in name for name in names):
         return False

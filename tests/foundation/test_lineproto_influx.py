@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hazmon.lineproto import ReadingEncoder, line
-from hazmon.wire import Reading
+from hazmon.contract.lineproto import ReadingEncoder, line
+from hazmon.contract.wire import Reading
 from tests.servers import InfluxDB, InfluxQueryError, quote_ident
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from broker import embedded_broker
-from hazmon import mqtt
-from hazmon.mqtt import MQTT_V5, MQTT_V311, MqttOptions, close_client, connect
-from hazmon.settings import BrokerAddress, Settings
+from hazmon.broker import embedded_broker
+from hazmon.bus import mqtt
+from hazmon.bus.mqtt import MQTT_V5, MQTT_V311, MqttOptions, close_client, connect
+from hazmon.contract.settings import BrokerAddress, Settings
 from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ async def test_the_embedded_amqtt_is_spoken_to_in_3_1_1_from_the_start(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     port = free_port()
-    caplog.set_level(logging.DEBUG, logger="hazmon.mqtt")
+    caplog.set_level(logging.DEBUG, logger="hazmon.bus.mqtt")
     async with embedded_broker(data_dir=tmp_path, port=port, kind="amqtt"):
         protocol, elapsed_s = await asyncio.to_thread(timed_connect, port)
     assert protocol == MQTT_V311

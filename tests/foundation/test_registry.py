@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hazmon.config import load_registry, parse_registry
-from hazmon.errors import ConfigError, Problem
-from hazmon.kinds import Condition, Kind, Priority, mg_m3_to_ppm, ppm_to_mg_m3
+from hazmon.contract.config import load_registry, parse_registry
+from hazmon.contract.errors import ConfigError, Problem
+from hazmon.contract.kinds import Condition, Kind, Priority, mg_m3_to_ppm, ppm_to_mg_m3
 
 DEMO = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
 

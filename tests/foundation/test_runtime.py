@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from hazmon.runtime import settle_heap
+from hazmon.runtime.process import settle_heap
 
 pytestmark = pytest.mark.unit
 
@@ -19,7 +19,9 @@ def test_what_exists_is_frozen_and_later_objects_are_collected() -> None:
         assert frozen >= len(kept)
         later = [[i] for i in range(100)]
         gc.collect()
-        assert gc.get_freeze_count() == frozen  # what came later stays collectable
+        # what came later stays collectable: nothing joined the frozen (objects of it
+        # that other code frees meanwhile leave it, so the count may only fall)
+        assert gc.get_freeze_count() <= frozen
         assert gc.is_tracked(later[0])
     finally:
         gc.unfreeze()

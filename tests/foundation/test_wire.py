@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hazmon.config import parse_registry
-from hazmon.wire import (
+from hazmon.contract.config import parse_registry
+from hazmon.contract.wire import (
     MAX_PAYLOAD_BYTES,
     AlarmEvent,
     Decoder,

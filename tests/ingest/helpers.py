@@ -13,9 +13,9 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hazmon.config import parse_registry
-from hazmon.registry import Registry
-from hazmon.topics import state, telemetry
+from hazmon.contract.config import parse_registry
+from hazmon.contract.registry import Registry
+from hazmon.contract.topics import state, telemetry
 
 T_BASE_MS = 1_764_000_000_000  # well in the past: no reading is "from the future"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from hazmon.wire import Reading
-from stores.base import Point, Store
+from hazmon.contract.wire import Reading
+from hazmon.stores.base import Point, Store
 
 T0_MS = 1_764_385_200_000
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stores.spool import Spool
+from hazmon.stores.spool import Spool
 from tests.ingest.helpers import registry_yaml
 from tests.servers import free_port
 

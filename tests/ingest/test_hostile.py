@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hazmon.settings import InfluxAddress, Settings, parse_broker_url
-from hazmon.topics import telemetry
-from hazmon.wire import Reason
-from ingest.service import IngestService, IngestTuning
-from stores.influx import InfluxStore
+from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
+from hazmon.contract.topics import telemetry
+from hazmon.contract.wire import Reason
+from hazmon.ingest.service import IngestService, IngestTuning
+from hazmon.stores.influx import InfluxStore
 from tests.ingest.helpers import T_BASE_MS, Publisher, running, sample, small_registry, wait_until
 from tests.servers import InfluxDB, Mosquitto
 

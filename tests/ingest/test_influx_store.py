@@ -8,9 +8,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from hazmon.settings import InfluxAddress, Settings
-from stores import Point, StoreRejected, StoreUnavailable
-from stores.influx import InfluxStore, gunzip_lines
+from hazmon.contract.settings import InfluxAddress, Settings
+from hazmon.stores import Point, StoreRejected, StoreUnavailable
+from hazmon.stores.influx import InfluxStore, gunzip_lines
 from tests.ingest.store_contract import T0_MS, StoreContract, alarm_point, reading
 from tests.servers import InfluxDB
 

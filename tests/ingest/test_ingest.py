@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from hazmon.settings import InfluxAddress, Settings, parse_broker_url
-from ingest.service import IngestService, IngestTuning
-from stores.base import Store
-from stores.influx import InfluxStore
+from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
+from hazmon.ingest.service import IngestService, IngestTuning
+from hazmon.stores.base import Store
+from hazmon.stores.influx import InfluxStore
 from tests.ingest.helpers import (
     Publisher,
     good_messages,

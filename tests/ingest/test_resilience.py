@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hazmon.settings import InfluxAddress, Settings, parse_broker_url
-from ingest.service import IngestService, IngestTuning
-from stores.influx import InfluxStore
+from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
+from hazmon.ingest.service import IngestService, IngestTuning
+from hazmon.stores.influx import InfluxStore
 from tests.ingest.helpers import (
     good_messages,
     registry_yaml,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from hazmon.settings import Settings
-from stores.base import Point
-from stores.memory import MemoryStore
-from stores.retention import DAY_MS, retention_job
-from stores.sqlite import SqliteStore
+from hazmon.contract.settings import Settings
+from hazmon.stores.base import Point
+from hazmon.stores.memory import MemoryStore
+from hazmon.stores.retention import DAY_MS, retention_job
+from hazmon.stores.sqlite import SqliteStore
 from tests.ingest.store_contract import T0_MS, reading
 
 pytestmark = pytest.mark.unit

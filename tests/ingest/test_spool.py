@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stores.spool import Spool, SpoolError, SpoolFull
+from hazmon.stores.spool import Spool, SpoolError, SpoolFull
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from hazmon.settings import Settings
-from stores import SQLITE_FILE, MemoryStore, StoreUnavailable, open_store
-from stores.influx import InfluxStore
-from stores.sqlite import SqliteStore
+from hazmon.contract.settings import Settings
+from hazmon.stores import SQLITE_FILE, MemoryStore, StoreUnavailable, open_store
+from hazmon.stores.influx import InfluxStore
+from hazmon.stores.sqlite import SqliteStore
 from tests.ingest.store_contract import T0_MS, StoreContract, reading
 
 

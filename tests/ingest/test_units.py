@@ -10,16 +10,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hazmon.topics import state, telemetry
-from ingest.batch import Batch, Batcher, Outcome
-from ingest.deadletter import DeadLetter, DeadLetters
-from ingest.gateways import GatewayTracker
-from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline
-from ingest.writer import Writer
-from stores.base import Point, Refused, StoreRejected
-from stores.memory import MemoryStore
-from stores.spool import Spool
+from hazmon.contract.topics import state, telemetry
+from hazmon.ingest.batch import Batch, Batcher, Outcome
+from hazmon.ingest.deadletter import DeadLetter, DeadLetters
+from hazmon.ingest.gateways import GatewayTracker
+from hazmon.ingest.metrics import IngestMetrics
+from hazmon.ingest.pipeline import Pipeline
+from hazmon.ingest.writer import Writer
+from hazmon.stores.base import Point, Refused, StoreRejected
+from hazmon.stores.memory import MemoryStore
+from hazmon.stores.spool import Spool
 from tests.ingest.helpers import T_BASE_MS, batch, small_registry
 from tests.ingest.store_contract import reading
 

@@ -2,7 +2,7 @@
 that record the broker's answers (CONNACK, SUBACK and PUBACK reason codes; the clients
 are tests/mqtt_clients.py's, shared with the deploy/mosquitto template's tests).
 
-`GeneratedBroker` writes the configuration with broker.acl into its own temp folder
+`GeneratedBroker` writes the configuration with hazmon.broker.acl into its own temp folder
 and starts Mosquitto on it unchanged. Started as root, Mosquitto drops to the
 `mosquitto` user before it reads the password and ACL files (docs/contract.md §9), so the
 folder is made searchable and the files are the generator's own (owner, modes).
@@ -21,7 +21,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTProtocolVersion
 
-from broker.acl import (
+from hazmon.broker.acl import (
     SERVICE_LISTENER_USERS,
     Address,
     BrokerPlan,
@@ -30,7 +30,7 @@ from broker.acl import (
     plan_broker,
     write_broker_config,
 )
-from hazmon.registry import Registry
+from hazmon.contract.registry import Registry
 from tests.mqtt_clients import Client, client
 from tests.servers import Mosquitto, free_port
 

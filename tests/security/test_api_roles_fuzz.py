@@ -16,11 +16,11 @@ import schemathesis.transport.requests
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 
-from api.app import create_app
-from api.hardening import HardeningSettings, harden
-from api.testing import FakeDesk
-from hazmon.config import load_registry
-from stores.memory import MemoryStore
+from hazmon.api.app import create_app
+from hazmon.api.hardening import HardeningSettings, harden
+from hazmon.api.testing import FakeDesk
+from hazmon.contract.config import load_registry
+from hazmon.stores.memory import MemoryStore
 from tests.security.test_hardening import DEMO_PLANT
 
 ALL = frozenset({"viewer", "operator", "engineer", "auditor", "admin"})
@@ -53,7 +53,7 @@ WHO_MAY: dict[tuple[str, str], frozenset[str]] = {
 }
 PUBLIC = {("GET", "/health"), ("GET", "/metrics")}
 # Refused before the route runs: 413 over the size limit (hardening, before anything
-# is read), else 401/403, checked before the body, the path or the query is (api.auth's
+# is read), else 401/403, checked before the body, the path or the query is (hazmon.api.auth's
 # AuthFirstRoute): a caller without the right never gets 400 or 422.
 REFUSED = {401, 403, 413}
 NO_ROUTE = {"error": "not_found", "detail": "Not Found"}  # the path matched no route

@@ -18,12 +18,12 @@ from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alarms.deskimpl import AlarmDesk
-from alarms.export import csv_cell
-from api.app import create_app
-from api.hardening import HardeningSettings, harden
-from hazmon.config import load_registry
-from stores.memory import MemoryStore
+from hazmon.alarms.deskimpl import AlarmDesk
+from hazmon.alarms.export import csv_cell
+from hazmon.api.app import create_app
+from hazmon.api.hardening import HardeningSettings, harden
+from hazmon.contract.config import load_registry
+from hazmon.stores.memory import MemoryStore
 from tests.security.test_hardening import DEMO_PLANT, bearer
 
 T0_MS = 1_764_385_200_000

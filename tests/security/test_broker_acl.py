@@ -16,10 +16,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import MQTTProtocolVersion as Protocol
 
-from broker.acl import ALARMS_USER, INGEST_USER, OBSERVER_USER
-from hazmon.config import load_registry
-from hazmon.mqtt import MqttError, MqttOptions, close_client, connect
-from hazmon.settings import BrokerAddress, Settings
+from hazmon.broker.acl import ALARMS_USER, INGEST_USER, OBSERVER_USER
+from hazmon.bus.mqtt import MqttError, MqttOptions, close_client, connect
+from hazmon.contract.config import load_registry
+from hazmon.contract.settings import BrokerAddress, Settings
 from tests.mqtt_clients import FAILURE, NOT_AUTHORIZED, client
 from tests.security.brokers import GeneratedBroker, connected
 

@@ -16,8 +16,8 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from broker import passwd as passwd_module
-from broker.acl import (
+from hazmon.broker import passwd as passwd_module
+from hazmon.broker.acl import (
     ALARMS_USER,
     INGEST_USER,
     OBSERVER_USER,
@@ -31,10 +31,10 @@ from broker.acl import (
     write_broker_config,
 )
 from hazmon.cli import app
-from hazmon.config import load_registry, parse_registry
-from hazmon.errors import ConfigError
-from hazmon.registry import Registry
-from hazmon.settings import parse_broker_url, parse_influx_url
+from hazmon.contract.config import load_registry, parse_registry
+from hazmon.contract.errors import ConfigError
+from hazmon.contract.registry import Registry
+from hazmon.contract.settings import parse_broker_url, parse_influx_url
 
 DEMO_PLANT = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
 LISTEN = Address("127.0.0.1", 1883)
@@ -210,7 +210,7 @@ def test_passwords_never_reach_a_command_line(
         calls.append(list(argv))
         return real_run(argv, *args, **kwargs)
 
-    monkeypatch.setattr(subprocess, "run", spy)  # broker.passwd calls subprocess.run
+    monkeypatch.setattr(subprocess, "run", spy)  # hazmon.broker.passwd calls subprocess.run
     written = write_broker_config(plan_broker(demo, listen=LISTEN), tmp_path)
     assert calls and all(argv[1] == "-U" for argv in calls)
     flat = " ".join(" ".join(argv) for argv in calls)
@@ -365,7 +365,7 @@ def test_a_plain_listener_beyond_loopback_is_warned_about(tmp_path: Path) -> Non
 def test_secrets_out_files_are_what_the_file_variables_read(tmp_path: Path) -> None:
     """One format: `--secrets-out DIR` writes DIR/USER holding the password alone, and
     HAZMON_MQTT_PASSWORD_FILE / HAZMON_INFLUX_PASSWORD_FILE read such a file as it is."""
-    from hazmon.settings import Settings
+    from hazmon.contract.settings import Settings
 
     old = os.umask(0o022)
     try:

@@ -19,12 +19,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from broker.acl import INGEST_USER
-from hazmon.config import load_registry
-from hazmon.settings import InfluxAddress, Settings, parse_broker_url
-from hazmon.topics import telemetry
-from ingest.service import IngestService, IngestTuning
-from stores.influx import InfluxStore
+from hazmon.broker.acl import INGEST_USER
+from hazmon.contract.config import load_registry
+from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
+from hazmon.contract.topics import telemetry
+from hazmon.ingest.service import IngestService, IngestTuning
+from hazmon.stores.influx import InfluxStore
 from tests.ingest.helpers import T_BASE_MS, running, sample, wait_until
 from tests.security.brokers import GeneratedBroker
 from tests.servers import InfluxDB
@@ -140,8 +140,8 @@ def test_hazmon_up_runs_ingest_and_alarms_as_their_own_broker_users(
     """`hazmon up` on the service listener: ingest logs in as HAZMON_INGEST_MQTT_USERNAME
     (its wrong password stops it, the right one starts it), the alarm service as
     HAZMON_MQTT_USERNAME; secrets from the files `--secrets-out` writes."""
-    from broker.acl import ALARMS_USER
-    from broker.passwd import write_secrets
+    from hazmon.broker.acl import ALARMS_USER
+    from hazmon.broker.passwd import write_secrets
 
     secrets = tmp_path / "secrets"
     write_secrets(secrets, {u: broker.password(u) for u in (INGEST_USER, ALARMS_USER)})
@@ -152,7 +152,9 @@ def test_hazmon_up_runs_ingest_and_alarms_as_their_own_broker_users(
     refused = _up(broker, tmp_path / "a", env | {
         "HAZMON_INGEST_MQTT_PASSWORD_FILE": str(tmp_path / "wrong")})  # fmt: skip
     assert "hazmon console:" not in refused and "not authori" in refused.lower(), refused
-    started = _up(broker, tmp_path / "b", env | {
+    # the same data folder: the first run's alarm service anchored its journal on this
+    # broker before ingest was refused (a new folder would be refused as truncated)
+    started = _up(broker, tmp_path / "a", env | {
         "HAZMON_INGEST_MQTT_PASSWORD_FILE": str(secrets / INGEST_USER)})  # fmt: skip
     assert "hazmon console:" in started, started
     assert "share the broker user" not in started
@@ -172,7 +174,7 @@ def _up(broker: GeneratedBroker, data: Path, extra_env: dict[str, str]) -> str:
     argv = [sys.executable, "-m", "hazmon.cli", "up", "--config", str(DEMO_PLANT),
             "--broker", broker.service_url, "--data", str(data),
             "--http", f"127.0.0.1:{free_port()}"]  # fmt: skip
-    data.mkdir(parents=True)
+    data.mkdir(parents=True, exist_ok=True)
     output = data.parent / f"{data.name}.log"
     with open(output, "wb") as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hazmon.mqtt import stable_client_id
+from hazmon.bus.mqtt import stable_client_id
 from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Hostile telemetry against the wire decoder (hazmon.wire.Decoder), beyond the shapes
+"""Hostile telemetry against the wire decoder (hazmon.contract.wire.Decoder), beyond the shapes
 tests/foundation/test_wire.py tries: deep nesting anywhere in a message, oversize
 messages, thousands of unknown sensors, huge strings. The decoder must never raise,
 and every rejection must carry a reason and a sentence saying why.
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hazmon.config import load_registry
-from hazmon.wire import MAX_PAYLOAD_BYTES, MAX_READINGS, Decoded, Decoder, Reason
+from hazmon.contract.config import load_registry
+from hazmon.contract.wire import MAX_PAYLOAD_BYTES, MAX_READINGS, Decoded, Decoder, Reason
 
 DEMO_PLANT = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
 REGISTRY = load_registry(DEMO_PLANT)

@@ -16,9 +16,9 @@ from fastapi import Body, FastAPI, Header
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import ValidationError
 
-from api.app import create_app
-from api.errors import Unauthorized, install_error_handlers
-from api.hardening import (
+from hazmon.api.app import create_app
+from hazmon.api.errors import Unauthorized, install_error_handlers
+from hazmon.api.hardening import (
     CSP,
     DOCS_CSP,
     BodyLimit,
@@ -27,9 +27,9 @@ from api.hardening import (
     SecurityHeaders,
     harden,
 )
-from api.testing import FakeDesk
-from hazmon.config import load_registry
-from stores.memory import MemoryStore
+from hazmon.api.testing import FakeDesk
+from hazmon.contract.config import load_registry
+from hazmon.stores.memory import MemoryStore
 
 DEMO_PLANT = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
 LIMIT = 1024

@@ -13,12 +13,12 @@ import httpx
 import orjson
 import pytest
 
-from hazmon.settings import InfluxAddress, Settings, parse_broker_url
-from hazmon.topics import telemetry
-from ingest import writer as writer_module
-from ingest.http import serve
-from ingest.service import IngestService, IngestTuning
-from stores.influx import InfluxStore
+from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
+from hazmon.contract.topics import telemetry
+from hazmon.ingest import writer as writer_module
+from hazmon.ingest.http import serve
+from hazmon.ingest.service import IngestService, IngestTuning
+from hazmon.stores.influx import InfluxStore
 from tests.ingest.helpers import T_BASE_MS, Publisher, running, small_registry, wait_until
 from tests.servers import InfluxDB, Mosquitto, free_port
 
@@ -67,7 +67,7 @@ def test_wrong_credentials_fail_health_and_log_an_error_until_fixed(
         data_dir=tmp_path / "data", tuning=IngestTuning(flush_interval_s=0.1),
     )  # fmt: skip
     port = free_port()
-    caplog.set_level(logging.ERROR, logger="ingest.writer")
+    caplog.set_level(logging.ERROR, logger="hazmon.ingest.writer")
     with running(service):
         http = serve("127.0.0.1", port, registry=service.metrics_registry, health=service.health)
         try:

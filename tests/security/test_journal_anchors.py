@@ -24,15 +24,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from alarms import anchors
-from alarms.anchoring import JournalBehind
-from alarms.db import DB_FILE
-from alarms.notifiers import MemoryNotifier
-from alarms.service import AlarmService, Timing
+from hazmon.alarms import anchors
+from hazmon.alarms.anchoring import JournalBehind
+from hazmon.alarms.db import DB_FILE
+from hazmon.alarms.notifiers import MemoryNotifier
+from hazmon.alarms.service import AlarmService, Timing
 from hazmon.cli import app as cli
-from hazmon.config import parse_registry
-from hazmon.settings import InfluxAddress, Settings, parse_broker_url
-from stores.influx import InfluxStore
+from hazmon.contract.config import parse_registry
+from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
+from hazmon.stores.influx import InfluxStore
 from tests.alarms.journal_helpers import (
     append_anchor_line,
     cut_tail,

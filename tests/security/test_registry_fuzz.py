@@ -1,4 +1,4 @@
-"""The registry loader (hazmon.config.parse_registry) against arbitrary and mutated
+"""The registry loader (hazmon.contract.config.parse_registry) against arbitrary and mutated
 input: it returns a registry or raises ConfigError, nothing else, and every problem
 names the file, a line inside it, the field path and what was expected.
 """
@@ -15,9 +15,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hazmon.config import parse_registry
-from hazmon.errors import ConfigError
-from hazmon.registry import Registry
+from hazmon.contract.config import parse_registry
+from hazmon.contract.errors import ConfigError
+from hazmon.contract.registry import Registry
 
 DEMO_PLANT = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
 DEMO_TEXT = DEMO_PLANT.read_text(encoding="utf-8")

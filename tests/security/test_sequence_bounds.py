@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from hazmon.sequence import BOOT_JUMP, MAX_BOOT_STEP, MAX_LOST_MESSAGES, boot_jump
-from hazmon.settings import InfluxAddress, Settings, parse_broker_url
-from hazmon.topics import telemetry
-from ingest.service import IngestService, IngestTuning
-from stores.base import Row
-from stores.influx import InfluxStore
+from hazmon.contract.sequence import BOOT_JUMP, MAX_BOOT_STEP, MAX_LOST_MESSAGES, boot_jump
+from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
+from hazmon.contract.topics import telemetry
+from hazmon.ingest.service import IngestService, IngestTuning
+from hazmon.stores.base import Row
+from hazmon.stores.influx import InfluxStore
 from tests.ingest.helpers import (
     T_BASE_MS,
     Publisher,

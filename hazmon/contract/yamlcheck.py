@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from hazmon.errors import ConfigError, Problem
+from hazmon.contract.errors import ConfigError, Problem
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hazmon.errors import ConfigError, Problem
+from hazmon.contract.errors import ConfigError, Problem
 
 
 class Settings(BaseSettings):

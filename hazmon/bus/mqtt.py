@@ -31,8 +31,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from hazmon.errors import HazmonError
-from hazmon.settings import BrokerAddress, Settings
+from hazmon.contract.errors import HazmonError
+from hazmon.contract.settings import BrokerAddress, Settings
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def stable_client_id(data_dir: Path, role: str) -> str:
     The folder is 0700 and the file 0600: the id is not a secret the broker checks,
     but nobody else on the host needs it.
     """
-    from hazmon.private import private_dir, tighten, write_private
+    from hazmon.runtime.private import private_dir, tighten, write_private
 
     private_dir(data_dir)
     path = data_dir / f"{role}.client-id"

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hazmon.kinds import KINDS, TOXIC_GASES, Condition, Kind, toxic_defaults
-from hazmon.registry import Registry, Sensor, Thresholds, default_thresholds
-from hazmon.yamlcheck import PathKey, parse_yaml_model, read_text
+from hazmon.contract.kinds import KINDS, TOXIC_GASES, Condition, Kind, toxic_defaults
+from hazmon.contract.registry import Registry, Sensor, Thresholds, default_thresholds
+from hazmon.contract.yamlcheck import PathKey, parse_yaml_model, read_text
 
 
 def load_registry(path: str | Path) -> Registry:

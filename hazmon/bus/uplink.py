@@ -1,4 +1,4 @@
-"""A publisher's MQTT connection (hazmon.mqtt, paho-mqtt 2), bridged to asyncio.
+"""A publisher's MQTT connection (hazmon.bus.mqtt, paho-mqtt 2), bridged to asyncio.
 
 - The first connection is retried forever with jittered exponential backoff (a
   gateway starts, and buffers, even while the broker is down).
@@ -25,8 +25,8 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
-from gateway.backoff import Backoff
-from hazmon.mqtt import MqttError, MqttOptions, Will, connect
+from hazmon.bus.backoff import Backoff
+from hazmon.bus.mqtt import MqttError, MqttOptions, Will, connect
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import NoReturn
 
-from hazmon.wire import Reading
+from hazmon.contract.wire import Reading
 
 FieldValue = float | int | bool | str
 

@@ -1,6 +1,6 @@
 """The site registry (docs/contract.md §4) as pydantic models.
 
-`RegistryDoc` is the document as written; `load_registry()` (hazmon.config) checks it
+`RegistryDoc` is the document as written; `load_registry()` (hazmon.contract.config) checks it
 and returns it with every default filled in (`Sensor.thresholds`, `latch`, `unit`,
 `range`, `stale_after_s`), which is the registry in force.
 """
@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from hazmon.kinds import (
+from hazmon.contract.kinds import (
     CABLE_DEFAULTS,
     KINDS,
     UNIT_ALIASES,
@@ -85,7 +85,7 @@ class Sensor(_Model):
             raise ValueError(f"a range [low, high] with low < high; got {list(rng)}")
         return rng
 
-    # -- the registry in force (defaults filled in by hazmon.config) -------------
+    # -- the registry in force (defaults filled in by hazmon.contract.config) -------------
 
     @property
     def analog(self) -> bool:
@@ -213,7 +213,7 @@ class Registry(_Model):
 
 def default_thresholds(sensor: Sensor) -> dict[Condition, float]:
     """The kind's defaults for a sensor, before the registry's own overrides."""
-    from hazmon.kinds import TOXIC_GASES, toxic_defaults
+    from hazmon.contract.kinds import TOXIC_GASES, toxic_defaults
 
     if sensor.kind is Kind.toxic_gas:
         formula = sensor.gas_formula

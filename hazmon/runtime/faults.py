@@ -11,7 +11,7 @@ its task, logged at a bounded rate, and retried by its owner.
         faults.ok("alarms/anchor-file")
 
 The alarm service raises a system alarm for every source that is failing and clears it
-once the source works again (`alarms.system`). `hazmon up` gives every component of
+once the source works again (`hazmon.alarms.system`). `hazmon up` gives every component of
 the process the same `Faults` (`PROCESS`); standalone services their own.
 """
 

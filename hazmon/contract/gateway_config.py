@@ -14,7 +14,7 @@
          codes: {0: normal, 1: tripped, 2: bypassed, 3: fault}}
 
 `load_gateway_config(path)` checks it and reports every problem with file, line and
-field path (hazmon.yamlcheck), like the registry.
+field path (hazmon.contract.yamlcheck), like the registry.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hazmon.registry import Id
-from hazmon.wire import InterlockState, Quality
-from hazmon.yamlcheck import PathKey, load_yaml_model, parse_yaml_model
+from hazmon.contract.registry import Id
+from hazmon.contract.wire import InterlockState, Quality
+from hazmon.contract.yamlcheck import PathKey, load_yaml_model, parse_yaml_model
 
 Table = Literal["holding", "input"]
 RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32"]

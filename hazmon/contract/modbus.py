@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import struct
 
-from gateway.config import Order, Point, RegisterType
+from hazmon.contract.gateway_config import Order, Point, RegisterType
 
 _FORMATS: dict[RegisterType, str] = {
     "int16": ">h",

@@ -17,9 +17,9 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from hazmon.kinds import INTERLOCK_STATES, QUALITIES, Kind
-from hazmon.registry import Registry
-from hazmon.sequence import MAX_WIRE_INT, in_bounds
+from hazmon.contract.kinds import INTERLOCK_STATES, QUALITIES, Kind
+from hazmon.contract.registry import Registry
+from hazmon.contract.sequence import MAX_WIRE_INT, in_bounds
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_READINGS = 5000
