@@ -40,6 +40,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hazmon.api.streamgate import StreamCaps
+from hazmon.contract.errors import HazmonError
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -214,9 +215,10 @@ class SecurityHeaders:
 # -- request size ---------------------------------------------------------------------------
 
 
-class BodyTooLarge(HTTPException):
+class BodyTooLarge(HTTPException, HazmonError):
     """Raised from `receive` when a streamed body passes the limit: FastAPI re-raises
-    HTTP exceptions met while reading a body, and the app maps it to a JSON 413."""
+    HTTP exceptions met while reading a body (any other error there becomes a 400), and
+    `BodyLimit` answers it with a JSON 413."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is over the limit of {limit} bytes")

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 from grafana_client.client import GrafanaException
 from niquests.exceptions import RequestException
 
+from hazmon.contract.errors import HazmonError
 from hazmon.dashboards.provisioning import FOLDER_TITLE, FOLDER_UID
 
 Outcome = Literal["created", "updated", "unchanged"]
@@ -25,7 +26,7 @@ NOT_FOUND = 404
 PUSH_MESSAGE = "hazmon dashboards push"
 
 
-class PushError(Exception):
+class PushError(HazmonError):
     """Grafana refused the upload; `detail` says what it answered."""
 
     def __init__(self, what: str, detail: str) -> None:

@@ -20,6 +20,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from hazmon.bus.backoff import Backoff
+from hazmon.contract.errors import HazmonError
 from hazmon.contract.gateway_config import Device, Point, Reconnect, Table
 from hazmon.contract.modbus import decode_code, decode_point, words
 
@@ -80,7 +81,7 @@ def plan_blocks(points: Iterable[Point]) -> list[Block]:
     return blocks
 
 
-class DeviceUnreachable(Exception):
+class DeviceUnreachable(HazmonError):
     """The device did not answer (timeout) or the connection failed."""
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from hazmon.contract.errors import HazmonError
 from hazmon.contract.kinds import Condition, Kind
 from hazmon.contract.registry import Gateway, Registry, Sensor, Site
 from hazmon.simulators.effects import Creep, Detector, Effect, Leak, Overheat, PowerLoss, Window
@@ -37,7 +38,7 @@ class Scenario:
     cycle_s: float | None = None  # the scenario starts over after this long
 
 
-class UnknownScenario(ValueError):
+class UnknownScenario(HazmonError, ValueError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"no scenario {name!r}; one of {', '.join(SCENARIOS)}")

@@ -1,8 +1,42 @@
-"""The shared error tree of hazmon.
+"""The root of hazmon's error tree, and the whole tree drawn once.
+
+Every error hazmon raises on purpose derives from `HazmonError`
+(tests/foundation/test_errors.py checks every class the product defines, and that each
+is drawn here). Each package keeps its own errors; the edges map them: the HTTP layer
+to status codes in one place (hazmon.api.errors), the command line to exit statuses.
 
     HazmonError
-    ├── ConfigError        a registry or settings file is wrong (carries every problem)
-    └── ContractError      a message breaks the wire contract
+    ├── ConfigError                 a registry, gateway or settings file is wrong (every
+    │                               problem, with file, line and field path)
+    ├── hazmon.contract.modbus.RegisterCodecError   a register value that cannot be
+    │                               encoded (also a ValueError)
+    ├── hazmon.bus.mqtt.MqttError   the broker cannot be reached or refuses us
+    ├── hazmon.stores.base.StoreError
+    │   ├── StoreUnavailable        the store cannot answer now (retry)
+    │   │   └── StoreUnauthorized   it refuses our credentials
+    │   ├── StoreRejected           it refused the data itself
+    │   └── hazmon.stores.spool.SpoolError    the disk spool cannot take more
+    │       └── SpoolFull
+    ├── hazmon.alarms.core.errors.AlarmError  (re-exported by hazmon.alarms.errors)
+    │   ├── UnknownAlarm            no such occurrence or sensor
+    │   ├── IllegalTransition       an operator input the ISA-18.2 table forbids
+    │   ├── LimitExceeded           over a configured maximum, or a reason missing
+    │   └── hazmon.alarms.notifiers.NotifyFailed   one delivery attempt failed
+    ├── hazmon.alarms.anchoring.JournalBehind   the journal falls short of an anchor
+    ├── hazmon.ingest.service.IngestError       ingest cannot start or go on
+    ├── hazmon.api.errors.ApiError  raised by the HTTP layer itself
+    │   ├── Unauthorized, Forbidden, NotFound, BadRequest
+    │   └── hazmon.api.streamgate.TooManyStreams, StreamsFull
+    ├── hazmon.api.hardening.BodyTooLarge       413 (also starlette's HTTPException,
+    │                               so FastAPI lets it through a body read)
+    ├── hazmon.api.serving.TlsError             the HTTPS certificate or key is unusable
+    ├── hazmon.broker.errors.BrokerError        the embedded broker cannot start
+    ├── hazmon.broker.acl.BrokerConfigError     broker-config cannot write the files
+    ├── hazmon.broker.passwd.PasswdError        mosquitto_passwd failed
+    ├── hazmon.dashboards.push.PushError        Grafana refused the dashboards
+    ├── hazmon.gateway.fieldbus.DeviceUnreachable   a field device did not answer
+    ├── hazmon.simulators.scenarios.UnknownScenario (also a ValueError)
+    └── hazmon.cli.up.HttpPortError             the HTTP port cannot be opened
 """
 
 from __future__ import annotations
@@ -36,7 +70,3 @@ class ConfigError(HazmonError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
-
-
-class ContractError(HazmonError):
-    """A message does not follow the wire contract."""

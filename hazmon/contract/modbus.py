@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import struct
 
+from hazmon.contract.errors import HazmonError
 from hazmon.contract.gateway_config import Order, Point, RegisterType
 
 _FORMATS: dict[RegisterType, str] = {
@@ -32,7 +33,7 @@ _WORDS: dict[RegisterType, int] = {
 }
 
 
-class RegisterCodecError(ValueError):
+class RegisterCodecError(HazmonError, ValueError):
     """A value cannot be represented in the point's register type."""
 
 
