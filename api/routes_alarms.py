@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from hazmon.alarms.errors import UnknownAlarm
-from hazmon.api.auth import AuthFirstRoute, Principal, Right, require
-from hazmon.api.context import ApiContext, context
+from hazmon.api.auth import AuthFirstRoute, Principal
+from hazmon.api.deps import Context, Operator, Reader
 from hazmon.api.errors import responses
 from hazmon.api.models import AlarmOut, NoteBody, OptionalNoteBody, Priority, ShelveBody
 
@@ -34,12 +34,13 @@ ALARM_ID = Path(
 
 @router.get("/alarms", response_model=list[AlarmOut])
 async def alarms(
+    *,
     active: bool | None = Query(None, description="true: only occurrences not yet ended"),
     site: str | None = Query(None, max_length=64),
     priority: Priority | None = None,
     limit: int = Query(500, ge=1, le=10_000),
-    principal: Principal = Depends(require(Right.read)),
-    ctx: ApiContext = Depends(context),
+    principal: Reader,
+    ctx: Context,
 ) -> list[dict[str, Any]]:
     """Occurrences, newest first; without `active`, all of them (up to `limit`)."""
     if site is not None or principal.sites is None:
@@ -65,10 +66,11 @@ def visible(alarm_id: str, principal: Principal) -> str:
 
 @router.post("/alarms/{alarm_id:path}/ack", response_model=AlarmOut, responses=ACTION)
 async def ack(
+    *,
     body: OptionalNoteBody,
     alarm_id: str = ALARM_ID,
-    principal: Principal = Depends(require(Right.operate)),
-    ctx: ApiContext = Depends(context),
+    principal: Operator,
+    ctx: Context,
 ) -> dict[str, Any]:
     """Acknowledge an occurrence (409 if its state does not allow it)."""
     return ctx.desk.ack(visible(alarm_id, principal), user=principal.name, note=body.note)
@@ -76,10 +78,11 @@ async def ack(
 
 @router.post("/alarms/{alarm_id:path}/reset", response_model=AlarmOut, responses=ACTION)
 async def reset(
+    *,
     body: OptionalNoteBody,
     alarm_id: str = ALARM_ID,
-    principal: Principal = Depends(require(Right.operate)),
-    ctx: ApiContext = Depends(context),
+    principal: Operator,
+    ctx: Context,
 ) -> dict[str, Any]:
     """Reset a latched occurrence whose condition has returned (acknowledged first)."""
     return ctx.desk.reset(visible(alarm_id, principal), user=principal.name, note=body.note)
@@ -87,10 +90,11 @@ async def reset(
 
 @router.post("/alarms/{alarm_id:path}/shelve", response_model=AlarmOut, responses=ACTION)
 async def shelve(
+    *,
     body: ShelveBody,
     alarm_id: str = ALARM_ID,
-    principal: Principal = Depends(require(Right.operate)),
-    ctx: ApiContext = Depends(context),
+    principal: Operator,
+    ctx: Context,
 ) -> dict[str, Any]:
     """Shelve an occurrence for some minutes, with a reason (within the maximum)."""
     return ctx.desk.shelve(
@@ -100,10 +104,11 @@ async def shelve(
 
 @router.post("/alarms/{alarm_id:path}/unshelve", response_model=AlarmOut, responses=ACTION)
 async def unshelve(
+    *,
     body: NoteBody,
     alarm_id: str = ALARM_ID,
-    principal: Principal = Depends(require(Right.operate)),
-    ctx: ApiContext = Depends(context),
+    principal: Operator,
+    ctx: Context,
 ) -> dict[str, Any]:
     """Show a shelved occurrence again before its time is up, saying why: it is
     re-evaluated (`unack` and raised again if its condition is active, else `normal`);
@@ -113,10 +118,11 @@ async def unshelve(
 
 @router.post("/alarms/{alarm_id:path}/note", response_model=AlarmOut, responses=ACTION)
 async def note(
+    *,
     body: NoteBody,
     alarm_id: str = ALARM_ID,
-    principal: Principal = Depends(require(Right.operate)),
-    ctx: ApiContext = Depends(context),
+    principal: Operator,
+    ctx: Context,
 ) -> dict[str, Any]:
     """Add a note about an occurrence to the journal."""
     return ctx.desk.note(visible(alarm_id, principal), user=principal.name, note=body.note)

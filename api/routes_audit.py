@@ -12,16 +12,16 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from hazmon.alarms.export import export
-from hazmon.api.auth import AuthFirstRoute, Principal, Right, require
-from hazmon.api.context import ApiContext, context
+from hazmon.api.auth import AuthFirstRoute
+from hazmon.api.deps import Analyst, Auditor, Context, FromMs, ToMs
 from hazmon.api.errors import BadRequest, responses
 from hazmon.api.models import Verification
-from hazmon.api.routes_sites import HOUR_MS, MAX_MS, window
+from hazmon.api.routes_sites import HOUR_MS, window
 
 router = APIRouter(
     prefix="/api/v1", route_class=AuthFirstRoute, tags=["audit"], responses=responses(401, 403, 422)
@@ -48,12 +48,13 @@ def _first_and_rest(chunks: Iterator[str]) -> Iterator[str]:
     response_class=StreamingResponse,
 )
 async def journal(
-    from_ms: int | None = Query(None, ge=0, le=MAX_MS),
-    to_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    *,
+    from_ms: FromMs = None,
+    to_ms: ToMs = None,
     site: str | None = Query(None, max_length=64),
     format: Literal["csv", "jsonl"] = Query("jsonl"),
-    principal: Principal = Depends(require(Right.audit)),
-    ctx: ApiContext = Depends(context),
+    principal: Auditor,
+    ctx: Context,
 ) -> StreamingResponse:
     """The alarm journal as JSON lines (exact, for re-checks) or CSV (for people).
 
@@ -91,7 +92,8 @@ def _entries_of(chunks: Iterable[str], sites: frozenset[str]) -> Iterator[dict[s
 
 @router.get("/journal/verify", response_model=Verification)
 async def journal_verify(
-    _: Principal = Depends(require(Right.audit)), ctx: ApiContext = Depends(context)
+    *,
+    _: Auditor, ctx: Context
 ) -> dict[str, Any]:
     """Recompute the hash chain and compare it with the newest anchor it can reach."""
     return await run_in_threadpool(ctx.desk.journal_verify)
@@ -99,11 +101,12 @@ async def journal_verify(
 
 @router.get("/kpi", responses=responses(400, 404))
 async def kpi(
-    from_ms: int | None = Query(None, ge=0, le=MAX_MS),
-    to_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    *,
+    from_ms: FromMs = None,
+    to_ms: ToMs = None,
     site: str | None = Query(None, max_length=64),
-    principal: Principal = Depends(require(Right.figures)),
-    ctx: ApiContext = Depends(context),
+    principal: Analyst,
+    ctx: Context,
 ) -> dict[str, Any]:
     """The alarm-system figures (EEMUA 191 / ISA-18.2) over a window (default 24 h):
     raises per 10 minutes (mean, peak), floods, chattering and standing alarms, the

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from hazmon.api.auth import ROLE_RIGHTS, AuthFirstRoute, Principal, Right, require
-from hazmon.api.context import ApiContext, context
+from hazmon.api.auth import ROLE_RIGHTS, AuthFirstRoute
+from hazmon.api.context import ApiContext
+from hazmon.api.deps import Context, Engineer, FromMs, Reader, ToMs
 from hazmon.api.errors import BadRequest, responses
 from hazmon.api.models import (
     AlarmEventOut,
@@ -30,7 +31,7 @@ router = APIRouter(
 )
 
 HOUR_MS = 3_600_000
-MAX_MS = 2**53  # beyond this a millisecond count is not a time
+
 SITE = Path(description="a site id", examples=["jh-chem-01"])
 SENSOR = Path(description="a sensor id of the site", examples=["GT-101"])
 PERMIT = responses(400, 404, 409)
@@ -62,7 +63,7 @@ def _site_out(ctx: ApiContext, site: Site, grades: dict[str, str]) -> dict[str, 
 
 
 @router.get("/me", response_model=Me, tags=["session"])
-async def me(principal: Principal = Depends(require(Right.read))) -> dict[str, Any]:
+async def me(*, principal: Reader) -> dict[str, Any]:
     """The caller's name, role and rights (the console shows what the role may do)."""
     rights = sorted(r.value for r in ROLE_RIGHTS.get(principal.role, frozenset()))
     sites = None if principal.sites is None else sorted(principal.sites)
@@ -71,7 +72,8 @@ async def me(principal: Principal = Depends(require(Right.read))) -> dict[str, A
 
 @router.get("/sites", response_model=list[SiteOut], tags=["sites"])
 async def sites(
-    principal: Principal = Depends(require(Right.read)), ctx: ApiContext = Depends(context)
+    *,
+    principal: Reader, ctx: Context
 ) -> list[dict[str, Any]]:
     """Sites with their effective risk grade and active alarms by priority (those of
     the token's scope)."""
@@ -119,9 +121,10 @@ def _sensor_rows(
     tags=["sites"],
 )
 async def sensors(
+    *,
     site: str = SITE,
-    principal: Principal = Depends(require(Right.read)),
-    ctx: ApiContext = Depends(context),
+    principal: Reader,
+    ctx: Context,
 ) -> list[dict[str, Any]]:
     """Every sensor of a site with its latest value or state, quality and timestamp."""
     found = ctx.site(site, principal)
@@ -148,13 +151,14 @@ def _from_engine(sensor: Sensor, gateway: str, site: str, seen: dict[str, Any]) 
     tags=["sites"],
 )
 async def readings(
+    *,
     site: str = SITE,
     sensor: str = SENSOR,
-    from_ms: int | None = Query(None, ge=0, le=MAX_MS),
-    to_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    from_ms: FromMs = None,
+    to_ms: ToMs = None,
     limit: int = Query(2000, ge=1, le=10_000),
-    principal: Principal = Depends(require(Right.read)),
-    ctx: ApiContext = Depends(context),
+    principal: Reader,
+    ctx: Context,
 ) -> list[dict[str, Any]]:
     """One sensor's readings, oldest first (default: the last hour): its trend."""
     ctx.sensor(site, sensor, principal)
@@ -186,13 +190,14 @@ def _event_out(row: Row) -> dict[str, Any]:
     tags=["sites"],
 )
 async def events(
+    *,
     site: str = SITE,
     sensor: str = SENSOR,
-    from_ms: int | None = Query(None, ge=0, le=MAX_MS),
-    to_ms: int | None = Query(None, ge=0, le=MAX_MS),
+    from_ms: FromMs = None,
+    to_ms: ToMs = None,
     limit: int = Query(200, ge=1, le=10_000),
-    principal: Principal = Depends(require(Right.read)),
-    ctx: ApiContext = Depends(context),
+    principal: Reader,
+    ctx: Context,
 ) -> list[dict[str, Any]]:
     """One sensor's alarm history, newest first (default: the last 7 days)."""
     ctx.sensor(site, sensor, principal)
@@ -210,11 +215,12 @@ async def events(
     tags=["permits"],
 )
 async def bypass_permit(
+    *,
     body: BypassPermitBody,
     site: str = SITE,
     sensor: str = SENSOR,
-    principal: Principal = Depends(require(Right.engineer)),
-    ctx: ApiContext = Depends(context),
+    principal: Engineer,
+    ctx: Context,
 ) -> dict[str, Any]:
     """Permit an interlock bypass until a deadline (reason, approver, measures)."""
     ctx.sensor(site, sensor, principal)
@@ -235,11 +241,12 @@ async def bypass_permit(
     tags=["permits"],
 )
 async def out_of_service(
+    *,
     body: OutOfServiceBody,
     site: str = SITE,
     sensor: str = SENSOR,
-    principal: Principal = Depends(require(Right.engineer)),
-    ctx: ApiContext = Depends(context),
+    principal: Engineer,
+    ctx: Context,
 ) -> dict[str, Any]:
     """Take a sensor out of service until a deadline, with a reason."""
     ctx.sensor(site, sensor, principal)
@@ -255,11 +262,12 @@ async def out_of_service(
     tags=["permits"],
 )
 async def return_to_service(
+    *,
     body: NoteBody,
     site: str = SITE,
     sensor: str = SENSOR,
-    principal: Principal = Depends(require(Right.engineer)),
-    ctx: ApiContext = Depends(context),
+    principal: Engineer,
+    ctx: Context,
 ) -> dict[str, Any]:
     """End a sensor's out-of-service before its deadline, saying why: its points are
     re-evaluated; 409 if it is in service."""
@@ -269,7 +277,8 @@ async def return_to_service(
 
 @router.get("/registry", tags=["registry"])
 async def registry(
-    principal: Principal = Depends(require(Right.engineer)), ctx: ApiContext = Depends(context)
+    *,
+    principal: Engineer, ctx: Context
 ) -> dict[str, Any]:
     """The registry in force, defaults filled in; token hashes are left out. A scoped
     token sees its own sites, and only the tokens whose scope lies within its own."""

@@ -20,12 +20,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from hazmon.api.auth import AuthFirstRoute, Principal, Right, require
-from hazmon.api.context import ApiContext, context
+from hazmon.api.auth import AuthFirstRoute, Principal
+from hazmon.api.context import ApiContext
+from hazmon.api.deps import Context, Reader
 from hazmon.api.errors import responses
 from hazmon.api.hardening import client_address
 from hazmon.api.streamgate import Lease, StreamGate
@@ -111,9 +112,10 @@ class LeasedStream(StreamingResponse):
     },
 )
 async def stream(
+    *,
     request: Request,
-    principal: Principal = Depends(require(Right.read)),
-    ctx: ApiContext = Depends(context),
+    principal: Reader,
+    ctx: Context,
 ) -> StreamingResponse:
     """Alarm events (`event: alarm`) and risk changes (`event: risk`) of the token's
     sites, live. 429 when the token or the address has its share of streams open,
