@@ -22,6 +22,7 @@ import orjson
 
 from hazmon.alarms.core.model import NotifyRequest
 from hazmon.alarms.errors import AlarmError
+from hazmon.bus import backoff
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +132,17 @@ class MemoryNotifier(Notifier):
 
 
 @dataclass(frozen=True, slots=True)
-class Backoff:
+class RetryPolicy:
+    """How a failed delivery is tried again: up to `max_attempts` in all, waiting as
+    hazmon.bus.backoff says (from `first_s`, doubling up to `max_s`, jittered)."""
+
     first_s: float = 1.0
     max_s: float = 300.0
     max_attempts: int = 6
 
     def delay_s(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        """Before attempt `attempt + 1`: exponential, with full jitter in [0.5, 1.5)."""
-        base_s: float = min(self.first_s * 2 ** (attempt - 1), self.max_s)
-        return base_s * (0.5 + rng())
+        """Before attempt `attempt + 1`."""
+        return backoff.delay_s(attempt, min_s=self.first_s, max_s=self.max_s, rng=rng)
 
 
 class Dispatcher:
@@ -148,12 +151,12 @@ class Dispatcher:
         notifiers: Mapping[str, Notifier],
         report: Report,
         *,
-        backoff: Backoff | None = None,
+        retry: RetryPolicy | None = None,
         queue_size: int = 1000,
     ) -> None:
         self.notifiers = dict(notifiers)
         self._report = report
-        self.backoff = backoff or Backoff()
+        self.retry = retry or RetryPolicy()
         self._queues: dict[str, asyncio.Queue[tuple[NotifyRequest, int]]] = {
             name: asyncio.Queue(maxsize=queue_size) for name in self.notifiers
         }
@@ -198,7 +201,7 @@ class Dispatcher:
 
     async def _worker(self, name: str, queue: asyncio.Queue[tuple[NotifyRequest, int]]) -> None:
         notifier = self.notifiers[name]
-        limit = notifier.max_attempts or self.backoff.max_attempts
+        limit = notifier.max_attempts or self.retry.max_attempts
         while True:
             request, attempt = await queue.get()
             try:
@@ -212,7 +215,7 @@ class Dispatcher:
             suffix = "" if ok or limit == 1 else f" (attempt {attempt} of {limit})"
             await self._outcome(request, ok, detail + suffix, final)
             if not final:
-                delay_s = self.backoff.delay_s(attempt)
+                delay_s = self.retry.delay_s(attempt)
                 asyncio.get_running_loop().call_later(delay_s, self._retry, request, attempt + 1)
 
     def _retry(self, request: NotifyRequest, attempt: int) -> None:

@@ -43,11 +43,11 @@ from hazmon.alarms.anchors import Anchor
 from hazmon.alarms.bridge import Inbound, MqttLink
 from hazmon.alarms.core import NotifyRequest, Output, RiskChange
 from hazmon.alarms.notifiers import (
-    Backoff,
     Dispatcher,
     LogNotifier,
     MqttNotifier,
     Notifier,
+    RetryPolicy,
     WebhookNotifier,
 )
 from hazmon.alarms.series import Deconflict, event_point, risk_point
@@ -84,7 +84,7 @@ class Timing:
     group_commit_s: float = 0.05
     group_commit_max: int = 10_000
     store_buffer: int = 100_000
-    backoff: Backoff = field(default_factory=Backoff)
+    notify_retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 class AlarmService(AnchoredDesk):
@@ -166,7 +166,7 @@ class AlarmService(AnchoredDesk):
                         consumer=self._consume_now)
         self._store_wake = asyncio.Event()
         self._dispatcher = Dispatcher(self._notifiers(link), self._report,
-                                      backoff=self.timing.backoff)
+                                      retry=self.timing.notify_retry)
         await link.connect()
         self._link = link
         with self._lock:

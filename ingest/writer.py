@@ -13,7 +13,6 @@ keeps the rest.
 from __future__ import annotations
 
 import logging
-import random
 import sqlite3
 import struct
 import threading
@@ -22,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hazmon.bus.backoff import Backoff
 from hazmon.ingest.batch import Batch, Batcher
 from hazmon.ingest.deadletter import DeadLetter, DeadLetters
 from hazmon.ingest.metrics import IngestMetrics
@@ -77,7 +77,7 @@ class Writer:
         self.stats = WriterStats()
         self.stop = threading.Event()
         self._retry_at = 0.0
-        self._backoff_s = _MIN_BACKOFF_S
+        self._backoff = Backoff(min_s=_MIN_BACKOFF_S, max_s=_MAX_BACKOFF_S)
         self._store_down = False
         self.store_refused: str | None = None  # why the store refuses the credentials
         self._refused_logged_at = -REFUSED_LOG_INTERVAL_S
@@ -225,8 +225,7 @@ class Writer:
         elif not self._store_down:
             log.warning("store unavailable (%s): spooling to %s", exc, self.spool.directory)
         self._store_down = True
-        self._retry_at = time.monotonic() + self._backoff_s * random.uniform(0.8, 1.2)
-        self._backoff_s = min(self._backoff_s * 2, _MAX_BACKOFF_S)
+        self._retry_at = time.monotonic() + self._backoff.next_delay_s()
 
     def _refused(self, exc: StoreUnauthorized) -> None:
         """Wrong credentials do not pass by themselves: /health fails and an error is
@@ -245,4 +244,4 @@ class Writer:
             log.info("store available again")
             self._store_down = False
             self.metrics.store_up.set(1)
-        self._backoff_s = _MIN_BACKOFF_S
+        self._backoff.reset()

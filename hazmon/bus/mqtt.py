@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import socket
 import ssl
 import threading
@@ -31,6 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from hazmon.bus.backoff import Backoff
 from hazmon.contract.errors import HazmonError
 from hazmon.contract.settings import BrokerAddress, Settings
 
@@ -258,7 +258,7 @@ def retry_connect(
     """
     if protocols is None:
         protocols = known_protocols(opts)
-    delay_s = 0.5
+    backoff = Backoff(min_s=0.5, max_s=10.0)
     reason = ""
     for round_no in range(attempts):
         for protocol in protocols:
@@ -269,8 +269,7 @@ def retry_connect(
             if reason.startswith("cannot reach") or "authori" in reason.lower():
                 break  # no point in trying the other protocol
         if round_no + 1 < attempts:
-            time.sleep(delay_s * random.uniform(0.5, 1.5))
-            delay_s = min(delay_s * 2, 10.0)
+            time.sleep(backoff.next_delay_s())
     raise MqttError(f"MQTT broker {opts.host}:{opts.port}: {reason}")
 
 

@@ -9,7 +9,13 @@ import socket
 import pytest
 
 from hazmon.alarms.core import NotifyRequest
-from hazmon.alarms.notifiers import Backoff, Dispatcher, MemoryNotifier, Notifier, WebhookNotifier
+from hazmon.alarms.notifiers import (
+    Dispatcher,
+    MemoryNotifier,
+    Notifier,
+    RetryPolicy,
+    WebhookNotifier,
+)
 from tests.alarms.webhook_server import WebhookServer
 
 Outcome = tuple[str, bool, str, bool]
@@ -24,7 +30,7 @@ def request(recipient: str, n: int = 1) -> NotifyRequest:
 
 async def run_until(
     notifiers: dict[str, Notifier], requests: list[NotifyRequest], finals: int,
-    backoff: Backoff,
+    retry: RetryPolicy,
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
     done = asyncio.Event()
@@ -34,7 +40,7 @@ async def run_until(
         if sum(1 for o in outcomes if o[3]) >= finals:
             done.set()
 
-    dispatcher = Dispatcher(notifiers, report, backoff=backoff)
+    dispatcher = Dispatcher(notifiers, report, retry=retry)
     task = asyncio.create_task(dispatcher.run())
     for r in requests:
         assert dispatcher.submit(r)
@@ -48,7 +54,7 @@ async def run_until(
 
 
 def test_a_webhook_is_retried_with_backoff_until_the_server_takes_it() -> None:
-    fast = Backoff(first_s=0.05, max_s=0.2, max_attempts=5)
+    fast = RetryPolicy(first_s=0.05, max_s=0.2, max_attempts=5)
     with WebhookServer(fail_first=2) as server:
         slow_hook = WebhookNotifier(server.url)
         memory = MemoryNotifier()
@@ -72,7 +78,7 @@ def test_a_webhook_that_never_answers_gives_up_after_max_attempts() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens here once closed
     hook = WebhookNotifier(f"http://127.0.0.1:{port}/hook", timeout_s=1.0)
-    backoff = Backoff(first_s=0.01, max_s=0.02, max_attempts=3)
+    backoff = RetryPolicy(first_s=0.01, max_s=0.02, max_attempts=3)
     outcomes = asyncio.run(run_until({"duty": hook}, [request("duty")], 1, backoff))
     assert [(ok, final) for _, ok, _, final in outcomes] == [
         (False, False), (False, False), (False, True)
@@ -81,12 +87,12 @@ def test_a_webhook_that_never_answers_gives_up_after_max_attempts() -> None:
 
 
 def test_an_unknown_recipient_is_a_final_failure() -> None:
-    outcomes = asyncio.run(run_until({}, [request("ghost")], 1, Backoff()))
+    outcomes = asyncio.run(run_until({}, [request("ghost")], 1, RetryPolicy()))
     assert outcomes == [("ghost", False, "no notifier named 'ghost'", True)]
 
 
-def test_backoff_grows_exponentially_with_jitter_and_a_ceiling() -> None:
-    backoff = Backoff(first_s=1.0, max_s=8.0)
-    assert [backoff.delay_s(n, rng=lambda: 0.5) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 8]
-    assert backoff.delay_s(1, rng=lambda: 0.0) == 0.5
-    assert backoff.delay_s(1, rng=lambda: 0.999) < 1.5
+def test_retries_wait_exponentially_with_jitter_and_a_ceiling() -> None:
+    retry = RetryPolicy(first_s=1.0, max_s=8.0)
+    assert [retry.delay_s(n, rng=lambda: 1.0) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 8]
+    assert retry.delay_s(1, rng=lambda: 0.0) == 0.5  # half the ceiling fixed
+    assert retry.delay_s(4, rng=lambda: 0.5) == 6.0
