@@ -1,8 +1,11 @@
 """What the routes work with, kept on the app: registry, desk, store, metrics, health.
 
-Threading: the desk lives on the event loop (it evaluates readings there), so routes
-call it from `async def` handlers, on the loop thread. Store reads, the journal export
-and its verification are blocking file or network work: they run in worker threads.
+Threading: the alarm service evaluates readings on paho's network thread, not on the
+event loop (docs/architecture.md, "The threads of each service"); the desk's lock
+keeps evaluation, the service clock and operator actions apart. Routes call the desk
+from `async def` handlers, on the loop thread: an action waits at most for the socket
+read being evaluated (milliseconds). Store reads, the journal export and its
+verification are blocking file or network work: they run in worker threads.
 """
 
 from __future__ import annotations

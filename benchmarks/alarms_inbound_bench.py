@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/alarms_inbound_bench.py --case 1 --rate 10000   # CPU at a rate
     .venv/bin/python benchmarks/alarms_inbound_bench.py --case 1 --py-spy /tmp/prof
 
-For each case it starts a real Mosquitto (tests/servers.py) and runs `AlarmService`
+For each case it starts a real Mosquitto (hazmon/testing/servers.py) and runs `AlarmService`
 in this process (MemoryStore, its SQLite in a temp folder) on the plant of
 benchmarks/e2e/plant.py (20 gateways of 50 gas detectors, two sites). A publisher
 process of its own sends N prebuilt QoS 1 PUBLISH packets (raw MQTT 3.1.1, the
@@ -21,7 +21,7 @@ The clock runs from the first publish until the service has acknowledged N messa
 then the service stops and a session resumed with its client id must receive
 nothing (every message was acknowledged), and the engine must have seen the last
 `seq` of every gateway. N stays under the broker's queue of 100,000 messages per
-client (tests/servers.py), beyond which Mosquitto would drop messages.
+client (hazmon/testing/servers.py), beyond which Mosquitto would drop messages.
 
 Printed: messages/s and readings/s, the CPU of this process (the alarm service;
 the publisher is another process) as a share of one core and per message, the CPU
@@ -63,11 +63,11 @@ from hazmon.alarms.service import AlarmService  # noqa: E402
 from hazmon.contract.config import parse_registry  # noqa: E402
 from hazmon.contract.settings import Settings, parse_broker_url  # noqa: E402
 from hazmon.stores.memory import MemoryStore  # noqa: E402
-from tests.servers import Mosquitto  # noqa: E402
+from hazmon.testing.servers import Mosquitto  # noqa: E402
 
 PLANT = Plant(gateways=20, sensors_per_gateway=50)
 CONNECTIONS = 4
-BROKER_QUEUE = 100_000  # max_queued_messages of tests/servers.py's Mosquitto
+BROKER_QUEUE = 100_000  # max_queued_messages of hazmon/testing/servers.py's Mosquitto
 ACKED = "hazmon_alarm_messages_acked_total"
 BATCHES = "hazmon_alarm_evaluation_seconds_count"  # one observation per socket read evaluated
 CLIENT_ID = "alarms-inbound-bench"

@@ -54,8 +54,8 @@ sys.path.insert(0, str(ROOT))
 from hazmon.broker.acl import ALARMS_USER, INGEST_USER  # noqa: E402
 from hazmon.broker.passwd import write_secrets  # noqa: E402
 from hazmon.contract.config import load_registry  # noqa: E402
-from tests.security.brokers import GeneratedBroker  # noqa: E402
-from tests.servers import free_port  # noqa: E402
+from hazmon.testing.brokers import GeneratedBroker  # noqa: E402
+from hazmon.testing.servers import free_port  # noqa: E402
 
 DEMO = ROOT / "hazmon" / "demo" / "plant.yaml"
 SITE, GATEWAY = "jh-chem-01", "gw-tankfarm"

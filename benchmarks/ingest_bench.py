@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/ingest_bench.py --case 5000 --case garbage   # memory bounds
     .venv/bin/python benchmarks/ingest_bench.py --case 1 --py-spy /tmp/prof  # a profile
 
-For each case it starts a real Mosquitto and InfluxDB 1.6 (tests/servers.py), runs
+For each case it starts a real Mosquitto and InfluxDB 1.6 (hazmon/testing/servers.py), runs
 `hazmon ingest` on the bundled demo plant (14 gateways, 177 sensors) as a process of
 its own, and has benchmarks/ingest_load.py publish N readings (QoS 1, each gateway
 on one connection, every reading a row of its own) as fast as ingest takes them: the
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.ingest_load import LoadGateway, LoadRun, publish  # noqa: E402
 from hazmon.contract.config import load_registry  # noqa: E402
-from tests.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
+from hazmon.testing.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
 
 DEMO = ROOT / "hazmon" / "demo" / "plant.yaml"
 DB = "bench"

@@ -26,7 +26,7 @@ from typing import TypeVar
 import pytest
 from hypothesis import settings
 
-from tests.servers import InfluxDB, Mosquitto, ServerNotInstalledError
+from hazmon.testing.servers import InfluxDB, Mosquitto, ServerNotInstalledError
 
 _TIER_MARKERS = {"integration", "browser", "fuzz"}
 

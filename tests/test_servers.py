@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.servers import InfluxDB, Mosquitto, port_accepts
+from hazmon.testing.servers import InfluxDB, Mosquitto, port_accepts
 
 pytestmark = pytest.mark.integration
 

@@ -44,7 +44,7 @@ from benchmarks.e2e.systems import (
     end_sessions,
     missing_hazmon_commands,
 )
-from tests.servers import InfluxDB, Mosquitto
+from hazmon.testing.servers import InfluxDB, Mosquitto
 
 READY_TIMEOUT_S = 240.0
 

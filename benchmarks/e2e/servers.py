@@ -1,6 +1,6 @@
 """The benchmark's Mosquitto, and what it says about itself.
 
-`BenchBroker` is the test suite's Mosquitto (tests/servers.py: `max_queued_messages
+`BenchBroker` is the test suite's Mosquitto (hazmon/testing/servers.py: `max_queued_messages
 100000`, persistence, anonymous on a free loopback port) with `sys_interval 1`, so that
 its `$SYS` figures are fresh every second. `BrokerWatch` follows two of them:
 `publish/messages/dropped` (messages Mosquitto dropped because a client's queue was
@@ -13,7 +13,7 @@ import threading
 import uuid
 from typing import Any
 
-from tests.servers import Mosquitto
+from hazmon.testing.servers import Mosquitto
 
 DROPPED = "$SYS/broker/publish/messages/dropped"
 STORED = "$SYS/broker/store/messages/count"

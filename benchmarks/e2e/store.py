@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from benchmarks.e2e.plant import PROBE_GATEWAY
-from tests.servers import InfluxDB
+from hazmon.testing.servers import InfluxDB
 
 
 class Store:

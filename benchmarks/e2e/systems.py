@@ -24,7 +24,7 @@ import httpx
 from benchmarks.e2e import nodered
 from benchmarks.e2e.plant import Plant
 from benchmarks.e2e.procs import Child
-from tests.servers import free_port
+from hazmon.testing.servers import free_port
 
 
 class SystemUnderTestError(RuntimeError):

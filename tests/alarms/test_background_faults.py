@@ -30,9 +30,9 @@ from hazmon.runtime.process import raise_open_files_limit
 from hazmon.stores.influx import InfluxStore
 from hazmon.stores.retention import retention_job
 from hazmon.stores.sqlite import SqliteStore
+from hazmon.testing.servers import InfluxDB, Mosquitto
 from tests.alarms.mqtt_helpers import Recorder, publish, publisher
 from tests.alarms.plant import small_registry_text
-from tests.servers import InfluxDB, Mosquitto
 
 pytestmark = pytest.mark.integration
 SYSTEM_ALARMS = "hazmon/v1/_system/alarms"

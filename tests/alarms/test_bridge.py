@@ -19,7 +19,7 @@ from benchmarks.ingest_load import connect_packet, publish_packet
 from hazmon.alarms.bridge import Inbound, MqttLink
 from hazmon.bus.fastpaho import READ_CHUNK_BYTES
 from hazmon.bus.mqtt import MQTT_V311, MqttOptions, new_client
-from tests.servers import Mosquitto
+from hazmon.testing.servers import Mosquitto
 
 QUIET_S = 1.0  # a resumed session that gets nothing in this long holds nothing
 CLOSE_MARGIN_S = 1.0  # close(): the consumer call in progress, then at most this

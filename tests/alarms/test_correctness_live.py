@@ -20,9 +20,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hazmon.testing.servers import InfluxDB, Mosquitto, free_port
 from tests.alarms.webhook_server import WebhookServer
 from tests.api.running import Hazmon
-from tests.servers import InfluxDB, Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 

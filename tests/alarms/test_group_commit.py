@@ -16,10 +16,10 @@ from hazmon.alarms.service import AlarmService, Timing
 from hazmon.contract.config import parse_registry
 from hazmon.contract.settings import Settings, parse_broker_url
 from hazmon.stores.memory import MemoryStore
+from hazmon.testing.servers import Mosquitto
 from tests.alarms.mqtt_helpers import Recorder, publish, publisher
 from tests.alarms.plant import T0, Clock, registry, small_registry_text, telemetry
 from tests.alarms.test_service_mqtt import is_event, started, stopped
-from tests.servers import Mosquitto
 
 TOPIC = "hazmon/v1/s1/gw1/telemetry"
 

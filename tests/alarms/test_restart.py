@@ -18,10 +18,10 @@ import pytest
 
 from hazmon.alarms.db import DB_FILE
 from hazmon.alarms.deskimpl import verify_journal
+from hazmon.testing.servers import Mosquitto
 from tests.alarms.mqtt_helpers import publish, publisher
 from tests.alarms.plant import small_registry_text
 from tests.alarms.webhook_server import WebhookServer
-from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

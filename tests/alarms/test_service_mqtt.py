@@ -15,9 +15,9 @@ from hazmon.alarms.service import AlarmService, Timing
 from hazmon.contract.config import parse_registry
 from hazmon.contract.settings import Settings, parse_broker_url
 from hazmon.stores.memory import MemoryStore
+from hazmon.testing.servers import Mosquitto
 from tests.alarms.mqtt_helpers import Recorder, publish, publisher
 from tests.alarms.plant import small_registry_text
-from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 from hazmon.broker import BrokerError, Kind, choose_port, embedded_broker, port_is_free
 from hazmon.bus.mqtt import MQTT_V5, MQTT_V311, MqttOptions, connect
 from hazmon.contract.settings import BrokerAddress, Settings
-from tests.servers import free_port
+from hazmon.testing.servers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from hazmon.testing.servers import Mosquitto, free_port
 from tests.api.running import ARTIFACTS, Hazmon
-from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.browser
 

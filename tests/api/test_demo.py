@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hazmon.testing.servers import free_port
 from tests.api.running import Hazmon
-from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

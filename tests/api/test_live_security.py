@@ -23,8 +23,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hazmon.testing.servers import Mosquitto, free_port
 from tests.api.running import HAZMON, Hazmon
-from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 
 from hazmon.api.app import stop_streams
 from hazmon.api.testing import FakeDesk
+from hazmon.testing.servers import free_port
 from tests.api.conftest import bearer
-from tests.servers import free_port
 
 
 async def _next_block(lines: AsyncIterator[str]) -> list[str]:

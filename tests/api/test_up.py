@@ -23,7 +23,7 @@ from hazmon.contract.settings import Settings
 from hazmon.contract.wire import Reading
 from hazmon.stores.memory import MemoryStore
 from hazmon.stores.sqlite import SqliteStore
-from tests.servers import free_port
+from hazmon.testing.servers import free_port
 
 
 class SlowService:

@@ -12,7 +12,7 @@ from benchmarks.e2e import nodered
 from benchmarks.e2e.load import Load, Segment
 from benchmarks.e2e.plant import Plant
 from benchmarks.e2e.store import Store
-from tests.servers import InfluxDB, Mosquitto
+from hazmon.testing.servers import InfluxDB, Mosquitto
 
 pytestmark = [
     pytest.mark.integration,

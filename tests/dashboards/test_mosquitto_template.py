@@ -20,8 +20,8 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from tests.mqtt_clients import FAILURE, NOT_AUTHORIZED, QUIET_S, WAIT_S, Client, client
-from tests.servers import Mosquitto, free_port
+from hazmon.testing.mqtt_clients import FAILURE, NOT_AUTHORIZED, QUIET_S, WAIT_S, Client, client
+from hazmon.testing.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 FAILURE_REASON = ReasonCode(PacketTypes.CONNACK, "Unspecified error")

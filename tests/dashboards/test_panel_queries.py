@@ -22,9 +22,9 @@ from hazmon.contract.config import load_registry
 from hazmon.contract.kinds import Priority
 from hazmon.contract.registry import Registry
 from hazmon.dashboards.provisioning import DASHBOARD_FOLDER, PACKAGE_FOLDER
+from hazmon.testing.servers import InfluxDB
 from tests.dashboards import grafana_like
 from tests.dashboards.plant_data import INGEST_INSTANCES, plant_lines
-from tests.servers import InfluxDB
 
 pytestmark = pytest.mark.integration
 

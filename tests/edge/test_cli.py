@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from hazmon.cli import app
 from hazmon.contract.config import load_registry
+from hazmon.testing.servers import Mosquitto
 from tests.edge.collect import Collector
-from tests.servers import Mosquitto
 
 HAZMON = [str(Path(sys.executable).parent / "hazmon")]
 

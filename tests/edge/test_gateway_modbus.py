@@ -15,8 +15,8 @@ from hazmon.contract.gateway_config import GatewayConfig, parse_gateway_config
 from hazmon.contract.wire import Decoder, TelemetryBatch
 from hazmon.gateway.service import Gateway
 from hazmon.simulators.fielddevices import FieldDevice
+from hazmon.testing.servers import Mosquitto
 from tests.edge.collect import Collector, Message
-from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ from hazmon.contract.wire import Decoder
 from hazmon.gateway.service import Gateway
 from hazmon.simulators.modbusplant import serve_plant, start_field_devices, write_gateway_configs
 from hazmon.simulators.plant import PlantSimulator
+from hazmon.testing.servers import Mosquitto
 from tests.edge.collect import Collector
 from tests.edge.test_gateway_modbus import running
-from tests.servers import Mosquitto
 
 REGISTRY = """\
 sites:

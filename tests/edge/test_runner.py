@@ -11,8 +11,8 @@ from hazmon.contract.config import parse_registry
 from hazmon.contract.settings import parse_broker_url
 from hazmon.contract.wire import Decoder, GatewayState, TelemetryBatch
 from hazmon.simulators.runner import run_simulation
+from hazmon.testing.servers import Mosquitto
 from tests.edge.collect import Collector
-from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 

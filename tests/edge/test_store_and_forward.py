@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from hazmon.gateway.service import Gateway
+from hazmon.testing.servers import Mosquitto
 from tests.edge.collect import Collector, Message
 from tests.edge.test_gateway_modbus import devices, gateway_config, running, show_plant
-from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 

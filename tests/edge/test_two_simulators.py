@@ -14,8 +14,8 @@ import pytest
 
 from hazmon.contract import topics
 from hazmon.contract.config import load_registry
-from tests.mqtt_clients import client
-from tests.servers import Mosquitto
+from hazmon.testing.mqtt_clients import client
+from hazmon.testing.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 

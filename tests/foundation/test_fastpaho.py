@@ -13,8 +13,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hazmon.bus.fastpaho import ack_many, buffer_reads, lean_publish, parse_publish, puback_bytes
 from hazmon.bus.mqtt import MQTT_V5, MqttOptions, connect_properties, new_client
+from hazmon.testing.servers import Mosquitto
 from tests.ingest.helpers import Publisher, wait_until
-from tests.servers import Mosquitto
 
 
 def test_pubacks_are_the_bytes_paho_writes() -> None:

@@ -114,6 +114,21 @@ def test_the_alarm_core_stands_on_the_contract_alone() -> None:
     assert bad == []
 
 
+def test_no_part_of_the_product_imports_the_test_support() -> None:
+    bad = []
+    for package in ("hazmon.contract", "hazmon.runtime", "hazmon.bus", "hazmon.cli",
+                    *(f"hazmon.{p}" for p in PARTS)):
+        bad += [(m, n) for m, _, n in imports_of(package) if inside(n, "hazmon.testing")]
+    assert bad == []
+
+
+def test_the_benchmarks_import_nothing_of_the_tests() -> None:
+    bad = [f"{path.relative_to(ROOT)}:{line} imports {name}"
+           for path in (ROOT / "benchmarks").rglob("*.py")
+           for line, name in imports(path) if name.split(".")[0] == "tests"]
+    assert bad == []
+
+
 def test_nothing_imports_the_command_line() -> None:
     bad = []
     for package in ("hazmon.contract", "hazmon.runtime", "hazmon.bus",

@@ -6,7 +6,7 @@ import pytest
 
 from hazmon.contract.lineproto import ReadingEncoder, line
 from hazmon.contract.wire import Reading
-from tests.servers import InfluxDB, InfluxQueryError, quote_ident
+from hazmon.testing.servers import InfluxDB, InfluxQueryError, quote_ident
 
 pytestmark = pytest.mark.integration
 NOW_MS = 1_764_385_200_000

@@ -15,7 +15,7 @@ from hazmon.broker import embedded_broker
 from hazmon.bus import mqtt
 from hazmon.bus.mqtt import MQTT_V5, MQTT_V311, MqttOptions, close_client, connect
 from hazmon.contract.settings import BrokerAddress, Settings
-from tests.servers import Mosquitto, free_port
+from hazmon.testing.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from hazmon.testing.servers import free_port
 from tests.ingest.helpers import Publisher, wait_until
-from tests.servers import free_port
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from hazmon.stores.spool import Spool
+from hazmon.testing.servers import free_port
 from tests.ingest.helpers import registry_yaml
-from tests.servers import free_port
 
 
 def ingest(*args: str) -> subprocess.CompletedProcess[str]:

@@ -25,8 +25,8 @@ from hazmon.contract.topics import telemetry
 from hazmon.contract.wire import Reason
 from hazmon.ingest.service import IngestService, IngestTuning
 from hazmon.stores.influx import InfluxStore
+from hazmon.testing.servers import InfluxDB, Mosquitto
 from tests.ingest.helpers import T_BASE_MS, Publisher, running, sample, small_registry, wait_until
-from tests.servers import InfluxDB, Mosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -12,6 +12,7 @@ from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
 from hazmon.ingest.service import IngestService, IngestTuning
 from hazmon.stores.base import Store
 from hazmon.stores.influx import InfluxStore
+from hazmon.testing.servers import InfluxDB, Mosquitto
 from tests.ingest.helpers import (
     Publisher,
     good_messages,
@@ -21,7 +22,6 @@ from tests.ingest.helpers import (
     state_message,
     wait_until,
 )
-from tests.servers import InfluxDB, Mosquitto
 
 pytestmark = pytest.mark.integration
 NOW_MS = 2_000_000_000_000

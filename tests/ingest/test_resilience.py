@@ -16,6 +16,7 @@ import pytest
 from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
 from hazmon.ingest.service import IngestService, IngestTuning
 from hazmon.stores.influx import InfluxStore
+from hazmon.testing.servers import InfluxDB, Mosquitto
 from tests.ingest.helpers import (
     good_messages,
     registry_yaml,
@@ -25,7 +26,6 @@ from tests.ingest.helpers import (
     wait_until,
 )
 from tests.ingest.procs import IngestProcess, PacedPublisher
-from tests.servers import InfluxDB, Mosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ from hazmon.broker.acl import ALARMS_USER, INGEST_USER, OBSERVER_USER
 from hazmon.bus.mqtt import MqttError, MqttOptions, close_client, connect
 from hazmon.contract.config import load_registry
 from hazmon.contract.settings import BrokerAddress, Settings
-from tests.mqtt_clients import FAILURE, NOT_AUTHORIZED, client
-from tests.security.brokers import GeneratedBroker, connected
+from hazmon.testing.brokers import GeneratedBroker, connected
+from hazmon.testing.mqtt_clients import FAILURE, NOT_AUTHORIZED, client
 
 pytestmark = pytest.mark.integration
 

@@ -25,9 +25,9 @@ from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
 from hazmon.contract.topics import telemetry
 from hazmon.ingest.service import IngestService, IngestTuning
 from hazmon.stores.influx import InfluxStore
+from hazmon.testing.brokers import GeneratedBroker
+from hazmon.testing.servers import InfluxDB
 from tests.ingest.helpers import T_BASE_MS, running, sample, wait_until
-from tests.security.brokers import GeneratedBroker
-from tests.servers import InfluxDB
 
 pytestmark = pytest.mark.integration
 
@@ -167,7 +167,7 @@ def _up(broker: GeneratedBroker, data: Path, extra_env: dict[str, str]) -> str:
     import subprocess
     import sys
 
-    from tests.servers import free_port
+    from hazmon.testing.servers import free_port
 
     root = Path(__file__).parents[2]
     env = {**os.environ, "PYTHONPATH": str(root), **extra_env}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hazmon.bus.mqtt import stable_client_id
-from tests.servers import Mosquitto, free_port
+from hazmon.testing.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 

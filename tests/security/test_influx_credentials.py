@@ -19,8 +19,8 @@ from hazmon.ingest import writer as writer_module
 from hazmon.ingest.http import serve
 from hazmon.ingest.service import IngestService, IngestTuning
 from hazmon.stores.influx import InfluxStore
+from hazmon.testing.servers import InfluxDB, Mosquitto, free_port
 from tests.ingest.helpers import T_BASE_MS, Publisher, running, small_registry, wait_until
-from tests.servers import InfluxDB, Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 ADMIN, PASSWORD = "admin", "the-right-password"

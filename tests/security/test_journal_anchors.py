@@ -33,6 +33,7 @@ from hazmon.cli import app as cli
 from hazmon.contract.config import parse_registry
 from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
 from hazmon.stores.influx import InfluxStore
+from hazmon.testing.servers import InfluxDB, Mosquitto, free_port
 from tests.alarms.journal_helpers import (
     append_anchor_line,
     cut_tail,
@@ -41,7 +42,6 @@ from tests.alarms.journal_helpers import (
 )
 from tests.alarms.mqtt_helpers import Recorder, publish, publisher
 from tests.alarms.plant import small_registry_text
-from tests.servers import InfluxDB, Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

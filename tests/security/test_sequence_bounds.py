@@ -21,6 +21,7 @@ from hazmon.contract.topics import telemetry
 from hazmon.ingest.service import IngestService, IngestTuning
 from hazmon.stores.base import Row
 from hazmon.stores.influx import InfluxStore
+from hazmon.testing.servers import InfluxDB, Mosquitto
 from tests.ingest.helpers import (
     T_BASE_MS,
     Publisher,
@@ -31,7 +32,6 @@ from tests.ingest.helpers import (
     state_message,
     wait_until,
 )
-from tests.servers import InfluxDB, Mosquitto
 
 NOW_MS = 2_000_000_000_000
 

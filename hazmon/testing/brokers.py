@@ -1,6 +1,6 @@
 """A real Mosquitto running exactly what `hazmon broker-config` writes, and MQTT clients
 that record the broker's answers (CONNACK, SUBACK and PUBACK reason codes; the clients
-are tests/mqtt_clients.py's, shared with the deploy/mosquitto template's tests).
+are hazmon/testing/mqtt_clients.py's, shared with the deploy/mosquitto template's tests).
 
 `GeneratedBroker` writes the configuration with hazmon.broker.acl into its own temp folder
 and starts Mosquitto on it unchanged. Started as root, Mosquitto drops to the
@@ -31,8 +31,8 @@ from hazmon.broker.acl import (
     write_broker_config,
 )
 from hazmon.contract.registry import Registry
-from tests.mqtt_clients import Client, client
-from tests.servers import Mosquitto, free_port
+from hazmon.testing.mqtt_clients import Client, client
+from hazmon.testing.servers import Mosquitto, free_port
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Used against any Mosquitto the tests start with a configuration of their own:
 deploy/mosquitto's template (tests/dashboards) and what `hazmon broker-config` writes
-(tests/security/brokers.py).
+(hazmon/testing/brokers.py).
 """
 
 from __future__ import annotations
