@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from hazmon.alarms.core import Engine
-from hazmon.alarms.deskimpl import AlarmDesk
+from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.contract.config import load_registry
 from hazmon.contract.registry import Registry
 from hazmon.contract.wire import Decoder

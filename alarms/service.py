@@ -5,7 +5,7 @@
 
 It subscribes to telemetry and gateway states (QoS 1, persistent session) and
 evaluates them on paho's network thread, one socket read's messages at a time
-(alarms/bridge.py); commits journal and state in one SQLite transaction, then
+(alarms/inbound.py); commits journal and state in one SQLite transaction, then
 acknowledges the messages (so a crash loses nothing: the broker sends again, and the
 engine drops what it has seen). Messages that cause nothing to tell are committed in
 groups (`Timing.group_commit_s`, `group_commit_max`). Alarm events and risk grades
@@ -14,7 +14,7 @@ loop writes `alarm_event`, `site_risk` and `journal_head` to the store (in batch
 gathered for `store_linger_s`), tells live subscribers and runs the notifiers.
 The journal's head is anchored after every commit that journals an entry, and the
 journal checked against its anchors before the service takes a message
-(alarms/anchoring.py); the anchor file gets the head every `anchor_s` and at stop.
+(alarms/journal/anchoring.py); the anchor file gets the head every `anchor_s` and at stop.
 
 No error of a background task ends the service: each periodic job and the store
 writer report a failure to `faults` (logged at a bounded rate) and try again next
@@ -38,10 +38,10 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hazmon.alarms import system
-from hazmon.alarms.anchoring import AnchoredDesk
-from hazmon.alarms.anchors import Anchor
-from hazmon.alarms.bridge import Inbound, MqttLink
 from hazmon.alarms.core import NotifyRequest, Output, RiskChange
+from hazmon.alarms.inbound import Inbound, MqttLink
+from hazmon.alarms.journal.anchoring import AnchoredDesk
+from hazmon.alarms.journal.anchors import Anchor
 from hazmon.alarms.notifiers import (
     Dispatcher,
     LogNotifier,

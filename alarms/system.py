@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 
 from hazmon.alarms.core.model import Dirty, Event, OccurrenceRecord
-from hazmon.alarms.db import AlarmDb
+from hazmon.alarms.state_db import AlarmDb
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from hazmon.alarms.export import export
+from hazmon.alarms.journal.export import export
 from hazmon.api.auth import AuthFirstRoute
 from hazmon.api.deps import Analyst, Auditor, Context, FromMs, ToMs
 from hazmon.api.errors import BadRequest, responses

@@ -8,7 +8,7 @@ it. It remembers whether each condition is still active, so that unshelving and
 returning to service re-evaluate (`unack` if active, else `normal`), and it hides an
 occurrence while its sensor is out of service. Every action is journalled in memory
 with the real journal's entry fields, hash chain, exports and verification
-(hazmon.alarms.journal, hazmon.alarms.export).
+(hazmon.alarms.journal.chain, hazmon.alarms.journal.export).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from hazmon.alarms.errors import IllegalTransition, LimitExceeded, UnknownAlarm
-from hazmon.alarms.export import export
-from hazmon.alarms.journal import GENESIS, entry_hash, verify
+from hazmon.alarms.journal.chain import GENESIS, entry_hash, verify
+from hazmon.alarms.journal.export import export
 from hazmon.contract.registry import GRADE_LEVEL, LEVEL_GRADE, Registry
 
 PRIORITY_GRADE = {"critical": 3, "high": 2, "medium": 1}

@@ -1,5 +1,5 @@
 """Measured speed-ups of paho-mqtt 2 for the two consumers of telemetry: ingest
-(ingest/link.py; its profile in docs/ingest.md) and the alarm service (alarms/bridge.py).
+(ingest/link.py; its profile in docs/ingest.md) and the alarm service (alarms/inbound.py).
 
 At one reading per message, a py-spy profile of ingest showed paho's own socket
 handling as a large share of the process: three `recv` calls per incoming packet

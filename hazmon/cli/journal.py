@@ -21,7 +21,7 @@ DATA_HELP = "the alarm service's data folder (holds alarms.db)"
 
 
 def _database(data: Path) -> Path:
-    from hazmon.alarms.db import DB_FILE
+    from hazmon.alarms.state_db import DB_FILE
 
     path = data / DB_FILE
     if not path.is_file():
@@ -39,7 +39,7 @@ def export_journal(
     fmt: str = typer.Option("csv", "--format", help="csv (for people) or jsonl (exact)"),
 ) -> None:
     """Write the journal to stdout, streamed: CSV or JSON lines, every field."""
-    from hazmon.alarms.deskimpl import export_journal as stream
+    from hazmon.alarms.sqlite_desk import export_journal as stream
 
     if fmt not in ("csv", "jsonl"):
         typer.echo("--format must be csv or jsonl", err=True)
@@ -52,7 +52,7 @@ def export_journal(
 
 
 def _anchors(data: Path, broker: str | None, influx: str | None) -> list[Any]:
-    from hazmon.alarms import anchors
+    from hazmon.alarms.journal import anchors
     from hazmon.contract.settings import Settings
     from hazmon.stores import SQLITE_FILE, StoreError, open_store
 
@@ -95,7 +95,8 @@ def verify_journal(
 
     Exit 0 when intact, 1 when an entry was edited, inserted, deleted or reordered or
     the tail was cut off (the first bad entry is named), 2 when there is no journal."""
-    from hazmon.alarms import db, journal
+    from hazmon.alarms import state_db as db
+    from hazmon.alarms.journal import chain as journal
 
     path = _database(data)
     found = _anchors(data, broker, influx)
@@ -116,7 +117,7 @@ def kpi(
     site: str | None = typer.Option(None, "--site", help="only this site"),
 ) -> None:
     """Alarm-system health figures (EEMUA 191 / ISA-18.2) from the journal, as JSON."""
-    from hazmon.alarms.deskimpl import journal_kpi
+    from hazmon.alarms.sqlite_desk import journal_kpi
 
     path = _database(data)
     end = to_ms if to_ms is not None else time.time_ns() // 1_000_000

@@ -22,7 +22,7 @@ to status codes in one place (hazmon.api.errors), the command line to exit statu
     │   ├── IllegalTransition       an operator input the ISA-18.2 table forbids
     │   ├── LimitExceeded           over a configured maximum, or a reason missing
     │   └── hazmon.alarms.notifiers.NotifyFailed   one delivery attempt failed
-    ├── hazmon.alarms.anchoring.JournalBehind   the journal falls short of an anchor
+    ├── hazmon.alarms.journal.anchoring.JournalBehind   the journal falls short of an anchor
     ├── hazmon.ingest.service.IngestError       ingest cannot start or go on
     ├── hazmon.api.errors.ApiError  raised by the HTTP layer itself
     │   ├── Unauthorized, Forbidden, NotFound, BadRequest

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from hazmon.alarms.core.model import Dirty, Event
-from hazmon.alarms.db import DB_FILE, AlarmDb
-from hazmon.alarms.journal import ALL_COLUMNS, FIELDS, GENESIS, entry_hash
+from hazmon.alarms.journal.chain import ALL_COLUMNS, FIELDS, GENESIS, entry_hash
+from hazmon.alarms.state_db import DB_FILE, AlarmDb
 
 T0 = 1_764_385_200_000
 
@@ -103,7 +103,7 @@ def cut_tail(path: Path, keep: int) -> None:
 
 def append_anchor_line(data_dir: Path, doc: dict[str, Any]) -> None:
     """Append one line to the anchor file, as a forger would."""
-    from hazmon.alarms.anchors import ANCHOR_FILE
+    from hazmon.alarms.journal.anchors import ANCHOR_FILE
 
     with (data_dir / ANCHOR_FILE).open("a", encoding="utf-8") as f:
         f.write(json.dumps(doc) + "\n")

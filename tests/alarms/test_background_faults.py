@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from hazmon.alarms import anchors
+from hazmon.alarms.journal import anchors
 from hazmon.alarms.notifiers import MemoryNotifier
 from hazmon.alarms.service import AlarmService, Timing
 from hazmon.contract.config import parse_registry
@@ -186,7 +186,8 @@ async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_noth
 
 
 def _journal_keys(service: AlarmService) -> list[tuple[str, str]]:
-    from hazmon.alarms import db, journal
+    from hazmon.alarms import state_db as db
+    from hazmon.alarms.journal import chain as journal
 
     conn = db.connect(service.db.path, readonly=True)
     try:

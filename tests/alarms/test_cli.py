@@ -9,8 +9,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from hazmon.alarms import anchors
-from hazmon.alarms.anchors import Anchor
+from hazmon.alarms.journal import anchors
+from hazmon.alarms.journal.anchors import Anchor
 from hazmon.cli import app
 from tests.alarms.journal_helpers import T0, build, rows, tamper
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hazmon.alarms.db import DB_FILE
-from hazmon.alarms.deskimpl import AlarmDesk
 from hazmon.alarms.errors import IllegalTransition, UnknownAlarm
+from hazmon.alarms.sqlite_desk import AlarmDesk
+from hazmon.alarms.state_db import DB_FILE
 from hazmon.stores.memory import MemoryStore
 from tests.alarms.plant import T0, Clock, key, registry, telemetry
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hazmon.alarms.deskimpl import AlarmDesk
 from hazmon.alarms.service import AlarmService, Timing
+from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.contract.config import parse_registry
 from hazmon.contract.settings import Settings, parse_broker_url
 from hazmon.stores.memory import MemoryStore

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hazmon.alarms import anchors, db, journal
-from hazmon.alarms.anchors import Anchor
-from hazmon.alarms.deskimpl import export_journal, verify_journal
-from hazmon.alarms.export import csv_cell, verify_jsonl
-from hazmon.alarms.journal import (
+from hazmon.alarms import state_db as db
+from hazmon.alarms.journal import anchors
+from hazmon.alarms.journal import chain as journal
+from hazmon.alarms.journal.anchors import Anchor
+from hazmon.alarms.journal.chain import (
     ALL_COLUMNS,
     FIELDS,
     GENESIS,
@@ -28,6 +28,8 @@ from hazmon.alarms.journal import (
     canonical_json,
     entry_hash,
 )
+from hazmon.alarms.journal.export import csv_cell, verify_jsonl
+from hazmon.alarms.sqlite_desk import export_journal, verify_journal
 from tests.alarms.journal_helpers import T0, build, rehash, rewrite, rows, tamper
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from hazmon.alarms.db import DB_FILE
-from hazmon.alarms.deskimpl import verify_journal
+from hazmon.alarms.sqlite_desk import verify_journal
+from hazmon.alarms.state_db import DB_FILE
 from hazmon.testing.servers import Mosquitto
 from tests.alarms.mqtt_helpers import publish, publisher
 from tests.alarms.plant import small_registry_text

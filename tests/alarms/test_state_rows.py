@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from hazmon.alarms.deskimpl import AlarmDesk
+from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.stores.memory import MemoryStore
 from tests.alarms.plant import T0, Clock, registry, telemetry
 

@@ -17,8 +17,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from hazmon.alarms.core.risk import site_level_scan
 from hazmon.alarms.core.table import HIDDEN_STATES, OPEN_STATES, State
-from hazmon.alarms.deskimpl import AlarmDesk
 from hazmon.alarms.errors import AlarmError
+from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.contract.registry import LEVEL_GRADE
 from hazmon.stores.memory import MemoryStore
 from tests.alarms.plant import T0, Clock, registry

@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from hazmon.alarms.deskimpl import AlarmDesk
+from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.api.app import create_app
 from hazmon.contract.config import load_registry
 from hazmon.stores.memory import MemoryStore

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hazmon.alarms.deskimpl import AlarmDesk
-from hazmon.alarms.export import csv_cell
+from hazmon.alarms.journal.export import csv_cell
+from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.api.app import create_app
 from hazmon.api.hardening import HardeningSettings, harden
 from hazmon.contract.config import load_registry

@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from hazmon.alarms import anchors
-from hazmon.alarms.anchoring import JournalBehind
-from hazmon.alarms.db import DB_FILE
+from hazmon.alarms.journal import anchors
+from hazmon.alarms.journal.anchoring import JournalBehind
 from hazmon.alarms.notifiers import MemoryNotifier
 from hazmon.alarms.service import AlarmService, Timing
+from hazmon.alarms.state_db import DB_FILE
 from hazmon.cli import app as cli
 from hazmon.contract.config import parse_registry
 from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url

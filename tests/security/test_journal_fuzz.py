@@ -1,6 +1,6 @@
 """The journal verifier against random tampering with a real journal database.
 
-`verify_journal` (hazmon.alarms.deskimpl: what the API, the CLI and auditors run) must never
+`verify_journal` (hazmon.alarms.sqlite_desk: what the API, the CLI and auditors run) must never
 raise, and whenever the rows differ from what was written it must say `ok: false`
 with the first bad entry and a reason. The anchor of the untouched head is given, so
 that a cut-off tail counts as a change too.
@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hazmon.alarms import journal
-from hazmon.alarms.anchors import Anchor
 from hazmon.alarms.core.model import Event
-from hazmon.alarms.deskimpl import verify_journal
+from hazmon.alarms.journal import chain as journal
+from hazmon.alarms.journal.anchors import Anchor
+from hazmon.alarms.sqlite_desk import verify_journal
 
 ENTRIES = 12
 COLUMNS = journal.ALL_COLUMNS

@@ -28,9 +28,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hazmon.alarms import anchors as anchoring
-from hazmon.alarms.anchors import Anchor
 from hazmon.alarms.core.model import Event
+from hazmon.alarms.journal import anchors as anchoring
+from hazmon.alarms.journal.anchors import Anchor
 
 FIELDS: tuple[str, ...] = (
     "seq", "ts_ms", "alarm_id", "key", "event", "from_state", "to_state", "value", "user",

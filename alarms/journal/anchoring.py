@@ -1,4 +1,4 @@
-"""The alarm desk with its journal anchored (alarms/anchors.py): the service shell's
+"""The alarm desk with its journal anchored (alarms/journal/anchors.py): the service shell's
 part that keeps the journal's head outside the data folder, checks the journal against
 it at start, and verifies against every anchor it can reach.
 
@@ -27,11 +27,13 @@ from typing import Any
 
 import orjson
 
-from hazmon.alarms import anchors, journal, system
-from hazmon.alarms.anchors import Anchor
-from hazmon.alarms.db import connect as connect_db
-from hazmon.alarms.deskimpl import AlarmDesk
-from hazmon.alarms.journal import Head
+from hazmon.alarms import system
+from hazmon.alarms.journal import anchors
+from hazmon.alarms.journal import chain as journal
+from hazmon.alarms.journal.anchors import Anchor
+from hazmon.alarms.journal.chain import Head
+from hazmon.alarms.sqlite_desk import AlarmDesk
+from hazmon.alarms.state_db import connect as connect_db
 from hazmon.bus.mqtt import MqttOptions
 from hazmon.contract import topics
 from hazmon.contract.errors import HazmonError

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from hazmon.alarms.journal import ALL_COLUMNS, Anchors, Verification, verify
+from hazmon.alarms.journal.chain import ALL_COLUMNS, Anchors, Verification, verify
 
 FORMULA_STARTS = ("=", "+", "-", "@")
 CHUNK_ROWS = 500

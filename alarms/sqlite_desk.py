@@ -23,12 +23,14 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from hazmon.alarms import anchors, db, journal
-from hazmon.alarms.anchors import Anchor
+from hazmon.alarms import state_db as db
 from hazmon.alarms.core import Engine, NotifyRequest, Output
 from hazmon.alarms.desk import Desk
 from hazmon.alarms.errors import UnknownAlarm
-from hazmon.alarms.export import export
+from hazmon.alarms.journal import anchors
+from hazmon.alarms.journal import chain as journal
+from hazmon.alarms.journal.anchors import Anchor
+from hazmon.alarms.journal.export import export
 from hazmon.alarms.kpi import kpi
 from hazmon.contract import topics
 from hazmon.contract.registry import Registry

@@ -1,4 +1,4 @@
-"""The alarm service's MQTT bridge (alarms/bridge.py) against a real Mosquitto: paho's
+"""The alarm service's MQTT bridge (alarms/inbound.py) against a real Mosquitto: paho's
 thread gives each socket read's messages to the consumer. Every message exactly once
 and in order, acknowledged in batches; a slow consumer holds paho back (one read at a
 time, the broker keeps the rest) and loses nothing; no ack across a reconnect; close()
@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from benchmarks.ingest_load import connect_packet, publish_packet
-from hazmon.alarms.bridge import Inbound, MqttLink
+from hazmon.alarms.inbound import Inbound, MqttLink
 from hazmon.bus.fastpaho import READ_CHUNK_BYTES
 from hazmon.bus.mqtt import MQTT_V311, MqttOptions, new_client
 from hazmon.testing.servers import Mosquitto

@@ -19,9 +19,9 @@ from typing import Any
 
 import orjson
 
-from hazmon.alarms import journal
 from hazmon.alarms.core.model import Dirty, Doc, Event, LastReading, NotifyRequest
-from hazmon.alarms.journal import Head
+from hazmon.alarms.journal import chain as journal
+from hazmon.alarms.journal.chain import Head
 
 DB_FILE = "alarms.db"
 
