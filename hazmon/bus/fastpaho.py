@@ -26,7 +26,7 @@ call, one wake-up byte on paho's socket pair and one `send` per PUBACK. So:
 They use paho internals (`_sock_recv`, `_packet_read`, `_loop_rc_handle`, `_sock`,
 `_packet_queue`, `_handle_publish`, `_in_packet`, `_protocol`), so each checks they
 are there and falls back to paho's own paths otherwise;
-tests/foundation/test_fastpaho.py checks them against paho as installed.
+tests/bus/test_fastpaho.py checks them against paho as installed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The root of hazmon's error tree, and the whole tree drawn once.
 
 Every error hazmon raises on purpose derives from `HazmonError`
-(tests/foundation/test_errors.py checks every class the product defines, and that each
+(tests/architecture/test_errors.py checks every class the product defines, and that each
 is drawn here). Each package keeps its own errors; the edges map them: the HTTP layer
 to status codes in one place (hazmon.api.errors), the command line to exit statuses.
 

@@ -9,7 +9,7 @@ Timestamps are integer milliseconds (`precision=ms`).
 
 A backslash in a name is written as it is: InfluxDB has no escape for it. So some
 names cannot be written at all, and are refused with ValueError (checked against
-InfluxDB 1.6 in tests/foundation/test_lineproto_influx.py):
+InfluxDB 1.6 in tests/contract/test_lineproto_influx.py):
 
 - any name with a newline (it ends the line), or ending in a backslash (it would
   escape the separator after it);

@@ -21,7 +21,7 @@ from hazmon.stores.base import Point, Refused, StoreRejected
 from hazmon.stores.memory import MemoryStore
 from hazmon.stores.spool import Spool
 from tests.ingest.helpers import T_BASE_MS, batch, small_registry
-from tests.ingest.store_contract import reading
+from tests.stores.store_contract import reading
 
 # -- gateways -------------------------------------------------------------------------------
 

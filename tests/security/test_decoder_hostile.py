@@ -1,5 +1,5 @@
 """Hostile telemetry against the wire decoder (hazmon.contract.wire.Decoder), beyond the shapes
-tests/foundation/test_wire.py tries: deep nesting anywhere in a message, oversize
+tests/contract/test_wire.py tries: deep nesting anywhere in a message, oversize
 messages, thousands of unknown sensors, huge strings. The decoder must never raise,
 and every rejection must carry a reason and a sentence saying why.
 """

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from hazmon.cli import app
 from hazmon.contract.config import load_registry
 from hazmon.testing.servers import Mosquitto
-from tests.edge.collect import Collector
+from tests.gateway.collect import Collector
 
 HAZMON = [str(Path(sys.executable).parent / "hazmon")]
 

@@ -14,7 +14,7 @@ from hazmon.contract.wire import Decoder
 from hazmon.simulators.load import LoadPlan, generate, run_load
 from hazmon.simulators.loadplant import layout, period_s, registry_yaml
 from hazmon.testing.servers import Mosquitto
-from tests.edge.collect import Collector
+from tests.gateway.collect import Collector
 
 
 def test_registry_of_the_load_plant_loads_and_matches_the_layout(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from hazmon.contract.settings import parse_broker_url
 from hazmon.contract.wire import Decoder, GatewayState, TelemetryBatch
 from hazmon.simulators.runner import run_simulation
 from hazmon.testing.servers import Mosquitto
-from tests.edge.collect import Collector
+from tests.gateway.collect import Collector
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from hazmon.stores.base import Point
 from hazmon.stores.memory import MemoryStore
 from hazmon.stores.retention import DAY_MS, retention_job
 from hazmon.stores.sqlite import SqliteStore
-from tests.ingest.store_contract import T0_MS, reading
+from tests.stores.store_contract import T0_MS, reading
 
 pytestmark = pytest.mark.unit
 

@@ -12,8 +12,8 @@ import pytest
 
 from hazmon.gateway.service import Gateway
 from hazmon.testing.servers import Mosquitto
-from tests.edge.collect import Collector, Message
-from tests.edge.test_gateway_modbus import devices, gateway_config, running, show_plant
+from tests.gateway.collect import Collector, Message
+from tests.gateway.test_gateway_modbus import devices, gateway_config, running, show_plant
 
 pytestmark = pytest.mark.integration
 

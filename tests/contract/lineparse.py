@@ -1,6 +1,6 @@
 """A reference parser of InfluxDB line protocol, reading a line as InfluxDB 1.6 does.
 
-Used by the property tests of hazmon.contract.lineproto; tests/foundation/test_lineproto_influx.py
+Used by the property tests of hazmon.contract.lineproto; tests/contract/test_lineproto_influx.py
 checks the same rules against the real server.
 
 - measurement and tags: a `,`, `=` or space preceded by a backslash is not a separator

@@ -15,8 +15,8 @@ from hazmon.gateway.service import Gateway
 from hazmon.simulators.modbusplant import serve_plant, start_field_devices, write_gateway_configs
 from hazmon.simulators.plant import PlantSimulator
 from hazmon.testing.servers import Mosquitto
-from tests.edge.collect import Collector
-from tests.edge.test_gateway_modbus import running
+from tests.gateway.collect import Collector
+from tests.gateway.test_gateway_modbus import running
 
 REGISTRY = """\
 sites:

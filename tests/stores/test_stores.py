@@ -12,7 +12,7 @@ from hazmon.contract.settings import Settings
 from hazmon.stores import SQLITE_FILE, MemoryStore, StoreUnavailable, open_store
 from hazmon.stores.influx import InfluxStore
 from hazmon.stores.sqlite import SqliteStore
-from tests.ingest.store_contract import T0_MS, StoreContract, reading
+from tests.stores.store_contract import T0_MS, StoreContract, reading
 
 
 class TestMemoryStore(StoreContract):

@@ -12,7 +12,7 @@ from hazmon.contract.settings import InfluxAddress, Settings
 from hazmon.stores import Point, StoreRejected, StoreUnavailable
 from hazmon.stores.influx import InfluxStore, gunzip_lines
 from hazmon.testing.servers import InfluxDB
-from tests.ingest.store_contract import T0_MS, StoreContract, alarm_point, reading
+from tests.stores.store_contract import T0_MS, StoreContract, alarm_point, reading
 
 
 @pytest.mark.integration

@@ -16,7 +16,7 @@ from hazmon.contract.wire import Decoder, TelemetryBatch
 from hazmon.gateway.service import Gateway
 from hazmon.simulators.fielddevices import FieldDevice
 from hazmon.testing.servers import Mosquitto
-from tests.edge.collect import Collector, Message
+from tests.gateway.collect import Collector, Message
 
 pytestmark = pytest.mark.integration
 
