@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from pathlib import Path
 
 import typer
 
-from hazmon.contract.errors import ConfigError
+from hazmon.cli._process import config_errors, run, setup_logging, stop_on_signals
 
 
 def gateway(
@@ -25,28 +23,17 @@ def gateway(
     from hazmon.contract.settings import Settings, parse_broker_url
     from hazmon.gateway.service import Gateway
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(log_level)
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # the gateway logs device trouble
-    try:
+    with config_errors(config, what="the gateway did not start"):
         cfg = load_gateway_config(config)
         parse_broker_url(cfg.broker)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(str(problem), err=True)
-        typer.echo(f"{len(exc.problems)} problem(s) in {config}", err=True)
-        raise typer.Exit(2) from None
     settings = Settings()
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await Gateway(cfg, settings=settings).run(stop)
+        await Gateway(cfg, settings=settings).run(stop_on_signals())
 
-    asyncio.run(main())
+    run(main, command="hazmon gateway")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from hazmon.cli._addresses import http_option
+from hazmon.cli._process import hazmon_error, setup_logging, stop_on_signals, supervise
 from hazmon.contract.errors import ConfigError, HazmonError
 from hazmon.runtime.private import private_dir, private_files
 from hazmon.runtime.process import raise_open_files_limit, settle_heap
@@ -46,10 +46,7 @@ def ingest(
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Run the ingest service alone: MQTT to the store, at least once."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per batch otherwise
+    setup_logging(log_level, quiet=["httpx"])  # httpx: a line per batch otherwise
     try:
         raise_open_files_limit()
         private_files()  # spool, dead letters, client id: 0600 in a 0700 folder
@@ -102,14 +99,14 @@ async def _run(service: IngestService, host: str, port: int) -> None:
     from hazmon.ingest.http import serve
 
     server = serve(host, port, registry=service.metrics_registry, health=service.health)
-    loop = asyncio.get_running_loop()
-    runner = asyncio.ensure_future(service.run())
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, runner.cancel)
     try:
-        await runner
-    except asyncio.CancelledError:
+        await supervise([("ingest", service)], stop_on_signals())
         log.info("stopped on a signal")
+    except BaseExceptionGroup as group:
+        cause = hazmon_error(group)
+        if cause is None:
+            raise
+        raise cause from None
     finally:
         server.shutdown()
         server.server_close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from hazmon.cli._process import setup_logging, stop_on_signals
 from hazmon.contract.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from hazmon.contract.settings import BrokerAddress
     from hazmon.simulators.load import LoadPlan
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def simulate(
@@ -66,7 +65,7 @@ def simulate(
     from hazmon.simulators.load import LoadPlan
     from hazmon.simulators.scenarios import UnknownScenario
 
-    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
+    setup_logging(log_level)
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     if write_registry is not None:
         from hazmon.simulators.loadplant import registry_yaml
@@ -94,7 +93,7 @@ def simulate(
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(2) from None  # the sentence of each problem says it all
     try:
         if field_devices:
             asyncio.run(_field_devices(run, broker, modbus_host, modbus_port, gateway_configs))
@@ -125,12 +124,9 @@ def _registry(config: Path | None) -> Registry:
 
 
 def _stop_event(duration_s: float | None) -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     if duration_s is not None:
-        loop.call_later(duration_s, stop.set)
+        asyncio.get_running_loop().call_later(duration_s, stop.set)
     return stop
 
 

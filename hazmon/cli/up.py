@@ -36,6 +36,8 @@ import typer
 
 from hazmon.api.serving import Web
 from hazmon.cli._addresses import http_option
+from hazmon.cli._process import Service, setup_logging, stop_on_signals, supervise
+from hazmon.cli._process import run as run_process
 from hazmon.contract.errors import ConfigError, HazmonError
 from hazmon.contract.settings import BrokerAddress, Settings, parse_broker_url
 
@@ -47,7 +49,6 @@ if TYPE_CHECKING:
     from hazmon.stores.base import Store
 
 log = logging.getLogger("hazmon.up")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DEMO_TOKEN = "demo-admin"
 DEMO_SCENARIO = "demo"
 DEMO_SPEEDUP = 10  # escalation tiers and reminders come this much sooner in the demo
@@ -232,34 +233,14 @@ def start(plan: Plan, log_level: str) -> None:
     from hazmon.api.serving import limit_accept_errors
     from hazmon.runtime.process import raise_open_files_limit
 
-    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
+    setup_logging(log_level)
     from hazmon.runtime.private import private_files
 
     private_files()  # the data folder's files are 0600, its folders 0700, whatever the umask
     limit_accept_errors()  # out of descriptors: one log record a minute, not a flood
     soft, hard = raise_open_files_limit()
     log.info("open files: up to %d (hard limit %d)", soft, hard)
-    try:
-        asyncio.run(run(plan))
-    except asyncio.CancelledError:
-        raise typer.Exit(130) from None  # a second signal: stopped at once
-    except (HazmonError, BaseExceptionGroup) as exc:
-        cause = _hazmon_error(exc)
-        if cause is None:
-            raise
-        typer.echo(f"hazmon: {cause}", err=True)
-        raise typer.Exit(1) from None
-
-
-def _hazmon_error(exc: BaseException) -> HazmonError | None:
-    if isinstance(exc, HazmonError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _hazmon_error(inner)
-            if found is not None:
-                return found
-    return None
+    run_process(lambda: run(plan))
 
 
 async def run(plan: Plan) -> None:
@@ -267,7 +248,7 @@ async def run(plan: Plan) -> None:
     from hazmon.runtime.process import settle_heap
     from hazmon.stores import open_store
 
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     hangups = Hangups()  # SIGHUP: reload tokens and registry (once serving)
     settings = plan.settings
     async with AsyncExitStack() as stack:
@@ -286,21 +267,6 @@ async def run(plan: Plan) -> None:
         await _serve(plan, services, app, listener, stop, _banner(plan, address, broker_kind),
                      store)
     log.info("stopped")
-
-
-def _stop_on_signals() -> asyncio.Event:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    main = asyncio.current_task()
-
-    def on_signal() -> None:
-        if stop.is_set() and main is not None:
-            main.cancel()
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-    return stop
 
 
 class Hangups:
@@ -462,45 +428,27 @@ def _banner(plan: Plan, address: BrokerAddress, broker_kind: str) -> Iterator[st
     yield "stop with Ctrl-C (or SIGTERM): everything held is flushed first"
 
 
-async def _until_ready(readies: list[asyncio.Event], stop: asyncio.Event) -> bool:
-    """True once every service is subscribed; False if asked to stop first."""
-    everyone: asyncio.Future[Any] = asyncio.gather(*(r.wait() for r in readies))
-    stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-    try:
-        done, _ = await asyncio.wait({everyone, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        everyone.cancel()
-        stopper.cancel()
-    return everyone in done
-
-
 async def _serve(
-    plan: Plan, services: list[tuple[str, Any]], app: FastAPI,
+    plan: Plan, services: list[tuple[str, Service]], app: FastAPI,
     listener: socket.socket, stop: asyncio.Event, banner: Iterator[str], store: Store,
 ) -> None:
+    """The services, then (once all are subscribed) the HTTP server and the demo's
+    simulator, until a signal; those stop first, then the services flush."""
     from hazmon.runtime.faults import PROCESS
     from hazmon.stores.retention import retention_job
 
-    async with asyncio.TaskGroup() as group:
-        readies = [asyncio.Event() for _ in services]
-        running = [group.create_task(service.run(ready=ready), name=name)
-                   for (name, service), ready in zip(services, readies, strict=True)]
-        keep = retention_job(store, plan.settings.retention_days, faults=PROCESS)
-        if keep is not None:
-            running.append(group.create_task(keep(), name="retention"))
-        stoppers: list[Callable[[], Awaitable[None]]] = []
-        if await _until_ready(readies, stop):
-            stoppers.append(await _start_http(group, app, listener, plan.web))
-            if plan.scenario:
-                stoppers.append(_start_simulator(group, plan, services))
-            for line in banner:
-                typer.echo(line)
-            await stop.wait()
-        log.info("stopping: HTTP and simulator first, then the services flush")
-        for stopper in stoppers:
-            await stopper()
-        for task in running:
-            task.cancel()
+    keep = retention_job(store, plan.settings.retention_days, faults=PROCESS)
+
+    async def front(group: asyncio.TaskGroup) -> list[Callable[[], Awaitable[None]]]:
+        stoppers = [await _start_http(group, app, listener, plan.web)]
+        if plan.scenario:
+            stoppers.append(_start_simulator(group, plan, services))
+        for line in banner:
+            typer.echo(line)
+        return stoppers
+
+    await supervise(services, stop, extra=[("retention", keep)] if keep else [],
+                    when_ready=front)
 
 
 async def _start_http(
