@@ -31,7 +31,7 @@ from hazmon.stores.influx import InfluxStore
 from hazmon.stores.retention import retention_job
 from hazmon.stores.sqlite import SqliteStore
 from hazmon.testing.servers import InfluxDB, Mosquitto
-from tests.alarms.mqtt_helpers import Recorder, publish, publisher
+from tests.alarms.mqtt_helpers import Recorder, publish, publisher, started, stopped
 from tests.alarms.plant import small_registry_text
 
 pytestmark = pytest.mark.integration
@@ -100,21 +100,6 @@ def service(
     store.close()
 
 
-async def started(service: AlarmService) -> asyncio.Task[None]:
-    ready = asyncio.Event()
-    task = asyncio.create_task(service.run(ready=ready))
-    waiter = asyncio.create_task(ready.wait())
-    await asyncio.wait([task, waiter], timeout=20, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    assert ready.is_set(), "the service did not subscribe in time"
-    return task
-
-
-async def stopped(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
 
 
 async def still_evaluates(

@@ -16,7 +16,7 @@ from hazmon.contract.config import parse_registry
 from hazmon.contract.settings import Settings, parse_broker_url
 from hazmon.stores.memory import MemoryStore
 from hazmon.testing.servers import Mosquitto
-from tests.alarms.mqtt_helpers import Recorder, publish, publisher
+from tests.alarms.mqtt_helpers import Recorder, publish, publisher, started, stopped
 from tests.alarms.plant import small_registry_text
 
 pytestmark = pytest.mark.integration
@@ -26,21 +26,6 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def started(service: AlarmService) -> asyncio.Task[None]:
-    ready = asyncio.Event()
-    task = asyncio.create_task(service.run(ready=ready))
-    waiter = asyncio.create_task(ready.wait())
-    await asyncio.wait([task, waiter], timeout=15, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    assert ready.is_set(), "the service did not subscribe in time"
-    return task
-
-
-async def stopped(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
 
 
 def is_event(site: str, event: str, condition: str) -> Any:

@@ -40,7 +40,7 @@ from tests.alarms.journal_helpers import (
     rewrite_everything,
     rows,
 )
-from tests.alarms.mqtt_helpers import Recorder, publish, publisher
+from tests.alarms.mqtt_helpers import Recorder, publish, publisher, started, stopped
 from tests.alarms.plant import small_registry_text
 
 pytestmark = pytest.mark.integration
@@ -85,21 +85,6 @@ def _address(url: str) -> InfluxAddress:
     return InfluxAddress(base, database)
 
 
-async def _started(service: AlarmService) -> asyncio.Task[None]:
-    ready = asyncio.Event()
-    task = asyncio.create_task(service.run(ready=ready))
-    waiter = asyncio.create_task(ready.wait())
-    await asyncio.wait([task, waiter], timeout=20, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    assert ready.is_set(), "the service did not subscribe in time"
-    return task
-
-
-async def _stopped(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
 
 
 def _closed(service: AlarmService) -> None:
@@ -131,13 +116,13 @@ async def anchored(
     found = Anchored(site, tmp_path / "data", mosquitto.url, f"{influxdb.url}/{influx_db}",
                      small_registry_text(site), 0)
     service = found.service()
-    task = await _started(service)
+    task = await started(service)
     try:
         for seq in range(4):
             await _raise_alarms(found, service, seq)
         await asyncio.sleep(0.5)  # the store writer's linger: the per-commit head is in
     finally:
-        await _stopped(task)
+        await stopped(task)
         _closed(service)
     found.head_seq = len(rows(found.data / DB_FILE))
     assert found.head_seq >= 8
@@ -205,7 +190,7 @@ def test_a_full_rewrite_rehashed_with_a_file_anchor_fails_when_the_broker_is_rea
 
 async def test_the_live_service_verify_uses_every_anchor(anchored: Anchored) -> None:
     service = anchored.service()
-    task = await _started(service)
+    task = await started(service)
     try:
         assert service.journal_verify()["ok"]
         head = service.db.head.seq
@@ -219,7 +204,7 @@ async def test_the_live_service_verify_uses_every_anchor(anchored: Anchored) -> 
         assert f"has entry {head}" in answer["reason"]
         assert answer["ignored_anchors"]
     finally:
-        await _stopped(task)
+        await stopped(task)
         _closed(service)
 
 
@@ -232,7 +217,7 @@ async def test_every_commit_that_journals_is_anchored_at_once(
     recorder = Recorder(mosquitto.port, HEAD_TOPIC)
     service = anchored.service()
     service.timing = Timing(tick_s=0.2, anchor_s=3600)  # no periodic anchor in this test
-    task = await _started(service)
+    task = await started(service)
     try:
         await _raise_alarms(anchored, service, 10)
         head = service.db.head
@@ -248,7 +233,7 @@ async def test_every_commit_that_journals_is_anchored_at_once(
         assert stored is not None and (stored.seq, stored.hash) == (head.seq, head.hash)
         store.close()
     finally:
-        await _stopped(task)
+        await stopped(task)
         _closed(service)
         recorder.close()
 
