@@ -9,7 +9,7 @@
 - Callbacks are in place before CONNECT, so the messages a persistent session holds
   (delivered right after CONNACK) are not lost; every (re)connect subscribes again.
 - paho reads the socket in chunks and QoS 0/1 PUBLISH packets are parsed without
-  MQTT 5 properties (`hazmon.bus.fastpaho`, as ingest does); paho's own `on_message`
+  MQTT 5 properties (`hazmon.bus.paho_patches`, as ingest does); paho's own `on_message`
   stays as the fall-back for anything else (QoS 2, a packet that does not parse).
   Either way a message joins those of the socket read in progress.
 - After each read of the socket (`loop_read`: one chunk of up to 256 KiB, and the
@@ -54,7 +54,6 @@ from typing import Any, NamedTuple
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
-from hazmon.bus.fastpaho import ack_many, buffer_reads, lean_publish
 from hazmon.bus.mqtt import (
     MQTT_V5,
     MqttError,
@@ -65,6 +64,7 @@ from hazmon.bus.mqtt import (
     retry_connect,
     send_connect,
 )
+from hazmon.bus.paho_patches import ack_many, buffer_reads, lean_publish
 
 log = logging.getLogger(__name__)
 

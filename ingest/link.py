@@ -21,8 +21,8 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from hazmon.bus.fastpaho import Deliver, ack_many, buffer_reads, lean_publish
 from hazmon.bus.mqtt import MQTT_V5, MqttOptions, new_client, retry_connect, send_connect
+from hazmon.bus.paho_patches import Deliver, ack_many, buffer_reads, lean_publish
 
 log = logging.getLogger(__name__)
 

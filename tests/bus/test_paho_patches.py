@@ -1,4 +1,4 @@
-"""hazmon.bus.fastpaho against paho as installed: the internals it relies on are there, and
+"""hazmon.bus.paho_patches against paho as installed: the internals it relies on are there, and
 buffered reads and one-write PUBACKs lose or reorder nothing (a real Mosquitto)."""
 
 from __future__ import annotations
@@ -11,8 +11,14 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hazmon.bus.fastpaho import ack_many, buffer_reads, lean_publish, parse_publish, puback_bytes
 from hazmon.bus.mqtt import MQTT_V5, MqttOptions, connect_properties, new_client
+from hazmon.bus.paho_patches import (
+    ack_many,
+    buffer_reads,
+    lean_publish,
+    parse_publish,
+    puback_bytes,
+)
 from hazmon.testing.servers import Mosquitto
 from tests.ingest.helpers import Publisher, wait_until
 

@@ -1,5 +1,6 @@
-"""Measured speed-ups of paho-mqtt 2 for the two consumers of telemetry: ingest
-(ingest/link.py; its profile in docs/ingest.md) and the alarm service (alarms/inbound.py).
+"""Patches of paho-mqtt 2's internals: measured speed-ups for the two consumers of
+telemetry, ingest (ingest/link.py; its profile in docs/ingest.md) and the alarm service
+(alarms/inbound.py).
 
 At one reading per message, a py-spy profile of ingest showed paho's own socket
 handling as a large share of the process: three `recv` calls per incoming packet
@@ -26,7 +27,7 @@ call, one wake-up byte on paho's socket pair and one `send` per PUBACK. So:
 They use paho internals (`_sock_recv`, `_packet_read`, `_loop_rc_handle`, `_sock`,
 `_packet_queue`, `_handle_publish`, `_in_packet`, `_protocol`), so each checks they
 are there and falls back to paho's own paths otherwise;
-tests/bus/test_fastpaho.py checks them against paho as installed.
+tests/bus/test_paho_patches.py checks them against paho as installed.
 """
 
 from __future__ import annotations
