@@ -3,6 +3,7 @@ and the data files the parts read (docs/architecture.md, "One import root")."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,11 +17,17 @@ ROOT = Path(__file__).parents[2]
 
 
 def test_the_wheel_holds_one_top_level_package_with_every_part(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path),
-         str(ROOT)],
-        check=True, capture_output=True, timeout=300,
-    )
+    leftover = ROOT / "build"  # setuptools builds in the source tree
+    existed = leftover.exists()
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path),
+             str(ROOT)],
+            check=True, capture_output=True, timeout=300,
+        )
+    finally:
+        if not existed:
+            shutil.rmtree(leftover, ignore_errors=True)
     (wheel,) = tmp_path.glob("hazmon-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
