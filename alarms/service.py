@@ -197,6 +197,24 @@ class AlarmService(AnchoredDesk):
         finally:
             self._stop(link)
 
+    async def reload_registry(self, registry: Registry) -> None:
+        """Take a changed registry while running (`hazmon up` on SIGHUP): sites,
+        sensors, thresholds, escalation and hiding limits apply at once; the messages
+        waiting for a commit are committed and acknowledged first. Notifier definitions
+        (`notifiers:`) apply at the next start: their queues and workers are built then."""
+        changed_notifiers = registry.notifiers != self.registry.notifiers
+
+        def swap() -> None:
+            with self._lock:
+                self.use_registry(registry)
+                if self._link is not None:
+                    self._ack(self._link, self._waiting)
+
+        await asyncio.to_thread(swap)
+        if changed_notifiers:
+            log.warning("reload: the notifiers changed; they apply at the next start")
+        log.info("alarm service: registry reloaded (%d sites)", len(registry.sites))
+
     async def _every(
         self, period_s: float, job: Callable[[], Awaitable[None]], name: str
     ) -> None:

@@ -174,6 +174,17 @@ class AlarmDesk:
         with self._lock:
             self._commit(Output(), self._now())
 
+    def use_registry(self, registry: Registry) -> None:
+        """Evaluate by a changed registry from now on (SIGHUP): what the engine holds is
+        committed first, then an engine of the new registry is built from the database
+        (sensors, points and occurrences it no longer has are left out; silence is
+        measured from now)."""
+        with self._lock:
+            self.flush()
+            self.registry = registry
+            self._decoder = Decoder(registry)
+            self.engine = self._engine_from_db()
+
     def tick(self) -> Output:
         """The service clock: stale, offline, delays, expiries, escalation."""
         out = self._tick_locked()

@@ -115,6 +115,11 @@ class GatewayTracker:
                 gw.boot, gw.last_seq = boot, -1  # the new boot's first message is seq 0
             return Observation(0, rebooted, self.status_point(site, gateway, ts_ms))
 
+    def use_offline_after(self, offline_after_s: dict[tuple[str, str], float]) -> None:
+        """The registry's gateways and their offline delays, changed while running."""
+        with self._lock:
+            self._offline_after_s = dict(offline_after_s)
+
     def silence(self, now_ms: int) -> list[Point]:
         """`gateway_status` points (online false) for the registry's gateways that went
         silent: no telemetry for their `offline_after_s`, measured from the last

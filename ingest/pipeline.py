@@ -34,6 +34,14 @@ class Pipeline:
         })
         self.track_seq = track_seq
 
+    def use_registry(self, registry: Registry) -> None:
+        """Decode by a changed registry from the next message on (SIGHUP)."""
+        self.decoder = Decoder(registry)
+        self.tracker.use_offline_after({
+            (site.id, gateway.id): gateway.offline_after_s
+            for site in registry.sites for gateway in site.gateways
+        })
+
     def handle(self, topic: str, payload: bytes, now_ms: int) -> Outcome:
         parts = parse_gateway_topic(topic)
         if parts is None:

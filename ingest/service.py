@@ -211,6 +211,13 @@ class IngestService:
             )
             self.batcher.add_points(points)
 
+    async def reload_registry(self, registry: Registry) -> None:
+        """Take a changed registry while running (`hazmon up` on SIGHUP): its sites,
+        gateways and sensors are decoded from the next message on."""
+        self.registry = registry
+        self.pipeline.use_registry(registry)
+        log.info("ingest: registry reloaded (%d sites)", len(registry.sites))
+
     async def _watch_silence(self) -> None:
         """Every second: a gateway silent for its offline_after_s is offline in the
         `gateway_status` series too, as it is for the alarm service (silence counts)."""

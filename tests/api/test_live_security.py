@@ -427,6 +427,57 @@ async def test_sighup_reloads_tokens_new_ones_work_removed_ones_get_401(
     assert code == 0, running.output()[-3000:]
 
 
+def test_sighup_applies_new_sensors_and_thresholds_to_the_running_services(
+    tmp_path: Path, fresh_mosquitto: Mosquitto, site: str
+) -> None:
+    """A sensor added and a level 1 lowered in the registry file: after SIGHUP the
+    running alarm service evaluates both, ingest stores the new sensor's readings, the
+    API lists it; nothing restarted."""
+    running = start(tmp_path, fresh_mosquitto, site)
+    config = tmp_path / "hazmon.yaml"
+    admin = TOKENS["admin"]
+    try:
+        send_reading(fresh_mosquitto, f"{site}-a", "GT-1", 20.0, seq=0)
+        wait_for(lambda: not alarms_of(running, admin))  # 20 %LEL: under level 1 (25)
+        text = config.read_text(encoding="utf-8")
+        old = '{id: GT-1, kind: combustible_gas, unit: "%LEL", range: [0, 100], area: 罐区}'
+        assert old in text
+        config.write_text(text.replace(old, old[:-1] + ", thresholds: {high: 15}}\n"
+                          "          - {id: GT-9, kind: combustible_gas, range: [0, 100]}"),
+                          encoding="utf-8")
+        running.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "sites, sensors and rules too" in running.output())
+        send_reading(fresh_mosquitto, f"{site}-a", "GT-1", 20.5, seq=1)
+        send_reading(fresh_mosquitto, f"{site}-a", "GT-9", 60.0, seq=2)
+        wait_for(lambda: {a["key"] for a in alarms_of(running, admin)} >= {
+            f"{site}-a/GT-1/high", f"{site}-a/GT-9/high_high"})
+        sensors = running.get(f"/api/v1/sites/{site}-a/sensors", admin)
+        assert {s["id"]: s["value"] for s in sensors}["GT-9"] == 60.0
+    finally:
+        code = running.stop()
+    assert code == 0, running.output()[-3000:]
+
+
+def alarms_of(running: Hazmon, token: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = running.get("/api/v1/alarms", token, active="true")
+    return found
+
+
+def send_reading(broker: Mosquitto, site: str, sensor: str, value: float, *,
+                    seq: int) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        body = {"boot": 1, "seq": seq, "readings": [
+            {"sensor": sensor, "ts_ms": time.time_ns() // 1_000_000, "value": value}]}
+        client.publish(f"hazmon/v1/{site}/gw-1/telemetry", orjson.dumps(body),
+                       qos=1).wait_for_publish(5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
 def test_token_new_prints_a_strong_token_once_and_a_line_the_registry_takes(
     tmp_path: Path,
 ) -> None:
