@@ -14,6 +14,8 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any, Literal, Protocol
 
+from hazmon.alarms.core.inputs import OperatorInput
+
 
 class Desk(Protocol):
     def alarms(
@@ -26,40 +28,12 @@ class Desk(Protocol):
     ) -> list[dict[str, Any]]:
         """Occurrences, newest first; active=True: those not yet ended."""
 
-    def ack(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]: ...
-
-    def reset(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]: ...
-
-    def shelve(
-        self, alarm_id: str, *, user: str, minutes: int, reason: str
-    ) -> dict[str, Any]: ...
-
-    def unshelve(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
-        """Shelved -> re-evaluated (`unack` if its condition is active, else `normal`)."""
-
-    def note(self, alarm_id: str, *, user: str, note: str) -> dict[str, Any]: ...
-
-    def bypass_permit(
-        self,
-        site: str,
-        sensor: str,
-        *,
-        user: str,
-        until_ms: int,
-        reason: str,
-        approved_by: str,
-        compensating_measures: str,
-    ) -> dict[str, Any]: ...
-
-    def out_of_service(
-        self, site: str, sensor: str, *, user: str, until_ms: int, reason: str
-    ) -> dict[str, Any]: ...
-
-    def return_to_service(
-        self, site: str, sensor: str, *, user: str, note: str | None
-    ) -> dict[str, Any]:
-        """Out of service -> re-evaluated, for every point of the sensor; illegal
-        (IllegalTransition) when the sensor is in service."""
+    def act(self, inp: OperatorInput) -> dict[str, Any]:
+        """One operator input (hazmon.alarms.core.inputs: Ack, Reset, Shelve, Unshelve,
+        Note on an occurrence; BypassPermit, OutOfService, ReturnToService on a
+        sensor), journalled with its user. The answer: the occurrence as it is now, the
+        permit granted, or the sensor's new situation. Illegal (IllegalTransition),
+        over a limit (LimitExceeded) or unknown (UnknownAlarm): nothing changed."""
 
     def last_readings(self, site: str) -> dict[str, dict[str, Any]]:
         """The last live reading evaluated for each sensor of a site that has one, by

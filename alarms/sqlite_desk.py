@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from hazmon.alarms import state_db as db
 from hazmon.alarms.core import Engine, NotifyRequest, Output
+from hazmon.alarms.core.inputs import BypassPermit, OperatorInput, OutOfService, ReturnToService
 from hazmon.alarms.desk import Desk
 from hazmon.alarms.errors import UnknownAlarm
 from hazmon.alarms.journal import anchors
@@ -267,68 +268,34 @@ class AlarmDesk:
             found = self.db.occurrences(active=active, site=site, priority=priority, limit=limit)
             return [self._with_shelving(alarm) for alarm in found]
 
-    def ack(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
-        self._act(lambda now: self.engine.ack(alarm_id, user=user, note=note, now_ms=now))
-        return self._alarm(alarm_id)
+    def act(self, inp: OperatorInput) -> dict[str, Any]:
+        """One operator input, journalled with its user; the answer is the occurrence as
+        it is now (an input on an alarm) or what was granted (one on a sensor)."""
+        if isinstance(inp, BypassPermit):
+            return self._grant(inp)
+        self._act(lambda now_ms: self.engine.act(inp, now_ms=now_ms))
+        match inp:
+            case OutOfService():
+                return {"site": inp.site, "sensor": inp.sensor, "until_ms": inp.until_ms,
+                        "reason": inp.reason, "user": inp.user}
+            case ReturnToService():
+                return {"site": inp.site, "sensor": inp.sensor, "user": inp.user,
+                        "note": inp.note}
+            case _:
+                return self._alarm(inp.alarm_id)
 
-    def reset(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
-        self._act(lambda now: self.engine.reset(alarm_id, user=user, note=note, now_ms=now))
-        return self._alarm(alarm_id)
-
-    def shelve(self, alarm_id: str, *, user: str, minutes: int, reason: str) -> dict[str, Any]:
-        self._act(lambda now: self.engine.shelve(
-            alarm_id, user=user, minutes=minutes, reason=reason, now_ms=now))
-        return self._alarm(alarm_id)
-
-    def unshelve(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
-        self._act(lambda now: self.engine.unshelve(alarm_id, user=user, note=note, now_ms=now))
-        return self._alarm(alarm_id)
-
-    def note(self, alarm_id: str, *, user: str, note: str) -> dict[str, Any]:
-        self._act(lambda now: self.engine.note(alarm_id, user=user, note=note, now_ms=now))
-        return self._alarm(alarm_id)
-
-    # -- the Desk: sensors -----------------------------------------------------------------
-
-    def bypass_permit(
-        self,
-        site: str,
-        sensor: str,
-        *,
-        user: str,
-        until_ms: int,
-        reason: str,
-        approved_by: str,
-        compensating_measures: str,
-    ) -> dict[str, Any]:
-        granted: dict[str, Any] = {"site": site, "sensor": sensor}
+    def _grant(self, inp: BypassPermit) -> dict[str, Any]:
+        granted: dict[str, Any] = {"site": inp.site, "sensor": inp.sensor}
 
         def action(now_ms: int) -> Output:
-            permit, out = self.engine.bypass_permit(
-                site, sensor, user=user, until_ms=until_ms, reason=reason,
-                approved_by=approved_by, compensating_measures=compensating_measures,
-                now_ms=now_ms,
-            )
+            out = self.engine.act(inp, now_ms=now_ms)
+            permit = self.engine.plant.sensors[f"{inp.site}/{inp.sensor}"].permit
+            assert permit is not None  # granted, or act raised
             granted.update(asdict(permit))
             return out
 
         self._act(action)
         return granted
-
-    def out_of_service(
-        self, site: str, sensor: str, *, user: str, until_ms: int, reason: str
-    ) -> dict[str, Any]:
-        self._act(lambda now: self.engine.out_of_service(
-            site, sensor, user=user, until_ms=until_ms, reason=reason, now_ms=now))
-        return {"site": site, "sensor": sensor, "until_ms": until_ms, "reason": reason,
-                "user": user}
-
-    def return_to_service(
-        self, site: str, sensor: str, *, user: str, note: str | None
-    ) -> dict[str, Any]:
-        self._act(lambda now: self.engine.return_to_service(
-            site, sensor, user=user, note=note, now_ms=now))
-        return {"site": site, "sensor": sensor, "user": user, "note": note}
 
     # -- the Desk: views ---------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Query
 
+from hazmon.alarms.core.inputs import Ack, Note, Reset, Shelve, Unshelve
 from hazmon.alarms.errors import UnknownAlarm
 from hazmon.api.auth import AuthFirstRoute, Principal
 from hazmon.api.deps import Context, Operator, Reader
@@ -73,7 +74,7 @@ async def ack(
     ctx: Context,
 ) -> dict[str, Any]:
     """Acknowledge an occurrence (409 if its state does not allow it)."""
-    return ctx.desk.ack(visible(alarm_id, principal), user=principal.name, note=body.note)
+    return ctx.desk.act(Ack(visible(alarm_id, principal), principal.name, body.note))
 
 
 @router.post("/alarms/{alarm_id:path}/reset", response_model=AlarmOut, responses=ACTION)
@@ -85,7 +86,7 @@ async def reset(
     ctx: Context,
 ) -> dict[str, Any]:
     """Reset a latched occurrence whose condition has returned (acknowledged first)."""
-    return ctx.desk.reset(visible(alarm_id, principal), user=principal.name, note=body.note)
+    return ctx.desk.act(Reset(visible(alarm_id, principal), principal.name, body.note))
 
 
 @router.post("/alarms/{alarm_id:path}/shelve", response_model=AlarmOut, responses=ACTION)
@@ -97,8 +98,8 @@ async def shelve(
     ctx: Context,
 ) -> dict[str, Any]:
     """Shelve an occurrence for some minutes, with a reason (within the maximum)."""
-    return ctx.desk.shelve(
-        visible(alarm_id, principal), user=principal.name, minutes=body.minutes, reason=body.reason
+    return ctx.desk.act(
+        Shelve(visible(alarm_id, principal), principal.name, body.minutes, body.reason)
     )
 
 
@@ -113,7 +114,7 @@ async def unshelve(
     """Show a shelved occurrence again before its time is up, saying why: it is
     re-evaluated (`unack` and raised again if its condition is active, else `normal`);
     409 if it is not shelved."""
-    return ctx.desk.unshelve(visible(alarm_id, principal), user=principal.name, note=body.note)
+    return ctx.desk.act(Unshelve(visible(alarm_id, principal), principal.name, body.note))
 
 
 @router.post("/alarms/{alarm_id:path}/note", response_model=AlarmOut, responses=ACTION)
@@ -125,4 +126,4 @@ async def note(
     ctx: Context,
 ) -> dict[str, Any]:
     """Add a note about an occurrence to the journal."""
-    return ctx.desk.note(visible(alarm_id, principal), user=principal.name, note=body.note)
+    return ctx.desk.act(Note(visible(alarm_id, principal), principal.name, body.note))

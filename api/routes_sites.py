@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
+from hazmon.alarms.core.inputs import BypassPermit, OutOfService, ReturnToService
 from hazmon.api.auth import ROLE_RIGHTS, AuthFirstRoute
 from hazmon.api.context import ApiContext
 from hazmon.api.deps import Context, Engineer, FromMs, Reader, ToMs
@@ -224,15 +225,11 @@ async def bypass_permit(
 ) -> dict[str, Any]:
     """Permit an interlock bypass until a deadline (reason, approver, measures)."""
     ctx.sensor(site, sensor, principal)
-    return ctx.desk.bypass_permit(
-        site,
-        sensor,
-        user=principal.name,
-        until_ms=body.until_ms,
-        reason=body.reason,
+    return ctx.desk.act(BypassPermit(
+        site, sensor, principal.name, until_ms=body.until_ms, reason=body.reason,
         approved_by=body.approved_by,
         compensating_measures=body.compensating_measures,
-    )
+    ))
 
 
 @router.post(
@@ -250,8 +247,8 @@ async def out_of_service(
 ) -> dict[str, Any]:
     """Take a sensor out of service until a deadline, with a reason."""
     ctx.sensor(site, sensor, principal)
-    return ctx.desk.out_of_service(
-        site, sensor, user=principal.name, until_ms=body.until_ms, reason=body.reason
+    return ctx.desk.act(
+        OutOfService(site, sensor, principal.name, body.until_ms, body.reason)
     )
 
 
@@ -272,7 +269,7 @@ async def return_to_service(
     """End a sensor's out-of-service before its deadline, saying why: its points are
     re-evaluated; 409 if it is in service."""
     ctx.sensor(site, sensor, principal)
-    return ctx.desk.return_to_service(site, sensor, user=principal.name, note=body.note)
+    return ctx.desk.act(ReturnToService(site, sensor, principal.name, body.note))
 
 
 @router.get("/registry", tags=["registry"])

@@ -18,6 +18,17 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
+from hazmon.alarms.core.inputs import (
+    Ack,
+    BypassPermit,
+    Note,
+    OperatorInput,
+    OutOfService,
+    Reset,
+    ReturnToService,
+    Shelve,
+    Unshelve,
+)
 from hazmon.alarms.errors import IllegalTransition, LimitExceeded, UnknownAlarm
 from hazmon.alarms.journal.chain import GENESIS, entry_hash, verify
 from hazmon.alarms.journal.export import export
@@ -91,6 +102,30 @@ class FakeDesk:
             and (priority is None or a["priority"] == priority)
         ]
         return [self._public(a) for a in rows[:limit]]
+
+    def act(self, inp: OperatorInput) -> dict[str, Any]:
+        match inp:
+            case Ack(alarm_id, user, note):
+                return self.ack(alarm_id, user=user, note=note)
+            case Reset(alarm_id, user, note):
+                return self.reset(alarm_id, user=user, note=note)
+            case Shelve(alarm_id, user, minutes, reason):
+                return self.shelve(alarm_id, user=user, minutes=int(minutes), reason=reason)
+            case Unshelve(alarm_id, user, note):
+                return self.unshelve(alarm_id, user=user, note=note)
+            case Note(alarm_id, user, note):
+                return self.note(alarm_id, user=user, note=note)
+            case BypassPermit():
+                return self.bypass_permit(
+                    inp.site, inp.sensor, user=inp.user, until_ms=inp.until_ms,
+                    reason=inp.reason, approved_by=inp.approved_by,
+                    compensating_measures=inp.compensating_measures,
+                )
+            case OutOfService(site, sensor, user, until_ms, reason):
+                return self.out_of_service(site, sensor, user=user, until_ms=until_ms,
+                                           reason=reason)
+            case ReturnToService(site, sensor, user, note):
+                return self.return_to_service(site, sensor, user=user, note=note)
 
     def ack(self, alarm_id: str, *, user: str, note: str | None) -> dict[str, Any]:
         alarm = self._get(alarm_id)

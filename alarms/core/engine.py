@@ -6,7 +6,7 @@
     out = engine.on_batch(site, gw, boot=, seq=, historical=, readings=, now_ms=)
     out = engine.on_gateway_state(site, gw, online=, boot=, now_ms=)
     out = engine.tick(now_ms)                # the service clock: call it every second
-    out = engine.ack(alarm_id, user=, note=, now_ms=) ...
+    out = engine.act(Ack(alarm_id, user=, note=), now_ms=)   # any operator input
     dirty = engine.take_dirty()              # persist with out.events, atomically
 
 Every call answers an `Output`: the events to journal (and publish), the notifications
@@ -19,6 +19,17 @@ from collections import deque
 
 from hazmon.alarms.core import operator, silence
 from hazmon.alarms.core.escalation import escalate, outcome_event
+from hazmon.alarms.core.inputs import (
+    Ack,
+    BypassPermit,
+    Note,
+    OperatorInput,
+    OutOfService,
+    Reset,
+    ReturnToService,
+    Shelve,
+    Unshelve,
+)
 from hazmon.alarms.core.model import (
     Dirty,
     Doc,
@@ -27,7 +38,6 @@ from hazmon.alarms.core.model import (
     LastReading,
     NotifyRequest,
     Output,
-    Permit,
     RiskChange,
 )
 from hazmon.alarms.core.plant import Plant
@@ -138,58 +148,36 @@ class Engine:
 
     # -- operator inputs ---------------------------------------------------------------
 
-    def ack(self, alarm_id: str, *, user: str, note: str | None, now_ms: int) -> Output:
-        return self._finish(Output(operator.ack(self.plant, alarm_id, user, note, now_ms)), now_ms)
-
-    def reset(self, alarm_id: str, *, user: str, note: str | None, now_ms: int) -> Output:
-        events = operator.reset(self.plant, alarm_id, user, note, now_ms)
-        return self._finish(Output(events), now_ms)
-
-    def shelve(
-        self, alarm_id: str, *, user: str, minutes: float, reason: str, now_ms: int
-    ) -> Output:
-        events = operator.shelve(self.plant, alarm_id, user, minutes, reason, now_ms)
-        return self._finish(Output(events), now_ms)
-
-    def unshelve(self, alarm_id: str, *, user: str, note: str | None, now_ms: int) -> Output:
-        events = operator.unshelve(self.plant, alarm_id, user, note, now_ms)
-        return self._finish(Output(events), now_ms)
-
-    def note(self, alarm_id: str, *, user: str, note: str, now_ms: int) -> Output:
-        return Output([operator.note(self.plant, alarm_id, user, note, now_ms)])
-
-    def bypass_permit(
-        self,
-        site: str,
-        sensor: str,
-        *,
-        user: str,
-        until_ms: int,
-        reason: str,
-        approved_by: str,
-        compensating_measures: str,
-        now_ms: int,
-    ) -> tuple[Permit, Output]:
-        permit, events = operator.bypass_permit(
-            self.plant, site, sensor, user=user, until_ms=until_ms, reason=reason,
-            approved_by=approved_by, compensating_measures=compensating_measures, now_ms=now_ms,
-        )
-        return permit, self._finish(Output(events), now_ms)
-
-    def out_of_service(
-        self, site: str, sensor: str, *, user: str, until_ms: int, reason: str, now_ms: int
-    ) -> Output:
-        events = operator.out_of_service(
-            self.plant, site, sensor, user=user, until_ms=until_ms, reason=reason, now_ms=now_ms
-        )
-        return self._finish(Output(events), now_ms)
-
-    def return_to_service(
-        self, site: str, sensor: str, *, user: str, note: str | None, now_ms: int
-    ) -> Output:
-        events = operator.back_in_service(
-            self.plant, site, sensor, user=user, note=note, now_ms=now_ms
-        )
+    def act(self, inp: OperatorInput, *, now_ms: int) -> Output:
+        """One operator input (alarms/core/inputs.py). An illegal or unknown one raises
+        (IllegalTransition, LimitExceeded, UnknownAlarm) having changed nothing."""
+        plant = self.plant
+        match inp:
+            case Ack(alarm_id, user, note):
+                events = operator.ack(plant, alarm_id, user, note, now_ms)
+            case Reset(alarm_id, user, note):
+                events = operator.reset(plant, alarm_id, user, note, now_ms)
+            case Shelve(alarm_id, user, minutes, reason):
+                events = operator.shelve(plant, alarm_id, user, minutes, reason, now_ms)
+            case Unshelve(alarm_id, user, note):
+                events = operator.unshelve(plant, alarm_id, user, note, now_ms)
+            case Note(alarm_id, user, note):
+                return Output([operator.note(plant, alarm_id, user, note, now_ms)])
+            case BypassPermit():
+                _, events = operator.bypass_permit(
+                    plant, inp.site, inp.sensor, user=inp.user, until_ms=inp.until_ms,
+                    reason=inp.reason, approved_by=inp.approved_by,
+                    compensating_measures=inp.compensating_measures, now_ms=now_ms,
+                )
+            case OutOfService(site, sensor, user, until_ms, reason):
+                events = operator.out_of_service(
+                    plant, site, sensor, user=user, until_ms=until_ms, reason=reason,
+                    now_ms=now_ms,
+                )
+            case ReturnToService(site, sensor, user, note):
+                events = operator.back_in_service(
+                    plant, site, sensor, user=user, note=note, now_ms=now_ms
+                )
         return self._finish(Output(events), now_ms)
 
     # -- feedback from the notifiers -----------------------------------------------------

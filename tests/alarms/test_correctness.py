@@ -7,6 +7,7 @@ far beyond the gateway's last."""
 from __future__ import annotations
 
 from hazmon.alarms.core import Engine
+from hazmon.alarms.core.inputs import Ack, Reset, Shelve, Unshelve
 from hazmon.contract.sequence import MAX_BOOT_STEP
 from tests.alarms.plant import T0, Feeder, engine, events, key, names, reading
 
@@ -22,8 +23,8 @@ def test_a_second_release_on_an_acknowledged_latched_alarm_tells_the_first_tier(
     f = Feeder(eng)
     first = f.value("GT-1", T0, 60.0)
     assert [(n.recipient, n.tier) for n in first.notify] == [("duty", 1), ("duty", 1)]
-    eng.ack(f"{HH}#1", user="op", note=None, now_ms=T0 + 1_000)
-    eng.ack(f"{HIGH}#1", user="op", note=None, now_ms=T0 + 1_000)
+    eng.act(Ack(f"{HH}#1", user="op", note=None), now_ms=T0 + 1_000)
+    eng.act(Ack(f"{HIGH}#1", user="op", note=None), now_ms=T0 + 1_000)
     f.value("GT-1", T0 + 2_000, 5.0)  # the gas falls: latched, returned
     again = f.value("GT-1", T0 + 3_000, 70.0)  # and rises before anyone resets it
     raised = [e for e in again.events if e.key == HH and e.event == "raised"]
@@ -103,8 +104,8 @@ def test_calibration_does_not_retire_an_unacknowledged_latched_critical_alarm() 
     assert eng.plant.points[HH].occ is not None  # the occurrence goes on
     high = [(e.event, e.state) for e in out.events if e.key == HIGH]
     assert high == [("unsuppressed", "rtn_unack")]  # level 1 is not latched
-    eng.ack(f"{HH}#1", user="op", note=None, now_ms=T0 + 4_000)
-    assert events(eng.reset(f"{HH}#1", user="op", note=None, now_ms=T0 + 5_000), HH) == [
+    eng.act(Ack(f"{HH}#1", user="op", note=None), now_ms=T0 + 4_000)
+    assert events(eng.act(Reset(f"{HH}#1", user="op", note=None), now_ms=T0 + 5_000), HH) == [
         "reset"]
 
 
@@ -113,10 +114,10 @@ def test_shelving_then_unshelving_keeps_an_unacknowledged_cleared_alarm() -> Non
     f = Feeder(eng)
     f.value("GT-1", T0, 30.0)
     f.value("GT-1", T0 + 1_000, 1.0)  # rtn_unack
-    eng.shelve(f"{HIGH}#1", user="op", minutes=10, reason="nuisance", now_ms=T0 + 2_000)
-    out = eng.unshelve(f"{HIGH}#1", user="op", note=None, now_ms=T0 + 3_000)
+    eng.act(Shelve(f"{HIGH}#1", user="op", minutes=10, reason="nuisance"), now_ms=T0 + 2_000)
+    out = eng.act(Unshelve(f"{HIGH}#1", user="op", note=None), now_ms=T0 + 3_000)
     assert [(e.event, e.state) for e in out.events] == [("unshelved", "rtn_unack")]
-    assert events(eng.ack(f"{HIGH}#1", user="op", note=None, now_ms=T0 + 4_000), HIGH) == [
+    assert events(eng.act(Ack(f"{HIGH}#1", user="op", note=None), now_ms=T0 + 4_000), HIGH) == [
         "acked"]
 
 
@@ -124,10 +125,10 @@ def test_an_acknowledged_alarm_that_clears_while_hidden_ends() -> None:
     eng = engine()
     f = Feeder(eng)
     f.value("GT-1", T0, 30.0)
-    eng.ack(f"{HIGH}#1", user="op", note=None, now_ms=T0 + 500)
-    eng.shelve(f"{HIGH}#1", user="op", minutes=10, reason="nuisance", now_ms=T0 + 1_000)
+    eng.act(Ack(f"{HIGH}#1", user="op", note=None), now_ms=T0 + 500)
+    eng.act(Shelve(f"{HIGH}#1", user="op", minutes=10, reason="nuisance"), now_ms=T0 + 1_000)
     f.value("GT-1", T0 + 2_000, 1.0)
-    out = eng.unshelve(f"{HIGH}#1", user="op", note=None, now_ms=T0 + 3_000)
+    out = eng.act(Unshelve(f"{HIGH}#1", user="op", note=None), now_ms=T0 + 3_000)
     assert [(e.event, e.state) for e in out.events] == [("unshelved", "normal")]
     assert eng.plant.points[HIGH].occ is None
 

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hazmon.alarms.core import Engine
+from hazmon.alarms.core.inputs import Ack, Reset
 from hazmon.contract.registry import Registry
 from tests.alarms.plant import T0, Feeder, engine, key, names, reading, registry
 
@@ -94,11 +95,11 @@ def test_the_site_risk_grade_in_four_colours() -> None:
     assert [r.grade for r in out.risk] == ["orange"]
     out = f.value("O2-1", T0 + 2_000, 18.0)  # oxygen low: critical
     assert [r.grade for r in out.risk] == ["red"]
-    eng.ack(f"{key('O2-1', 'low')}#1", user="op", note=None, now_ms=T0 + 3_000)
+    eng.act(Ack(f"{key('O2-1', 'low')}#1", user="op", note=None), now_ms=T0 + 3_000)
     assert eng.risk_grades()["s1"] == "red"  # acknowledged, still active
     f.value("O2-1", T0 + 4_000, 20.9)  # latched: returned, not yet reset
     assert eng.risk_grades()["s1"] == "red"
-    out = eng.reset(f"{key('O2-1', 'low')}#1", user="op", note=None, now_ms=T0 + 5_000)
+    out = eng.act(Reset(f"{key('O2-1', 'low')}#1", user="op", note=None), now_ms=T0 + 5_000)
     assert [r.grade for r in out.risk] == ["orange"]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hazmon.alarms.core.inputs import Ack, Note, Reset
 from hazmon.alarms.errors import IllegalTransition, UnknownAlarm
 from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.alarms.state_db import DB_FILE
@@ -40,11 +41,11 @@ def test_actions_are_journalled_with_who_and_why(tmp_path: Path) -> None:
     d = desk(tmp_path, clock)
     raise_gas(d, clock)
     clock.advance(5)
-    alarm = d.ack(f"{HH}#1", user="zhang.wei", note="crew sent")
+    alarm = d.act(Ack(f"{HH}#1", user="zhang.wei", note="crew sent"))
     assert (alarm["state"], alarm["acked_by"], alarm["acked_ms"]) == ("acked", "zhang.wei",
                                                                       T0 + 5_000)
     assert alarm["raised_ms"] == T0 and alarm["event"] == "acked"
-    d.note(f"{HH}#1", user="li.na", note="gas detector checked")
+    d.act(Note(f"{HH}#1", user="li.na", note="gas detector checked"))
     assert (HH, "acked", "zhang.wei", "crew sent") in journal(tmp_path)
     assert (HH, "note", "li.na", "gas detector checked") in journal(tmp_path)
     assert d.journal_verify()["ok"]
@@ -54,16 +55,16 @@ def test_illegal_and_unknown_actions_change_nothing(tmp_path: Path) -> None:
     clock = Clock()
     d = desk(tmp_path, clock)
     raise_gas(d, clock)
-    d.ack(f"{HH}#1", user="op", note=None)
+    d.act(Ack(f"{HH}#1", user="op", note=None))
     before = journal(tmp_path)
     with pytest.raises(IllegalTransition):
-        d.ack(f"{HH}#1", user="op", note=None)
+        d.act(Ack(f"{HH}#1", user="op", note=None))
     with pytest.raises(IllegalTransition):
-        d.reset(f"{HH}#1", user="op", note=None)  # still active
+        d.act(Reset(f"{HH}#1", user="op", note=None))  # still active
     with pytest.raises(UnknownAlarm):
-        d.ack("s1/GT-1/high_high#9", user="op", note=None)
+        d.act(Ack("s1/GT-1/high_high#9", user="op", note=None))
     with pytest.raises(UnknownAlarm):
-        d.note("nope#1", user="op", note="x")
+        d.act(Note("nope#1", user="op", note="x"))
     assert journal(tmp_path) == before
 
 
@@ -83,7 +84,7 @@ def test_a_new_desk_on_the_same_folder_resumes_exactly(tmp_path: Path) -> None:
     clock = Clock()
     d = desk(tmp_path, clock)
     raise_gas(d, clock)
-    d.ack(f"{key('GT-1', 'high')}#1", user="op", note=None)
+    d.act(Ack(f"{key('GT-1', 'high')}#1", user="op", note=None))
     clock.advance(300)
     assert [e.note for e in d.tick().events if e.key == HH] == ["tier 2: lead"]
     listing = d.alarms()
@@ -100,8 +101,8 @@ def test_a_new_desk_on_the_same_folder_resumes_exactly(tmp_path: Path) -> None:
     out = again.receive([(TOPIC, telemetry(0, {"sensor": "GT-1", "ts_ms": T0, "value": 60.0}))])
     assert out.events == []
     raise_gas(again, clock, seq=1, value=1.0)
-    again.ack(f"{HH}#1", user="op", note=None)
-    assert again.reset(f"{HH}#1", user="op", note="area cleared")["state"] == "normal"
+    again.act(Ack(f"{HH}#1", user="op", note=None))
+    assert again.act(Reset(f"{HH}#1", user="op", note="area cleared"))["state"] == "normal"
     clock.advance(1)
     raise_gas(again, clock, seq=2, value=70.0)  # a new occurrence: #2
     assert again.alarms(active=True, priority="critical")[0]["alarm_id"] == f"{HH}#2"
@@ -132,7 +133,7 @@ def test_subscribers_get_alarm_events_and_risk_changes_live(tmp_path: Path) -> N
         d._attach(asyncio.get_running_loop())
         queue = d.subscribe()
         raise_gas(d, clock)
-        d.ack(f"{HH}#1", user="op", note=None)
+        d.act(Ack(f"{HH}#1", user="op", note=None))
         await asyncio.sleep(0)
         got = []
         while not queue.empty():

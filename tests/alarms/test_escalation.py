@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hazmon.alarms.core import NotifyRequest
+from hazmon.alarms.core.inputs import Ack
 from tests.alarms.plant import T0, Feeder, engine, key
 
 HH = key("GT-1", "high_high")
@@ -47,7 +48,7 @@ def test_ack_stops_escalation_and_a_cleared_unacked_alarm_keeps_escalating() -> 
     f = _critical()
     f.value("GT-1", T0 + S, 1.0)  # cleared, latched, still unack: keeps escalating
     assert [n.recipient for n in f.eng.tick(T0 + 300 * S).notify if n.key == HH] == ["lead"]
-    f.eng.ack(f"{HH}#1", user="op", note=None, now_ms=T0 + 301 * S)
+    f.eng.act(Ack(f"{HH}#1", user="op", note=None), now_ms=T0 + 301 * S)
     assert [n for n in f.eng.tick(T0 + 10_000 * S).notify if n.key == HH] == []
 
 

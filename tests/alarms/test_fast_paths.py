@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import hazmon.alarms.core.engine as engine_module
 from hazmon.alarms.core import Engine, Output, readings, risk, silence
+from hazmon.alarms.core.inputs import OutOfService, ReturnToService
 from hazmon.alarms.core.plant import quiet_band
 from hazmon.alarms.errors import IllegalTransition
 from hazmon.contract.config import parse_registry
@@ -91,11 +92,11 @@ def run(history: list[tuple[str, str, int, str, int]]) -> tuple[list[Any], dict[
             now += pick * 1_000
             out = eng.tick(now)
         elif pick:
-            out = eng.out_of_service(SITE, sensor, user="eng", until_ms=now + 600_000,
-                                     reason="fix", now_ms=now)
+            out = eng.act(OutOfService(SITE, sensor, user="eng", until_ms=now + 600_000,
+                                       reason="fix"), now_ms=now)
         else:
             try:
-                out = eng.return_to_service(SITE, sensor, user="eng", note=None, now_ms=now)
+                out = eng.act(ReturnToService(SITE, sensor, user="eng", note=None), now_ms=now)
             except IllegalTransition:  # not out of service: refused, changes nothing
                 out = Output()
         events += [e.wire() | {"journal_only": not e.published} for e in out.events]

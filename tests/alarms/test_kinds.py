@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hazmon.alarms.core.inputs import Ack, Reset
 from hazmon.contract.kinds import TOXIC_GASES, Condition, mg_m3_to_ppm
 from tests.alarms.plant import T0, Feeder, engine, events, key, reading, registry
 
@@ -91,9 +92,9 @@ def test_trip_latches_until_acked_and_reset() -> None:
     f.state("ESD-A", T0 + 1_000, "tripped")
     out = f.state("ESD-A", T0 + 2_000, "normal")
     assert [(e.event, e.state, e.returned) for e in out.events] == [("cleared", "unack", True)]
-    acked = f.eng.ack(f"{point}#1", user="op", note=None, now_ms=T0 + 3_000)
+    acked = f.eng.act(Ack(f"{point}#1", user="op", note=None), now_ms=T0 + 3_000)
     assert [(e.event, e.state, e.returned) for e in acked.events] == [("acked", "acked", True)]
-    reset = f.eng.reset(f"{point}#1", user="op", note="checked", now_ms=T0 + 4_000)
+    reset = f.eng.act(Reset(f"{point}#1", user="op", note="checked"), now_ms=T0 + 4_000)
     assert [(e.event, e.state) for e in reset.events] == [("reset", "normal")]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hazmon.alarms.core.inputs import Ack, BypassPermit, OutOfService
 from hazmon.alarms.notifiers import MemoryNotifier
 from hazmon.alarms.service import AlarmService, Timing
 from hazmon.contract.config import parse_registry
@@ -66,7 +67,7 @@ async def test_readings_in_alarm_events_out(
         assert sorted(r.alarm_id for r in duty.received) == [
             f"{site}/GT-1/high#1", raised["alarm_id"]]
         # the operator acks: the event goes out too
-        alarm = service.ack(raised["alarm_id"], user="zhang.wei", note="on my way")
+        alarm = service.act(Ack(raised["alarm_id"], user="zhang.wei", note="on my way"))
         assert alarm["state"] == "acked"
         acked = await asyncio.to_thread(recorder.wait_for, is_event(site, "acked", "high_high"))
         assert acked["user"] == "zhang.wei"
@@ -116,12 +117,12 @@ async def test_mqtt_notifier_and_gateway_state_over_the_broker(
         assert (told["event"], told["condition"], told["value"]) == ("raised", "trip", "tripped")
         notified = await asyncio.to_thread(recorder.wait_for, is_event(site, "notified", "trip"))
         assert notified["note"] == f"duty (tier 1): mqtt {notify_topic}: published"
-        permit = service.bypass_permit(
+        permit = service.act(BypassPermit(
             site, "ESD-A", user="wang.eng", until_ms=now_ms() + 3_600_000, reason="proof test",
-            approved_by="chief.li", compensating_measures="manual watch")
+            approved_by="chief.li", compensating_measures="manual watch"))
         assert (permit["site"], permit["approved_by"]) == (site, "chief.li")
-        oos = service.out_of_service(site, "RC-1", user="wang.eng",
-                                     until_ms=now_ms() + 3_600_000, reason="replaced")
+        oos = service.act(OutOfService(site, "RC-1", user="wang.eng",
+                                       until_ms=now_ms() + 3_600_000, reason="replaced"))
         assert oos["until_ms"] > now_ms() and oos["reason"] == "replaced"
         assert service.risk_grades()[site] == "red"
     finally:

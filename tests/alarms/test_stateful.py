@@ -15,6 +15,16 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from hazmon.alarms.core.inputs import (
+    Ack,
+    AlarmInput,
+    Note,
+    OutOfService,
+    Reset,
+    ReturnToService,
+    Shelve,
+    Unshelve,
+)
 from hazmon.alarms.core.risk import site_level_scan
 from hazmon.alarms.core.table import HIDDEN_STATES, OPEN_STATES, State
 from hazmon.alarms.errors import AlarmError
@@ -123,26 +133,24 @@ class PlantHistory(RuleBasedStateMachine):
         if not alarms:
             return
         alarm_id = alarms[which % len(alarms)]["alarm_id"]
-        kwargs: dict[str, Any] = {"user": "op"}
-        if action == "shelve":
-            kwargs.update(minutes=5, reason="test")
-        elif action == "note":
-            kwargs.update(note="looked")
-        else:
-            kwargs.update(note=None)
+        inputs: dict[str, AlarmInput] = {
+            "ack": Ack(alarm_id, "op"), "reset": Reset(alarm_id, "op"),
+            "shelve": Shelve(alarm_id, "op", 5, "test"), "unshelve": Unshelve(alarm_id, "op"),
+            "note": Note(alarm_id, "op", "looked"),
+        }
         self.clock.advance(1)
         with contextlib.suppress(AlarmError):
-            getattr(self.desk, action)(alarm_id, **kwargs)
+            self.desk.act(inputs[action])
 
     @rule(back=st.booleans())
     def out_of_service(self, back: bool) -> None:
         self.clock.advance(1)
         try:
             if back:
-                self.desk.return_to_service("s1", "GT-1", user="eng", note=None)
+                self.desk.act(ReturnToService("s1", "GT-1", "eng"))
             else:
-                self.desk.out_of_service("s1", "GT-1", user="eng",
-                                         until_ms=self.clock.now_ms + 600_000, reason="fix")
+                self.desk.act(OutOfService("s1", "GT-1", "eng", self.clock.now_ms + 600_000,
+                                           "fix"))
         except AlarmError:
             pass
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hazmon.alarms.core.inputs import Ack
 from hazmon.api.testing import FakeDesk
 from tests.api.conftest import bearer
 
@@ -63,7 +64,7 @@ async def test_illegal_transitions_answer_409_with_nothing_changed(
     if setup in ("unlatched_rtn", "ended"):
         desk.clear(alarm_id)
     if setup == "ended":
-        desk.ack(alarm_id, user="x", note=None)
+        desk.act(Ack(alarm_id, user="x", note=None))
         assert desk.occurrences[alarm_id]["state"] == "normal"
     before = snapshot(desk)
     response = await client.post(url(alarm_id, action), json=body, headers=OPERATOR)
@@ -126,7 +127,7 @@ async def test_alarm_list_filters_and_order(client: httpx.AsyncClient, desk: Fak
     first = desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 21.0)
     second = desk.raise_alarm("yw-paint-01", "GT-301", "high_high", "critical", 51.0)
     desk.clear(first["alarm_id"])
-    desk.ack(first["alarm_id"], user="x", note=None)
+    desk.act(Ack(first["alarm_id"], user="x", note=None))
     get = lambda q: client.get(f"/api/v1/alarms{q}", headers=OPERATOR)  # noqa: E731
     assert [a["alarm_id"] for a in (await get("")).json()] == [
         second["alarm_id"], first["alarm_id"]]

@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
+from hazmon.alarms.core.inputs import Ack
 from hazmon.api.app import create_app
 from hazmon.api.testing import FakeDesk
 from hazmon.contract.registry import Registry
@@ -96,7 +97,7 @@ async def test_journal_export_streams_csv_and_jsonl(
     client: httpx.AsyncClient, desk: FakeDesk
 ) -> None:
     alarm = desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 21.0)
-    desk.ack(alarm["alarm_id"], user="zhang.wei", note="=HYPERLINK(\"x\")\nsecond line")
+    desk.act(Ack(alarm["alarm_id"], user="zhang.wei", note="=HYPERLINK(\"x\")\nsecond line"))
     auditor = bearer("auditor")
     response = await client.get("/api/v1/journal?format=csv", headers=auditor)
     assert response.headers["content-type"].startswith("text/csv")
