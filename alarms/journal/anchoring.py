@@ -80,7 +80,9 @@ class AnchoredDesk(AlarmDesk):
         self.db.on_head = self._head_moved
 
     def _publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        raise NotImplementedError
+        """Publish on the broker: the service built on this desk (AlarmService) has the
+        connection and overrides this; the desk alone has none to anchor on."""
+        raise NotImplementedError("an anchored desk publishes through its service")
 
     # -- anchoring with every commit --------------------------------------------------------
 

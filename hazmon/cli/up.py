@@ -36,7 +36,7 @@ import typer
 
 from hazmon.api.serving import Web
 from hazmon.cli._addresses import http_option
-from hazmon.cli._process import Service, setup_logging, stop_on_signals, supervise
+from hazmon.cli._process import Service, config_errors, setup_logging, stop_on_signals, supervise
 from hazmon.cli._process import run as run_process
 from hazmon.contract.errors import ConfigError, HazmonError
 from hazmon.contract.settings import BrokerAddress, Settings, parse_broker_url
@@ -193,13 +193,8 @@ def register(app: typer.Typer) -> None:
 def load(path: Path) -> Registry:
     from hazmon.contract.config import load_registry
 
-    try:
+    with config_errors(path):
         return load_registry(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(str(problem), err=True)
-        typer.echo(f"{len(exc.problems)} problem(s) in {path}; nothing started", err=True)
-        raise typer.Exit(2) from None
 
 
 def demo_registry(registry: Registry, token: str) -> Registry:

@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hazmon.testing.servers import Mosquitto
 
 HAZMON = Path(sys.executable).parent / "hazmon"
 ROOT = Path(__file__).parents[2]
@@ -89,3 +94,20 @@ class Hazmon:
                 self.proc.wait()
                 raise AssertionError(f"hazmon did not stop on SIGTERM:\n{self.output()}") from None
         return self.proc.returncode
+
+
+def publish_reading(broker: Mosquitto, site: str, value: float, *, sensor: str = "GT-1",
+                    seq: int = 0) -> None:
+    """One reading of `sensor` on gateway gw-1 of `site`, stamped now, as a gateway
+    publishes it (QoS 1, confirmed)."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        batch = {"boot": 1, "seq": seq, "readings": [
+            {"sensor": sensor, "ts_ms": time.time_ns() // 1_000_000, "value": value}]}
+        topic = f"hazmon/v1/{site}/gw-1/telemetry"
+        client.publish(topic, orjson.dumps(batch), qos=1).wait_for_publish(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()

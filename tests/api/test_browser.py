@@ -10,18 +10,14 @@ go to test-artifacts/."""
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from hazmon.testing.servers import Mosquitto, free_port
-from tests.api.running import ARTIFACTS, Hazmon
+from tests.api.running import ARTIFACTS, Hazmon, publish_reading
 
 pytestmark = pytest.mark.browser
 
@@ -74,18 +70,6 @@ def hazmon(tmp_path: Path, mosquitto: Mosquitto, unique_id: str) -> Iterator[tup
         yield running, site
     finally:
         running.stop()
-
-
-def publish_reading(mosquitto: Mosquitto, site: str, value: float) -> None:
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
-    client.connect(mosquitto.host, mosquitto.port)
-    client.loop_start()
-    batch = {"boot": 1, "seq": 0, "readings": [
-        {"sensor": "GT-1", "ts_ms": int(time.time() * 1000), "value": value}]}
-    topic = f"hazmon/v1/{site}/gw-1/telemetry"
-    client.publish(topic, orjson.dumps(batch), qos=1).wait_for_publish(5)
-    client.disconnect()
-    client.loop_stop()
 
 
 def shot(page: Page, name: str) -> None:

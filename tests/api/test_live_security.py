@@ -19,12 +19,10 @@ from typing import Any
 
 import httpx
 import orjson
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hazmon.testing.servers import Mosquitto, free_port
-from tests.api.running import HAZMON, Hazmon
+from tests.api.running import HAZMON, Hazmon, publish_reading
 
 pytestmark = pytest.mark.integration
 
@@ -443,7 +441,7 @@ def test_sighup_applies_new_sensors_and_thresholds_to_the_running_services(
     config = tmp_path / "hazmon.yaml"
     admin = TOKENS["admin"]
     try:
-        send_reading(fresh_mosquitto, f"{site}-a", "GT-1", 20.0, seq=0)
+        publish_reading(fresh_mosquitto, f"{site}-a", 20.0, sensor="GT-1", seq=0)
         wait_for(lambda: not alarms_of(running, admin))  # 20 %LEL: under level 1 (25)
         text = config.read_text(encoding="utf-8")
         old = '{id: GT-1, kind: combustible_gas, unit: "%LEL", range: [0, 100], area: 罐区}'
@@ -453,8 +451,8 @@ def test_sighup_applies_new_sensors_and_thresholds_to_the_running_services(
                           encoding="utf-8")
         running.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "sites, sensors and rules too" in running.output())
-        send_reading(fresh_mosquitto, f"{site}-a", "GT-1", 20.5, seq=1)
-        send_reading(fresh_mosquitto, f"{site}-a", "GT-9", 60.0, seq=2)
+        publish_reading(fresh_mosquitto, f"{site}-a", 20.5, sensor="GT-1", seq=1)
+        publish_reading(fresh_mosquitto, f"{site}-a", 60.0, sensor="GT-9", seq=2)
         wait_for(lambda: {a["key"] for a in alarms_of(running, admin)} >= {
             f"{site}-a/GT-1/high", f"{site}-a/GT-9/high_high"})
         sensors = running.get(f"/api/v1/sites/{site}-a/sensors", admin)
@@ -467,21 +465,6 @@ def test_sighup_applies_new_sensors_and_thresholds_to_the_running_services(
 def alarms_of(running: Hazmon, token: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = running.get("/api/v1/alarms", token, active="true")
     return found
-
-
-def send_reading(broker: Mosquitto, site: str, sensor: str, value: float, *,
-                    seq: int) -> None:
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    try:
-        body = {"boot": 1, "seq": seq, "readings": [
-            {"sensor": sensor, "ts_ms": time.time_ns() // 1_000_000, "value": value}]}
-        client.publish(f"hazmon/v1/{site}/gw-1/telemetry", orjson.dumps(body),
-                       qos=1).wait_for_publish(5)
-    finally:
-        client.loop_stop()
-        client.disconnect()
 
 
 def test_token_new_prints_a_strong_token_once_and_a_line_the_registry_takes(
@@ -504,18 +487,6 @@ def test_token_new_prints_a_strong_token_once_and_a_line_the_registry_takes(
 
 
 # -- site scope ----------------------------------------------------------------------------
-
-
-def publish_reading(broker: Mosquitto, site: str, value: float) -> None:
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    batch = {"boot": 1, "seq": 0, "readings": [
-        {"sensor": "GT-1", "ts_ms": int(time.time() * 1000), "value": value}]}
-    topic = f"hazmon/v1/{site}/gw-1/telemetry"
-    client.publish(topic, orjson.dumps(batch), qos=1).wait_for_publish(5)
-    client.disconnect()
-    client.loop_stop()
 
 
 def test_an_operator_of_site_a_cannot_see_or_ack_site_bs_critical_alarm(
