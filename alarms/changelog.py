@@ -1,0 +1,119 @@
+"""A partition's alarm state kept on the cluster (docs/scale-out.md, "Alarm state").
+
+On JetStream the alarm database of a partition is a local copy: the truth is the
+partition's changelog in the replicated stream (hazmon.bus.jetstream). Every commit of
+the desk (`AlarmDb.commit`: journal entries, the state they changed, the outbox) is
+first appended to the changelog as one record, with the changelog's expected last
+sequence, and only then written to the local SQLite file. A worker that takes a
+partition over builds a fresh local file by committing every record again in order
+(`rebuild`), so journal, hash chain and state are those the previous owner committed;
+it never reads the previous owner's disk.
+
+A record is the arguments of one `AlarmDb.commit`, as JSON:
+`{"v": 1, "events": [...], "dirty": {...}, "outbox_add": [...], "outbox_done": [...],
+"now_ms": N}`; the record a new owner writes to fence its predecessor out carries
+`"takeover": "<worker>"` and nothing to apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hazmon.alarms.core.model import Dirty, Event, NotifyRequest, OccurrenceRecord
+from hazmon.alarms.journal.chain import Head
+from hazmon.alarms.state_db import AlarmDb
+
+VERSION = 1
+
+Writer = Callable[[bytes], None]  # appends one record or raises (Fenced: not the owner)
+
+
+def encode(
+    events: Sequence[Event],
+    dirty: Dirty,
+    *,
+    outbox_add: Sequence[NotifyRequest] = (),
+    outbox_done: Sequence[str] = (),
+    now_ms: int = 0,
+) -> bytes:
+    return orjson.dumps(
+        {
+            "v": VERSION,
+            "events": [asdict(e) for e in events],
+            "dirty": {
+                "sensors": dirty.sensors,
+                "points": dirty.points,
+                "gateways": dirty.gateways,
+                "occurrences": {k: asdict(o) for k, o in dirty.occurrences.items()},
+                "last": {k: list(v) for k, v in dirty.last.items()},
+            },
+            "outbox_add": [r.doc() for r in outbox_add],
+            "outbox_done": list(outbox_done),
+            "now_ms": now_ms,
+        },
+        option=orjson.OPT_NON_STR_KEYS,
+    )
+
+
+def takeover(worker: str, now_ms: int) -> bytes:
+    return orjson.dumps({"v": VERSION, "takeover": worker, "now_ms": now_ms})
+
+
+class BadRecord(ValueError):
+    """A changelog record this version cannot apply."""
+
+
+def apply(db: AlarmDb, data: bytes) -> None:
+    """Commit one record to a local database (no writer: it is already replicated)."""
+    doc: dict[str, Any] = orjson.loads(data)
+    if doc.get("v") != VERSION:
+        raise BadRecord(f"changelog record of version {doc.get('v')!r}, expected {VERSION}")
+    if "takeover" in doc:
+        return
+    d = doc["dirty"]
+    dirty = Dirty(
+        sensors=d["sensors"],
+        points=d["points"],
+        gateways=d["gateways"],
+        occurrences={k: OccurrenceRecord(**o) for k, o in d["occurrences"].items()},
+        last={k: (v[0], v[1], v[2], v[3]) for k, v in d["last"].items()},
+    )
+    AlarmDb.commit(
+        db,
+        [Event(**e) for e in doc["events"]],
+        dirty,
+        outbox_add=[NotifyRequest.load(r) for r in doc["outbox_add"]],
+        outbox_done=doc["outbox_done"],
+        now_ms=doc["now_ms"],
+    )
+
+
+class ReplicatedDb(AlarmDb):
+    """An AlarmDb whose every commit is appended to the changelog first: when the
+    append is refused (`Fenced`) or fails, nothing is written locally and the error
+    goes to the desk, which forgets what it evaluated (the messages stay unacknowledged)."""
+
+    def __init__(self, data_dir: Path, writer: Writer) -> None:
+        super().__init__(data_dir)
+        self.writer = writer
+
+    def commit(
+        self,
+        events: Sequence[Event],
+        dirty: Dirty,
+        *,
+        outbox_add: Sequence[NotifyRequest] = (),
+        outbox_done: Sequence[str] = (),
+        now_ms: int = 0,
+    ) -> Head:
+        self.writer(
+            encode(events, dirty, outbox_add=outbox_add, outbox_done=outbox_done, now_ms=now_ms)
+        )
+        return super().commit(
+            events, dirty, outbox_add=outbox_add, outbox_done=outbox_done, now_ms=now_ms
+        )

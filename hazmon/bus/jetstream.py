@@ -1,0 +1,415 @@
+"""hazmon on NATS JetStream (docs/scale-out.md): streams, consumers, partition ownership.
+
+Gateways keep MQTT: they publish to NATS's MQTT listener, which turns the topic
+`hazmon/v1/{site}/{gateway}/{leaf}` into the subject `hazmon.v1.{site}.{gateway}.{leaf}`.
+hazmon's services speak NATS (nats-py) and create what they need at start, idempotently
+(`ensure_streams`):
+
+- `HAZMON_IN` holds every gateway message until each of its consumers acknowledged it
+  (interest retention, bounded by the retention budget in bytes and age). Its subject
+  transform stores `hazmon.v1.{site}.{gateway}.{leaf}` as
+  `hz.in.{p}.{site}.{gateway}.{leaf}`, where p = NATS's `partition(P, site)` (FNV-1a of
+  the site id modulo P, the same as `partition_of`), so one site's messages always
+  land in one partition, in order. `hz.in.{p}.tick` carries a clock tick per partition
+  and second (published by every alarm worker, deduplicated by message id): it gives
+  a partition an owner even when its sites are silent.
+- Ingest replicas share the durable consumer `ingest` (all partitions).
+- Alarm workers share one durable consumer per partition, `alarms-p{p}`, in the
+  priority group `alarms` with the pinned-client policy: the server gives each
+  partition to one worker at a time and moves it to a standby when the owner stops
+  pulling for `PIN_TIMEOUT_S` (dead, frozen or cut off). A worker learns that it owns a
+  partition from the `Nats-Pin-Id` of the messages it gets, and that it lost it from a
+  status 423 (pin mismatch) or from a refused changelog write (`Fenced`).
+- `HAZMON_PARTS` keeps each partition's changelog under `hz.part.{p}`: every commit of
+  the partition's alarm state and journal, written with the expected last sequence of
+  that subject, so a worker that lost the partition can never write after its
+  successor (the write is refused: `Fenced`).
+
+The acknowledgement wait of the alarm consumers is shorter than the pin timeout, so
+what a dead owner had in hand is due again before a successor gets its first message,
+and comes to it first, in stream order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+import orjson
+from nats.aio.client import Client as Nats
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+
+from hazmon.contract.errors import HazmonError
+
+log = logging.getLogger(__name__)
+
+IN_STREAM = "HAZMON_IN"
+PARTS_STREAM = "HAZMON_PARTS"
+INGEST_CONSUMER = "ingest"
+ALARMS_GROUP = "alarms"
+DEFAULT_PARTITIONS = 16
+PIN_TIMEOUT_S = 5.0  # an owner that has not pulled for this long loses its partitions
+ALARM_ACK_WAIT_S = 3.0  # < PIN_TIMEOUT_S: a dead owner's messages are due before takeover
+INGEST_ACK_WAIT_S = 30.0
+PULL_EXPIRES_S = 1.0
+NS = 1_000_000_000
+
+
+class JetStreamError(HazmonError):
+    """A JetStream request failed or a stream has a configuration hazmon cannot use."""
+
+
+class Fenced(JetStreamError):
+    """A changelog write was refused: another worker wrote the partition since (it owns
+    it now). The writer must drop the partition without acting on what it evaluated."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """What hazmon creates on the cluster (`hazmon cluster-config` writes it)."""
+
+    partitions: int = DEFAULT_PARTITIONS
+    replicas: int = 1
+    max_bytes: int = -1  # HAZMON_IN's budget (-1: the server's limits)
+    max_age_s: float = 0.0  # 0: no age limit
+
+
+def partition_of(site: str, partitions: int) -> int:
+    """NATS's `{{partition(n,1)}}` of a site id: 32-bit FNV-1a, modulo n."""
+    h = 0x811C9DC5
+    for byte in site.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h % partitions
+
+
+def topic_of(subject: str) -> str:
+    """`hz.in.{p}.{site}.{gateway}.{leaf}` -> `hazmon/v1/{site}/{gateway}/{leaf}`;
+    `hz.in.{p}.tick` -> `hz/tick/{p}`."""
+    parts = subject.split(".")
+    if len(parts) == 6 and parts[0] == "hz" and parts[1] == "in":
+        return "hazmon/v1/" + "/".join(parts[3:])
+    if len(parts) == 4 and parts[3] == "tick":
+        return f"hz/tick/{parts[2]}"
+    return subject.replace(".", "/")
+
+
+def subject_of(topic: str) -> str:
+    """An MQTT topic as NATS's MQTT bridge names it (no `.`, `+` or `#` in ours)."""
+    return topic.replace("/", ".")
+
+
+def tick_subject(partition: int) -> str:
+    return f"hz.in.{partition}.tick"
+
+
+def part_subject(partition: int) -> str:
+    return f"hz.part.{partition}"
+
+
+def in_stream_config(plan: StreamPlan) -> dict[str, Any]:
+    return {
+        "name": IN_STREAM,
+        "subjects": ["hazmon.v1.*.*.telemetry", "hazmon.v1.*.*.state", "hz.in.*.tick"],
+        "retention": "interest",
+        "storage": "file",
+        "num_replicas": plan.replicas,
+        "max_bytes": plan.max_bytes,
+        "max_age": int(plan.max_age_s * NS),
+        "discard": "old",
+        "duplicate_window": 120 * NS,
+        "subject_transform": {
+            "src": "hazmon.v1.*.*.*",
+            "dest": (
+                f"hz.in.{{{{partition({plan.partitions},1)}}}}"
+                ".{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}"
+            ),
+        },
+    }
+
+
+def parts_stream_config(plan: StreamPlan) -> dict[str, Any]:
+    return {
+        "name": PARTS_STREAM,
+        "subjects": ["hz.part.*"],
+        "retention": "limits",
+        "storage": "file",
+        "num_replicas": plan.replicas,
+        "discard": "old",
+    }
+
+
+def ingest_consumer_config() -> dict[str, Any]:
+    return {
+        "durable_name": INGEST_CONSUMER,
+        "ack_policy": "explicit",
+        "ack_wait": int(INGEST_ACK_WAIT_S * NS),
+        "max_ack_pending": 50_000,
+        "max_deliver": -1,
+        "deliver_policy": "all",
+    }
+
+
+def alarm_consumer_config(partition: int) -> dict[str, Any]:
+    return {
+        "durable_name": f"alarms-p{partition}",
+        "filter_subject": f"hz.in.{partition}.>",
+        "ack_policy": "explicit",
+        "ack_wait": int(ALARM_ACK_WAIT_S * NS),
+        "max_ack_pending": 20_000,
+        "max_deliver": -1,
+        "deliver_policy": "all",
+        "priority_policy": "pinned_client",
+        "priority_groups": [ALARMS_GROUP],
+        "priority_timeout": int(PIN_TIMEOUT_S * NS),
+    }
+
+
+# -- connecting and the JetStream API -----------------------------------------------------
+
+
+async def connect(
+    servers: Sequence[str],
+    *,
+    name: str,
+    user: str | None = None,
+    password: str | None = None,
+    timeout_s: float = 10.0,
+) -> Nats:
+    """A connection that reconnects for ever, to any of the servers."""
+    try:
+        return await nats.connect(
+            servers=list(servers), name=name, user=user, password=password,
+            connect_timeout=timeout_s, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+            allow_reconnect=True,
+        )
+    except Exception as exc:  # nats-py raises several unrelated types here
+        raise JetStreamError(f"cannot connect to {','.join(servers)}: {exc}") from exc
+
+
+async def api(nc: Nats, subject: str, body: dict[str, Any], timeout_s: float = 10.0) -> Any:
+    """One JetStream API request; its error as JetStreamError."""
+    try:
+        reply = await nc.request(f"$JS.API.{subject}", orjson.dumps(body), timeout=timeout_s)
+    except NatsTimeout as exc:
+        raise JetStreamError(f"JetStream did not answer {subject} in {timeout_s} s") from exc
+    doc = orjson.loads(reply.data)
+    if "error" in doc:
+        err = doc["error"]
+        raise JetStreamError(f"{subject}: {err.get('description')} ({err.get('err_code')})")
+    return doc
+
+
+async def ensure_streams(nc: Nats, plan: StreamPlan) -> None:
+    """Create hazmon's streams and consumers, or check that those there fit the plan.
+    The partition count is fixed at creation: a stream made for another count is an
+    error (docs/scale-out.md says how to change it)."""
+    for cfg in (in_stream_config(plan), parts_stream_config(plan)):
+        await _ensure_stream(nc, cfg)
+    await _ensure_consumer(nc, IN_STREAM, ingest_consumer_config())
+    for p in range(plan.partitions):
+        await _ensure_consumer(nc, IN_STREAM, alarm_consumer_config(p))
+
+
+async def _ensure_stream(nc: Nats, cfg: dict[str, Any]) -> None:
+    name = cfg["name"]
+    try:
+        info = await api(nc, f"STREAM.INFO.{name}", {})
+    except JetStreamError as exc:
+        if "(10059)" not in str(exc):  # stream not found
+            raise
+        with contextlib.suppress(JetStreamError):
+            await api(nc, f"STREAM.CREATE.{name}", cfg)
+            return
+        info = await api(nc, f"STREAM.INFO.{name}", {})  # made meanwhile by another
+    have = info["config"].get("subject_transform")
+    want = cfg.get("subject_transform")
+    if want is not None and have != want:
+        raise JetStreamError(
+            f"stream {name} partitions by {have and have.get('dest')}, this plan by "
+            f"{want['dest']}: the partition count is fixed when the stream is made "
+            "(docs/scale-out.md, Changing the partition count)"
+        )
+
+
+async def _ensure_consumer(nc: Nats, stream: str, cfg: dict[str, Any]) -> None:
+    name = cfg["durable_name"]
+    body = {"stream_name": stream, "config": cfg, "action": ""}
+    await api(nc, f"CONSUMER.CREATE.{stream}.{name}", body)
+
+
+# -- pulling ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Batch:
+    messages: list[Msg]
+    pin: str | None  # the Nats-Pin-Id the server gave them (pinned consumers)
+
+
+class Puller:
+    """Pull requests on one durable consumer, answered on one inbox.
+
+    `pull()` returns the messages of one request (up to `batch`, within
+    `PULL_EXPIRES_S`). With `group`, requests carry the priority group and the pin id
+    last given: a status 423 means the pin moved to another client (`lost` is set and
+    the pin forgotten, so the next request competes again)."""
+
+    def __init__(self, nc: Nats, stream: str, consumer: str, *, group: str | None = None):
+        self.nc = nc
+        self.subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        self.group = group
+        self.pin: str | None = None
+        self.lost = False
+        self._inbox = nc.new_inbox()
+        self._queue: asyncio.Queue[Msg] = asyncio.Queue()
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        async def put(msg: Msg) -> None:
+            self._queue.put_nowait(msg)
+
+        self._sub = await self.nc.subscribe(self._inbox, cb=put)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+    async def pull(self, batch: int, expires_s: float = PULL_EXPIRES_S) -> Batch:
+        self.lost = False
+        req: dict[str, Any] = {"batch": batch, "expires": int(expires_s * NS)}
+        if self.group is not None:
+            req["group"] = self.group
+            if self.pin is not None:
+                req["id"] = self.pin
+        # drop what a previous, expired request left behind (its 408)
+        while not self._queue.empty():
+            stale = self._queue.get_nowait()
+            if not _status(stale):
+                self._queue.put_nowait(stale)
+                break
+        await self.nc.publish(self.subject, orjson.dumps(req), reply=self._inbox)
+        got: list[Msg] = []
+        deadline = asyncio.get_running_loop().time() + expires_s + 0.5
+        while len(got) < batch:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            try:
+                msg = await asyncio.wait_for(self._queue.get(), left)
+            except TimeoutError:
+                break
+            status = _status(msg)
+            if status is None:
+                pin = msg.headers.get("Nats-Pin-Id") if msg.headers else None
+                if pin is not None:
+                    self.pin = pin
+                got.append(msg)
+                continue
+            if status == "100":  # idle heartbeat
+                continue
+            if status == "423":
+                self.pin, self.lost = None, True
+            break  # 404 no messages, 408 expired, 409 limits, 423 pin moved
+        return Batch(got, self.pin if self.group is not None else None)
+
+
+def _status(msg: Msg) -> str | None:
+    if msg.headers and not msg.data:
+        return msg.headers.get("Status")
+    return None
+
+
+async def ack_all(messages: Sequence[Msg]) -> None:
+    for msg in messages:
+        if msg.reply:
+            await msg._client.publish(msg.reply, b"+ACK")
+    if messages:
+        await messages[0]._client.flush()
+
+
+# -- the partition changelog --------------------------------------------------------------
+
+
+async def last_seq(nc: Nats, partition: int) -> int:
+    """The sequence of the partition's newest changelog record, 0 when there is none."""
+    try:
+        doc = await api(
+            nc, f"STREAM.MSG.GET.{PARTS_STREAM}", {"last_by_subj": part_subject(partition)}
+        )
+    except JetStreamError as exc:
+        if "(10037)" in str(exc):  # no message found
+            return 0
+        raise
+    return int(doc["message"]["seq"])
+
+
+async def append(nc: Nats, partition: int, record: bytes, *, after: int) -> int:
+    """Append one changelog record, only if the partition's newest is still `after`;
+    the new record's sequence. Refused (another worker wrote since): Fenced."""
+    headers = {"Nats-Expected-Last-Subject-Sequence": str(after)}
+    try:
+        reply = await nc.request(part_subject(partition), record, timeout=10.0, headers=headers)
+    except NatsTimeout as exc:
+        raise JetStreamError(f"changelog of partition {partition}: no answer") from exc
+    doc = orjson.loads(reply.data)
+    if "error" in doc:
+        err = doc["error"]
+        if err.get("err_code") == 10071:  # wrong last sequence
+            raise Fenced(f"partition {partition} was written by another worker")
+        raise JetStreamError(f"changelog of partition {partition}: {err.get('description')}")
+    return int(doc["seq"])
+
+
+async def replay(
+    nc: Nats,
+    partition: int,
+    apply: Callable[[int, bytes], Awaitable[None] | None],
+    *,
+    batch: int = 1000,
+) -> int:
+    """Give every changelog record of the partition, oldest first, to `apply(seq, data)`;
+    the sequence of the last one (0: none)."""
+    until = await last_seq(nc, partition)
+    if until == 0:
+        return 0
+    name = "replay-" + nc.new_inbox().rsplit(".", 1)[-1]
+    cfg: dict[str, Any] = {
+        "name": name,
+        "filter_subject": part_subject(partition),
+        "ack_policy": "none",
+        "deliver_policy": "all",
+        "inactive_threshold": 30 * NS,
+        "mem_storage": True,
+        "num_replicas": 1,
+    }
+    await api(nc, f"CONSUMER.CREATE.{PARTS_STREAM}.{name}",
+              {"stream_name": PARTS_STREAM, "config": cfg})
+    puller = Puller(nc, PARTS_STREAM, name)
+    await puller.start()
+    seen = 0
+    try:
+        while seen < until:
+            got = await puller.pull(batch)
+            if not got.messages:
+                raise JetStreamError(f"replay of partition {partition} stopped at {seen}")
+            for msg in got.messages:
+                seq = msg.metadata.sequence.stream
+                if seq > until:
+                    return seen
+                done = apply(seq, msg.data)
+                if done is not None:
+                    await done
+                seen = seq
+    finally:
+        await puller.stop()
+        with contextlib.suppress(JetStreamError):
+            await api(nc, f"CONSUMER.DELETE.{PARTS_STREAM}.{name}", {})
+    return seen

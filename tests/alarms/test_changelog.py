@@ -1,0 +1,89 @@
+"""A partition's changelog: committing its records again on an empty folder gives the
+database the writer had (journal, hash chain, state, outbox), and a refused append
+leaves the writer's database and engine as they were."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from hazmon.alarms import changelog
+from hazmon.alarms.core.inputs import Ack, Shelve
+from hazmon.alarms.sqlite_desk import AlarmDesk
+from hazmon.alarms.state_db import DB_FILE, AlarmDb
+from hazmon.bus.jetstream import Fenced
+from hazmon.stores.memory import MemoryStore
+from tests.alarms.plant import Clock, key, registry, telemetry
+
+pytestmark = pytest.mark.unit
+
+TOPIC = "hazmon/v1/s1/gw1/telemetry"
+HH = key("GT-1", "high_high")
+H = key("GT-1", "high")
+
+
+def dump(folder: Path) -> dict[str, list[tuple[object, ...]]]:
+    with closing(sqlite3.connect(folder / DB_FILE)) as conn:
+        return {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            for table in ("journal", "state", "sensor_last", "occurrences", "outbox")
+        }
+
+
+def replicated_desk(folder: Path, clock: Clock, records: list[bytes]) -> AlarmDesk:
+    desk = AlarmDesk(registry=registry(), data_dir=folder, store=MemoryStore(), clock=clock)
+    desk.db.close()
+    desk.db = changelog.ReplicatedDb(folder, records.append)
+    return desk
+
+
+def test_replaying_the_records_rebuilds_the_database(tmp_path: Path) -> None:
+    clock, records = Clock(), []
+    desk = replicated_desk(tmp_path / "owner", clock, records)
+    for seq, value in enumerate([10.0, 60.0, 62.0, 5.0, 70.0]):
+        desk.receive([(TOPIC, telemetry(seq, {"sensor": "GT-1", "ts_ms": clock.now_ms,
+                                              "value": value}))])
+        clock.advance(2)
+    desk.act(Ack(f"{HH}#1", user="zhang.wei", note="crew sent"))
+    desk.act(Shelve(f"{H}#1", user="li.na", minutes=30, reason="sensor wash"))
+    clock.advance(40)
+    desk.tick()
+    records.append(changelog.takeover("worker-b", clock.now_ms))
+
+    successor = AlarmDb(tmp_path / "successor")
+    for record in records:
+        changelog.apply(successor, record)
+    successor.close()
+    assert len(records) >= 5
+    assert dump(tmp_path / "successor") == dump(tmp_path / "owner")
+    rebuilt = AlarmDesk(registry=registry(), data_dir=tmp_path / "successor",
+                        store=MemoryStore(), clock=clock)
+    assert rebuilt.journal_verify()["ok"]
+    assert rebuilt.alarms(active=True) == desk.alarms(active=True)
+
+
+def test_a_refused_append_writes_nothing_and_forgets_the_evaluation(tmp_path: Path) -> None:
+    clock, records = Clock(), []
+    desk = replicated_desk(tmp_path, clock, records)
+    desk.receive([(TOPIC, telemetry(0, {"sensor": "GT-1", "ts_ms": clock.now_ms,
+                                        "value": 60.0}))])
+    before = dump(tmp_path)
+
+    def refuse(_record: bytes) -> None:
+        raise Fenced("partition 3 was written by another worker")
+
+    assert isinstance(desk.db, changelog.ReplicatedDb)
+    desk.db.writer = refuse
+    with pytest.raises(Fenced):
+        desk.act(Ack(f"{HH}#1", user="op", note=None))
+    assert dump(tmp_path) == before
+    assert desk.alarms(active=True)[0]["state"] == "unack"
+
+
+def test_a_record_of_another_version_is_refused(tmp_path: Path) -> None:
+    db = AlarmDb(tmp_path)
+    with pytest.raises(changelog.BadRecord, match="version 2"):
+        changelog.apply(db, b'{"v": 2}')
