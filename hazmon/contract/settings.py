@@ -123,6 +123,40 @@ def parse_broker_url(url: str) -> BrokerAddress:
     return BrokerAddress(parts.hostname, parts.port or (8883 if tls else 1883), tls)
 
 
+@dataclass(frozen=True, slots=True)
+class NatsAddress:
+    """A NATS JetStream cluster: the client URLs of its servers (docs/scale-out.md)."""
+
+    servers: tuple[str, ...]
+
+
+def is_nats_url(url: str) -> bool:
+    return url.startswith(("nats://", "tls://"))
+
+
+def parse_nats_url(url: str) -> NatsAddress:
+    """`nats://h1:4222[,h2:4222,...]` (4222 by default): one URL per server."""
+    scheme = url.split("://", 1)[0]
+    hosts = url.split("://", 1)[1] if "://" in url else ""
+    servers: list[str] = []
+    for part in hosts.split(","):
+        parts = urlsplit(f"{scheme}://{part.strip()}")
+        try:
+            port = parts.port or 4222
+        except ValueError:
+            port = -1
+        if scheme not in ("nats", "tls") or not parts.hostname or port < 0 or parts.path:
+            raise ConfigError(
+                [Problem("--broker", 1, "broker", f"nats://HOST:PORT[,HOST:PORT...], got {url!r}")]
+            )
+        if parts.username or parts.password:
+            raise ConfigError(
+                [Problem("--broker", 1, "broker", "no credentials in the URL (HAZMON_MQTT_*)")]
+            )
+        servers.append(f"{scheme}://{parts.hostname}:{port}")
+    return NatsAddress(tuple(servers))
+
+
 def parse_influx_url(url: str) -> InfluxAddress:
     """`http://host:port/db`: the v1 HTTP API base and the database."""
     parts = urlsplit(url)
