@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from hazmon.cli import app
 from hazmon.contract.config import load_registry
+from hazmon.testing.mqtt_clients import subscriber
 from hazmon.testing.servers import Mosquitto
-from tests.gateway.collect import Collector
 
 HAZMON = [str(Path(sys.executable).parent / "hazmon")]
 
@@ -55,7 +55,7 @@ def test_credentials_in_the_broker_url_are_refused() -> None:
 
 @pytest.mark.integration
 def test_simulate_the_demo_plant_then_stop_cleanly(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    collector = Collector(mosquitto.url, "hazmon/v1/jh-chem-01/gw-tankfarm/#")
+    collector = subscriber(mosquitto.port, "hazmon/v1/jh-chem-01/gw-tankfarm/#")
     try:
         proc = subprocess.run(
             [
@@ -109,7 +109,7 @@ def test_gateway_process_stops_on_sigterm_saying_offline(
         text=True,
         cwd=tmp_path,
     )
-    collector = Collector(mosquitto.url, f"hazmon/v1/{unique_id}/#")
+    collector = subscriber(mosquitto.port, f"hazmon/v1/{unique_id}/#")
     gateway: subprocess.Popen[str] | None = None
     try:
         config = tmp_path / "gw" / f"{unique_id}.gw-1.yaml"

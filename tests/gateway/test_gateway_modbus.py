@@ -15,8 +15,8 @@ from hazmon.contract.gateway_config import GatewayConfig, parse_gateway_config
 from hazmon.contract.wire import Decoder, TelemetryBatch
 from hazmon.gateway.service import Gateway
 from hazmon.simulators.fielddevices import FieldDevice
+from hazmon.testing.mqtt_clients import Message, subscriber
 from hazmon.testing.servers import Mosquitto
-from tests.gateway.collect import Collector, Message
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +113,7 @@ async def test_values_arrive_scaled_and_in_word_order(
     async with devices() as (panel, plc):
         cfg = gateway_config(unique_id, mosquitto.url, tmp_path, panel.port, plc.port)
         show_plant(panel, plc, cfg)
-        collector = Collector(mosquitto.url, f"hazmon/v1/{unique_id}/gw-1/#")
+        collector = subscriber(mosquitto.port, f"hazmon/v1/{unique_id}/gw-1/#")
         gw = Gateway(cfg)
         try:
             async with running(gw):
@@ -149,7 +149,7 @@ async def test_device_timeout_and_exception_give_bad_quality(
     async with devices() as (panel, plc):
         cfg = gateway_config(unique_id, mosquitto.url, tmp_path, panel.port, plc.port)
         show_plant(panel, plc, cfg)
-        collector = Collector(mosquitto.url, f"hazmon/v1/{unique_id}/gw-1/telemetry")
+        collector = subscriber(mosquitto.port, f"hazmon/v1/{unique_id}/gw-1/telemetry")
         gw = Gateway(cfg)
         try:
             async with running(gw):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from hazmon.gateway.service import Gateway
+from hazmon.testing.mqtt_clients import Client, Message, subscriber
 from hazmon.testing.servers import Mosquitto
-from tests.gateway.collect import Collector, Message
 from tests.gateway.test_gateway_modbus import devices, gateway_config, running, show_plant
 
 pytestmark = pytest.mark.integration
@@ -37,6 +37,12 @@ def unique_batches(msgs: list[Message]) -> list[Message]:
     return list(seen.values())
 
 
+def kept_subscriber(broker: Mosquitto, topic: str) -> Client:
+    """A subscriber whose session the broker keeps (and with it what comes while the
+    subscriber is disconnected, as when the broker restarts)."""
+    return subscriber(broker.port, topic, session_expiry_s=600)
+
+
 def first_ts(m: Message) -> int:
     return int(m.doc["readings"][0]["ts_ms"])
 
@@ -55,7 +61,7 @@ async def broker_outage(broker: Mosquitto, unique_id: str, tmp_path: Path, outag
             unique_id, broker.url, tmp_path, panel.port, plc.port, replay_rate_msgs_s=50
         )
         show_plant(panel, plc, cfg)
-        collector = Collector(broker.url, f"hazmon/v1/{unique_id}/gw-1/telemetry")
+        collector = kept_subscriber(broker, f"hazmon/v1/{unique_id}/gw-1/telemetry")
         gw = Gateway(cfg)
         try:
             async with running(gw):
@@ -112,7 +118,7 @@ async def test_restart_keeps_the_buffer_and_counts_the_boot(
     broker = fresh_mosquitto
     # subscribed (persistent session) before the outage, so that nothing the gateway
     # replays right after the broker is back can slip past the collector
-    collector = Collector(broker.url, f"hazmon/v1/{unique_id}/gw-1/telemetry")
+    collector = kept_subscriber(broker, f"hazmon/v1/{unique_id}/gw-1/telemetry")
     await asyncio.to_thread(broker.stop)
     async with devices() as (panel, plc):
         cfg = gateway_config(unique_id, broker.url, tmp_path, panel.port, plc.port)
@@ -122,7 +128,8 @@ async def test_restart_keeps_the_buffer_and_counts_the_boot(
             await asyncio.sleep(1.5)
         offline_polls = first.stats.polls
         await asyncio.to_thread(broker.start)
-        collector = Collector(broker.url, f"hazmon/v1/{unique_id}/gw-1/#")
+        collector.close()
+        collector = kept_subscriber(broker, f"hazmon/v1/{unique_id}/gw-1/#")
         second = Gateway(cfg)
         try:
             async with running(second):
@@ -147,7 +154,7 @@ async def test_a_full_buffer_evicts_the_oldest_counts_them_and_leaves_a_seq_gap(
     broker = fresh_mosquitto
     # subscribed (persistent session) before the outage, so that nothing the gateway
     # replays right after the broker is back can slip past the collector
-    collector = Collector(broker.url, f"hazmon/v1/{unique_id}/gw-1/telemetry")
+    collector = kept_subscriber(broker, f"hazmon/v1/{unique_id}/gw-1/telemetry")
     await asyncio.to_thread(broker.stop)
     async with devices() as (panel, plc):
         cfg = gateway_config(

@@ -15,9 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hazmon.broker.acl import INGEST_USER
 from hazmon.contract.config import load_registry
@@ -26,6 +24,7 @@ from hazmon.contract.topics import telemetry
 from hazmon.ingest.service import IngestService, IngestTuning
 from hazmon.stores.influx import InfluxStore
 from hazmon.testing.brokers import GeneratedBroker
+from hazmon.testing.mqtt_clients import Client, client
 from hazmon.testing.servers import InfluxDB
 from tests.ingest.helpers import T_BASE_MS, running, sample, wait_until
 
@@ -47,38 +46,12 @@ def broker() -> Iterator[GeneratedBroker]:
         server.close()
 
 
-class Session:
-    """A paho client that counts how often the broker closed it."""
-
-    def __init__(self, port: int, user: str, password: str, client_id: str) -> None:
-        self.closed = 0
-        self.connack: list[str] = []
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5)  # fmt: skip
-        self.client.username_pw_set(user, password)
-        self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connack.append(str(rc))
-        self.client.on_disconnect = self._closed
-        self.client.reconnect_delay_set(1, 1)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def _closed(self, *_args: object) -> None:
-        self.closed += 1
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 def _attack(port: int, user: str, password: str, client_id: str) -> str:
     """Connect as `user` with someone else's client id; the CONNACK (or why none)."""
-    attacker = Session(port, user, password, client_id)
-    deadline = time.monotonic() + 5
-    while not attacker.connack and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.1)
-    attacker.close()
-    return attacker.connack[0] if attacker.connack else "closed"
+    with client(port, user, password, client_id=client_id) as attacker:
+        reason = attacker.connect()
+        time.sleep(0.1)
+    return str(reason) if reason is not None else "closed"
 
 
 def test_a_gateway_cannot_knock_ingest_or_another_gateway_off(
@@ -95,7 +68,9 @@ def test_a_gateway_cannot_knock_ingest_or_another_gateway_off(
         link = service.link
         assert link is not None and link.generation == 1
         ingest_id = service.client_id
-        gateway = Session(broker.port, TANKFARM, broker.password(TANKFARM), "hazmon-gw-x")
+        gateway = Client(broker.port, TANKFARM, broker.password(TANKFARM), client_id="hazmon-gw-x")
+        reason = gateway.connect()
+        assert reason is not None and not reason.is_failure, reason
         stop = threading.Event()
         answers: list[str] = []
 
@@ -115,7 +90,7 @@ def test_a_gateway_cannot_knock_ingest_or_another_gateway_off(
             for n in range(READINGS):
                 payload = {"boot": 1, "seq": n, "readings": [
                     {"sensor": "GT-101", "ts_ms": T_BASE_MS + n, "value": float(n % 10)}]}
-                gateway.client.publish(telemetry(SITE, GATEWAY), orjson.dumps(payload), qos=1)
+                gateway.mqtt.publish(telemetry(SITE, GATEWAY), orjson.dumps(payload), qos=1)
                 time.sleep(0.01)
             wait_until(lambda: len(answers) >= 8, what="attacks")
         finally:
@@ -124,7 +99,7 @@ def test_a_gateway_cannot_knock_ingest_or_another_gateway_off(
         wait_until(lambda: influxdb.count(influx_db, "reading", "value") == READINGS,
                    what="every reading stored")  # fmt: skip
         assert link.generation == 1 and link.connected  # never knocked off
-        assert gateway.closed == 0  # nor was the gateway
+        assert gateway.disconnects == 0  # nor was the gateway
         gateway.close()
     store.close()
     assert sample(service, "hazmon_ingest_lost_messages_total", site=SITE, gateway=GATEWAY) == 0

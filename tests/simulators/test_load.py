@@ -13,8 +13,8 @@ from hazmon.contract.settings import parse_broker_url
 from hazmon.contract.wire import Decoder
 from hazmon.simulators.load import LoadPlan, generate, run_load
 from hazmon.simulators.loadplant import layout, period_s, registry_yaml
+from hazmon.testing.mqtt_clients import subscriber
 from hazmon.testing.servers import Mosquitto
-from tests.gateway.collect import Collector
 
 
 def test_registry_of_the_load_plant_loads_and_matches_the_layout(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_every_generated_reading_passes_the_wire_contract(
 
 @pytest.mark.integration
 def test_a_short_run_is_acknowledged_in_full(mosquitto: Mosquitto) -> None:
-    collector = Collector(mosquitto.url, "hazmon/v1/ld-001/+/telemetry")
+    collector = subscriber(mosquitto.port, "hazmon/v1/ld-001/+/telemetry")
     try:
         plan = LoadPlan(gateways=4, sensors=50, rate_hz=20, per_message=100, duration_s=2.0)
         lines: list[str] = []

@@ -14,8 +14,8 @@ from hazmon.contract.wire import Decoder
 from hazmon.gateway.service import Gateway
 from hazmon.simulators.modbusplant import serve_plant, start_field_devices, write_gateway_configs
 from hazmon.simulators.plant import PlantSimulator
+from hazmon.testing.mqtt_clients import subscriber
 from hazmon.testing.servers import Mosquitto
-from tests.gateway.collect import Collector
 from tests.gateway.test_gateway_modbus import running
 
 REGISTRY = """\
@@ -66,7 +66,7 @@ async def test_leak_through_modbus_level_1_level_2_then_trip(
         data_root=tmp_path,
         period_s=0.1,
     )
-    collector = Collector(mosquitto.url, f"hazmon/v1/{unique_id}/gw-tankfarm/telemetry")
+    collector = subscriber(mosquitto.port, f"hazmon/v1/{unique_id}/gw-tankfarm/telemetry")
     stop = asyncio.Event()
     plant = asyncio.create_task(serve_plant(sim, devices, rate_hz=20, stop=stop))
     try:

@@ -11,8 +11,8 @@ from hazmon.contract.config import parse_registry
 from hazmon.contract.settings import parse_broker_url
 from hazmon.contract.wire import Decoder, GatewayState, TelemetryBatch
 from hazmon.simulators.runner import run_simulation
+from hazmon.testing.mqtt_clients import subscriber
 from hazmon.testing.servers import Mosquitto
-from tests.gateway.collect import Collector
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ async def test_power_loss_fires_the_will_and_the_gateway_reboots(
     mosquitto: Mosquitto, unique_id: str
 ) -> None:
     registry = parse_registry(REGISTRY.format(site=unique_id))
-    collector = Collector(mosquitto.url, f"hazmon/v1/{unique_id}/#")
+    collector = subscriber(mosquitto.port, f"hazmon/v1/{unique_id}/#")
     stop = asyncio.Event()
     try:
         # plant time 20x: power lost at 30 s -> 1.5 s, back at 90 s -> 4.5 s
