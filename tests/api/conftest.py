@@ -1,4 +1,5 @@
-"""The API over the FakeDesk and the MemoryStore, on the bundled demo plant.
+"""The API over the in-memory desk on the real alarm engine (a `DrivenDesk`: readings
+in, on a hand-turned clock) and the MemoryStore, on the bundled demo plant.
 
 The demo plant's tokens are "demo-<role>" (hazmon/demo/plant.yaml).
 """
@@ -13,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from hazmon.api.app import create_app
-from hazmon.api.testing import FakeDesk
+from hazmon.api.testing import DrivenDesk
 from hazmon.contract.config import load_registry
 from hazmon.contract.registry import Registry
 from hazmon.stores.memory import MemoryStore
@@ -36,8 +37,8 @@ def registry() -> Registry:
 
 
 @pytest.fixture
-def desk(registry: Registry) -> FakeDesk:
-    return FakeDesk(registry)
+def desk(registry: Registry) -> DrivenDesk:
+    return DrivenDesk(registry)
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def store() -> MemoryStore:
 
 
 @pytest.fixture
-def app(registry: Registry, desk: FakeDesk, store: MemoryStore) -> FastAPI:
+def app(registry: Registry, desk: DrivenDesk, store: MemoryStore) -> FastAPI:
     return create_app(
         registry=registry,
         desk=desk,

@@ -1,5 +1,6 @@
 """Operator actions over HTTP: percent-encoded alarm ids, 409 with nothing changed for
-an illegal transition, 404/400/422 in the one error shape."""
+an illegal transition, 404/400/422 in the one error shape. The desk is the real engine
+in memory: alarms are raised and cleared by readings (hazmon.api.testing)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 
 from hazmon.alarms.core.inputs import Ack
-from hazmon.api.testing import FakeDesk
+from hazmon.api.testing import HOUR_MS, DrivenDesk
 from tests.api.conftest import bearer
 
 OPERATOR = bearer("operator")
@@ -20,14 +21,16 @@ def url(alarm_id: str, action: str) -> str:
     return f"/api/v1/alarms/{encoded}/{action}"
 
 
-def snapshot(desk: FakeDesk) -> tuple[dict[str, Any], int]:
-    return {k: dict(v) for k, v in desk.occurrences.items()}, len(desk.journal)
+def snapshot(desk: DrivenDesk) -> tuple[list[dict[str, Any]], int]:
+    return desk.alarms(), len(desk.journal)
 
 
 async def test_ack_with_a_note_then_ack_again_is_409_and_changes_nothing(
-    client: httpx.AsyncClient, desk: FakeDesk
+    client: httpx.AsyncClient, desk: DrivenDesk
 ) -> None:
     alarm = desk.raise_alarm("jh-chem-01", "GT-101", "high_high", "critical", 45.0, latched=True)
+    assert [a["alarm_id"] for a in desk.alarms()] == [  # 45 %LEL is over `high` too
+        "jh-chem-01/GT-101/high_high#1", "jh-chem-01/GT-101/high#1"]
     first = await client.post(url(alarm["alarm_id"], "ack"), json={"note": "crew sent"},
                               headers=OPERATOR)
     assert first.status_code == 200
@@ -57,15 +60,16 @@ async def test_ack_with_a_note_then_ack_again_is_409_and_changes_nothing(
     ],
 )
 async def test_illegal_transitions_answer_409_with_nothing_changed(
-    client: httpx.AsyncClient, desk: FakeDesk, setup: str, action: str, body: dict[str, Any]
+    client: httpx.AsyncClient, desk: DrivenDesk, setup: str, action: str, body: dict[str, Any]
 ) -> None:
-    alarm = desk.raise_alarm("dy-cold-01", "AT-201", "high", "high", 30.0)
+    alarm = desk.raise_alarm("dy-cold-01", "AT-01", "high", "high", 25.0, latched=False)
     alarm_id = alarm["alarm_id"]
     if setup in ("unlatched_rtn", "ended"):
-        desk.clear(alarm_id)
+        desk.clear("dy-cold-01", "AT-01")
+        assert desk.occurrence(alarm_id)["state"] == "rtn_unack"
     if setup == "ended":
         desk.act(Ack(alarm_id, user="x", note=None))
-        assert desk.occurrences[alarm_id]["state"] == "normal"
+        assert desk.occurrence(alarm_id)["state"] == "normal"
     before = snapshot(desk)
     response = await client.post(url(alarm_id, action), json=body, headers=OPERATOR)
     assert response.status_code == 409
@@ -73,19 +77,21 @@ async def test_illegal_transitions_answer_409_with_nothing_changed(
     assert snapshot(desk) == before
 
 
-async def test_latched_alarm_ack_then_reset(client: httpx.AsyncClient, desk: FakeDesk) -> None:
+async def test_latched_alarm_ack_then_reset(client: httpx.AsyncClient, desk: DrivenDesk) -> None:
     alarm_id = desk.raise_alarm("jh-chem-01", "GT-102", "high_high", "critical", 60.0,
                                 latched=True)["alarm_id"]
-    desk.clear(alarm_id)
+    desk.clear("jh-chem-01", "GT-102")
+    assert desk.occurrence(alarm_id)["state"] == "unack"  # latched: waits for ack and reset
     assert (await client.post(url(alarm_id, "ack"), json={}, headers=OPERATOR)).status_code == 200
     reset = await client.post(url(alarm_id, "reset"), json={"note": "gas gone"}, headers=OPERATOR)
     assert reset.status_code == 200
     assert reset.json()["state"] == "normal"
-    listed = await client.get("/api/v1/alarms?active=true", headers=OPERATOR)
-    assert listed.json() == []
+    listed = (await client.get("/api/v1/alarms?active=true", headers=OPERATOR)).json()
+    assert [(a["alarm_id"], a["state"]) for a in listed] == [  # `high` does not latch
+        ("jh-chem-01/GT-102/high#1", "rtn_unack")]
 
 
-async def test_an_unencoded_alarm_id_works_too(client: httpx.AsyncClient, desk: FakeDesk) -> None:
+async def test_an_unencoded_alarm_id_works_too(client: httpx.AsyncClient, desk: DrivenDesk) -> None:
     alarm_id = desk.raise_alarm("jh-chem-01", "GT-103", "high", "high", 21.0)["alarm_id"]
     response = await client.post(f"/api/v1/alarms/{alarm_id.replace('#', '%23')}/note",
                                  json={"note": "checked"}, headers=OPERATOR)
@@ -100,7 +106,7 @@ async def test_unknown_alarm_is_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_shelving_limits_are_400_and_a_bad_body_422(
-    client: httpx.AsyncClient, desk: FakeDesk
+    client: httpx.AsyncClient, desk: DrivenDesk
 ) -> None:
     critical = desk.raise_alarm("jh-chem-01", "GT-104", "high_high", "critical", 55.0)
     high = desk.raise_alarm("jh-chem-01", "GT-105", "high", "high", 23.0)
@@ -123,15 +129,20 @@ async def test_shelving_limits_are_400_and_a_bad_body_422(
     assert ok.json()["state"] == "shelved"
 
 
-async def test_alarm_list_filters_and_order(client: httpx.AsyncClient, desk: FakeDesk) -> None:
-    first = desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 21.0)
-    second = desk.raise_alarm("yw-paint-01", "GT-301", "high_high", "critical", 51.0)
-    desk.clear(first["alarm_id"])
+async def test_alarm_list_filters_and_order(client: httpx.AsyncClient, desk: DrivenDesk) -> None:
+    first = desk.raise_alarm("jh-chem-01", "GT-103", "high", "high", 21.0)
+    second = desk.raise_alarm("yw-paint-01", "GT-01", "high_high", "critical", 51.0)
+    also = "yw-paint-01/GT-01/high#1"  # raised with it: 51 %LEL is over `high` too
+    desk.clear("jh-chem-01", "GT-103")
     desk.act(Ack(first["alarm_id"], user="x", note=None))
-    get = lambda q: client.get(f"/api/v1/alarms{q}", headers=OPERATOR)  # noqa: E731
+
+    async def get(query: str) -> httpx.Response:
+        return await client.get(f"/api/v1/alarms{query}", headers=OPERATOR)
+
     assert [a["alarm_id"] for a in (await get("")).json()] == [
-        second["alarm_id"], first["alarm_id"]]
-    assert [a["alarm_id"] for a in (await get("?active=true")).json()] == [second["alarm_id"]]
+        second["alarm_id"], also, first["alarm_id"]]
+    assert [a["alarm_id"] for a in (await get("?active=true")).json()] == [
+        second["alarm_id"], also]
     assert [a["alarm_id"] for a in (await get("?active=false")).json()] == [first["alarm_id"]]
     assert (await get("?site=jh-chem-01&priority=critical")).json() == []
     assert len((await get("?limit=1")).json()) == 1
@@ -148,7 +159,7 @@ async def shelve(client: httpx.AsyncClient, alarm_id: str, minutes: int = 30) ->
 
 
 async def test_a_shelved_alarm_is_listed_with_its_end_and_unshelved_raised_again(
-    client: httpx.AsyncClient, desk: FakeDesk
+    client: httpx.AsyncClient, desk: DrivenDesk
 ) -> None:
     alarm_id = desk.raise_alarm("jh-chem-01", "GT-105", "high", "high", 23.0)["alarm_id"]
     shelved = await shelve(client, alarm_id)
@@ -181,13 +192,32 @@ async def test_a_shelved_alarm_is_listed_with_its_end_and_unshelved_raised_again
     }
 
 
-async def test_unshelving_an_alarm_that_cleared_while_shelved_ends_it(
-    client: httpx.AsyncClient, desk: FakeDesk
+async def test_unshelving_an_unacknowledged_alarm_that_cleared_while_shelved_keeps_it(
+    client: httpx.AsyncClient, desk: DrivenDesk
 ) -> None:
+    """Hiding never discharges an obligation (docs/alarms.md, "States: choices made"):
+    the alarm comes back unacknowledged, returned to normal, and an ack ends it."""
     alarm_id = desk.raise_alarm("jh-chem-01", "GT-105", "high", "high", 23.0)["alarm_id"]
     await shelve(client, alarm_id)
-    desk.clear(alarm_id)
-    assert desk.occurrences[alarm_id]["state"] == "shelved"  # hidden, still evaluated
+    desk.clear("jh-chem-01", "GT-105")
+    assert desk.occurrence(alarm_id)["state"] == "shelved"  # hidden, still evaluated
+    back = await client.post(url(alarm_id, "unshelve"), json={"note": "check"},
+                             headers=OPERATOR)
+    assert (back.json()["state"], back.json()["event"]) == ("rtn_unack", "unshelved")
+    listed = (await client.get("/api/v1/alarms?active=true", headers=OPERATOR)).json()
+    assert [a["alarm_id"] for a in listed] == [alarm_id]
+    acked = await client.post(url(alarm_id, "ack"), json={}, headers=OPERATOR)
+    assert (acked.json()["state"], acked.json()["event"]) == ("normal", "acked")
+    assert (await client.get("/api/v1/alarms?active=true", headers=OPERATOR)).json() == []
+
+
+async def test_unshelving_an_acknowledged_alarm_that_cleared_while_shelved_ends_it(
+    client: httpx.AsyncClient, desk: DrivenDesk
+) -> None:
+    alarm_id = desk.raise_alarm("jh-chem-01", "GT-105", "high", "high", 23.0)["alarm_id"]
+    assert (await client.post(url(alarm_id, "ack"), json={}, headers=OPERATOR)).status_code == 200
+    await shelve(client, alarm_id)
+    desk.clear("jh-chem-01", "GT-105")
     back = await client.post(url(alarm_id, "unshelve"), json={"note": "check"},
                              headers=OPERATOR)
     assert (back.json()["state"], back.json()["event"]) == ("normal", "unshelved")
@@ -196,11 +226,10 @@ async def test_unshelving_an_alarm_that_cleared_while_shelved_ends_it(
 
 ENGINEER = bearer("engineer")
 SENSOR = "/api/v1/sites/jh-chem-01/sensors/GT-105"
-FAR_MS = 4_102_444_800_000  # 2100-01-01
 
 
 async def test_return_to_service_re_evaluates_and_is_409_when_in_service(
-    client: httpx.AsyncClient, desk: FakeDesk
+    client: httpx.AsyncClient, desk: DrivenDesk
 ) -> None:
     alarm_id = desk.raise_alarm("jh-chem-01", "GT-105", "high", "high", 23.0)["alarm_id"]
     before = snapshot(desk)
@@ -213,9 +242,10 @@ async def test_return_to_service_re_evaluates_and_is_409_when_in_service(
     }
     assert snapshot(desk) == before
     out = await client.post(f"{SENSOR}/out-of-service",
-                            json={"until_ms": FAR_MS, "reason": "replaced"}, headers=ENGINEER)
+                            json={"until_ms": desk.clock() + HOUR_MS, "reason": "replaced"},
+                            headers=ENGINEER)
     assert out.status_code == 200
-    assert desk.occurrences[alarm_id]["state"] == "out_of_service"
+    assert desk.occurrence(alarm_id)["state"] == "out_of_service"
     assert (await client.post(f"{SENSOR}/return-to-service", json={},
                               headers=ENGINEER)).status_code == 422
     back = await client.post(f"{SENSOR}/return-to-service", json={"note": "calibrated"},
@@ -223,7 +253,7 @@ async def test_return_to_service_re_evaluates_and_is_409_when_in_service(
     assert back.status_code == 200
     assert back.json() == {"site": "jh-chem-01", "sensor": "GT-105", "user": "li.na",
                            "note": "calibrated"}
-    assert desk.occurrences[alarm_id]["state"] == "unack"
+    assert desk.occurrence(alarm_id)["state"] == "unack"
     assert [e["event"] for e in desk.journal[-2:]] == ["unsuppressed", "raised"]
     unknown = await client.post("/api/v1/sites/jh-chem-01/sensors/NOPE/return-to-service",
                                 json={"note": "x"}, headers=ENGINEER)

@@ -1,5 +1,5 @@
 """Unshelve and return-to-service over HTTP on the real alarm desk (engine and SQLite
-journal), not the FakeDesk: the routes reach `AlarmDesk.unshelve` and
+journal), not the in-memory desk: the routes reach `AlarmDesk.unshelve` and
 `AlarmDesk.return_to_service`, the ISA-18.2 table decides, and illegal inputs are 409
 with nothing changed."""
 

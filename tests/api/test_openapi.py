@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from hazmon.api.app import create_app
-from hazmon.api.testing import FakeDesk
+from hazmon.api.testing import DrivenDesk
 from hazmon.contract.config import load_registry
 from hazmon.stores.memory import MemoryStore
 from tests.api.conftest import DEMO_PLANT, bearer
@@ -28,7 +28,7 @@ from tests.api.conftest import DEMO_PLANT, bearer
 
 def _app_with_alarms() -> FastAPI:
     registry = load_registry(DEMO_PLANT)
-    desk = FakeDesk(registry)
+    desk = DrivenDesk(registry)
     desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 22.0)
     desk.raise_alarm("jh-chem-01", "GT-102", "high_high", "critical", 45.0, latched=True)
     return create_app(registry=registry, desk=desk, store=MemoryStore(), metrics=[],

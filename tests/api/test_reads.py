@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from hazmon.alarms.core.inputs import Ack
 from hazmon.api.app import create_app
-from hazmon.api.testing import FakeDesk
+from hazmon.api.testing import DrivenDesk
 from hazmon.contract.registry import Registry
 from hazmon.contract.wire import Reading
 from hazmon.stores.base import Latest, Point, StoreUnavailable
@@ -28,14 +28,14 @@ def reading(sensor: str, ts_ms: int, value: float, quality: str = "good") -> Rea
 
 
 async def test_sites_carry_grade_and_active_counts(
-    client: httpx.AsyncClient, desk: FakeDesk
+    client: httpx.AsyncClient, desk: DrivenDesk
 ) -> None:
-    desk.raise_alarm("yw-paint-01", "GT-301", "high_high", "critical", 52.0)
-    desk.raise_alarm("yw-paint-01", "GT-302", "high", "high", 26.0)
+    desk.raise_alarm("yw-paint-01", "GT-01", "high_high", "critical", 52.0)  # and its high
+    desk.raise_alarm("yw-paint-01", "GT-02", "high", "high", 26.0)
     sites = {s["id"]: s for s in (await client.get("/api/v1/sites", headers=VIEWER)).json()}
     paint = sites["yw-paint-01"]
     assert paint["risk_grade"] == "red"
-    assert paint["active_alarms"] == {"critical": 1, "high": 1, "medium": 0}
+    assert paint["active_alarms"] == {"critical": 1, "high": 2, "medium": 0}
     assert paint["location"] == {"lat": 29.306, "lon": 120.075}
     chem = sites["jh-chem-01"]
     assert (chem["baseline_risk"], chem["risk_grade"]) == ("orange", "orange")
@@ -94,7 +94,7 @@ async def test_registry_in_force_without_token_hashes(client: httpx.AsyncClient)
 
 
 async def test_journal_export_streams_csv_and_jsonl(
-    client: httpx.AsyncClient, desk: FakeDesk
+    client: httpx.AsyncClient, desk: DrivenDesk
 ) -> None:
     alarm = desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 21.0)
     desk.act(Ack(alarm["alarm_id"], user="zhang.wei", note="=HYPERLINK(\"x\")\nsecond line"))
@@ -110,20 +110,24 @@ async def test_journal_export_streams_csv_and_jsonl(
     empty = await client.get("/api/v1/journal?from_ms=0&to_ms=1", headers=auditor)
     assert (empty.status_code, empty.text) == (200, "")
     verify = (await client.get("/api/v1/journal/verify", headers=auditor)).json()
-    assert verify == {"ok": True, "entries": 2, "first_bad": None, "anchor": None}
+    assert {k: verify[k] for k in ("ok", "entries", "first_bad", "anchor", "reason")} == {
+        "ok": True, "entries": 2, "first_bad": None, "anchor": None, "reason": None}
+    assert verify["head"]["seq"] == 2
 
 
-async def test_kpi_defaults_to_the_last_day(client: httpx.AsyncClient, desk: FakeDesk) -> None:
+async def test_kpi_defaults_to_the_last_day(client: httpx.AsyncClient, desk: DrivenDesk) -> None:
     desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 21.0)
     figures = (await client.get("/api/v1/kpi", headers=bearer("engineer"))).json()
     assert figures["to_ms"] - figures["from_ms"] == 24 * 3600 * 1000
-    assert figures["raised"] == 1
+    assert figures["total"]["raised"] == 1
+    assert figures["sites"]["jh-chem-01"]["bad_actors"] == [
+        {"key": "jh-chem-01/GT-101/high", "raised": 1, "share": 1.0}]
     unknown = await client.get("/api/v1/kpi?site=nowhere", headers=bearer("auditor"))
     assert unknown.status_code == 404
 
 
 async def test_health_metrics_and_plain_errors(
-    registry: Registry, desk: FakeDesk, store: MemoryStore
+    registry: Registry, desk: DrivenDesk, store: MemoryStore
 ) -> None:
     metrics = CollectorRegistry()
     Counter("hazmon_test_readings", "readings in", registry=metrics).inc(3)
@@ -158,7 +162,7 @@ class DownStore(MemoryStore):
 
 
 async def test_a_store_outage_is_503_in_the_error_shape(
-    registry: Registry, desk: FakeDesk
+    registry: Registry, desk: DrivenDesk
 ) -> None:
     app = create_app(registry=registry, desk=desk, store=DownStore(), metrics=[],
                      health=lambda: {"broker": True, "store": False})

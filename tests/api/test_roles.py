@@ -4,6 +4,7 @@ before the body or the query is looked at."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -12,14 +13,15 @@ from fastapi import APIRouter, FastAPI
 
 from hazmon.api.auth import ROLE_RIGHTS, Authenticator, AuthFirstRoute, Right, right_of
 from hazmon.api.errors import Unauthorized
-from hazmon.api.testing import FakeDesk
+from hazmon.api.testing import HOUR_MS, DrivenDesk
 from hazmon.contract.registry import Token
 from tests.api.conftest import ROLES, bearer
 
 ALARM = "jh-chem-01/GT-101/high#1"
 ENCODED = "jh-chem-01%2FGT-101%2Fhigh%231"
 SENSOR = "/api/v1/sites/jh-chem-01/sensors/GT-101"
-FAR_MS = 4_102_444_800_000  # 2100-01-01
+# in an hour: ahead of the desk's clock, within the longest permit and out-of-service
+UNTIL_MS = int(time.time() * 1000) + HOUR_MS
 
 # (method, path in the OpenAPI document, concrete path, body, right needed)
 ENDPOINTS: list[tuple[str, str, str, dict[str, Any] | None, Right]] = [
@@ -44,10 +46,10 @@ ENDPOINTS: list[tuple[str, str, str, dict[str, Any] | None, Right]] = [
      {"note": "needed again"}, Right.operate),
     ("POST", "/api/v1/sites/{site}/sensors/{sensor}/bypass-permits",
      "/api/v1/sites/jh-chem-01/sensors/ESD-01/bypass-permits",
-     {"until_ms": FAR_MS, "reason": "proof test", "approved_by": "li.na",
+     {"until_ms": UNTIL_MS, "reason": "proof test", "approved_by": "li.na",
       "compensating_measures": "fire watch"}, Right.engineer),
     ("POST", "/api/v1/sites/{site}/sensors/{sensor}/out-of-service",
-     f"{SENSOR}/out-of-service", {"until_ms": FAR_MS, "reason": "replaced"}, Right.engineer),
+     f"{SENSOR}/out-of-service", {"until_ms": UNTIL_MS, "reason": "replaced"}, Right.engineer),
     ("POST", "/api/v1/sites/{site}/sensors/{sensor}/return-to-service",
      f"{SENSOR}/return-to-service", {"note": "calibrated"}, Right.engineer),
     ("GET", "/api/v1/registry", "/api/v1/registry", None, Right.engineer),
@@ -87,7 +89,7 @@ async def _call(
 
 
 @pytest.fixture
-def ready(app: FastAPI, desk: FakeDesk) -> FakeDesk:
+def ready(app: FastAPI, desk: DrivenDesk) -> DrivenDesk:
     desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 22.0)
     app.state.ctx.stopping.set()  # the event stream answers `ready` and ends
     return desk
@@ -95,7 +97,7 @@ def ready(app: FastAPI, desk: FakeDesk) -> FakeDesk:
 
 @pytest.mark.parametrize(("method", "route", "path", "body", "right"), ENDPOINTS, ids=IDS)
 async def test_no_token_or_an_unknown_one_is_401(
-    client: httpx.AsyncClient, ready: FakeDesk, method: str, route: str, path: str,
+    client: httpx.AsyncClient, ready: DrivenDesk, method: str, route: str, path: str,
     body: dict[str, Any] | None, right: Right,
 ) -> None:
     for headers in ({}, {"Authorization": "Bearer not-a-token"},
@@ -109,7 +111,7 @@ async def test_no_token_or_an_unknown_one_is_401(
 
 @pytest.mark.parametrize(("method", "route", "path", "body", "right"), ENDPOINTS, ids=IDS)
 async def test_each_role_gets_403_exactly_without_the_right(
-    client: httpx.AsyncClient, ready: FakeDesk, method: str, route: str, path: str,
+    client: httpx.AsyncClient, ready: DrivenDesk, method: str, route: str, path: str,
     body: dict[str, Any] | None, right: Right,
 ) -> None:
     for role in ROLES:
@@ -125,7 +127,7 @@ BAD_BODIES: list[bytes] = [b"{not json", b'{"note": 5, "minutes": "ten"}', b"[]"
 
 @pytest.mark.parametrize(("method", "route", "path", "body", "right"), ENDPOINTS, ids=IDS)
 async def test_the_token_is_checked_before_the_body_and_the_query(
-    client: httpx.AsyncClient, ready: FakeDesk, method: str, route: str, path: str,
+    client: httpx.AsyncClient, ready: DrivenDesk, method: str, route: str, path: str,
     body: dict[str, Any] | None, right: Right,
 ) -> None:
     """docs/contract.md §7: no token is 401 and a role without the right 403, whatever the
@@ -145,7 +147,7 @@ async def test_the_token_is_checked_before_the_body_and_the_query(
 
 
 async def test_no_token_and_a_bad_body_is_401_and_a_viewer_with_one_403(
-    client: httpx.AsyncClient, ready: FakeDesk
+    client: httpx.AsyncClient, ready: DrivenDesk
 ) -> None:
     json = {"Content-Type": "application/json"}
     path = f"/api/v1/alarms/{ENCODED}/ack"
@@ -171,17 +173,17 @@ def test_every_api_route_authenticates_first() -> None:
 
 
 async def test_a_forbidden_action_changes_nothing(
-    client: httpx.AsyncClient, ready: FakeDesk
+    client: httpx.AsyncClient, ready: DrivenDesk
 ) -> None:
     response = await client.post(f"/api/v1/alarms/{ENCODED}/ack", json={"note": "x"},
                            headers=bearer("viewer"))
     assert response.json() == {"error": "forbidden", "detail": "the role 'viewer' may not operate"}
-    assert ready.occurrences[ALARM]["state"] == "unack"
+    assert ready.occurrence(ALARM)["state"] == "unack"
     assert len(ready.journal) == 1
 
 
 async def test_actions_are_made_in_the_token_names_name(
-    client: httpx.AsyncClient, ready: FakeDesk
+    client: httpx.AsyncClient, ready: DrivenDesk
 ) -> None:
     await client.post(f"/api/v1/alarms/{ENCODED}/ack", json={"note": "on it"},
                 headers=bearer("operator"))

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from hazmon.api.app import create_app
 from hazmon.api.auth import ROLE_RIGHTS, Right
 from hazmon.api.stream import events
-from hazmon.api.testing import FakeDesk
+from hazmon.api.testing import DrivenDesk
 from hazmon.contract.registry import Registry, Token
 from hazmon.stores.memory import MemoryStore
 from tests.api.conftest import ROLES
@@ -31,7 +31,7 @@ from tests.api.test_roles import ENDPOINTS, IDS
 A = "jh-chem-01"
 B_SITES = ("dy-cold-01", "wy-mine-01")
 A_ALARM = "jh-chem-01/GT-101/high#1"
-B_ALARM = "wy-mine-01/GT-501/high_high#1"
+B_ALARM = "wy-mine-01/GT-01/high#1"
 SCOPES: dict[str, list[str] | None] = {"demo": None, "a": [A], "b": list(B_SITES)}
 
 
@@ -56,15 +56,15 @@ def scoped_registry(registry: Registry) -> Registry:
 
 
 @pytest.fixture
-def desk(registry: Registry) -> FakeDesk:
-    desk = FakeDesk(scoped_registry(registry))
+def desk(registry: Registry) -> DrivenDesk:
+    desk = DrivenDesk(scoped_registry(registry))
     desk.raise_alarm(A, "GT-101", "high", "high", 22.0)
-    desk.raise_alarm("wy-mine-01", "GT-501", "high_high", "critical", 60.0)
+    desk.raise_alarm("wy-mine-01", "GT-01", "high", "high")
     return desk
 
 
 @pytest.fixture
-def app(desk: FakeDesk) -> FastAPI:
+def app(desk: DrivenDesk) -> FastAPI:
     app = create_app(registry=desk.registry, desk=desk, store=MemoryStore(), metrics=[],
                      health=lambda: {"broker": True, "store": True}, keepalive_s=0.5)
     app.state.ctx.stopping.set()  # the event stream answers `ready` and ends
@@ -78,7 +78,7 @@ def about_site_a(path: str) -> bool:
 
 @pytest.mark.parametrize(("method", "route", "path", "body", "right"), ENDPOINTS, ids=IDS)
 async def test_role_and_scope_matrix(
-    client: httpx.AsyncClient, desk: FakeDesk, method: str, route: str, path: str,
+    client: httpx.AsyncClient, desk: DrivenDesk, method: str, route: str, path: str,
     body: dict[str, Any] | None, right: Right,
 ) -> None:
     for scope in SCOPES:
@@ -101,7 +101,7 @@ ABOUT_SITE_A = [e for e in ENDPOINTS if about_site_a(e[2])]
 @pytest.mark.parametrize(("method", "route", "path", "body", "right"), ABOUT_SITE_A,
                          ids=[f"{m} {r}" for m, r, *_ in ABOUT_SITE_A])
 async def test_another_scopes_site_or_alarm_is_404_like_one_that_does_not_exist(
-    client: httpx.AsyncClient, desk: FakeDesk, method: str, route: str, path: str,
+    client: httpx.AsyncClient, desk: DrivenDesk, method: str, route: str, path: str,
     body: dict[str, Any] | None, right: Right,
 ) -> None:
     """Not 403: a scoped token cannot tell another scope's ids from made-up ones."""
@@ -117,18 +117,18 @@ async def test_another_scopes_site_or_alarm_is_404_like_one_that_does_not_exist(
 
 
 async def test_an_operator_of_site_a_cannot_ack_site_bs_alarm(
-    client: httpx.AsyncClient, desk: FakeDesk
+    client: httpx.AsyncClient, desk: DrivenDesk
 ) -> None:
     encoded = B_ALARM.replace("/", "%2F").replace("#", "%23")
     answer = await client.post(f"/api/v1/alarms/{encoded}/ack", json={"note": "not mine"},
                                headers=bearer("a", "operator"))
     assert (answer.status_code, answer.json()["error"]) == (404, "unknown_alarm")
-    assert desk.occurrences[B_ALARM]["state"] == "unack"
+    assert desk.occurrence(B_ALARM)["state"] == "unack"
     assert [e["user"] for e in desk.journal] == [None, None]
     answer = await client.post(f"/api/v1/alarms/{encoded}/ack", json={"note": "mine"},
                                headers=bearer("b", "operator"))
     assert answer.status_code == 200
-    assert desk.occurrences[B_ALARM]["acked_by"] == "b.operator"
+    assert desk.occurrence(B_ALARM)["acked_by"] == "b.operator"
 
 
 async def test_lists_hold_only_the_scopes_sites(client: httpx.AsyncClient) -> None:
@@ -181,24 +181,24 @@ async def test_the_journal_and_the_figures_hold_only_the_scopes_sites(
     several = await kpi("b")
     assert (several.status_code, several.json()["error"]) == (400, "bad_request")
     assert "dy-cold-01, wy-mine-01" in several.json()["detail"]
-    assert (await kpi("b", "&site=wy-mine-01")).json()["raised"] == 1
+    assert (await kpi("b", "&site=wy-mine-01")).json()["total"]["raised"] == 1
     assert (await kpi("b", f"&site={A}")).status_code == 404
     assert (await kpi("demo")).json()["site"] is None
 
 
-async def test_the_stream_holds_only_the_scopes_events(app: FastAPI, desk: FakeDesk) -> None:
+async def test_the_stream_holds_only_the_scopes_events(app: FastAPI, desk: DrivenDesk) -> None:
     app.state.ctx.stopping.clear()
     ctx = app.state.ctx
     principal = app.state.authenticator.authenticate("b-viewer")
     stream = events(ctx, principal)
     assert (await anext(stream)).startswith("retry:")
     desk.raise_alarm(A, "GT-101", "high_high", "critical", 99.0)  # alarm and risk of A
-    desk.raise_alarm("dy-cold-01", "GT-301", "high", "high", 30.0)
+    desk.raise_alarm("dy-cold-01", "AT-01", "high", "high", 30.0)
     seen: list[dict[str, Any]] = []
     while len(seen) < 2:
         seen.append(json.loads((await anext(stream)).split("data: ", 1)[1]))
     assert {item["site"] for item in seen} == {"dy-cold-01"}
-    assert seen[0]["alarm_id"] == "dy-cold-01/GT-301/high#1"
+    assert seen[0]["alarm_id"] == "dy-cold-01/AT-01/high#1"
     assert "grade" in seen[1]  # dy-cold-01's risk change
     await stream.aclose()
 

@@ -19,7 +19,7 @@ from hazmon.api.serving import (
     apply_registry,
     uvicorn_config,
 )
-from hazmon.api.testing import FakeDesk
+from hazmon.api.testing import DrivenDesk
 from hazmon.contract.registry import Registry, Token
 from hazmon.stores.memory import MemoryStore
 
@@ -57,7 +57,7 @@ def with_tokens(registry: Registry, *names: str) -> Registry:
 
 
 def app_of(registry: Registry) -> FastAPI:
-    return create_app(registry=registry, desk=FakeDesk(registry), store=MemoryStore(),
+    return create_app(registry=registry, desk=DrivenDesk(registry), store=MemoryStore(),
                       metrics=[], health=lambda: {"broker": True, "store": True})
 
 

@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from hazmon.api.app import stop_streams
-from hazmon.api.testing import FakeDesk
+from hazmon.api.testing import DrivenDesk
 from hazmon.testing.servers import free_port
 from tests.api.conftest import bearer
 
@@ -29,7 +29,7 @@ async def _next_block(lines: AsyncIterator[str]) -> list[str]:
 
 
 async def test_stream_sends_ready_events_keepalives_and_ends_on_stop(
-    app: FastAPI, desk: FakeDesk
+    app: FastAPI, desk: DrivenDesk
 ) -> None:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -49,14 +49,17 @@ async def test_stream_sends_ready_events_keepalives_and_ends_on_stop(
                 assert await _next_block(lines) == ["retry: 3000"]
                 ready = await _next_block(lines)
                 assert ready[0] == "event: ready"
-                assert len(desk._queues) == 1  # subscribed before `ready` was sent
+                assert len(desk._subscribers) == 1  # subscribed before `ready` was sent
 
-                desk.raise_alarm("wy-mine-01", "GT-501", "high_high", "critical", 60.0)
-                alarm = await _next_block(lines)
-                assert alarm[0] == "event: alarm"
-                data = json.loads(alarm[1].removeprefix("data: "))
-                assert (data["alarm_id"], data["state"]) == ("wy-mine-01/GT-501/high_high#1",
-                                                             "unack")
+                desk.raise_alarm("wy-mine-01", "GT-01", "high_high", "critical", 60.0)
+                raised = []
+                for _ in range(2):  # 60 %LEL is over `high` too: raised with it
+                    alarm = await _next_block(lines)
+                    assert alarm[0] == "event: alarm"
+                    data = json.loads(alarm[1].removeprefix("data: "))
+                    raised.append((data["alarm_id"], data["state"]))
+                assert raised == [("wy-mine-01/GT-01/high#1", "unack"),
+                                  ("wy-mine-01/GT-01/high_high#1", "unack")]
                 risk = await _next_block(lines)
                 assert risk[0] == "event: risk"
                 assert json.loads(risk[1].removeprefix("data: "))["grade"] == "red"
@@ -65,7 +68,7 @@ async def test_stream_sends_ready_events_keepalives_and_ends_on_stop(
                 stop_streams(app)
                 rest = [line async for line in lines]
                 assert rest == [] or set(rest) <= {"", ": keep-alive"}
-            assert desk._queues == []  # unsubscribed when the stream ended
+            assert desk._subscribers == {}  # unsubscribed when the stream ended
     finally:
         server.should_exit = True
         await serving

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hazmon.api.app import create_app
-from hazmon.api.testing import FakeDesk
+from hazmon.api.testing import DrivenDesk
 from hazmon.cli import app as cli
 from hazmon.cli.up import DEMO_SPEEDUP, Plan, _bind_http, _serve, demo_registry
 from hazmon.contract.registry import Registry
@@ -55,7 +55,7 @@ async def test_http_listens_only_once_every_service_is_subscribed(registry: Regi
     port = free_port()
     listener = _bind_http(f"127.0.0.1:{port}")
     services: list[tuple[str, Any]] = [("ingest", SlowService()), ("alarms", SlowService())]
-    app = create_app(registry=registry, desk=FakeDesk(registry), store=MemoryStore(),
+    app = create_app(registry=registry, desk=DrivenDesk(registry), store=MemoryStore(),
                      metrics=[], health=lambda: {"broker": True, "store": True})
     plan = Plan(Settings(http=f"127.0.0.1:{port}"), registry)
     stop = asyncio.Event()
@@ -94,7 +94,7 @@ async def test_up_prunes_the_embedded_store_with_a_retention(
     listener = _bind_http(f"127.0.0.1:{port}")
     services: list[tuple[str, Any]] = [("alarms", SlowService())]
     services[0][1].subscribe.set()
-    app = create_app(registry=registry, desk=FakeDesk(registry), store=store,
+    app = create_app(registry=registry, desk=DrivenDesk(registry), store=store,
                      metrics=[], health=lambda: {"broker": True, "store": True})
     plan = Plan(Settings(http=f"127.0.0.1:{port}", retention_days=2), registry)
     stop = asyncio.Event()
