@@ -2,19 +2,34 @@
 
     service = AlarmService(registry=..., broker=..., settings=..., store=..., data_dir=...)
     await service.run(ready=event)   # until cancelled; `ready` is set after SUBACK
+    create_app(desk=service.desk, ...)   # the API works with the service's desk
 
-It subscribes to telemetry and gateway states (QoS 1, persistent session) and
-evaluates them on paho's network thread, one socket read's messages at a time
-(alarms/inbound.py); commits journal and state in one SQLite transaction, then
-acknowledges the messages (so a crash loses nothing: the broker sends again, and the
-engine drops what it has seen). Messages that cause nothing to tell are committed in
-groups (`Timing.group_commit_s`, `group_commit_max`). Alarm events and risk grades
-(docs/contract.md §2) are published from paho's thread right after their commit; the event
-loop writes `alarm_event`, `site_risk` and `journal_head` to the store (in batches
-gathered for `store_linger_s`), tells live subscribers and runs the notifiers.
-The journal's head is anchored after every commit that journals an entry, and the
-journal checked against its anchors before the service takes a message
-(alarms/journal/anchoring.py); the anchor file gets the head every `anchor_s` and at stop.
+The service has a desk (`desk`, alarms/sqlite_desk.py: the engine, its SQLite
+database and the lock between them), whose journal it keeps anchored (`anchoring`,
+alarms/journal/anchoring.py), and an MQTT link (alarms/inbound.py). It subscribes to
+telemetry and gateway states (QoS 1, persistent session) and commits journal and
+state in one SQLite transaction before it acknowledges a message (so a crash loses
+nothing: the broker sends again, and the engine drops what it has seen).
+
+Threads, and what runs on each:
+- paho's network thread (the receiving connection): one socket read's messages at a
+  time (`_consume_now`): decode and evaluate under the desk's lock, commit (messages
+  that cause nothing to tell in groups: `Timing.group_commit_s`, `group_commit_max`),
+  PUBACK, then publish alarm events and risk grades (docs/contract.md §2) right after
+  their commit, with no hop to the event loop (a measured choice: docs/alarms.md,
+  "Inbound path"). The rest of what they caused goes to the event loop.
+- paho's network thread of the publishing connection: sends what was published
+  (alarm events, grades, the journal head, MQTT notifications) and gets its PUBACKs.
+- the event loop (shared with ingest and the API under `hazmon up`): start and stop,
+  telling the world (`_emitted`: live subscribers, the store writer's batches of
+  `alarm_event`, `site_risk` and `journal_head` gathered for `store_linger_s`, the
+  notifiers), the journal head with every commit that journals an entry, and the
+  periodic jobs. The API's operator actions run on it too, under the desk's lock.
+- worker threads (`asyncio.to_thread`), each under the desk's lock where it touches
+  the engine or the database: the service clock (`tick_s`), the commit of a group
+  that is due, system alarms, journalling notification outcomes, the anchor file
+  (`anchor_s`), store writes, and at start the journal against its anchors
+  (alarms/journal/anchoring.py) before the service takes a message.
 
 No error of a background task ends the service: each periodic job and the store
 writer report a failure to `faults` (logged at a bounded rate) and try again next
@@ -33,6 +48,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -40,7 +56,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from hazmon.alarms import system
 from hazmon.alarms.core import NotifyRequest, Output, RiskChange
 from hazmon.alarms.inbound import Inbound, MqttLink
-from hazmon.alarms.journal.anchoring import AnchoredDesk
+from hazmon.alarms.journal import anchors
+from hazmon.alarms.journal.anchoring import Anchoring
 from hazmon.alarms.journal.anchors import Anchor
 from hazmon.alarms.notifiers import (
     Dispatcher,
@@ -51,6 +68,8 @@ from hazmon.alarms.notifiers import (
     WebhookNotifier,
 )
 from hazmon.alarms.series import Deconflict, event_point, risk_point
+from hazmon.alarms.sqlite_desk import AlarmDesk
+from hazmon.alarms.state_db import AlarmDb
 from hazmon.bus.mqtt import MqttError, MqttOptions, stable_client_id
 from hazmon.contract import topics
 from hazmon.contract.registry import GRADE_LEVEL, Registry
@@ -87,7 +106,10 @@ class Timing:
     notify_retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-class AlarmService(AnchoredDesk):
+class AlarmService:
+    """Runs a desk on the broker: MQTT in and out, the store, notifiers, metrics, the
+    journal's anchors, background faults as system alarms."""
+
     def __init__(
         self,
         *,
@@ -103,14 +125,24 @@ class AlarmService(AnchoredDesk):
         faults: Faults | None = None,
         accept_truncated_journal: bool = False,
     ) -> None:
-        super().__init__(
-            registry=registry, data_dir=data_dir, store=store, clock=clock or wall_clock_ms,
-            broker=broker, settings=settings, accept_truncated_journal=accept_truncated_journal,
+        self.broker = broker
+        self.settings = settings
+        self.store = store
+        self.data_dir = data_dir
+        self._clock = clock or wall_clock_ms
+        self.anchoring = Anchoring(
+            data_dir=data_dir, store=store, clock=self._clock, publish=self._publish,
+            retained_head=self._retained_head, wake_store=self._wake_store,
+            accept_truncated_journal=accept_truncated_journal,
         )
+        self.desk = AlarmDesk(registry=registry, data_dir=data_dir, store=store,
+                              clock=self._clock, anchoring=self.anchoring)
         self.client_id = client_id or settings.client_id or stable_client_id(data_dir, "alarms")
         self.timing = timing or Timing()
         self._given_notifiers = notifiers
         self._link: MqttLink | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set while running
+        self._store_wake: asyncio.Event | None = None
         self._waiting: list[Inbound] = []
         self._waiting_since = 0.0
         self._dispatcher: Dispatcher | None = None
@@ -118,7 +150,7 @@ class AlarmService(AnchoredDesk):
         self._deconflict = Deconflict()
         self.faults = faults or Faults()
         self.system = system.SystemAlarms()
-        for alarm_id, key, raised_ms, doc in self.db.open_of_site(system.SITE):
+        for alarm_id, key, raised_ms, doc in self.desk.db.open_of_site(system.SITE):
             self.system.restore(key, alarm_id, raised_ms, doc.get("latest") or {})
         self._publish_failing = False
         self._evaluation_failing = False
@@ -155,11 +187,27 @@ class AlarmService(AnchoredDesk):
         pending.set_function(lambda: float(len(self._dispatcher.pending) if self._dispatcher
                                            else 0))
 
+    def _now(self) -> int:
+        return int(self._clock())
+
+    def close(self) -> None:
+        """Close the desk's database (after `run` ended)."""
+        self.desk.close()
+
+    @property
+    def db(self) -> AlarmDb:
+        """The desk's state database (the journal's head is `db.head`)."""
+        return self.desk.db
+
+    def journal_verify(self) -> dict[str, Any]:
+        """The journal against every anchor reachable: the desk's `journal_verify`."""
+        return self.desk.journal_verify()
+
     # -- running ---------------------------------------------------------------------------
 
     async def run(self, *, ready: asyncio.Event | None = None) -> None:
         raise_open_files_limit()
-        await asyncio.to_thread(self.check_anchors)
+        await asyncio.to_thread(self.desk.check_anchors)
         loop = asyncio.get_running_loop()
         opts = MqttOptions.build(self.broker, self.settings, client_id=self.client_id)
         link = MqttLink(opts, topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD],
@@ -169,11 +217,11 @@ class AlarmService(AnchoredDesk):
                                       retry=self.timing.notify_retry)
         await link.connect()
         self._link = link
-        with self._lock:
-            self.engine.start(self._now())
-        self._attach(loop)
+        self.desk.start()
+        self._loop = loop
+        self.desk.attach(loop, tell=self._emitted)
         self._publish_grades()
-        self._publish_head(self.db.head)
+        self.anchoring.publish_head(self.desk.db.head)
         timing = self.timing
         try:
             async with asyncio.TaskGroup() as group:
@@ -202,11 +250,11 @@ class AlarmService(AnchoredDesk):
         sensors, thresholds, escalation and hiding limits apply at once; the messages
         waiting for a commit are committed and acknowledged first. Notifier definitions
         (`notifiers:`) apply at the next start: their queues and workers are built then."""
-        changed_notifiers = registry.notifiers != self.registry.notifiers
+        changed_notifiers = registry.notifiers != self.desk.registry.notifiers
 
         def swap() -> None:
-            with self._lock:
-                self.use_registry(registry)
+            with self.desk.lock:
+                self.desk.use_registry(registry)
                 if self._link is not None:
                     self._ack(self._link, self._waiting)
 
@@ -237,12 +285,14 @@ class AlarmService(AnchoredDesk):
 
     def _stop(self, link: MqttLink) -> None:
         """At stop: anchor the journal, flush what the store has not got, close."""
-        self._detach()
+        self._loop = None
+        self.desk.detach()
         try:
             self._flush_waiting(due_only=False)
         except Exception as exc:  # not acknowledged: the broker sends it again
             log.error("could not commit the messages waiting at stop: %s", exc)
-        anchor = Anchor(self.db.head.seq, self.db.head.hash, self._now(), "this service")
+        head = self.desk.db.head
+        anchor = Anchor(head.seq, head.hash, self._now(), "this service")
         try:
             info = link.publish(topics.JOURNAL_HEAD, orjson.dumps(anchor.message()), retain=True)
             info.wait_for_publish(2.0)
@@ -250,7 +300,7 @@ class AlarmService(AnchoredDesk):
             log.warning("could not publish the journal anchor at stop: %s", exc)
         self._to_store.append(anchor.point())
         try:
-            self.write_anchor()
+            self.desk.write_anchor()
         except OSError as exc:
             log.warning("could not write the anchor file at stop: %s", exc)
         try:
@@ -273,7 +323,7 @@ class AlarmService(AnchoredDesk):
         transaction per handful of messages was most of the alarm service's time at one
         reading per message)."""
         timing = self.timing
-        with self._lock:
+        with self.desk.lock:
             now = time.monotonic()
             if not self._waiting:
                 self._waiting_since = now
@@ -313,7 +363,7 @@ class AlarmService(AnchoredDesk):
             return
         loop = self._loop
         if loop is None:  # not running yet (a resumed session delivers at once)
-            self._hand_over(out)
+            self.desk.hand_over(out)
             return
         self._publish_out(out)  # from here: no hop to the event loop before it goes out
         with contextlib.suppress(RuntimeError):  # the loop closed: stopping
@@ -325,7 +375,7 @@ class AlarmService(AnchoredDesk):
     def _flush_waiting(self, *, due_only: bool = True) -> None:
         """Commit and acknowledge the messages waiting for a commit (if their group is
         due)."""
-        with self._lock:
+        with self.desk.lock:
             if self._retry:
                 self._retry_failed()
                 return
@@ -333,7 +383,7 @@ class AlarmService(AnchoredDesk):
             if not self._waiting or (due_only and age_s < self.timing.group_commit_s):
                 return
             try:
-                self.flush()
+                self.desk.flush()
             except Exception as exc:
                 self._commit_failed(exc, [])
                 return
@@ -365,12 +415,12 @@ class AlarmService(AnchoredDesk):
                     if not (item.retained and item.topic.endswith("/telemetry"))]
         if len(messages) < len(items):
             self._retained_ignored.inc(len(items) - len(messages))
-        found = self._receive(messages, defer=defer)
+        found = self.desk.evaluate(messages, defer=defer)
         self._latency.observe(time.perf_counter() - started)
         return found
 
     async def _tick(self) -> None:
-        self._emitted(await asyncio.to_thread(self._tick_locked))
+        await asyncio.to_thread(self.desk.tick)  # what it caused comes to `_emitted`
 
     # -- telling the world -----------------------------------------------------------------
 
@@ -390,13 +440,13 @@ class AlarmService(AnchoredDesk):
 
     def _emitted_rest(self, out: Output) -> None:
         """On the event loop: live subscribers, metrics, the store, the notifiers."""
-        super()._emitted(out)
+        self.desk.tell_subscribers(out)
         for event in out.events:
             self._events.labels(event.event).inc()
             if event.published:
                 self._to_store.append(self._deconflict.place(event_point(event)))
         for change in out.risk:
-            self._to_store.append(self._deconflict.place(risk_point(change, self.registry)))
+            self._to_store.append(self._deconflict.place(risk_point(change, self.desk.registry)))
         if self._store_wake is not None and self._to_store:
             self._store_wake.set()
         if self._dispatcher is not None:
@@ -418,7 +468,7 @@ class AlarmService(AnchoredDesk):
 
     def _publish_grades(self) -> None:
         now_ms = self._now()
-        grades = self.risk_grades()
+        grades = self.desk.risk_grades()
         changes = [RiskChange(s, g, GRADE_LEVEL[g], now_ms) for s, g in grades.items()]
         self._emitted(Output(risk=changes))
 
@@ -431,9 +481,9 @@ class AlarmService(AnchoredDesk):
             await self._store_wake.wait()
             await asyncio.sleep(self.timing.store_linger_s)
             self._store_wake.clear()
-            if self._head_point is not None:
-                self._to_store.append(self._head_point)
-                self._head_point = None
+            head_point = self.anchoring.take_point()
+            if head_point is not None:
+                self._to_store.append(head_point)
             while self._to_store:
                 batch = [self._to_store.popleft() for _ in range(min(5000, len(self._to_store)))]
                 try:
@@ -453,8 +503,8 @@ class AlarmService(AnchoredDesk):
 
     async def _anchor(self) -> None:
         """Every `anchor_s`: the head to MQTT and the store, then to the anchor file."""
-        self._publish_head(self.db.head)
-        await asyncio.to_thread(self.write_anchor)
+        self.anchoring.publish_head(self.desk.db.head)
+        await asyncio.to_thread(self.desk.write_anchor)
 
     # -- system alarms ------------------------------------------------------------------------
 
@@ -466,8 +516,8 @@ class AlarmService(AnchoredDesk):
         self._emitted(await asyncio.to_thread(self._commit_system_alarms, failing))
 
     def _commit_system_alarms(self, failing: dict[str, str]) -> Output:
-        with self._lock:
-            return Output(events=self.system.commit(self.db, failing, self._now()))
+        with self.desk.lock:
+            return Output(events=self.system.commit(self.desk.db, failing, self._now()))
 
     # -- notifying -------------------------------------------------------------------------
 
@@ -475,7 +525,7 @@ class AlarmService(AnchoredDesk):
         if self._given_notifiers is not None:
             return dict(self._given_notifiers)
         made: dict[str, Notifier] = {}
-        for name, spec in self.registry.notifiers.items():
+        for name, spec in self.desk.registry.notifiers.items():
             if spec.webhook:
                 made[name] = WebhookNotifier(spec.webhook, timeout_s=self.timing.webhook_timeout_s)
             elif spec.mqtt:
@@ -490,7 +540,7 @@ class AlarmService(AnchoredDesk):
         a fault of `alarms/notify-journal` meanwhile."""
         try:
             out = await asyncio.to_thread(
-                partial(self.record_outcome, request, ok=ok, detail=detail, final=final)
+                partial(self.desk.record_outcome, request, ok=ok, detail=detail, final=final)
             )
         except Exception as exc:  # reported; the outbox keeps the request
             self.faults.failed("alarms/notify-journal", exc)
@@ -501,7 +551,18 @@ class AlarmService(AnchoredDesk):
     async def _sweep(self) -> None:
         if self._dispatcher is None:
             return
-        with self._lock:
-            waiting = self.db.outbox()
+        with self.desk.lock:
+            waiting = self.desk.db.outbox()
         for request in waiting:
             self._dispatcher.submit(request)
+
+    # -- the journal's anchors: the service's ways out ------------------------------------------
+
+    def _retained_head(self) -> Anchor | None:
+        """The retained head on the broker (a short connection of its own)."""
+        opts = MqttOptions.build(self.broker, self.settings, client_id="", clean_start=True)
+        return anchors.read_mqtt_with(opts, attempts=3, timeout_s=10.0)
+
+    def _wake_store(self) -> None:
+        if self._store_wake is not None:
+            self._store_wake.set()

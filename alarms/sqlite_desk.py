@@ -1,13 +1,20 @@
 """`AlarmDesk`: the duty desk (hazmon.alarms.desk.Desk) over the engine and the alarm DB.
 
 Every action runs the engine and commits its journal entries with the state they
-changed in one transaction, under one lock (the API calls from its event loop and
-from worker threads; the service evaluates in a worker thread). What an action
-produced is then handed to the event loop (`_emitted`): live subscribers here, MQTT,
-the store and the notifiers in the service.
+changed in one transaction, under one lock (`lock`): readings are evaluated on paho's
+network thread (the alarm service's), the clock in a worker thread, operator actions
+on the API's event loop. What an action produced is then handed to the event loop
+(`hand_over`), where the desk tells its live subscribers, or whoever attached it
+tells the world (`attach(loop, tell=...)`: the alarm service publishes, stores and
+notifies, then tells the subscribers).
 
-Beyond the Desk protocol: `receive()` and `tick()` (messages and the clock, for the
-service or an embedding process), `write_anchor()`.
+With `anchoring` (hazmon.alarms.journal.anchoring) the journal's head goes outside
+the data folder with every commit, `check_anchors()` compares the journal with the
+anchors before the service takes a message, and `journal_verify()` checks every
+anchor reachable; without, it verifies against the anchor file's and the store's.
+
+Beyond the Desk protocol: `receive()`, `evaluate()` and `tick()` (messages and the
+clock, for the service or an embedding process), `start()`, `write_anchor()`.
 """
 
 from __future__ import annotations
@@ -26,11 +33,14 @@ from pydantic import ValidationError
 from hazmon.alarms import state_db as db
 from hazmon.alarms.core import Engine, NotifyRequest, Output
 from hazmon.alarms.core.inputs import BypassPermit, OperatorInput, OutOfService, ReturnToService
+from hazmon.alarms.core.model import Event
 from hazmon.alarms.desk import Desk
 from hazmon.alarms.errors import UnknownAlarm
 from hazmon.alarms.journal import anchors
 from hazmon.alarms.journal import chain as journal
+from hazmon.alarms.journal.anchoring import Anchoring
 from hazmon.alarms.journal.anchors import Anchor
+from hazmon.alarms.journal.chain import Head
 from hazmon.alarms.journal.export import export
 from hazmon.alarms.kpi import kpi
 from hazmon.contract import topics
@@ -44,24 +54,35 @@ log = logging.getLogger(__name__)
 
 class AlarmDesk:
     def __init__(
-        self, *, registry: Registry, data_dir: Path, store: Store, clock: Callable[[], int]
+        self,
+        *,
+        registry: Registry,
+        data_dir: Path,
+        store: Store,
+        clock: Callable[[], int],
+        anchoring: Anchoring | None = None,
     ) -> None:
         self.registry = registry
         self.data_dir = data_dir
         self.store = store
         self._clock = clock
-        self._lock = threading.RLock()
+        # whoever holds it sees and changes engine and database alone: evaluation, the
+        # clock, operator actions (and the service's books of what waits for a commit)
+        self.lock = threading.RLock()
         self.db = db.AlarmDb(data_dir)
         self.engine = self._engine_from_db()
         self._decoder = Decoder(registry)
-        self.last_anchor: Anchor | None = None
+        self.anchoring = anchoring
+        if anchoring is not None:
+            self.db.on_head = anchoring.head_moved
         self.failed_messages = 0
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tell: Callable[[Output], None] = self.tell_subscribers
         self._backlog: deque[Output] = deque(maxlen=BACKLOG)
 
     def close(self) -> None:
-        with self._lock:
+        with self.lock:
             self.db.close()
 
     # -- plumbing ------------------------------------------------------------------------
@@ -98,14 +119,39 @@ class AlarmDesk:
                 raise
 
     def _act(self, action: Callable[[int], Output]) -> Output:
-        with self._lock:
+        with self.lock:
             now_ms = self._now()
             out = action(now_ms)  # an illegal or unknown one raises, having changed nothing
             self._commit(out, now_ms)
-        self._hand_over(out)
+        self.hand_over(out)
         return out
 
-    def _hand_over(self, out: Output) -> None:
+    def _journal_alone(self, event: Event) -> Head:
+        """Journal an entry of the shell's own (the lock is held); the new head."""
+        return self.db.commit([event], self.engine.take_dirty())
+
+    # -- handing outputs to the event loop -------------------------------------------------
+
+    def attach(
+        self, loop: asyncio.AbstractEventLoop, *, tell: Callable[[Output], None] | None = None
+    ) -> None:
+        """From now on outputs go to `loop`, where `tell(out)` takes each one (by default
+        `tell_subscribers`); those kept while detached go first. The anchoring, if any,
+        anchors every new head from this loop too."""
+        self._tell = tell or self.tell_subscribers
+        self._loop = loop
+        if self.anchoring is not None:
+            self.anchoring.attach(loop)
+        while self._backlog:
+            self._tell(self._backlog.popleft())
+
+    def detach(self) -> None:
+        """Keep outputs (up to BACKLOG) until attached again; stop anchoring per commit."""
+        self._loop = None
+        if self.anchoring is not None:
+            self.anchoring.detach()
+
+    def hand_over(self, out: Output) -> None:
         """Give an output to the event loop, from whatever thread we are on."""
         if not out:
             return
@@ -118,19 +164,11 @@ class AlarmDesk:
         except RuntimeError:
             running = None
         if running is loop:
-            self._emitted(out)
+            self._tell(out)
         else:
-            loop.call_soon_threadsafe(self._emitted, out)
+            loop.call_soon_threadsafe(self._tell, out)
 
-    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        while self._backlog:
-            self._emitted(self._backlog.popleft())
-
-    def _detach(self) -> None:
-        self._loop = None
-
-    def _emitted(self, out: Output) -> None:
+    def tell_subscribers(self, out: Output) -> None:
         """On the event loop: tell the live subscribers."""
         for event in out.events:
             if event.published:
@@ -146,7 +184,7 @@ class AlarmDesk:
             queue.put_nowait(item)
 
     def _alarm(self, alarm_id: str) -> dict[str, Any]:
-        with self._lock:
+        with self.lock:
             found = self.db.occurrence(alarm_id)
             if found is None:
                 raise UnknownAlarm(alarm_id)
@@ -166,13 +204,13 @@ class AlarmDesk:
 
     def receive(self, messages: list[tuple[str, bytes]]) -> Output:
         """Evaluate MQTT messages (telemetry batches, gateway states), commit, tell."""
-        out, _ = self._receive(messages)
-        self._hand_over(out)
+        out, _ = self.evaluate(messages)
+        self.hand_over(out)
         return out
 
     def flush(self) -> None:
-        """Commit what evaluations left uncommitted (`_receive(..., defer=True)`)."""
-        with self._lock:
+        """Commit what evaluations left uncommitted (`evaluate(..., defer=True)`)."""
+        with self.lock:
             self._commit(Output(), self._now())
 
     def use_registry(self, registry: Registry) -> None:
@@ -180,38 +218,47 @@ class AlarmDesk:
         committed first, then an engine of the new registry is built from the database
         (sensors, points and occurrences it no longer has are left out; silence is
         measured from now)."""
-        with self._lock:
+        with self.lock:
             self.flush()
             self.registry = registry
             self._decoder = Decoder(registry)
             self.engine = self._engine_from_db()
 
+    def start(self) -> None:
+        """Measure silence and delays from now (the service, once it is connected)."""
+        with self.lock:
+            self.engine.start(self._now())
+
     def tick(self) -> Output:
         """The service clock: stale, offline, delays, expiries, escalation."""
-        out = self._tick_locked()
-        self._hand_over(out)
+        with self.lock:
+            now_ms = self._now()
+            out = self.engine.tick(now_ms)
+            self._commit(out, now_ms)
+        self.hand_over(out)
         return out
 
     def record_outcome(
         self, request: NotifyRequest, *, ok: bool, detail: str, final: bool
     ) -> Output:
         """Journal one delivery attempt; `final`: the request leaves the outbox."""
-        with self._lock:
+        with self.lock:
             now_ms = self._now()
             out = self.engine.notify_outcome(request, ok=ok, detail=detail, now_ms=now_ms)
             self._commit(out, now_ms, outbox_done=(request.id,) if final else ())
         return out
 
-    def _receive(
+    def evaluate(
         self, messages: list[tuple[str, bytes]], *, defer: bool = False
     ) -> tuple[Output, bool]:
-        """Evaluate, then commit, and say whether it did: with `defer`, messages that
+        """Evaluate, then commit, and say whether it did; the caller tells what came of
+        it (`hand_over`, or its own way). With `defer`, messages that
         caused nothing to tell (no event, notification or grade change: most of them)
         leave their state changes for a later commit, so that a busy plant does not
         pay one transaction per handful of messages; the caller must not acknowledge
         them before that commit (`flush`, or the next commit of any kind)."""
         out = Output()
-        with self._lock:
+        with self.lock:
             now_ms = self._now()
             for topic, payload in messages:
                 try:
@@ -223,13 +270,6 @@ class AlarmDesk:
                 return out, False
             self._commit(out, now_ms)
         return out, True
-
-    def _tick_locked(self) -> Output:
-        with self._lock:
-            now_ms = self._now()
-            out = self.engine.tick(now_ms)
-            self._commit(out, now_ms)
-        return out
 
     def _evaluate(self, topic: str, payload: bytes, now_ms: int) -> Output:
         parsed = topics.parse_gateway_topic(topic)
@@ -264,7 +304,7 @@ class AlarmDesk:
         priority: str | None = None,
         limit: int = 500,
     ) -> list[dict[str, Any]]:
-        with self._lock:
+        with self.lock:
             found = self.db.occurrences(active=active, site=site, priority=priority, limit=limit)
             return [self._with_shelving(alarm) for alarm in found]
 
@@ -301,7 +341,7 @@ class AlarmDesk:
 
     def last_readings(self, site: str) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        with self._lock:
+        with self.lock:
             for state in self.engine.plant.sensors.values():
                 if state.site == site and state.last_ts_ms is not None:
                     out[state.sensor] = {"ts_ms": state.last_ts_ms, "value": state.last_value,
@@ -309,12 +349,12 @@ class AlarmDesk:
         return out
 
     def risk_grades(self) -> dict[str, str]:
-        with self._lock:
+        with self.lock:
             return self.engine.risk_grades()
 
     def active_counts(self, site: str) -> dict[str, int]:
         counts = {"critical": 0, "high": 0, "medium": 0}
-        with self._lock:
+        with self.lock:
             for point in self.engine.plant.site_points.get(site, ()):
                 if point.occ is not None:
                     counts[point.priority.value] += 1
@@ -342,26 +382,37 @@ class AlarmDesk:
         return export_journal(self.db.path, from_ms=from_ms, to_ms=to_ms, site=site, fmt=fmt)
 
     def anchor(self) -> Anchor | None:
-        """The newest anchor this desk can reach."""
-        mine = anchors.relabel(self.last_anchor, "this service") if self.last_anchor else None
-        return anchors.newest(
-            [mine, anchors.read_file(self.data_dir), anchors.read_store(self.store)]
-        )
+        """The highest anchor reachable: the journal must reach it (and, with anchoring,
+        all others)."""
+        if self.anchoring is not None:
+            return anchors.highest(self.anchoring.reachable())
+        return anchors.highest([anchors.read_file(self.data_dir), anchors.read_store(self.store)])
 
     def journal_verify(self) -> dict[str, Any]:
+        if self.anchoring is not None:
+            return verify_journal(self.db.path, self.anchoring.reachable()).answer()
         return verify_journal(self.db.path, self.anchor()).answer()
 
     def kpi(self, *, from_ms: int, to_ms: int, site: str | None) -> dict[str, Any]:
         return journal_kpi(self.db.path, from_ms=from_ms, to_ms=to_ms, site=site)
 
-    def write_anchor(self) -> Anchor:
+    # -- the journal's anchors (with anchoring) ------------------------------------------
+
+    def check_anchors(self) -> None:
+        """Before the service takes a message: the journal against the anchors
+        reachable (`Anchoring.check`: JournalBehind, unless accepting a shortened one)."""
+        if self.anchoring is None:
+            return
+        found = self.anchoring.found_at_start()
+        with self.lock:
+            self.anchoring.check(self.db.head, self.db.hash_at, found, journal=self._journal_alone)
+
+    def write_anchor(self) -> Anchor | None:
         """Take the journal's head as an anchor and keep it in the anchor file."""
-        with self._lock:
-            head = self.db.head
-            anchor = Anchor(head.seq, head.hash, self._now(), "this service")
-            anchors.write_file(self.data_dir, anchor)
-            self.last_anchor = anchor
-        return anchor
+        if self.anchoring is None:
+            return None
+        with self.lock:
+            return self.anchoring.write_file(self.db.head)
 
 
 # -- read-only access to a data folder's journal (the service, the API, the CLI) ------------
@@ -377,7 +428,7 @@ def export_journal(
         conn.close()
 
 
-def verify_journal(path: Path, anchor: Anchor | None) -> journal.Verification:
+def verify_journal(path: Path, anchor: journal.Anchors) -> journal.Verification:
     conn = db.connect(path, readonly=True)
     try:
         return journal.verify(journal.rows(conn), anchor)

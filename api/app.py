@@ -1,6 +1,6 @@
 """The HTTP API and the duty-officer console (docs/contract.md §7), as one FastAPI app.
 
-    app = create_app(registry=..., desk=..., store=..., metrics=[...], health=...)
+    app = create_app(registry=..., desk=service.desk, store=..., metrics=[...], health=...)
 
 `/api/v1/...` needs a bearer token (hazmon.api.auth); `/health`, `/metrics`, `/docs` and the
 console's static files (`/`, `/static/...`) do not: the console asks for a token

@@ -1,11 +1,15 @@
 """What the routes work with, kept on the app: registry, desk, store, metrics, health.
 
-Threading: the alarm service evaluates readings on paho's network thread, not on the
-event loop (docs/architecture.md, "The threads of each service"); the desk's lock
-keeps evaluation, the service clock and operator actions apart. Routes call the desk
-from `async def` handlers, on the loop thread: an action waits at most for the socket
-read being evaluated (milliseconds). Store reads, the journal export and its
-verification are blocking file or network work: they run in worker threads.
+The desk (hazmon.alarms.desk.Desk) is the alarm service's (`AlarmService.desk`) when
+the API runs in `hazmon up`.
+
+Threading: the alarm service evaluates readings on paho's network thread and runs its
+clock in a worker thread, not on the event loop (docs/architecture.md, "The threads
+of each service"); the desk's lock keeps evaluation, the service clock and operator
+actions apart. Routes call the desk from `async def` handlers, on the loop thread: an
+action waits at most for the socket read being evaluated (milliseconds). Store reads,
+the journal export and its verification are blocking file or network work: they run
+in worker threads.
 """
 
 from __future__ import annotations

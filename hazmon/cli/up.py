@@ -384,7 +384,7 @@ def _app(
     from hazmon.api.app import create_app
     from hazmon.api.hardening import HardeningSettings, harden
 
-    desk = dict(services)["alarms"]
+    desk = dict(services)["alarms"].desk  # the API works with the alarm service's desk
     metrics: list[CollectorRegistry] = [s.metrics_registry for _, s in services]
     hardening = HardeningSettings()
     app = create_app(registry=plan.registry, desk=desk, store=store, metrics=metrics,

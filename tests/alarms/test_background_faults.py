@@ -61,13 +61,13 @@ def inject(service: AlarmService, writer: str, code: int, monkeypatch: pytest.Mo
     elif writer == "store":
         monkeypatch.setattr(service.store, "write_points", io_error(code))
     elif writer == "clock":  # the commit of what the service clock changed
-        monkeypatch.setattr(service, "_tick_locked", io_error(code))
+        monkeypatch.setattr(service.desk, "tick", io_error(code))
     elif writer == "group-commit":  # the commit of quiet messages
         monkeypatch.setattr(service, "_flush_waiting", io_error(code))
     elif writer == "outbox":
-        monkeypatch.setattr(service.db, "outbox", io_error(code))
+        monkeypatch.setattr(service.desk.db, "outbox", io_error(code))
     elif writer == "notify-journal":  # the journal entry of a delivery attempt
-        monkeypatch.setattr(service, "record_outcome", io_error(code))
+        monkeypatch.setattr(service.desk, "record_outcome", io_error(code))
     elif writer == "evaluation":  # the commit of what a socket read's messages caused
         monkeypatch.setattr(service, "_process", io_error(code))
     elif writer == "publish":  # alarm events, grades, the journal head on MQTT
@@ -107,7 +107,7 @@ async def still_evaluates(
 ) -> None:
     """A reading goes in, its alarm is journalled (`failing`: just send it)."""
     pub = publisher(int(str(service.broker.port)))
-    before = service.db.head.seq
+    before = service.desk.db.head.seq
     value = 55.0 if seq % 2 == 0 else 1.0
     batch = {"boot": 1, "seq": seq, "readings": [
         {"sensor": "GT-1", "ts_ms": now_ms(), "value": value}]}
@@ -116,8 +116,8 @@ async def still_evaluates(
     if failing:
         return
     for _ in range(200):
-        found = service.db.head.seq > before and any(
-            a["key"] == f"{site}/GT-1/high_high" for a in service.alarms(site=site))
+        found = service.desk.db.head.seq > before and any(
+            a["key"] == f"{site}/GT-1/high_high" for a in service.desk.alarms(site=site))
         if found:
             return
         await asyncio.sleep(0.05)
@@ -142,10 +142,11 @@ async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_noth
                 await still_evaluates(service, unique_id, 0, failing=writer == "evaluation")
             key = f"_system/alarms/{writer}"
             for _ in range(100):
-                if any(a["key"] == key for a in service.alarms(site="_system", active=True)):
+                if any(a["key"] == key for a in service.desk.alarms(site="_system", active=True)):
                     break
                 await asyncio.sleep(0.05)
-            raised = [a for a in service.alarms(site="_system", active=True) if a["key"] == key]
+            raised = [a for a in service.desk.alarms(site="_system", active=True)
+                      if a["key"] == key]
             assert raised, f"no system alarm for {writer}"
             assert errno.errorcode[code] in raised[0]["note"]
             assert raised[0]["priority"] == "high" and raised[0]["state"] == "unack"
@@ -159,12 +160,12 @@ async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_noth
         # the writer works again: the system alarm clears
         await still_evaluates(service, unique_id, 4)
         await asyncio.to_thread(recorder.wait_for, is_system("cleared", writer))
-        assert not [a for a in service.alarms(site="_system", active=True) if a["key"] == key]
+        assert not [a for a in service.desk.alarms(site="_system", active=True) if a["key"] == key]
         assert not task.done()
     finally:
         await stopped(task)
         recorder.close()
-    verification = service.journal_verify()
+    verification = service.desk.journal_verify()
     assert verification["ok"], verification
     journal = [r for r in _journal_keys(service) if r[0] == key]
     assert [r[1] for r in journal] == ["raised", "cleared"]
@@ -174,7 +175,7 @@ def _journal_keys(service: AlarmService) -> list[tuple[str, str]]:
     from hazmon.alarms import state_db as db
     from hazmon.alarms.journal import chain as journal
 
-    conn = db.connect(service.db.path, readonly=True)
+    conn = db.connect(service.desk.db.path, readonly=True)
     try:
         return [(r["key"], r["event"]) for r in journal.rows(conn)]
     finally:
@@ -203,17 +204,17 @@ async def test_a_failing_retention_job_goes_on_and_raises_a_system_alarm(
     try:
         for _ in range(100):
             if any(a["key"] == "_system/store/retention"
-                   for a in service.alarms(site="_system", active=True)):
+                   for a in service.desk.alarms(site="_system", active=True)):
                 break
             await asyncio.sleep(0.05)
         else:
             raise AssertionError("no system alarm for the retention job")
         for _ in range(100):
-            if len(calls) > 3 and not service.alarms(site="_system", active=True):
+            if len(calls) > 3 and not service.desk.alarms(site="_system", active=True):
                 break
             await asyncio.sleep(0.05)
         assert len(calls) > 3 and not job.done()
-        assert not service.alarms(site="_system", active=True)  # cleared
+        assert not service.desk.alarms(site="_system", active=True)  # cleared
     finally:
         job.cancel()
         await stopped(task)
@@ -285,7 +286,7 @@ async def test_ingest_writer_io_errors_are_retried_and_raised_as_system_alarms(
     service.faults = PROCESS
     store = InfluxStore(InfluxAddress(influxdb.url, influx_db))
     ingest = IngestService(
-        registry=service.registry, broker=service.broker, settings=Settings(), store=store,
+        registry=service.desk.registry, broker=service.broker, settings=Settings(), store=store,
         data_dir=tmp_path / "ingest", client_id=f"ingest-{unique_id}",
         tuning=IngestTuning(flush_interval_s=0.1),
     )
@@ -301,7 +302,7 @@ async def test_ingest_writer_io_errors_are_retried_and_raised_as_system_alarms(
             await still_evaluates(service, unique_id, 0)
             wanted = {"_system/ingest/store", "_system/ingest/spool"}
             for _ in range(100):
-                keys = {a["key"] for a in service.alarms(site="_system", active=True)}
+                keys = {a["key"] for a in service.desk.alarms(site="_system", active=True)}
                 if wanted <= keys:
                     break
                 await asyncio.sleep(0.05)
@@ -310,11 +311,11 @@ async def test_ingest_writer_io_errors_are_retried_and_raised_as_system_alarms(
             assert not ingesting.done() and not alarms.done()
         for _ in range(200):
             if (influxdb.count(influx_db, "reading", "value") >= 1
-                    and not service.alarms(site="_system", active=True)):
+                    and not service.desk.alarms(site="_system", active=True)):
                 break
             await asyncio.sleep(0.05)
         assert influxdb.count(influx_db, "reading", "value") >= 1
-        assert not service.alarms(site="_system", active=True)
+        assert not service.desk.alarms(site="_system", active=True)
     finally:
         ingesting.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -333,7 +334,7 @@ async def test_a_crossing_whose_commit_failed_is_raised_once_the_disk_takes_it_a
     and journalled, as soon as commits work again."""
     task = await started(service)
     try:
-        commit = service.db.commit
+        commit = service.desk.db.commit
         failures = {"left": 3}
 
         def full_disk(*args: Any, **kwargs: Any) -> Any:
@@ -342,7 +343,7 @@ async def test_a_crossing_whose_commit_failed_is_raised_once_the_disk_takes_it_a
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             return commit(*args, **kwargs)
 
-        monkeypatch.setattr(service.db, "commit", full_disk)
+        monkeypatch.setattr(service.desk.db, "commit", full_disk)
         await still_evaluates(service, unique_id, 0, failing=True)
         for _ in range(100):  # the commit of the crossing failed, then worked
             if failures["left"] == 0:
@@ -351,16 +352,16 @@ async def test_a_crossing_whose_commit_failed_is_raised_once_the_disk_takes_it_a
         assert failures["left"] == 0
         key = f"{unique_id}/GT-1/high_high"
         for _ in range(100):
-            if any(a["key"] == key for a in service.alarms(site=unique_id, active=True)):
+            if any(a["key"] == key for a in service.desk.alarms(site=unique_id, active=True)):
                 break
             await asyncio.sleep(0.05)
-        raised = [a for a in service.alarms(site=unique_id, active=True) if a["key"] == key]
+        raised = [a for a in service.desk.alarms(site=unique_id, active=True) if a["key"] == key]
         assert [a["alarm_id"] for a in raised] == [f"{key}#1"]
-        lines = "".join(service.journal_export(from_ms=None, to_ms=None, site=unique_id,
+        lines = "".join(service.desk.journal_export(from_ms=None, to_ms=None, site=unique_id,
                                                fmt="jsonl"))
         events = [json.loads(line)["event"] for line in lines.splitlines()
                   if json.loads(line)["key"] == key]
         assert events[:1] == ["raised"] and events.count("raised") == 1
     finally:
         await stopped(task)
-    assert service.journal_verify()["ok"]
+    assert service.desk.journal_verify()["ok"]

@@ -130,7 +130,7 @@ def test_subscribers_get_alarm_events_and_risk_changes_live(tmp_path: Path) -> N
     d = desk(tmp_path, clock)
 
     async def scenario() -> list[str]:
-        d._attach(asyncio.get_running_loop())
+        d.attach(asyncio.get_running_loop())
         queue = d.subscribe()
         raise_gas(d, clock)
         d.act(Ack(f"{HH}#1", user="op", note=None))

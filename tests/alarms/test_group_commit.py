@@ -35,14 +35,14 @@ def test_a_deferred_evaluation_is_committed_by_flush_or_the_next_commit(
 ) -> None:
     desk = AlarmDesk(registry=registry(), data_dir=tmp_path, store=MemoryStore(), clock=Clock())
     quiet = [(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0, "value": 3.0}))]
-    out, committed = desk._receive(quiet, defer=True)
+    out, committed = desk.evaluate(quiet, defer=True)
     assert not out and not committed
     assert last_rows(tmp_path) == 0
     desk.flush()
     assert last_rows(tmp_path) == 1
-    desk._receive([(TOPIC, telemetry(2, {"sensor": "GT-2", "ts_ms": T0, "value": 3.0}))],
+    desk.evaluate([(TOPIC, telemetry(2, {"sensor": "GT-2", "ts_ms": T0, "value": 3.0}))],
                   defer=True)
-    out, committed = desk._receive(
+    out, committed = desk.evaluate(
         [(TOPIC, telemetry(3, {"sensor": "RC-1", "ts_ms": T0, "value": 500.0}))], defer=True
     )
     assert committed and [e.event for e in out.events] == ["raised"]
@@ -77,7 +77,7 @@ async def test_quiet_messages_wait_for_a_commit_an_alarm_does_not(
     pub = publisher(mosquitto.port)
     task = await started(service)
     topic = f"hazmon/v1/{site}/gw1/telemetry"
-    gt1 = service.engine.plant.sensors[f"{site}/GT-1"]
+    gt1 = service.desk.engine.plant.sensors[f"{site}/GT-1"]
     try:
         now = time.time_ns() // 1_000_000 - 5_000  # stamped before they arrive
         for seq in range(20):

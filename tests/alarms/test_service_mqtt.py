@@ -67,7 +67,7 @@ async def test_readings_in_alarm_events_out(
         assert sorted(r.alarm_id for r in duty.received) == [
             f"{site}/GT-1/high#1", raised["alarm_id"]]
         # the operator acks: the event goes out too
-        alarm = service.act(Ack(raised["alarm_id"], user="zhang.wei", note="on my way"))
+        alarm = service.desk.act(Ack(raised["alarm_id"], user="zhang.wei", note="on my way"))
         assert alarm["state"] == "acked"
         acked = await asyncio.to_thread(recorder.wait_for, is_event(site, "acked", "high_high"))
         assert acked["user"] == "zhang.wei"
@@ -80,7 +80,7 @@ async def test_readings_in_alarm_events_out(
         await stopped(task)
         pub.disconnect()
     assert len(recorder.matching(is_event(site, "raised", "high_high"))) == 1
-    verification = service.journal_verify()
+    verification = service.desk.journal_verify()
     mine = verification["head"]["hash"]  # the topic is shared: find our retained anchor
     head = recorder.wait_for(lambda t, p: t == "hazmon/v1/journal/head" and p["hash"] == mine)
     assert verification["ok"] and head["seq"] == verification["entries"]
@@ -117,19 +117,19 @@ async def test_mqtt_notifier_and_gateway_state_over_the_broker(
         assert (told["event"], told["condition"], told["value"]) == ("raised", "trip", "tripped")
         notified = await asyncio.to_thread(recorder.wait_for, is_event(site, "notified", "trip"))
         assert notified["note"] == f"duty (tier 1): mqtt {notify_topic}: published"
-        permit = service.act(BypassPermit(
+        permit = service.desk.act(BypassPermit(
             site, "ESD-A", user="wang.eng", until_ms=now_ms() + 3_600_000, reason="proof test",
             approved_by="chief.li", compensating_measures="manual watch"))
         assert (permit["site"], permit["approved_by"]) == (site, "chief.li")
-        oos = service.act(OutOfService(site, "RC-1", user="wang.eng",
+        oos = service.desk.act(OutOfService(site, "RC-1", user="wang.eng",
                                        until_ms=now_ms() + 3_600_000, reason="replaced"))
         assert oos["until_ms"] > now_ms() and oos["reason"] == "replaced"
-        assert service.risk_grades()[site] == "red"
+        assert service.desk.risk_grades()[site] == "red"
     finally:
         await stopped(task)
         pub.disconnect()
         recorder.close()
-    entries = "".join(service.journal_export(from_ms=None, to_ms=None, site=site, fmt="jsonl"))
+    entries = "".join(service.desk.journal_export(from_ms=None, to_ms=None, site=site, fmt="jsonl"))
     assert '"event": "bypass_permit"' in entries and "chief.li" in entries
     assert '"event": "out_of_service"' in entries
     service.close()
@@ -160,7 +160,7 @@ async def test_retained_telemetry_is_acknowledged_and_never_evaluated(
                 break
             await asyncio.sleep(0.05)
         assert service.metrics_registry.get_sample_value(ignored) == 1.0
-        assert service.alarms(active=True, site=site) == []
+        assert service.desk.alarms(active=True, site=site) == []
         fresh = {"boot": 1, "seq": 1, "readings": [
             {"sensor": "GT-1", "ts_ms": now_ms(), "value": 30.0}]}
         await asyncio.to_thread(publish, pub, telemetry, fresh)

@@ -63,7 +63,7 @@ class PlantHistory(RuleBasedStateMachine):
         self.ts_ms = T0
         self.last_payload: bytes | None = None
         self.last_state: dict[str, str] = {}
-        self.desk._hand_over = lambda out: self._run(out.events)  # type: ignore[method-assign]
+        self.desk.hand_over = lambda out: self._run(out.events)  # type: ignore[method-assign]
 
     def _run(self, out_events: list[Any]) -> None:
         for event in out_events:
