@@ -4,10 +4,8 @@ it was down is notified at start, and readings sent meanwhile are not lost."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
 from contextlib import closing
@@ -18,6 +16,7 @@ import pytest
 
 from hazmon.alarms.sqlite_desk import verify_journal
 from hazmon.alarms.state_db import DB_FILE
+from hazmon.testing.processes import Child
 from hazmon.testing.servers import Mosquitto
 from tests.alarms.mqtt_helpers import publish, publisher
 from tests.alarms.plant import small_registry_text
@@ -28,29 +27,14 @@ ROOT = Path(__file__).resolve().parents[2]
 TIER2_S = 2.0
 
 
-def start(registry: Path, broker: str, data: Path) -> subprocess.Popen[str]:
-    log = data.parent / "service.log"
-    with log.open("a") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.alarms.service_main", str(registry), broker,
-             str(data)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if line.strip() != "READY":
-        stop(proc, signal.SIGKILL)
-        raise AssertionError(f"service did not start: {line!r}\n{log.read_text()}")
-    return proc
-
-
-def stop(proc: subprocess.Popen[str], sig: signal.Signals) -> int:
-    proc.send_signal(sig)
-    code = proc.wait(15)
-    assert proc.stdout is not None
-    proc.stdout.close()
-    return code
+def start(registry: Path, broker: str, data: Path) -> Child:
+    """The alarm service (tests/alarms/service_main.py) in a process of its own, once
+    it has subscribed."""
+    child = Child([sys.executable, "-m", "tests.alarms.service_main", str(registry), broker,
+                   str(data)], log=data.parent / "service.log", cwd=ROOT,
+                  env={"PYTHONPATH": str(ROOT)}, name="alarm service")  # fmt: skip
+    child.start().wait_output("READY", timeout_s=60)
+    return child
 
 
 def rows(data: Path, sql: str) -> list[Any]:
@@ -91,7 +75,7 @@ def test_sigkill_mid_escalation_resumes_exactly(
             {"sensor": "GT-1", "ts_ms": time.time_ns() // 1_000_000, "value": 60.0}]})
         until(lambda: rows(data, "SELECT 1 FROM journal WHERE event = 'notified' "
                                  "AND key LIKE '%high_high'"))
-        assert stop(first, signal.SIGKILL) == -signal.SIGKILL  # before tier 2 (2 s)
+        assert first.stop(signal.SIGKILL) == -signal.SIGKILL  # before tier 2 (2 s)
         assert time.monotonic() - raised_at < TIER2_S, "too slow to kill before tier 2"
         assert posts_to(server, "lead") == []
         # while it is down: a reading (kept by the broker for its session), and time
@@ -105,7 +89,7 @@ def test_sigkill_mid_escalation_resumes_exactly(
             until(lambda: rows(data, "SELECT 1 FROM occurrences WHERE key LIKE '%RC-1/high'"))
             time.sleep(0.5)  # anything duplicated would arrive now
         finally:
-            assert stop(second, signal.SIGTERM) == 0
+            assert second.stop(signal.SIGTERM, timeout_s=15) == 0, second.log_tail()
         pub.disconnect()
     hh = f"{site}/GT-1/high_high#1"
     assert posts_to(server, "duty").count(f"{hh}|r1|s0|duty") == 1  # not notified twice

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 from hazmon.cli import app
 from hazmon.contract.config import load_registry
 from hazmon.testing.mqtt_clients import subscriber
+from hazmon.testing.processes import Child
 from hazmon.testing.servers import Mosquitto
 
 HAZMON = [str(Path(sys.executable).parent / "hazmon")]
@@ -90,59 +90,30 @@ def test_gateway_process_stops_on_sigterm_saying_offline(
     mosquitto: Mosquitto, unique_id: str, tmp_path: Path
 ) -> None:
     registry = _one_gateway_registry(tmp_path, unique_id)
-    devices = subprocess.Popen(
-        [
-            *HAZMON,
-            "simulate",
-            "--field-devices",
-            "--modbus-port",
-            "0",
-            "--config",
-            str(registry),
-            "--broker",
-            mosquitto.url,
-            "--gateway-configs",
-            str(tmp_path / "gw"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
+    devices = Child([*HAZMON, "simulate", "--field-devices", "--modbus-port", "0",
+                     "--config", str(registry), "--broker", mosquitto.url,
+                     "--gateway-configs", str(tmp_path / "gw")],
+                    log=tmp_path / "devices.log", cwd=tmp_path, name="field devices")  # fmt: skip
+    env = {"HAZMON_MQTT_PASSWORD": "not-on-the-command-line"}
+    config = tmp_path / "gw" / f"{unique_id}.gw-1.yaml"
+    gateway = Child([*HAZMON, "gateway", "--config", str(config)], log=tmp_path / "gateway.log",
+                    env=env, cwd=tmp_path, name="gateway")  # fmt: skip
     collector = subscriber(mosquitto.port, f"hazmon/v1/{unique_id}/#")
-    gateway: subprocess.Popen[str] | None = None
-    try:
-        config = tmp_path / "gw" / f"{unique_id}.gw-1.yaml"
-        for _ in range(100):
-            if config.exists() and config.read_text().endswith("\n"):
-                break
-            time.sleep(0.1)
-        env = {**os.environ, "HAZMON_MQTT_PASSWORD": "not-on-the-command-line"}
-        gateway = subprocess.Popen(
-            [*HAZMON, "gateway", "--config", str(config)],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 20
-        while len(collector.snapshot("telemetry")) < 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        gateway.send_signal(signal.SIGTERM)
-        _, gateway_log = gateway.communicate(timeout=15)
+    with devices, collector:
+        devices.wait_ready(lambda: config.exists() and config.read_text().endswith("\n"),
+                           timeout_s=10, what="writing the gateway's configuration")  # fmt: skip
+        with gateway:
+            deadline = time.monotonic() + 20
+            while len(collector.snapshot("telemetry")) < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            code = gateway.stop(signal.SIGTERM, timeout_s=15)
         time.sleep(0.3)
-    finally:
-        for proc in (gateway, devices):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.communicate(timeout=15)
-        collector.close()
-    assert gateway.returncode == 0, gateway_log
+    gateway_log = gateway.output()
+    assert code == 0, gateway_log
     assert len(collector.snapshot("telemetry")) >= 3, gateway_log
     states = [m.doc for m in collector.snapshot("state")]
     assert states[0]["online"] is True and states[-1]["online"] is False
-    assert "not-on-the-command-line" not in " ".join(map(str, gateway.args))
+    assert "not-on-the-command-line" not in " ".join(gateway.argv)
     assert (tmp_path / "hazmon-gateway" / f"{unique_id}.gw-1" / "gateway.sqlite3").exists()
 
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -13,8 +10,9 @@ from pathlib import Path
 
 import httpx
 
+from hazmon.testing.processes import Child, hazmon, http_ok
 from hazmon.testing.servers import free_port
-from tests.ingest.helpers import Publisher, wait_until
+from tests.ingest.helpers import Publisher
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 
@@ -25,40 +23,17 @@ class IngestProcess:
     ) -> None:
         self.http_port = free_port()
         self.data = data
-        self.log_path = data.parent / f"{data.name}-ingest.log"
-        self.argv = [
-            sys.executable,
-            "-m",
-            "hazmon.cli",
-            "ingest",
-            "--config",
-            str(config),
-            "--broker",
-            broker,
-            "--influx",
-            influx,
-            "--data",
-            str(data),
-            "--http",
-            f"127.0.0.1:{self.http_port}",
-        ]
+        argv = hazmon("ingest", "--config", str(config), "--broker", broker,
+                      "--influx", influx, "--data", str(data),
+                      "--http", f"127.0.0.1:{self.http_port}")  # fmt: skip
         if share:
-            self.argv += ["--share", share]
-        self.proc: subprocess.Popen[bytes] | None = None
+            argv += ["--share", share]
+        self.child = Child(argv, log=data.parent / f"{data.name}-ingest.log", name="ingest")
 
     def start(self, timeout_s: float = 30.0) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._healthy, timeout_s=timeout_s, what=f"ingest up ({self.log_path})")
-
-    def _healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"ingest exited {self.proc.returncode}: {self.log()}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.http_port}/health").status_code == 200
-        except httpx.HTTPError:
-            return False
+        self.child.start()
+        self.child.wait_ready(http_ok(f"http://127.0.0.1:{self.http_port}/health"),
+                              timeout_s=timeout_s, what="healthy")  # fmt: skip
 
     def metrics(self) -> dict[str, float]:
         """Every sample, summed over its labels."""
@@ -72,18 +47,11 @@ class IngestProcess:
 
     def kill(self) -> None:
         """SIGKILL: nothing is flushed."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
+        self.child.kill()
 
     def stop(self) -> int:
         """SIGTERM and wait: what is held is flushed."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
+        return self.child.stop(timeout_s=60)
 
 
 class PacedPublisher(threading.Thread):

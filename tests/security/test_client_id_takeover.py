@@ -25,12 +25,14 @@ from hazmon.ingest.service import IngestService, IngestTuning
 from hazmon.stores.influx import InfluxStore
 from hazmon.testing.brokers import GeneratedBroker
 from hazmon.testing.mqtt_clients import Client, client
-from hazmon.testing.servers import InfluxDB
+from hazmon.testing.processes import Child, hazmon
+from hazmon.testing.servers import InfluxDB, free_port
 from tests.ingest.helpers import T_BASE_MS, running, sample, wait_until
 
 pytestmark = pytest.mark.integration
 
-DEMO_PLANT = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
+ROOT = Path(__file__).parents[2]
+DEMO_PLANT = ROOT / "hazmon" / "demo" / "plant.yaml"
 SITE, GATEWAY = "jh-chem-01", "gw-tankfarm"
 TANKFARM, CHLORINE = f"{SITE}.{GATEWAY}", f"{SITE}.gw-chlorine"
 READINGS = 300
@@ -137,27 +139,14 @@ def test_hazmon_up_runs_ingest_and_alarms_as_their_own_broker_users(
 
 def _up(broker: GeneratedBroker, data: Path, extra_env: dict[str, str]) -> str:
     """Run `hazmon up` until it serves or ends; its output."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from hazmon.testing.servers import free_port
-
-    root = Path(__file__).parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root), **extra_env}
-    argv = [sys.executable, "-m", "hazmon.cli", "up", "--config", str(DEMO_PLANT),
-            "--broker", broker.service_url, "--data", str(data),
-            "--http", f"127.0.0.1:{free_port()}"]  # fmt: skip
+    argv = hazmon("up", "--config", str(DEMO_PLANT), "--broker", broker.service_url,
+                  "--data", str(data), "--http", f"127.0.0.1:{free_port()}")  # fmt: skip
     data.mkdir(parents=True, exist_ok=True)
-    output = data.parent / f"{data.name}.log"
-    with open(output, "wb") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    up = Child(argv, log=data.parent / f"{data.name}.log", name="hazmon up",
+               env={"PYTHONPATH": str(ROOT), **extra_env}).start()  # fmt: skip
     try:
-        wait_until(lambda: proc.poll() is not None or "hazmon console:" in output.read_text(),
+        wait_until(lambda: not up.running or "hazmon console:" in up.output(),
                    timeout_s=120, what="hazmon up serving or ending")  # fmt: skip
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-    return output.read_text()
+        up.stop(timeout_s=60)
+    return up.output()

@@ -5,15 +5,13 @@ the client-id files used to be world-readable), every folder hazmon makes in it 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from hazmon.bus.mqtt import stable_client_id
+from hazmon.testing.processes import Child, hazmon
 from hazmon.testing.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -30,22 +28,15 @@ def _loose(data: Path) -> list[str]:
 
 def _run_until(argv: list[str], data: Path, files: list[str], timeout_s: float = 90) -> str:
     """Run a hazmon command under umask 022 until `files` are in `data`; its output."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    log = data.parent / f"{data.name}.log"
-    with open(log, "wb") as out:
-        argv = [sys.executable, "-m", "hazmon.cli", *argv]
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=lambda: os.umask(0o022))  # fmt: skip
+    child = Child(hazmon(*argv), log=data.parent / f"{data.name}.log", umask=0o022,
+                  env={"PYTHONPATH": str(ROOT)}).start()  # fmt: skip
     try:
-        deadline = time.monotonic() + timeout_s
-        while not all((data / f).exists() for f in files):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
+        child.wait_ready(lambda: all((data / f).exists() for f in files), timeout_s=timeout_s,
+                         what=f"writing {', '.join(files)}")  # fmt: skip
         time.sleep(1.0)  # let it write what it writes at start
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-    return log.read_text()
+        child.stop(timeout_s=60)
+    return child.output()
 
 
 def test_stable_client_id_is_private_under_umask_022(tmp_path: Path) -> None:

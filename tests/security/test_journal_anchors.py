@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import closing
@@ -33,6 +29,8 @@ from hazmon.cli import app as cli
 from hazmon.contract.config import parse_registry
 from hazmon.contract.settings import InfluxAddress, Settings, parse_broker_url
 from hazmon.stores.influx import InfluxStore
+from hazmon.testing.mqtt_clients import subscriber
+from hazmon.testing.processes import Child, hazmon
 from hazmon.testing.servers import InfluxDB, Mosquitto, free_port
 from tests.alarms.journal_helpers import (
     append_anchor_line,
@@ -40,7 +38,7 @@ from tests.alarms.journal_helpers import (
     rewrite_everything,
     rows,
 )
-from tests.alarms.mqtt_helpers import Recorder, publish, publisher, started, stopped
+from tests.alarms.mqtt_helpers import publish, publisher, started, stopped
 from tests.alarms.plant import small_registry_text
 
 pytestmark = pytest.mark.integration
@@ -214,16 +212,15 @@ async def test_the_live_service_verify_uses_every_anchor(anchored: Anchored) -> 
 async def test_every_commit_that_journals_is_anchored_at_once(
     anchored: Anchored, mosquitto: Mosquitto
 ) -> None:
-    recorder = Recorder(mosquitto.port, HEAD_TOPIC)
+    recorder = subscriber(mosquitto.port, HEAD_TOPIC)
     service = anchored.service()
     service.timing = Timing(tick_s=0.2, anchor_s=3600)  # no periodic anchor in this test
     task = await started(service)
     try:
         await _raise_alarms(anchored, service, 10)
         head = service.db.head
-        retained = await asyncio.to_thread(
-            recorder.wait_for, lambda _t, p: p["seq"] == head.seq, 5.0)
-        assert retained["hash"] == head.hash
+        retained = (await recorder.until(lambda m: m.doc["seq"] == head.seq, timeout_s=5.0))
+        assert retained[0].doc["hash"] == head.hash
         store = InfluxStore(_address(anchored.influx))
         for _ in range(100):
             stored = anchors.read_store(store)
@@ -271,16 +268,14 @@ def _journal(data: Path) -> list[tuple[Any, ...]]:
         return conn.execute("SELECT seq, key, event, note FROM journal ORDER BY seq").fetchall()
 
 
-def _hazmon_alarms(anchored: Anchored, *extra: str) -> subprocess.Popen[str]:
+def _hazmon_alarms(anchored: Anchored, *extra: str) -> Child:
     config = anchored.data.parent / "plant.yaml"
     config.write_text(anchored.registry_text)
-    return subprocess.Popen(
-        [sys.executable, "-m", "hazmon.cli", "alarms", "--config", str(config),
-         "--broker", anchored.broker, "--influx", anchored.influx,
-         "--data", str(anchored.data), "--http", f"127.0.0.1:{free_port()}", *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    argv = hazmon("alarms", "--config", str(config), "--broker", anchored.broker,
+                  "--influx", anchored.influx, "--data", str(anchored.data),
+                  "--http", f"127.0.0.1:{free_port()}", *extra)  # fmt: skip
+    return Child(argv, log=anchored.data.parent / "hazmon-alarms.log", cwd=ROOT,
+                 env={"PYTHONPATH": str(ROOT)}, name="hazmon alarms").start()  # fmt: skip
 
 
 def test_hazmon_alarms_refuses_a_cut_journal_and_accepts_it_when_told(
@@ -289,19 +284,16 @@ def test_hazmon_alarms_refuses_a_cut_journal_and_accepts_it_when_told(
     keep = anchored.head_seq - 3
     cut_tail(anchored.data / DB_FILE, keep)
     refused = _hazmon_alarms(anchored)
-    _, err = refused.communicate(timeout=60)
-    assert refused.returncode == 1, err
+    assert refused.wait(timeout_s=60) == 1, refused.output()
+    err = refused.output()
     assert f"ends at entry {keep}" in err and f"has entry {anchored.head_seq}" in err
 
     accepted = _hazmon_alarms(anchored, "--accept-truncated-journal")
     try:
-        for _ in range(300):
-            journal = _journal(anchored.data)
-            if len(journal) > keep and accepted.poll() is None:
-                break
-            assert accepted.poll() is None, accepted.communicate()[1]
-            time.sleep(0.1)
-        entry = journal[keep]
+        accepted.wait_ready(lambda: len(_journal(anchored.data)) > keep,
+                            what="journalling the truncation")  # fmt: skip
+        assert accepted.running, accepted.output()
+        entry = _journal(anchored.data)[keep]
         assert entry[:3] == (keep + 1, "_system/alarms/journal", "truncation_accepted")
         assert f"ends at entry {keep}" in entry[3] and str(anchored.head_seq) in entry[3]
         for _ in range(100):  # anchored afresh: the accepted journal verifies
@@ -311,14 +303,12 @@ def test_hazmon_alarms_refuses_a_cut_journal_and_accepts_it_when_told(
             time.sleep(0.1)
         assert code == 0, answer
     finally:
-        accepted.send_signal(signal.SIGTERM)
-        accepted.communicate(timeout=30)
+        accepted.stop()
     # and a later restart needs no override
     again = _hazmon_alarms(anchored)
     try:
         time.sleep(3)
-        assert again.poll() is None, again.communicate()[1]
+        assert again.running, again.output()
     finally:
-        again.send_signal(signal.SIGTERM)
-        again.communicate(timeout=30)
+        again.stop()
     assert anchored.verify()[0] == 0

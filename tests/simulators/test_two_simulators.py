@@ -4,9 +4,7 @@ leaves the first's gateways online."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -15,6 +13,7 @@ import pytest
 from hazmon.contract import topics
 from hazmon.contract.config import load_registry
 from hazmon.testing.mqtt_clients import client
+from hazmon.testing.processes import Child
 from hazmon.testing.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -24,22 +23,9 @@ GATEWAYS = 14  # the demo plant's
 DEMO_PLANT = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
 
 
-def simulate(broker: Mosquitto, scenario: str, seconds: int, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [str(HAZMON), "simulate", "--broker", broker.url, "--scenario", scenario,
-             "--duration", str(seconds)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-        )
-
-
-def wait_connected(log: Path, count: int, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if log.read_text(errors="replace").count(": connected") >= count:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not {count} connections in {timeout_s:.0f} s:\n{log.read_text()}")
+def simulate(broker: Mosquitto, scenario: str, seconds: int, log: Path) -> Child:
+    return Child([str(HAZMON), "simulate", "--broker", broker.url, "--scenario", scenario,
+                  "--duration", str(seconds)], log=log, name=f"simulate {scenario}").start()
 
 
 def online_states(broker: Mosquitto) -> dict[str, bool]:
@@ -62,14 +48,13 @@ def test_a_second_simulator_takes_no_connection_and_leaves_the_first_online(
     log_start = mosquitto.log_path.stat().st_size
     first = simulate(mosquitto, "normal", 30, first_log)
     try:
-        wait_connected(first_log, GATEWAYS)
+        first.wait_output(": connected", count=GATEWAYS)
         second = simulate(mosquitto, "leak", 8, second_log)
-        assert second.wait(timeout=60) == 0, second_log.read_text()
+        assert second.wait(timeout_s=60) == 0, second.output()
         states = online_states(mosquitto)  # the first still runs
     finally:
-        first.terminate()
-        first.wait(timeout=30)
-    first_out, second_out = first_log.read_text(), second_log.read_text()
+        first.stop()
+    first_out, second_out = first.output(), second.output()
     for out in (first_out, second_out):
         assert "connection lost" not in out
     assert "already online" in second_out and "jh-chem-01/gw-tankfarm" in second_out
