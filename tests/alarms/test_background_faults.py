@@ -30,8 +30,9 @@ from hazmon.runtime.process import raise_open_files_limit
 from hazmon.stores.influx import InfluxStore
 from hazmon.stores.retention import retention_job
 from hazmon.stores.sqlite import SqliteStore
+from hazmon.testing.mqtt_clients import Check, subscriber
 from hazmon.testing.servers import InfluxDB, Mosquitto
-from tests.alarms.mqtt_helpers import Recorder, publish, publisher, started, stopped
+from tests.alarms.mqtt_helpers import publish, publisher, started, stopped
 from tests.alarms.plant import small_registry_text
 
 pytestmark = pytest.mark.integration
@@ -77,9 +78,9 @@ def inject(service: AlarmService, writer: str, code: int, monkeypatch: pytest.Mo
         raise ValueError(writer)
 
 
-def is_system(event: str, condition: str) -> Callable[[str, Any], bool]:
-    return lambda t, p: (t == SYSTEM_ALARMS and p["event"] == event
-                         and p["condition"] == condition)
+def is_system(event: str, condition: str) -> Check:
+    return lambda m: (m.topic == SYSTEM_ALARMS and m.doc["event"] == event
+                      and m.doc["condition"] == condition)
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_noth
     service: AlarmService, mosquitto: Mosquitto, unique_id: str, writer: str, code: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    recorder = Recorder(mosquitto.port, SYSTEM_ALARMS)
+    recorder = subscriber(mosquitto.port, SYSTEM_ALARMS)
     task = await started(service)
     try:
         with monkeypatch.context() as patch:
@@ -151,7 +152,7 @@ async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_noth
             assert errno.errorcode[code] in raised[0]["note"]
             assert raised[0]["priority"] == "high" and raised[0]["state"] == "unack"
             if writer != "publish":
-                got = await asyncio.to_thread(recorder.wait_for, is_system("raised", writer))
+                got = (await recorder.until(is_system("raised", writer)))[0].doc
                 assert got["alarm_id"] == raised[0]["alarm_id"]
             if writer != "evaluation":
                 await still_evaluates(service, unique_id, 2)
@@ -159,7 +160,7 @@ async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_noth
             assert not task.done()
         # the writer works again: the system alarm clears
         await still_evaluates(service, unique_id, 4)
-        await asyncio.to_thread(recorder.wait_for, is_system("cleared", writer))
+        await recorder.until(is_system("cleared", writer))
         assert not [a for a in service.desk.alarms(site="_system", active=True) if a["key"] == key]
         assert not task.done()
     finally:

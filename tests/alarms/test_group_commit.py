@@ -16,8 +16,9 @@ from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.contract.config import parse_registry
 from hazmon.contract.settings import Settings, parse_broker_url
 from hazmon.stores.memory import MemoryStore
+from hazmon.testing.mqtt_clients import subscriber
 from hazmon.testing.servers import Mosquitto
-from tests.alarms.mqtt_helpers import Recorder, publish, publisher
+from tests.alarms.mqtt_helpers import publish, publisher
 from tests.alarms.plant import T0, Clock, registry, small_registry_text, telemetry
 from tests.alarms.test_service_mqtt import is_event, started, stopped
 
@@ -73,7 +74,7 @@ async def test_quiet_messages_wait_for_a_commit_an_alarm_does_not(
         data_dir=tmp_path, client_id=f"alarms-{unique_id}",
         timing=Timing(group_commit_s=3.0),
     )
-    recorder = Recorder(mosquitto.port, f"hazmon/v1/{site}/alarms")
+    recorder = subscriber(mosquitto.port, f"hazmon/v1/{site}/alarms")
     pub = publisher(mosquitto.port)
     task = await started(service)
     topic = f"hazmon/v1/{site}/gw1/telemetry"
@@ -91,7 +92,7 @@ async def test_quiet_messages_wait_for_a_commit_an_alarm_does_not(
         body = {"boot": 1, "seq": 20, "readings": [
             {"sensor": "RC-1", "ts_ms": now + 20, "value": 500.0}]}
         await asyncio.to_thread(publish, pub, topic, body)
-        await asyncio.to_thread(recorder.wait_for, is_event(site, "raised", "high"))
+        await recorder.until(is_event(site, "raised", "high"))
         assert time.monotonic() - began < 2.0  # told at once, not at the group's deadline
         await until(lambda: acked(service) == 21)  # the 20 went with the alarm's commit
         assert last_rows(tmp_path) == 2

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,8 +15,9 @@ from hazmon.alarms.service import AlarmService, Timing
 from hazmon.contract.config import parse_registry
 from hazmon.contract.settings import Settings, parse_broker_url
 from hazmon.stores.memory import MemoryStore
+from hazmon.testing.mqtt_clients import Check, subscriber
 from hazmon.testing.servers import Mosquitto
-from tests.alarms.mqtt_helpers import Recorder, publish, publisher, started, stopped
+from tests.alarms.mqtt_helpers import publish, publisher, started, stopped
 from tests.alarms.plant import small_registry_text
 
 pytestmark = pytest.mark.integration
@@ -29,9 +29,9 @@ def now_ms() -> int:
 
 
 
-def is_event(site: str, event: str, condition: str) -> Any:
-    return lambda t, p: (t == f"hazmon/v1/{site}/alarms" and p["event"] == event
-                         and p["condition"] == condition)
+def is_event(site: str, event: str, condition: str) -> Check:
+    return lambda m: (m.topic == f"hazmon/v1/{site}/alarms" and m.doc["event"] == event
+                      and m.doc["condition"] == condition)
 
 
 async def test_readings_in_alarm_events_out(
@@ -46,7 +46,7 @@ async def test_readings_in_alarm_events_out(
         store=store, data_dir=tmp_path, client_id=f"alarms-{unique_id}",
         timing=Timing(tick_s=0.2), notifiers={"duty": duty, "lead": MemoryNotifier()},
     )
-    recorder = Recorder(mosquitto.port, f"hazmon/v1/{site}/#", "hazmon/v1/journal/head")
+    recorder = subscriber(mosquitto.port, f"hazmon/v1/{site}/#", "hazmon/v1/journal/head")
     pub = publisher(mosquitto.port)
     task = await started(service)
     try:
@@ -56,33 +56,34 @@ async def test_readings_in_alarm_events_out(
             {"sensor": "RC-1", "ts_ms": now_ms(), "value": 120.0}]}
         await asyncio.to_thread(publish, pub, telemetry, batch)
         await asyncio.to_thread(publish, pub, telemetry, batch)  # a redelivery
-        raised = await asyncio.to_thread(recorder.wait_for, is_event(site, "raised", "high_high"))
+        raised = (await recorder.until(is_event(site, "raised", "high_high")))[0].doc
         assert raised["alarm_id"] == f"{site}/GT-1/high_high#1"
         assert (raised["priority"], raised["state"], raised["value"]) == ("critical", "unack", 55.0)
         assert raised["gateway"] == "gw1" and raised["key"] == f"{site}/GT-1/high_high"
-        red = await asyncio.to_thread(
-            recorder.wait_for, lambda t, p: t == f"hazmon/v1/{site}/risk" and p["grade"] == "red")
+        red = (await recorder.until(
+            lambda m: m.topic == f"hazmon/v1/{site}/risk" and m.doc["grade"] == "red"))[0].doc
         assert red["site"] == site
-        await asyncio.to_thread(recorder.wait_for, is_event(site, "notified", "high_high"))
+        await recorder.until(is_event(site, "notified", "high_high"))
         assert sorted(r.alarm_id for r in duty.received) == [
             f"{site}/GT-1/high#1", raised["alarm_id"]]
         # the operator acks: the event goes out too
         alarm = service.desk.act(Ack(raised["alarm_id"], user="zhang.wei", note="on my way"))
         assert alarm["state"] == "acked"
-        acked = await asyncio.to_thread(recorder.wait_for, is_event(site, "acked", "high_high"))
+        acked = (await recorder.until(is_event(site, "acked", "high_high")))[0].doc
         assert acked["user"] == "zhang.wei"
         # the will message: one offline alarm
         await asyncio.to_thread(publish, pub, f"hazmon/v1/{site}/gw1/state",
                                 {"online": False, "boot": 1}, retain=True)
-        await asyncio.to_thread(recorder.wait_for, is_event(site, "raised", "offline"))
+        await recorder.until(is_event(site, "raised", "offline"))
         await asyncio.to_thread(publish, pub, f"hazmon/v1/{site}/gw1/state", b"", retain=True)
     finally:
         await stopped(task)
         pub.disconnect()
-    assert len(recorder.matching(is_event(site, "raised", "high_high"))) == 1
+    assert len([m for m in recorder.snapshot() if is_event(site, "raised", "high_high")(m)]) == 1
     verification = service.desk.journal_verify()
     mine = verification["head"]["hash"]  # the topic is shared: find our retained anchor
-    head = recorder.wait_for(lambda t, p: t == "hazmon/v1/journal/head" and p["hash"] == mine)
+    head = recorder.wait_for(
+        lambda m: m.topic == "hazmon/v1/journal/head" and m.doc["hash"] == mine)[0].doc
     assert verification["ok"] and head["seq"] == verification["entries"]
     assert verification["anchor"]["hash"] == head["hash"]
     events = {r.tags["event"] for r in store.points("alarm_event", from_ms=0, to_ms=2**62)}
@@ -106,16 +107,16 @@ async def test_mqtt_notifier_and_gateway_state_over_the_broker(
         registry=registry, broker=parse_broker_url(mosquitto.url), settings=Settings(),
         store=MemoryStore(), data_dir=tmp_path, timing=Timing(tick_s=0.2),
     )
-    recorder = Recorder(mosquitto.port, f"hazmon/v1/{site}/#", notify_topic)
+    recorder = subscriber(mosquitto.port, f"hazmon/v1/{site}/#", notify_topic)
     pub = publisher(mosquitto.port)
     task = await started(service)
     try:
         await asyncio.to_thread(publish, pub, f"hazmon/v1/{site}/gw1/telemetry", {
             "boot": 1, "seq": 0, "readings": [{"sensor": "ESD-A", "ts_ms": now_ms(),
                                                "state": "tripped"}]})
-        told = await asyncio.to_thread(recorder.wait_for, lambda t, p: t == notify_topic)
+        told = (await recorder.until(lambda m: m.topic == notify_topic))[0].doc
         assert (told["event"], told["condition"], told["value"]) == ("raised", "trip", "tripped")
-        notified = await asyncio.to_thread(recorder.wait_for, is_event(site, "notified", "trip"))
+        notified = (await recorder.until(is_event(site, "notified", "trip")))[0].doc
         assert notified["note"] == f"duty (tier 1): mqtt {notify_topic}: published"
         permit = service.desk.act(BypassPermit(
             site, "ESD-A", user="wang.eng", until_ms=now_ms() + 3_600_000, reason="proof test",
@@ -151,7 +152,7 @@ async def test_retained_telemetry_is_acknowledged_and_never_evaluated(
         broker=parse_broker_url(mosquitto.url), settings=Settings(), store=MemoryStore(),
         data_dir=tmp_path, client_id=f"alarms-{unique_id}", timing=Timing(tick_s=0.2),
     )
-    recorder = Recorder(mosquitto.port, f"hazmon/v1/{site}/alarms")
+    recorder = subscriber(mosquitto.port, f"hazmon/v1/{site}/alarms")
     task = await started(service)
     try:
         ignored = "hazmon_alarm_retained_telemetry_ignored_total"
@@ -164,9 +165,9 @@ async def test_retained_telemetry_is_acknowledged_and_never_evaluated(
         fresh = {"boot": 1, "seq": 1, "readings": [
             {"sensor": "GT-1", "ts_ms": now_ms(), "value": 30.0}]}
         await asyncio.to_thread(publish, pub, telemetry, fresh)
-        raised = await asyncio.to_thread(recorder.wait_for, is_event(site, "raised", "high"))
+        raised = (await recorder.until(is_event(site, "raised", "high")))[0].doc
         assert raised["value"] == 30.0
-        assert recorder.matching(is_event(site, "raised", "high_high")) == []
+        assert [m for m in recorder.snapshot() if is_event(site, "raised", "high_high")(m)] == []
     finally:
         await stopped(task)
         await asyncio.to_thread(publish, pub, telemetry, b"", retain=True)
