@@ -19,13 +19,14 @@ import multiprocessing as mp
 import multiprocessing.synchronize
 import os
 import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 
 import orjson
+
+from hazmon.testing.mqtt_packets import connect_packet, publish_packet
 
 CHUNK_BYTES = 64 * 1024
 
@@ -35,25 +36,6 @@ class LoadGateway:
     site: str
     gateway: str
     sensors: tuple[tuple[str, bool], ...]  # (sensor id, is an interlock)
-
-
-def _varlen(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def connect_packet(client_id: str) -> bytes:
-    body = b"\x00\x04MQTT\x04\x02\x00\x00" + struct.pack("!H", len(client_id)) + client_id.encode()
-    return b"\x10" + _varlen(len(body)) + body
-
-
-def publish_packet(topic: bytes, mid: int, payload: bytes) -> bytes:
-    body = struct.pack("!H", len(topic)) + topic + struct.pack("!H", mid) + payload
-    return b"\x32" + _varlen(len(body)) + body
 
 
 def payloads(gw: LoadGateway, *, per_message: int, readings: int, start_ms: int) -> list[bytes]:

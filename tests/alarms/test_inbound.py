@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import pytest
 
-from benchmarks.ingest_load import connect_packet, publish_packet
 from hazmon.alarms.inbound import Inbound, MqttLink
 from hazmon.bus.mqtt import MQTT_V311, MqttOptions, new_client
 from hazmon.bus.paho_patches import READ_CHUNK_BYTES
+from hazmon.testing.mqtt_packets import connect_packet, publish_packet
 from hazmon.testing.servers import Mosquitto
 
 QUIET_S = 1.0  # a resumed session that gets nothing in this long holds nothing

@@ -19,6 +19,7 @@ from hazmon.bus.paho_patches import (
     parse_publish,
     puback_bytes,
 )
+from hazmon.testing.mqtt_packets import publish_packet
 from hazmon.testing.servers import Mosquitto
 from tests.ingest.helpers import Publisher, wait_until
 
@@ -149,8 +150,6 @@ class StreamSocket:
 def test_draining_the_buffer_never_reads_the_socket_again() -> None:
     """paho's loop must get back to writing PUBACKs while data keeps coming (regression:
     a loop that kept reading starved the acknowledgements and the broker dropped)."""
-    from benchmarks.ingest_load import publish_packet
-
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311, manual_ack=True)
     got: list[bytes] = []
     client.on_message = lambda _c, _u, m: got.append(m.payload)
