@@ -22,7 +22,8 @@ credentials are then used for:
 
 After each phase: `/health` must answer 200 and RSS is sampled. At the end a plain
 reading from the gateway must show up in the API (still processing, not only
-answering). Figures are printed, and returned by `run()` for tests/security.
+answering). Figures are printed, with --json as JSON too (which tests/security reads),
+and returned by `run()`.
 """
 
 from __future__ import annotations

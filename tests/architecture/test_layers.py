@@ -14,7 +14,9 @@ One import root, `hazmon`, in layers:
 - `hazmon.ingest` and `hazmon.alarms` are parallel consumers of the bus: neither
   imports the other;
 - nothing imports the command line (`hazmon.cli`), which sits on top of everything;
-- nothing is imported by its old top-level name (`alarms`, `api`, ...): one root.
+- nothing is imported by its old top-level name (`alarms`, `api`, ...): one root;
+- the tests and the benchmarks do not import each other: what both need is in
+  `hazmon.testing`, and the benchmarks' own tests are in benchmarks/tests.
 """
 
 from __future__ import annotations
@@ -146,3 +148,27 @@ def test_nothing_is_imported_by_an_old_top_level_name() -> None:
             if name.split(".")[0] in PARTS:
                 bad.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
     assert bad == []
+
+
+def crossing_imports(root: Path) -> list[str]:
+    """Imports of the benchmarks under root/tests, and of the tests under root/benchmarks
+    (anywhere in a file: at the top, or inside a function)."""
+    crossings = (("tests", "benchmarks"), ("benchmarks", "tests"))
+    return [f"{path.relative_to(root)}:{line} imports {name}"
+            for folder, other in crossings
+            for path in sorted((root / folder).rglob("*.py"))
+            for line, name in imports(path) if name.split(".")[0] == other]
+
+
+def test_the_tests_and_the_benchmarks_do_not_import_each_other(tmp_path: Path) -> None:
+    assert crossing_imports(ROOT) == []
+    (tmp_path / "tests" / "cli").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "tests").mkdir(parents=True)
+    (tmp_path / "tests" / "cli" / "test_x.py").write_text(
+        "def test_x() -> None:\n    from benchmarks.e2e_bench import parse_args\n")
+    (tmp_path / "benchmarks" / "tests" / "test_y.py").write_text(
+        "import benchmarks.e2e\nfrom tests.alarms.plant import T0\n")
+    assert crossing_imports(tmp_path) == [
+        "tests/cli/test_x.py:2 imports benchmarks.e2e_bench",
+        "benchmarks/tests/test_y.py:2 imports tests.alarms.plant",
+    ]

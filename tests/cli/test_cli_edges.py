@@ -90,29 +90,3 @@ def test_journal_export_is_csv_unless_told(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     table = list(csv.reader(io.StringIO(result.stdout)))
     assert table[0][:3] == ["seq", "ts_ms", "alarm_id"] and len(table) == 4
-
-
-def test_bench_passes_its_options_on_as_the_script_reads_them(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import subprocess
-
-    from benchmarks.e2e_bench import parse_args
-    from hazmon.cli import bench
-
-    seen: list[list[str]] = []
-
-    def run(argv: list[str], check: bool) -> subprocess.CompletedProcess[bytes]:
-        seen.append(argv[2:])
-        return subprocess.CompletedProcess(argv, 0)
-
-    monkeypatch.setattr(bench.subprocess, "run", run)
-    assert runner.invoke(app, ["bench"]).exit_code == 0
-    assert runner.invoke(app, ["bench", "--per-message", "50", "--systems", "hazmon",
-                               "--storage-only", "--out", "/tmp/x"]).exit_code == 0
-    defaults, chosen = (parse_args(argv) for argv in seen)
-    assert (defaults.per_message, defaults.systems, defaults.storage_only) == (
-        (50, 1), ("hazmon", "node-red"), False)
-    assert defaults.seconds == parse_args([]).seconds
-    assert (chosen.per_message, chosen.systems, chosen.storage_only, str(chosen.out)) == (
-        (50,), ("hazmon",), True, "/tmp/x")

@@ -1,24 +1,38 @@
 """Hostile payloads against a live `hazmon up` on a real Mosquitto with the generated
-ACLs (benchmarks/hostile_run.py, shortened): it keeps serving, keeps processing, and
-its memory levels off. One run, shared by the tests of this module (~40 s).
+ACLs (benchmarks/hostile_run.py, shortened, run as the script it is): it keeps serving,
+keeps processing, and its memory levels off. One run, shared by the tests of this
+module (~40 s).
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from benchmarks.hostile_run import Figures, run
+from hazmon.testing.processes import Child
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "hostile_run.py"
+Figures = SimpleNamespace  # the run's figures and phases, read from its JSON
+
 
 @pytest.fixture(scope="module")
-def figures() -> Iterator[Figures]:
-    result = run(scale=0.5, flood_s=6.0, log=lambda _line: None)
-    print("\n".join(result.lines()))  # shown with -rP / on failure
-    yield result
+def figures(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Figures]:
+    """The figures the run prints as JSON (--json), after its own lines."""
+    log = tmp_path_factory.mktemp("hostile") / "hostile_run.log"
+    run = Child([sys.executable, str(SCRIPT), "--scale", "0.5", "--flood-s", "6", "--json"],
+                log=log, name="hostile run").start()  # fmt: skip
+    assert run.wait(timeout_s=600) == 0, run.log_tail()
+    lines = run.output().splitlines()
+    printed, doc = lines[: lines.index("{")], json.loads("\n".join(lines[lines.index("{") :]))
+    print("\n".join(printed))  # shown with -rP / on failure
+    yield Figures(**doc | {"phases": [Figures(**p) for p in doc["phases"]]})
 
 
 def phase(figures: Figures, name: str) -> dict[str, object]:
