@@ -193,3 +193,36 @@ def influx_db(influxdb: InfluxDB, unique_id: str) -> Iterator[str]:
     influxdb.create_database(name)
     yield name
     influxdb.drop_database(name)
+
+
+# --- NATS JetStream clusters from `hazmon cluster-config`'s files (hazmon.testing.nats) ---
+
+from hazmon.testing.nats import NatsCluster  # noqa: E402
+
+
+def _nats(size: int) -> Iterator[NatsCluster]:
+    try:
+        cluster = NatsCluster(size=size)
+    except ServerNotInstalledError as exc:
+        missing = str(exc)
+    else:
+        try:
+            cluster.start()
+            yield cluster
+        finally:
+            cluster.close()
+        return
+    pytest.fail(missing, pytrace=False)
+
+
+@pytest.fixture
+def nats_cluster() -> Iterator[NatsCluster]:
+    """Three nats-server processes as one JetStream cluster with a meta leader; the
+    test may kill, stop or restart its nodes."""
+    yield from _nats(3)
+
+
+@pytest.fixture
+def nats_single() -> Iterator[NatsCluster]:
+    """One nats-server with JetStream (no cluster)."""
+    yield from _nats(1)

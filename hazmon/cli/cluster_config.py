@@ -49,7 +49,9 @@ MAX_PAYLOAD_BYTES = 2 * 1024 * 1024  # as broker-config's max_packet_size
 BCRYPT_COST = 8  # passwords are 192 random bits: cost buys nothing but reconnect CPU
 API_USER = "hazmon-api"
 ROUTE_USER = "hazmon-route"
-SERVICE_SUBJECTS = "hazmon.svc.>"  # requests between hazmon's own services
+# hazmon's own subjects (hazmon.bus.jetstream): partition ticks, partition changelogs,
+# requests to a partition's owner; written and read by alarm workers and the API only
+SERVICE_SUBJECTS = "hz.>"
 JETSTREAM_PUBLISH = ("$JS.API.>", "$JS.ACK.>", "$JS.FC.>")
 INBOX = "_INBOX.>"
 AUTH_NAME, CLUSTER_AUTH_NAME, STREAMS_NAME, SECRETS_NAME = (
@@ -291,7 +293,7 @@ def _service_user(user: BrokerUser) -> NatsUser:
     if alarms:
         publish += ["$KV.>", SERVICE_SUBJECTS]
         subscribe.append(SERVICE_SUBJECTS)
-    what = f"{user.what}; JetStream" + (", KV buckets, answers the API" if alarms else "")
+    what = f"{user.what}; JetStream" + (", partitions, KV, answers the API" if alarms else "")
     return NatsUser(user.name, what, "STANDARD",
                     Permissions(tuple(publish), tuple(subscribe), allow_responses=alarms))
 
@@ -304,7 +306,8 @@ def _api_user() -> NatsUser:
     what = ("hazmon api: reads replicated state (JetStream, KV) and the live alarms and "
             "risk; sends operator actions to the partition's owner")  # fmt: skip
     return NatsUser(API_USER, what, "STANDARD",
-                    Permissions((*JETSTREAM_PUBLISH, SERVICE_SUBJECTS), tuple(subscribe)))
+                    Permissions((*JETSTREAM_PUBLISH, SERVICE_SUBJECTS),
+                                (*subscribe, SERVICE_SUBJECTS)))  # fmt: skip
 
 
 def _warnings(registry: Registry, nodes: Sequence[Node]) -> list[str]:
@@ -346,6 +349,14 @@ def node_conf(plan: ClusterPlan, node: Node, *, store_dir: str, bind: str | None
     def at(port: int) -> str:
         return _q(f"{host}:{port}")
 
+    cluster = [
+        "cluster {",
+        f"  name: {_q(CLUSTER_NAME)}",
+        f"  listen: {at(node.cluster_port)}",
+        f"  include {_q(CLUSTER_AUTH_NAME)}",
+        "}",
+        "",
+    ]
     return "\n".join([
         f"# Written by `hazmon cluster-config` from {plan.source}: regenerate, don't edit.",
         f"# Node {node.index} of {len(plan.nodes)} of the JetStream cluster {CLUSTER_NAME!r}. "
@@ -370,12 +381,7 @@ def node_conf(plan: ClusterPlan, node: Node, *, store_dir: str, bind: str | None
         f"  stream_replicas: {plan.replicas}",
         "}",
         "",
-        "cluster {",
-        f"  name: {_q(CLUSTER_NAME)}",
-        f"  listen: {at(node.cluster_port)}",
-        f"  include {_q(CLUSTER_AUTH_NAME)}",
-        "}",
-        "",
+        *(cluster if len(plan.nodes) > 1 else ["# One node: no cluster, no routes.", ""]),
         f"include {_q(AUTH_NAME)}",
         "",
     ])  # fmt: skip
