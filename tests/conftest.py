@@ -1,4 +1,6 @@
-"""Shared fixtures: real servers for the integration tier, and the tier markers.
+"""Shared fixtures: real servers for the integration tier and the tier markers (from
+hazmon.testing.fixtures, which the benchmarks' own tests use too), the umask and the
+retained journal head put back between tests.
 
 Tiers (docs/development.md, "Tests"): a test marked ``integration``, ``browser`` or
 ``fuzz`` is one of those; every other test is marked ``unit`` here, so ``pytest -m unit``
@@ -18,17 +20,23 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from hypothesis import settings
 
-from hazmon.testing.servers import InfluxDB, Mosquitto, ServerNotInstalledError
-
-_TIER_MARKERS = {"integration", "browser", "fuzz"}
+from hazmon.testing.fixtures import (  # noqa: F401 (fixtures are found by name)
+    fresh_influxdb,
+    fresh_mosquitto,
+    influx_db,
+    influxdb,
+    mark_tiers,
+    mosquitto,
+    mqtt_prefix,
+    unique_id,
+)
+from hazmon.testing.servers import Mosquitto, ServerNotInstalledError
 
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True, deadline=None)
 settings.register_profile("dev", print_blob=True)
@@ -36,14 +44,9 @@ settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev")
 )
 
-S = TypeVar("S", Mosquitto, InfluxDB)
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    unit = pytest.mark.unit
-    for item in items:
-        if not any(item.get_closest_marker(name) for name in _TIER_MARKERS):
-            item.add_marker(unit)
+    mark_tiers(items)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -74,57 +77,6 @@ def missing_libraries(binary: Path) -> list[str]:
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [line.split()[0] for line in out.splitlines() if "not found" in line]
-
-
-def _started(factory: type[S]) -> S:
-    try:
-        server = factory()
-    except ServerNotInstalledError as exc:
-        missing = str(exc)  # fail outside the except: no "during handling" noise
-    else:
-        try:
-            server.start()
-        except BaseException:
-            server.close()
-            raise
-        return server
-    pytest.fail(missing, pytrace=False)
-
-
-# --- session servers: started once, shared; each test isolates by its own ids --------
-
-
-@pytest.fixture(scope="session")
-def mosquitto() -> Iterator[Mosquitto]:
-    """A Mosquitto broker for the whole session. Don't stop it: use fresh_mosquitto."""
-    server = _started(Mosquitto)
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="session")
-def influxdb() -> Iterator[InfluxDB]:
-    """An InfluxDB for the whole session. Don't stop it: use fresh_influxdb."""
-    server = _started(InfluxDB)
-    yield server
-    server.close()
-
-
-# --- per-test servers, for tests that stop, kill or restart them ----------------------
-
-
-@pytest.fixture
-def fresh_mosquitto() -> Iterator[Mosquitto]:
-    server = _started(Mosquitto)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def fresh_influxdb() -> Iterator[InfluxDB]:
-    server = _started(InfluxDB)
-    yield server
-    server.close()
 
 
 # --- per-test isolation ---------------------------------------------------------------
@@ -172,27 +124,6 @@ def clear_retained(broker: Mosquitto, topic: str) -> None:
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-@pytest.fixture
-def unique_id() -> str:
-    """A short id unique to this test, safe as a site id, topic level or db name."""
-    return f"t{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def mqtt_prefix(unique_id: str) -> str:
-    """A topic root of this test's own, for tests that publish outside hazmon/v1/..."""
-    return unique_id
-
-
-@pytest.fixture
-def influx_db(influxdb: InfluxDB, unique_id: str) -> Iterator[str]:
-    """A database of this test's own on the session InfluxDB, dropped afterwards."""
-    name = f"hazmon_{unique_id}"
-    influxdb.create_database(name)
-    yield name
-    influxdb.drop_database(name)
 
 
 # --- NATS JetStream clusters from `hazmon cluster-config`'s files (hazmon.testing.nats) ---
