@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 
 import typer
 
-from hazmon.contract.errors import HazmonError
+from hazmon.broker.acl import BrokerConfigError  # the cluster is the broker: one error
 
 if TYPE_CHECKING:
     from hazmon.broker.acl import BrokerUser
@@ -58,14 +58,6 @@ AUTH_NAME, CLUSTER_AUTH_NAME, STREAMS_NAME, SECRETS_NAME = (
     "auth.conf", "cluster-auth.conf", "streams.json", "secrets")  # fmt: skip
 
 Connection = Literal["MQTT", "STANDARD"]
-
-
-class ClusterConfigError(HazmonError):
-    """The nodes or options cannot make a cluster configuration; every reason listed."""
-
-    def __init__(self, reasons: Sequence[str]) -> None:
-        self.reasons = list(reasons)
-        super().__init__("\n".join(self.reasons))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +121,7 @@ def parse_size(text: str) -> int:
     """`10GiB`, `500MB`, `1073741824` -> bytes (KiB.. binary, KB.. decimal)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", text, re.IGNORECASE)
     if m is None:
-        raise ClusterConfigError([f"a size such as 10GiB, 500MB or 1073741824, got {text!r}"])
+        raise BrokerConfigError([f"a size such as 10GiB, 500MB or 1073741824, got {text!r}"])
     unit = (m.group(2) or "B").upper()
     power = "BKMGT".index(unit[0])
     base = 1024 if "I" in unit else 1000
@@ -140,7 +132,7 @@ def parse_age(text: str) -> int:
     """`7d`, `36h`, `90m`, `3600s` or `3600` -> seconds."""
     m = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text, re.IGNORECASE)
     if m is None:
-        raise ClusterConfigError([f"an age such as 7d, 36h, 90m or 3600s, got {text!r}"])
+        raise BrokerConfigError([f"an age such as 7d, 36h, 90m or 3600s, got {text!r}"])
     return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}[m.group(2).lower()]
 
 
@@ -184,7 +176,7 @@ def parse_nodes(
         nodes.append(Node(i + 1, host, port, cl, mq, mon))
     reasons += _port_reasons(nodes)
     if reasons:
-        raise ClusterConfigError(reasons)
+        raise BrokerConfigError(reasons)
     return tuple(nodes)
 
 
@@ -210,7 +202,7 @@ def mqtt_subject(topic: str) -> str:
     separates tokens, `.` becomes `//`, empty levels are kept with `/`, `+` and `#` are
     `*` and `>`. `hazmon/v1/s.1/gw/telemetry` -> `hazmon.v1.s//1.gw.telemetry`."""
     if not topic or any(c in topic for c in " \t\n\r\f\x7f"):
-        raise ClusterConfigError([f"a topic without spaces, got {topic!r}"])
+        raise BrokerConfigError([f"a topic without spaces, got {topic!r}"])
     out: list[str] = []
     last = len(topic) - 1
     for i, c in enumerate(topic):
@@ -252,7 +244,7 @@ def plan_cluster(
     source: str = "the registry",
 ) -> ClusterPlan:
     """Users and permissions for `registry` on `nodes`; every reason it cannot, at once."""
-    from hazmon.broker.acl import Address, BrokerConfigError, plan_broker
+    from hazmon.broker.acl import Address, plan_broker
 
     reasons = []
     if not 1 <= partitions <= 1024:
@@ -267,7 +259,7 @@ def plan_cluster(
     except BrokerConfigError as exc:
         reasons += exc.reasons
     if reasons:
-        raise ClusterConfigError(reasons)
+        raise BrokerConfigError(reasons)
     users = [_mqtt_user(u) if u.name not in _SERVICES else _service_user(u) for u in broker.users]
     users.append(_api_user())
     return ClusterPlan(tuple(nodes), tuple(users), partitions, max_bytes, max_age_s, source,
@@ -472,7 +464,7 @@ def write_cluster_config(
     names = [u.name for u in plan.users] + [ROUTE_USER]
     unknown = sorted(set(rotate) - set(names) - {"all"})
     if unknown:
-        raise ClusterConfigError([f"--rotate: users of this configuration, got {unknown}"])
+        raise BrokerConfigError([f"--rotate: users of this configuration, got {unknown}"])
     out.mkdir(parents=True, exist_ok=True)
     folder = out / SECRETS_NAME
     existing = _read_secrets(folder)
@@ -579,7 +571,7 @@ def cluster_config(
             typer.echo(str(problem), err=True)
         typer.echo(f"{len(exc.problems)} problem(s) in {config}", err=True)
         raise typer.Exit(2) from None
-    except ClusterConfigError as exc:
+    except BrokerConfigError as exc:
         for reason in exc.reasons:
             typer.echo(f"cluster-config: expected {reason}", err=True)
         raise typer.Exit(2) from None

@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from typer.testing import CliRunner
 
-from hazmon.broker.acl import Address, plan_broker
+from hazmon.broker.acl import Address, BrokerConfigError, plan_broker
 from hazmon.cli import app
 from hazmon.cli.cluster_config import (
     API_USER,
@@ -31,7 +31,6 @@ from hazmon.cli.cluster_config import (
     JETSTREAM_PUBLISH,
     ROUTE_USER,
     SERVICE_SUBJECTS,
-    ClusterConfigError,
     ClusterPlan,
     filter_subjects,
     mqtt_subject,
@@ -77,7 +76,7 @@ def test_topics_become_the_subjects_of_the_mqtt_listener(topic: str, subject: st
 def test_a_multi_level_filter_needs_its_parent_level_too() -> None:
     assert filter_subjects("hazmon/v1/#") == ["hazmon.v1", "hazmon.v1.>"]
     assert filter_subjects("hazmon/v1/+/alarms") == ["hazmon.v1.*.alarms"]
-    with pytest.raises(ClusterConfigError):
+    with pytest.raises(BrokerConfigError):
         mqtt_subject("a b/c")
 
 
@@ -113,7 +112,7 @@ def test_explicit_ports_one_per_node() -> None:
 def test_bad_nodes_are_refused_with_the_reason(
     nodes: str, options: dict[str, str], expected: str
 ) -> None:
-    with pytest.raises(ClusterConfigError) as caught:
+    with pytest.raises(BrokerConfigError) as caught:
         parse_nodes(nodes, **options)
     assert any(expected in reason for reason in caught.value.reasons), caught.value.reasons
 
@@ -128,15 +127,15 @@ def test_sizes_and_ages() -> None:
     assert (parse_age("36h"), parse_age("90m"), parse_age("3600s"), parse_age("60")) == (
         129_600, 5400, 3600, 60)  # fmt: skip
     for bad in ("ten", "5 parsecs"):
-        with pytest.raises(ClusterConfigError):
+        with pytest.raises(BrokerConfigError):
             parse_size(bad)
-    with pytest.raises(ClusterConfigError):
+    with pytest.raises(BrokerConfigError):
         parse_age("1w")
 
 
 @pytest.mark.unit
 def test_a_budget_too_small_or_partitions_out_of_range_are_refused() -> None:
-    with pytest.raises(ClusterConfigError) as caught:
+    with pytest.raises(BrokerConfigError) as caught:
         plan(partitions=0, max_bytes=1024, max_age_s=1)
     assert len(caught.value.reasons) == 3
 
