@@ -10,9 +10,9 @@ partition over builds a fresh local file by committing every record again in ord
 it never reads the previous owner's disk.
 
 A record is the arguments of one `AlarmDb.commit`, as JSON:
-`{"v": 1, "events": [...], "dirty": {...}, "outbox_add": [...], "outbox_done": [...],
-"now_ms": N}`; the record a new owner writes to fence its predecessor out carries
-`"takeover": "<worker>"` and nothing to apply.
+`{"v": 1, "by": "<worker>", "events": [...], "dirty": {...}, "outbox_add": [...],
+"outbox_done": [...], "now_ms": N}`; the record a new owner writes to fence its
+predecessor out carries `"takeover": "<worker>"` and nothing to apply.
 """
 
 from __future__ import annotations
@@ -40,10 +40,12 @@ def encode(
     outbox_add: Sequence[NotifyRequest] = (),
     outbox_done: Sequence[str] = (),
     now_ms: int = 0,
+    by: str = "",
 ) -> bytes:
     return orjson.dumps(
         {
             "v": VERSION,
+            "by": by,
             "events": [asdict(e) for e in events],
             "dirty": {
                 "sensors": dirty.sensors,
@@ -98,9 +100,10 @@ class ReplicatedDb(AlarmDb):
     append is refused (`Fenced`) or fails, nothing is written locally and the error
     goes to the desk, which forgets what it evaluated (the messages stay unacknowledged)."""
 
-    def __init__(self, data_dir: Path, writer: Writer) -> None:
+    def __init__(self, data_dir: Path, writer: Writer, *, by: str = "") -> None:
         super().__init__(data_dir)
         self.writer = writer
+        self.by = by
 
     def commit(
         self,
@@ -112,7 +115,8 @@ class ReplicatedDb(AlarmDb):
         now_ms: int = 0,
     ) -> Head:
         self.writer(
-            encode(events, dirty, outbox_add=outbox_add, outbox_done=outbox_done, now_ms=now_ms)
+            encode(events, dirty, outbox_add=outbox_add, outbox_done=outbox_done,
+                   now_ms=now_ms, by=self.by)
         )
         return super().commit(
             events, dirty, outbox_add=outbox_add, outbox_done=outbox_done, now_ms=now_ms

@@ -81,27 +81,33 @@ class StreamPlan:
 
 
 def partition_of(site: str, partitions: int) -> int:
-    """NATS's `{{partition(n,1)}}` of a site id: 32-bit FNV-1a, modulo n."""
+    """NATS's `{{partition(n,1)}}` of a site's subject token: 32-bit FNV-1a, modulo n."""
     h = 0x811C9DC5
-    for byte in site.encode():
+    for byte in _token(site).encode():
         h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
     return h % partitions
 
 
+def _token(level: str) -> str:
+    """A topic level as a subject token: NATS's MQTT listener writes `.` as `//`."""
+    return level.replace(".", "//")
+
+
 def topic_of(subject: str) -> str:
     """`hz.in.{p}.{site}.{gateway}.{leaf}` -> `hazmon/v1/{site}/{gateway}/{leaf}`;
-    `hz.in.{p}.tick` -> `hz/tick/{p}`."""
-    parts = subject.split(".")
+    `hz.in.{p}.tick` -> `hz/tick/{p}`; any other subject level by level."""
+    parts = [token.replace("//", ".") for token in subject.split(".")]
     if len(parts) == 6 and parts[0] == "hz" and parts[1] == "in":
         return "hazmon/v1/" + "/".join(parts[3:])
     if len(parts) == 4 and parts[3] == "tick":
         return f"hz/tick/{parts[2]}"
-    return subject.replace(".", "/")
+    return "/".join(parts)
 
 
 def subject_of(topic: str) -> str:
-    """An MQTT topic as NATS's MQTT bridge names it (no `.`, `+` or `#` in ours)."""
-    return topic.replace("/", ".")
+    """An MQTT topic (hazmon's: no empty levels, `+` or `#`) as NATS's MQTT listener
+    names it: levels become tokens, `.` becomes `//`."""
+    return ".".join(_token(level) for level in topic.split("/"))
 
 
 def tick_subject(partition: int) -> str:
