@@ -37,8 +37,9 @@ def test_topics_and_subjects_map_both_ways() -> None:
 def _publish_as_gateways(cluster: NatsCluster, gateways: list[tuple[str, str]]) -> None:
     for site, gateway in gateways:
         user = f"{site}.{gateway}"
+        client_id = user.replace(".", "_")  # NATS's MQTT listener refuses dots in ids
         with client(cluster.nodes[0].mqtt_port, user, cluster.password(user),
-                    protocol=paho.MQTTv311, client_id=user.replace(".", "_")) as gw:  # NATS refuses dots in ids
+                    protocol=paho.MQTTv311, client_id=client_id) as gw:
             reason = gw.connect()
             assert reason is not None and not reason.is_failure, reason
             assert gw.publish(f"hazmon/v1/{site}/{gateway}/telemetry", b'{"seq": 1}') == 0
