@@ -170,4 +170,3 @@ class DrivenDesk(MemoryDesk):
         self.clear = self.feed.clear
 
 
-FakeDesk = DrivenDesk  # the name older tests import

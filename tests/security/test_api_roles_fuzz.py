@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 
 from hazmon.api.app import create_app
 from hazmon.api.hardening import HardeningSettings, harden
-from hazmon.api.testing import FakeDesk
+from hazmon.api.testing import DrivenDesk
 from hazmon.contract.config import load_registry
 from hazmon.stores.memory import MemoryStore
 from tests.security.test_hardening import DEMO_PLANT
@@ -61,7 +61,7 @@ NO_ROUTE = {"error": "not_found", "detail": "Not Found"}  # the path matched no 
 
 def _app() -> FastAPI:
     registry = load_registry(DEMO_PLANT)
-    desk = FakeDesk(registry)
+    desk = DrivenDesk(registry)
     desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 22.0)
     desk.raise_alarm("jh-chem-01", "GT-102", "high_high", "critical", 45.0, latched=True)
     app = create_app(registry=registry, desk=desk, store=MemoryStore(), metrics=[],

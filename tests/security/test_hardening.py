@@ -27,7 +27,7 @@ from hazmon.api.hardening import (
     SecurityHeaders,
     harden,
 )
-from hazmon.api.testing import FakeDesk
+from hazmon.api.testing import DrivenDesk
 from hazmon.contract.config import load_registry
 from hazmon.stores.memory import MemoryStore
 
@@ -328,7 +328,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture
 def real_app(clock: Clock) -> Iterator[FastAPI]:
     registry = load_registry(DEMO_PLANT)
-    desk = FakeDesk(registry)
+    desk = DrivenDesk(registry)
     desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 22.0)
     app = create_app(registry=registry, desk=desk, store=MemoryStore(), metrics=[],
                      health=lambda: {"broker": True, "store": True})  # fmt: skip
