@@ -520,3 +520,39 @@ def test_the_services_do_what_the_bus_needs_under_their_permissions(
             await ingest.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.integration
+def test_another_gateway_taking_a_client_id_closes_its_connection_but_gains_nothing(
+    nats_single: NatsCluster,
+) -> None:
+    """NATS's MQTT listener does not tie a client id to its user (Mosquitto's
+    use_username_as_clientid has no counterpart): a gateway that connects with another's
+    id replaces its connection. Its permissions stay its own: what it sends under that
+    id on the other's topic is dropped."""
+
+    async def scenario() -> None:
+        nc, js = await _stream(nats_single, "TAKEOVER", ["hazmon.v1.*.*.telemetry"])
+        port = nats_single.nodes[0].mqtt_port
+        with client(port, "s1.gw1", nats_single.password("s1.gw1"), protocol=V311,
+                    client_id="hazmon-gw-s1-gw1") as owner, \
+             client(port, "s1.gw2", nats_single.password("s1.gw2"), protocol=V311,
+                    client_id="hazmon-gw-s1-gw1") as intruder:  # fmt: skip
+            assert owner.connect() == 0
+            assert intruder.connect() == 0
+            for _ in range(100):  # 5 s at most
+                if owner.disconnects:
+                    break
+                await asyncio.sleep(0.05)
+            assert owner.disconnects >= 1
+            intruder.mqtt.reconnect_delay_set(min_delay=30, max_delay=30)
+            owner.mqtt.reconnect_delay_set(min_delay=30, max_delay=30)
+            assert intruder.publish("hazmon/v1/s1/gw1/telemetry", b'{"forged": 1}') == 0
+            assert intruder.publish("hazmon/v1/s1/gw2/telemetry", b'{"own": 1}') == 0
+        stored = await _messages(js, "TAKEOVER", 1)
+        assert stored[0].subject == "hazmon.v1.s1.gw2.telemetry"
+        await asyncio.sleep(0.5)
+        assert (await js.stream_info("TAKEOVER")).state.messages == 1
+        await nc.close()
+
+    asyncio.run(scenario())
