@@ -30,10 +30,8 @@ from typing import TYPE_CHECKING, Literal
 
 import typer
 
-from hazmon.broker.acl import BrokerConfigError  # the cluster is the broker: one error
-
 if TYPE_CHECKING:
-    from hazmon.broker.acl import BrokerUser
+    from hazmon.broker.acl import BrokerConfigError, BrokerUser
     from hazmon.contract.registry import Registry
 
 CLUSTER_NAME = "hazmon"
@@ -58,6 +56,14 @@ AUTH_NAME, CLUSTER_AUTH_NAME, STREAMS_NAME, SECRETS_NAME = (
     "auth.conf", "cluster-auth.conf", "streams.json", "secrets")  # fmt: skip
 
 Connection = Literal["MQTT", "STANDARD"]
+
+
+def _refused(reasons: Sequence[str]) -> BrokerConfigError:
+    """broker-config's error (the cluster is the broker), imported only when needed:
+    `hazmon --help` stays fast."""
+    from hazmon.broker.acl import BrokerConfigError
+
+    return BrokerConfigError(reasons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +127,7 @@ def parse_size(text: str) -> int:
     """`10GiB`, `500MB`, `1073741824` -> bytes (KiB.. binary, KB.. decimal)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", text, re.IGNORECASE)
     if m is None:
-        raise BrokerConfigError([f"a size such as 10GiB, 500MB or 1073741824, got {text!r}"])
+        raise _refused([f"a size such as 10GiB, 500MB or 1073741824, got {text!r}"])
     unit = (m.group(2) or "B").upper()
     power = "BKMGT".index(unit[0])
     base = 1024 if "I" in unit else 1000
@@ -132,7 +138,7 @@ def parse_age(text: str) -> int:
     """`7d`, `36h`, `90m`, `3600s` or `3600` -> seconds."""
     m = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text, re.IGNORECASE)
     if m is None:
-        raise BrokerConfigError([f"an age such as 7d, 36h, 90m or 3600s, got {text!r}"])
+        raise _refused([f"an age such as 7d, 36h, 90m or 3600s, got {text!r}"])
     return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}[m.group(2).lower()]
 
 
@@ -176,7 +182,7 @@ def parse_nodes(
         nodes.append(Node(i + 1, host, port, cl, mq, mon))
     reasons += _port_reasons(nodes)
     if reasons:
-        raise BrokerConfigError(reasons)
+        raise _refused(reasons)
     return tuple(nodes)
 
 
@@ -202,7 +208,7 @@ def mqtt_subject(topic: str) -> str:
     separates tokens, `.` becomes `//`, empty levels are kept with `/`, `+` and `#` are
     `*` and `>`. `hazmon/v1/s.1/gw/telemetry` -> `hazmon.v1.s//1.gw.telemetry`."""
     if not topic or any(c in topic for c in " \t\n\r\f\x7f"):
-        raise BrokerConfigError([f"a topic without spaces, got {topic!r}"])
+        raise _refused([f"a topic without spaces, got {topic!r}"])
     out: list[str] = []
     last = len(topic) - 1
     for i, c in enumerate(topic):
@@ -244,7 +250,7 @@ def plan_cluster(
     source: str = "the registry",
 ) -> ClusterPlan:
     """Users and permissions for `registry` on `nodes`; every reason it cannot, at once."""
-    from hazmon.broker.acl import Address, plan_broker
+    from hazmon.broker.acl import ALARMS_USER, INGEST_USER, Address, BrokerConfigError, plan_broker
 
     reasons = []
     if not 1 <= partitions <= 1024:
@@ -259,14 +265,13 @@ def plan_cluster(
     except BrokerConfigError as exc:
         reasons += exc.reasons
     if reasons:
-        raise BrokerConfigError(reasons)
-    users = [_mqtt_user(u) if u.name not in _SERVICES else _service_user(u) for u in broker.users]
+        raise _refused(reasons)
+    services = (INGEST_USER, ALARMS_USER)
+    users = [_service_user(u, alarms=u.name == ALARMS_USER) if u.name in services
+             else _mqtt_user(u) for u in broker.users]  # fmt: skip
     users.append(_api_user())
     return ClusterPlan(tuple(nodes), tuple(users), partitions, max_bytes, max_age_s, source,
                        tuple(_warnings(registry, nodes)))  # fmt: skip
-
-
-_SERVICES = ("hazmon-ingest", "hazmon-alarms")
 
 
 def _mqtt_user(user: BrokerUser) -> NatsUser:
@@ -276,12 +281,11 @@ def _mqtt_user(user: BrokerUser) -> NatsUser:
     return NatsUser(user.name, user.what, "MQTT", Permissions(tuple(publish), tuple(subscribe)))
 
 
-def _service_user(user: BrokerUser) -> NatsUser:
+def _service_user(user: BrokerUser, *, alarms: bool) -> NatsUser:
     """ingest or alarms: its ACL as subjects, plus JetStream (streams, consumers, acks,
     flow control), its inbox, and for alarms the KV buckets and requests from the API."""
     mqtt = _mqtt_user(user).permissions
     publish, subscribe = [*JETSTREAM_PUBLISH, *mqtt.publish], [INBOX, *mqtt.subscribe]
-    alarms = user.name == "hazmon-alarms"
     if alarms:
         publish += ["$KV.>", SERVICE_SUBJECTS]
         subscribe.append(SERVICE_SUBJECTS)
@@ -464,7 +468,7 @@ def write_cluster_config(
     names = [u.name for u in plan.users] + [ROUTE_USER]
     unknown = sorted(set(rotate) - set(names) - {"all"})
     if unknown:
-        raise BrokerConfigError([f"--rotate: users of this configuration, got {unknown}"])
+        raise _refused([f"--rotate: users of this configuration, got {unknown}"])
     out.mkdir(parents=True, exist_ok=True)
     folder = out / SECRETS_NAME
     existing = _read_secrets(folder)
@@ -549,6 +553,7 @@ def cluster_config(
 
     Users already in OUT/secrets keep their password unless rotated.
     """
+    from hazmon.broker.acl import BrokerConfigError
     from hazmon.contract.config import load_registry
     from hazmon.contract.errors import ConfigError
 
