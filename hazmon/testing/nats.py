@@ -151,6 +151,8 @@ class NatsNode:
             return
         if proc.poll() is None:
             proc.send_signal(sig)
+            if sig != signal.SIGKILL:
+                proc.send_signal(signal.SIGCONT)  # a node a test froze (SIGSTOP) must hear it
             try:
                 proc.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
