@@ -242,6 +242,28 @@ class NatsCluster:
         raise ServerStartError("nats cluster", f"no meta leader after {timeout_s:.0f} s",
                                self._log_tails())  # fmt: skip
 
+    def wait_for_mqtt(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """The MQTT listener makes its own streams (3 replicas in a cluster) at its first
+        connection, which can take longer than a client waits for its CONNACK on a
+        loaded machine: one gateway connects first, within a bounded time."""
+        import paho.mqtt.client as mqtt
+
+        from hazmon.testing.mqtt_clients import client
+
+        users = self.plan.users if self.plan is not None else ()
+        user = next((u.name for u in users if u.connection == "MQTT"), None)
+        if user is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        with client(self.nodes[0].mqtt_port, user, self.password(user),
+                    protocol=mqtt.MQTTv311, client_id="hazmon-testing-first") as first:  # fmt: skip
+            first.connect()  # paho connects again each second until it is answered
+            while not any(not r.is_failure for r in first.connacks):
+                if time.monotonic() > deadline:
+                    raise ServerStartError("nats cluster", "the MQTT listener did not answer "
+                                           f"in {timeout_s:.0f} s", self._log_tails())  # fmt: skip
+                time.sleep(0.1)
+
     def kill(self, index: int, sig: signal.Signals = signal.SIGKILL) -> None:
         """Send `sig` to node `index` (0-based). SIGKILL and SIGTERM wait for it to end;
         SIGSTOP and SIGCONT return at once."""
@@ -279,6 +301,7 @@ class NatsCluster:
                     raise
                 continue
             self.wait_for_meta_leader()
+            self.wait_for_mqtt()
             return
 
     def stop_all(self, sig: signal.Signals = signal.SIGTERM) -> None:

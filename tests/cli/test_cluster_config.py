@@ -13,6 +13,7 @@ import math
 import stat
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -297,9 +298,10 @@ def test_the_command(tmp_path: Path) -> None:
 # -- integration: the files running ---------------------------------------------------------
 
 
-async def _stream(cluster: NatsCluster, name: str, subjects: list[str]) -> Any:
+@contextlib.asynccontextmanager
+async def _stream(cluster: NatsCluster, name: str, subjects: list[str]) -> AsyncIterator[Any]:
     """Connected as hazmon-ingest (JetStream allowed), a stream of `subjects` with as many
-    replicas as the cluster plan says."""
+    replicas as the cluster plan says; the connection is closed at the end."""
     import nats
     from nats.js.api import StreamConfig
 
@@ -307,11 +309,14 @@ async def _stream(cluster: NatsCluster, name: str, subjects: list[str]) -> Any:
                             password=cluster.password("hazmon-ingest"),
                             connect_timeout=5, max_reconnect_attempts=20,
                             reconnect_time_wait=0.2)  # fmt: skip
-    js = nc.jetstream(timeout=3)
-    assert cluster.plan is not None
-    await js.add_stream(StreamConfig(name=name, subjects=subjects,
-                                     num_replicas=cluster.plan.replicas))  # fmt: skip
-    return nc, js
+    try:
+        js = nc.jetstream(timeout=3)
+        assert cluster.plan is not None
+        await js.add_stream(StreamConfig(name=name, subjects=subjects,
+                                         num_replicas=cluster.plan.replicas))  # fmt: skip
+        yield js
+    finally:
+        await nc.close()
 
 
 async def _messages(js: Any, stream: str, count: int, timeout_s: float = 15.0) -> list[Any]:
@@ -360,31 +365,30 @@ def test_a_gateways_qos1_reading_is_stored_and_another_gateways_topic_is_closed(
     nats_cluster: NatsCluster,
 ) -> None:
     async def scenario() -> None:
-        nc, js = await _stream(nats_cluster, "READINGS", ["hazmon.v1.*.*.telemetry"])
-        port = nats_cluster.nodes[1].mqtt_port
-        with client(port, "s1.gw1", nats_cluster.password("s1.gw1"), protocol=V311,
-                    client_id="hazmon-gw-s1-gw1") as gw:  # fmt: skip
-            assert gw.connect() == 0
-            assert gw.publish("hazmon/v1/s1/gw1/telemetry", b'{"seq": 1}') == 0
-            # refused, yet acknowledged: MQTT 3.1.1 has no way to say no to a PUBLISH
-            assert gw.publish("hazmon/v1/s1/gw2/telemetry", b'{"forged": 1}') == 0
-            assert gw.publish("hazmon/v1/s.2/gw1/telemetry", b'{"forged": 2}') == 0
-            assert gw.publish("hazmon/v1/s1/alarms", b'{"forged": 3}') == 0
-            assert gw.subscribe("hazmon/v1/#") >= FAILURE
-            assert gw.publish("hazmon/v1/s1/gw1/telemetry", b'{"seq": 2}') == 0
-        with client(port, "s.2.gw1", nats_cluster.password("s.2.gw1"), protocol=V311,
-                    client_id="hazmon-gw-s-2-gw1") as dotted:  # fmt: skip
-            assert dotted.connect() == 0
-            assert dotted.publish("hazmon/v1/s.2/gw1/telemetry", b'{"seq": 3}') == 0
-        stored = await _messages(js, "READINGS", 3)
-        assert [(m.subject, m.data) for m in stored] == [
-            ("hazmon.v1.s1.gw1.telemetry", b'{"seq": 1}'),
-            ("hazmon.v1.s1.gw1.telemetry", b'{"seq": 2}'),
-            ("hazmon.v1.s//2.gw1.telemetry", b'{"seq": 3}'),
-        ]
-        await asyncio.sleep(0.5)
-        assert (await js.stream_info("READINGS")).state.messages == 3
-        await nc.close()
+        async with _stream(nats_cluster, "READINGS", ["hazmon.v1.*.*.telemetry"]) as js:
+            port = nats_cluster.nodes[1].mqtt_port
+            with client(port, "s1.gw1", nats_cluster.password("s1.gw1"), protocol=V311,
+                        client_id="hazmon-gw-s1-gw1") as gw:  # fmt: skip
+                assert gw.connect() == 0
+                assert gw.publish("hazmon/v1/s1/gw1/telemetry", b'{"seq": 1}') == 0
+                # refused, yet acknowledged: MQTT 3.1.1 has no way to say no to a PUBLISH
+                assert gw.publish("hazmon/v1/s1/gw2/telemetry", b'{"forged": 1}') == 0
+                assert gw.publish("hazmon/v1/s.2/gw1/telemetry", b'{"forged": 2}') == 0
+                assert gw.publish("hazmon/v1/s1/alarms", b'{"forged": 3}') == 0
+                assert gw.subscribe("hazmon/v1/#") >= FAILURE
+                assert gw.publish("hazmon/v1/s1/gw1/telemetry", b'{"seq": 2}') == 0
+            with client(port, "s.2.gw1", nats_cluster.password("s.2.gw1"), protocol=V311,
+                        client_id="hazmon-gw-s-2-gw1") as dotted:  # fmt: skip
+                assert dotted.connect() == 0
+                assert dotted.publish("hazmon/v1/s.2/gw1/telemetry", b'{"seq": 3}') == 0
+            stored = await _messages(js, "READINGS", 3)
+            assert [(m.subject, m.data) for m in stored] == [
+                ("hazmon.v1.s1.gw1.telemetry", b'{"seq": 1}'),
+                ("hazmon.v1.s1.gw1.telemetry", b'{"seq": 2}'),
+                ("hazmon.v1.s//2.gw1.telemetry", b'{"seq": 3}'),
+            ]
+            await asyncio.sleep(0.5)
+            assert (await js.stream_info("READINGS")).state.messages == 3
 
     asyncio.run(scenario())
     logs = "".join(node.log_path.read_text() for node in nats_cluster.nodes)
@@ -444,26 +448,25 @@ def test_a_stream_of_three_replicas_survives_kill_9_of_its_leader(
     nats_cluster: NatsCluster,
 ) -> None:
     async def scenario() -> None:
-        nc, js = await _stream(nats_cluster, "SURVIVE", ["hazmon.v1.*.*.telemetry"])
-        info = await js.stream_info("SURVIVE")
-        assert info.config.num_replicas == 3 and len(info.cluster.replicas) == 2
-        leader = next(n for n in nats_cluster.nodes if n.name == info.cluster.leader)
-        other = next(n for n in nats_cluster.nodes if n is not leader)
-        with client(other.mqtt_port, "s1.gw1", nats_cluster.password("s1.gw1"),
-                    protocol=V311, client_id="hazmon-gw-s1-gw1") as gw:  # fmt: skip
-            assert gw.connect() == 0
-            for seq in range(50):
-                assert gw.publish("hazmon/v1/s1/gw1/telemetry", b"%d" % seq) == 0
-            await _messages(js, "SURVIVE", 50)
-            nats_cluster.kill(leader.index)  # SIGKILL: nothing flushed
-            # Until the two left elect a leader (about 5 s here) the MQTT listener still
-            # acknowledges readings that no stream stores (docs/scale-out.md).
-            await _new_leader(js, "SURVIVE", gone=leader.name)
-            for seq in range(50, 100):
-                assert gw.publish("hazmon/v1/s1/gw1/telemetry", b"%d" % seq) == 0
-        stored = await _messages(js, "SURVIVE", 100, timeout_s=30)
-        assert [int(m.data) for m in stored] == list(range(100))
-        await nc.close()
+        async with _stream(nats_cluster, "SURVIVE", ["hazmon.v1.*.*.telemetry"]) as js:
+            info = await js.stream_info("SURVIVE")
+            assert info.config.num_replicas == 3 and len(info.cluster.replicas) == 2
+            leader = next(n for n in nats_cluster.nodes if n.name == info.cluster.leader)
+            other = next(n for n in nats_cluster.nodes if n is not leader)
+            with client(other.mqtt_port, "s1.gw1", nats_cluster.password("s1.gw1"),
+                        protocol=V311, client_id="hazmon-gw-s1-gw1") as gw:  # fmt: skip
+                assert gw.connect() == 0
+                for seq in range(50):
+                    assert gw.publish("hazmon/v1/s1/gw1/telemetry", b"%d" % seq) == 0
+                await _messages(js, "SURVIVE", 50)
+                nats_cluster.kill(leader.index)  # SIGKILL: nothing flushed
+                # Until the two left elect a leader (about 5 s here) the MQTT listener still
+                # acknowledges readings that no stream stores (docs/scale-out.md).
+                await _new_leader(js, "SURVIVE", gone=leader.name)
+                for seq in range(50, 100):
+                    assert gw.publish("hazmon/v1/s1/gw1/telemetry", b"%d" % seq) == 0
+            stored = await _messages(js, "SURVIVE", 100, timeout_s=30)
+            assert [int(m.data) for m in stored] == list(range(100))
 
     asyncio.run(scenario())
     nats_cluster.restart(next(n.index for n in nats_cluster.nodes if not n.running))
@@ -473,14 +476,13 @@ def test_a_stream_of_three_replicas_survives_kill_9_of_its_leader(
 @pytest.mark.integration
 def test_a_single_node_stores_readings_too(nats_single: NatsCluster) -> None:
     async def scenario() -> None:
-        nc, js = await _stream(nats_single, "ONE", ["hazmon.v1.*.*.state"])
-        with client(nats_single.nodes[0].mqtt_port, "s1.gw2", nats_single.password("s1.gw2"),
-                    protocol=V311, client_id="hazmon-gw-s1-gw2") as gw:  # fmt: skip
-            assert gw.connect() == 0
-            assert gw.publish("hazmon/v1/s1/gw2/state", b'{"up": true}', retain=True) == 0
-        stored = await _messages(js, "ONE", 1)
-        assert stored[0].subject == "hazmon.v1.s1.gw2.state"
-        await nc.close()
+        async with _stream(nats_single, "ONE", ["hazmon.v1.*.*.state"]) as js:
+            with client(nats_single.nodes[0].mqtt_port, "s1.gw2", nats_single.password("s1.gw2"),
+                        protocol=V311, client_id="hazmon-gw-s1-gw2") as gw:  # fmt: skip
+                assert gw.connect() == 0
+                assert gw.publish("hazmon/v1/s1/gw2/state", b'{"up": true}', retain=True) == 0
+            stored = await _messages(js, "ONE", 1)
+            assert stored[0].subject == "hazmon.v1.s1.gw2.state"
 
     asyncio.run(scenario())
 
@@ -532,27 +534,26 @@ def test_another_gateway_taking_a_client_id_closes_its_connection_but_gains_noth
     id on the other's topic is dropped."""
 
     async def scenario() -> None:
-        nc, js = await _stream(nats_single, "TAKEOVER", ["hazmon.v1.*.*.telemetry"])
-        port = nats_single.nodes[0].mqtt_port
-        with client(port, "s1.gw1", nats_single.password("s1.gw1"), protocol=V311,
-                    client_id="hazmon-gw-s1-gw1") as owner, \
-             client(port, "s1.gw2", nats_single.password("s1.gw2"), protocol=V311,
-                    client_id="hazmon-gw-s1-gw1") as intruder:  # fmt: skip
-            assert owner.connect() == 0
-            assert intruder.connect() == 0
-            for _ in range(100):  # 5 s at most
-                if owner.disconnects:
-                    break
-                await asyncio.sleep(0.05)
-            assert owner.disconnects >= 1
-            intruder.mqtt.reconnect_delay_set(min_delay=30, max_delay=30)
-            owner.mqtt.reconnect_delay_set(min_delay=30, max_delay=30)
-            assert intruder.publish("hazmon/v1/s1/gw1/telemetry", b'{"forged": 1}') == 0
-            assert intruder.publish("hazmon/v1/s1/gw2/telemetry", b'{"own": 1}') == 0
-        stored = await _messages(js, "TAKEOVER", 1)
-        assert stored[0].subject == "hazmon.v1.s1.gw2.telemetry"
-        await asyncio.sleep(0.5)
-        assert (await js.stream_info("TAKEOVER")).state.messages == 1
-        await nc.close()
+        async with _stream(nats_single, "TAKEOVER", ["hazmon.v1.*.*.telemetry"]) as js:
+            port = nats_single.nodes[0].mqtt_port
+            with client(port, "s1.gw1", nats_single.password("s1.gw1"), protocol=V311,
+                        client_id="hazmon-gw-s1-gw1") as owner, \
+                 client(port, "s1.gw2", nats_single.password("s1.gw2"), protocol=V311,
+                        client_id="hazmon-gw-s1-gw1") as intruder:  # fmt: skip
+                assert owner.connect() == 0
+                assert intruder.connect() == 0
+                for _ in range(100):  # 5 s at most
+                    if owner.disconnects:
+                        break
+                    await asyncio.sleep(0.05)
+                assert owner.disconnects >= 1
+                intruder.mqtt.reconnect_delay_set(min_delay=30, max_delay=30)
+                owner.mqtt.reconnect_delay_set(min_delay=30, max_delay=30)
+                assert intruder.publish("hazmon/v1/s1/gw1/telemetry", b'{"forged": 1}') == 0
+                assert intruder.publish("hazmon/v1/s1/gw2/telemetry", b'{"own": 1}') == 0
+            stored = await _messages(js, "TAKEOVER", 1)
+            assert stored[0].subject == "hazmon.v1.s1.gw2.telemetry"
+            await asyncio.sleep(0.5)
+            assert (await js.stream_info("TAKEOVER")).state.messages == 1
 
     asyncio.run(scenario())
