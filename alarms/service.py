@@ -6,18 +6,19 @@
 
 The service has a desk (`desk`, alarms/sqlite_desk.py: the engine, its SQLite
 database and the lock between them), whose journal it keeps anchored (`anchoring`,
-alarms/journal/anchoring.py), and an MQTT link (alarms/inbound.py). It subscribes to
-telemetry and gateway states (QoS 1, persistent session) and commits journal and
-state in one SQLite transaction before it acknowledges a message (so a crash loses
-nothing: the broker sends again, and the engine drops what it has seen).
+alarms/journal/anchoring.py), and a link to the bus (hazmon.bus.seam.open_link). It
+subscribes to telemetry and gateway states (QoS 1, persistent session) and commits
+journal and state in one SQLite transaction before it acknowledges a message (so a
+crash loses nothing: the broker sends again, and the engine drops what it has seen).
 
 Threads, and what runs on each:
-- paho's network thread (the receiving connection): one socket read's messages at a
-  time (`_consume_now`): decode and evaluate under the desk's lock, commit (messages
-  that cause nothing to tell in groups: `Timing.group_commit_s`, `group_commit_max`),
-  PUBACK, then publish alarm events and risk grades (docs/contract.md §2) right after
-  their commit, with no hop to the event loop (a measured choice: docs/alarms.md,
-  "Inbound path"). The rest of what they caused goes to the event loop.
+- the link's own thread (on MQTT: paho's network thread of the receiving connection,
+  hazmon.bus.consumer): one socket read's messages at a time (`_consume_now`): decode
+  and evaluate under the desk's lock, commit (messages that cause nothing to tell in
+  groups: `Timing.group_commit_s`, `group_commit_max`), PUBACK, then publish alarm
+  events and risk grades (docs/contract.md §2) right after their commit, with no hop
+  to the event loop (a measured choice: docs/alarms.md, "Inbound path"). The rest of
+  what they caused goes to the event loop.
 - paho's network thread of the publishing connection: sends what was published
   (alarm events, grades, the journal head, MQTT notifications) and gets its PUBACKs.
 - the event loop (shared with ingest and the API under `hazmon up`): start and stop,
@@ -55,7 +56,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hazmon.alarms import system
 from hazmon.alarms.core import NotifyRequest, Output, RiskChange
-from hazmon.alarms.inbound import Inbound, MqttLink
 from hazmon.alarms.journal import anchors
 from hazmon.alarms.journal.anchoring import Anchoring
 from hazmon.alarms.journal.anchors import Anchor
@@ -70,8 +70,10 @@ from hazmon.alarms.notifiers import (
 from hazmon.alarms.series import Deconflict, event_point, risk_point
 from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.alarms.state_db import AlarmDb
-from hazmon.bus.mqtt import MqttError, MqttOptions, stable_client_id
+from hazmon.bus.mqtt import MqttOptions, stable_client_id
+from hazmon.bus.seam import Inbound, Link, open_link
 from hazmon.contract import topics
+from hazmon.contract.errors import HazmonError
 from hazmon.contract.registry import GRADE_LEVEL, Registry
 from hazmon.contract.settings import BrokerAddress, Settings
 from hazmon.runtime.faults import Faults
@@ -140,7 +142,7 @@ class AlarmService:
         self.client_id = client_id or settings.client_id or stable_client_id(data_dir, "alarms")
         self.timing = timing or Timing()
         self._given_notifiers = notifiers
-        self._link: MqttLink | None = None
+        self._link: Link | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # set while running
         self._store_wake: asyncio.Event | None = None
         self._waiting: list[Inbound] = []
@@ -209,9 +211,11 @@ class AlarmService:
         raise_open_files_limit()
         await asyncio.to_thread(self.desk.check_anchors)
         loop = asyncio.get_running_loop()
-        opts = MqttOptions.build(self.broker, self.settings, client_id=self.client_id)
-        link = MqttLink(opts, topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD],
-                        consumer=self._consume_now)
+        link = open_link(
+            self.broker, self.settings, client_id=self.client_id,
+            topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD],
+            consumer=self._consume_now, publishing=True,
+        )
         self._store_wake = asyncio.Event()
         self._dispatcher = Dispatcher(self._notifiers(link), self._report,
                                       retry=self.timing.notify_retry)
@@ -243,7 +247,12 @@ class AlarmService:
                 if ready is not None:
                     ready.set()
         finally:
-            self._stop(link)
+            stopping = asyncio.ensure_future(self._stop(link))
+            try:
+                await asyncio.shield(stopping)
+            except asyncio.CancelledError:  # cancelled again: the stop still completes
+                await stopping
+                raise
 
     async def reload_registry(self, registry: Registry) -> None:
         """Take a changed registry while running (`hazmon up` on SIGHUP): sites,
@@ -283,7 +292,7 @@ class AlarmService:
         else:
             self.faults.ok(source)
 
-    def _stop(self, link: MqttLink) -> None:
+    async def _stop(self, link: Link) -> None:
         """At stop: anchor the journal, flush what the store has not got, close."""
         self._loop = None
         self.desk.detach()
@@ -294,9 +303,9 @@ class AlarmService:
         head = self.desk.db.head
         anchor = Anchor(head.seq, head.hash, self._now(), "this service")
         try:
-            info = link.publish(topics.JOURNAL_HEAD, orjson.dumps(anchor.message()), retain=True)
-            info.wait_for_publish(2.0)
-        except (MqttError, RuntimeError, ValueError, OSError) as exc:
+            await link.publish_confirmed(topics.JOURNAL_HEAD, orjson.dumps(anchor.message()),
+                                         retain=True, timeout_s=2.0)
+        except (HazmonError, RuntimeError, ValueError, OSError) as exc:
             log.warning("could not publish the journal anchor at stop: %s", exc)
         self._to_store.append(anchor.point())
         try:
@@ -404,7 +413,7 @@ class AlarmService:
             self._ack(self._link, self._waiting)
         self._emit(out)
 
-    def _ack(self, link: MqttLink, items: list[Inbound]) -> None:
+    def _ack(self, link: Link, items: list[Inbound]) -> None:
         link.ack(items)  # only now: what they caused is committed
         self._acked.inc(len(items))
         items.clear()
@@ -458,7 +467,7 @@ class AlarmService:
             return
         try:
             self._link.publish(topic, payload, retain=retain)
-        except (MqttError, OSError, ValueError, RuntimeError) as exc:
+        except (HazmonError, OSError, ValueError, RuntimeError) as exc:
             self._publish_failing = True
             self.faults.failed("alarms/publish", exc)
         else:
@@ -521,7 +530,7 @@ class AlarmService:
 
     # -- notifying -------------------------------------------------------------------------
 
-    def _notifiers(self, link: MqttLink) -> dict[str, Notifier]:
+    def _notifiers(self, link: Link) -> dict[str, Notifier]:
         if self._given_notifiers is not None:
             return dict(self._given_notifiers)
         made: dict[str, Notifier] = {}

@@ -1,8 +1,9 @@
 """One MQTT message in, an Outcome out: readings, dead letters, gateway_status points.
 
-Runs in paho's network thread for every message, so it does little per reading: the
-foundation's decoder does the checking, rejections become dead letters, and the
-gateway tracker follows `seq` and `boot`. Bad input never raises out of here.
+Runs on the bus link's thread (paho's network thread on MQTT) for every message of
+every batch the link hands ingest, so it does little per reading: the foundation's
+decoder does the checking, rejections become dead letters, and the gateway tracker
+follows `seq` and `boot`. Bad input never raises out of here.
 """
 
 from __future__ import annotations

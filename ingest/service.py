@@ -4,10 +4,12 @@
     await service.run(ready=event)      # until cancelled
 
 Threads (docs/ingest.md has the picture):
-- paho's network thread reads messages, decodes them (hazmon.ingest.pipeline) and adds them
-  to the open batch (hazmon.ingest.batch); it waits when the writer is two batches behind;
+- the link's own thread (hazmon.bus.seam; on MQTT: paho's network thread,
+  hazmon.bus.consumer) takes one socket read's messages at a time, decodes them
+  (hazmon.ingest.pipeline) and adds them to the open batch (hazmon.ingest.batch); it
+  waits when the writer is two batches behind;
 - the writer thread (hazmon.ingest.writer) makes each batch durable (store, else disk
-  spool), then acknowledges its messages;
+  spool), then acknowledges its messages (`Held`: what waits for that);
 - the asyncio task only starts and stops them and writes `ingest_stats` every 10 s,
   so it shares an event loop with the alarm service and the API without slowing it.
 
@@ -22,11 +24,14 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hazmon.bus.mqtt import MqttOptions, stable_client_id
+from hazmon.bus.mqtt import stable_client_id
+from hazmon.bus.seam import Inbound, Link, open_link
 from hazmon.contract.errors import HazmonError
 from hazmon.contract.registry import Registry
 from hazmon.contract.settings import BrokerAddress, Settings
@@ -34,7 +39,6 @@ from hazmon.contract.topics import STATE_WILDCARD, TELEMETRY_WILDCARD
 from hazmon.ingest.batch import Batch, Batcher, Outcome
 from hazmon.ingest.deadletter import FILE_NAME as DEAD_LETTER_FILE
 from hazmon.ingest.deadletter import DeadLetters
-from hazmon.ingest.link import Link
 from hazmon.ingest.metrics import IngestMetrics
 from hazmon.ingest.pipeline import Pipeline, internal_error
 from hazmon.ingest.stats import stats_points
@@ -75,13 +79,13 @@ class IngestService:
     ) -> None:
         self.registry = registry
         self.broker = broker
+        self.settings = settings
         self.store = store
         self.data_dir = data_dir
         self.share_group = share_group
         self.tuning = tuning or IngestTuning()
         role = f"ingest-{share_group}" if share_group else "ingest"
         self.client_id = client_id or settings.client_id or stable_client_id(data_dir, role)
-        self.mqtt_options = MqttOptions.build(broker, settings, client_id=self.client_id)
         self.metrics = IngestMetrics()
         self.metrics_registry = self.metrics.registry
         self.pipeline = Pipeline(registry, track_seq=share_group is None)
@@ -94,6 +98,7 @@ class IngestService:
         self.dead_letters: DeadLetters | None = None
         self.writer: Writer | None = None
         self.link: Link | None = None
+        self._held = Held()
         self._paused = False
         self.ready = False
 
@@ -122,19 +127,12 @@ class IngestService:
         writer_thread = await asyncio.to_thread(self._open)
         try:
             await asyncio.to_thread(self._seed_gateways)
-            link = self.link = Link(
-                self.mqtt_options,
-                topics=self.topics,
-                on_message=self._on_message,
-                on_generation=self.batcher.new_generation,
-                on_retained=self._on_retained,
+            link = self.link = open_link(
+                self.broker, self.settings, client_id=self.client_id, topics=self.topics,
+                consumer=self._consume,
             )
-            await asyncio.to_thread(link.start)
-            subscribed = await asyncio.to_thread(
-                link.subscribed.wait, self.tuning.subscribe_timeout_s
-            )
-            if not subscribed or link.subscribe_error:
-                raise IngestError(link.subscribe_error or "no SUBACK from the broker in time")
+            await link.connect()
+            await self._subscribed(link)
             self.ready = True
             if ready is not None:
                 ready.set()
@@ -190,11 +188,20 @@ class IngestService:
             self.writer.stop.set()
         writer_thread.join()
         if self.link is not None:
-            self.link.stop()
+            self.link.close()
         for closable in (self.spool, self.dead_letters):
             if closable is not None:
                 closable.close()
         log.info("ingest stopped")
+
+    async def _subscribed(self, link: Link) -> None:
+        try:
+            async with asyncio.timeout(self.tuning.subscribe_timeout_s):
+                await link.subscribed()
+        except TimeoutError:
+            raise IngestError("no SUBACK from the broker in time") from None
+        except HazmonError as exc:  # refused
+            raise IngestError(str(exc)) from exc
 
     async def _report_stats(self) -> None:
         assert self.writer is not None and self.spool is not None
@@ -252,36 +259,78 @@ class IngestService:
                         online=online if isinstance(online, bool) else None,
                     )
 
-    # -- paho's network thread ----------------------------------------------------------------
+    # -- the link's thread ------------------------------------------------------------------
 
-    def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
-        if self._paused:
-            return  # not acknowledged: the broker keeps it for the next session
-        now_ms = time.time_ns() // 1_000_000
-        try:
-            outcome = self.pipeline.handle(topic, payload, now_ms)
-        except Exception as exc:
-            log.exception("ingest could not handle a message on %r", topic)
-            outcome = internal_error(topic, payload, now_ms, exc)
-        self.batcher.add(outcome, mid=mid if qos else 0, payload_bytes=len(payload))
+    def _consume(self, items: list[Inbound]) -> None:
+        """One batch from the link (a socket read's messages on MQTT): each message
+        decoded and added to the open batch, waiting while the writer is behind."""
+        held, batcher, pipeline = self._held, self.batcher, self.pipeline
+        for topic, payload, token, retained in items:
+            if self._paused:
+                return  # not acknowledged: the broker keeps them for the next session
+            now_ms = time.time_ns() // 1_000_000
+            if retained and topic.endswith("/telemetry"):
+                outcome = self._retained_telemetry(topic)
+            else:
+                try:
+                    outcome = pipeline.handle(topic, payload, now_ms)
+                except Exception as exc:
+                    log.exception("ingest could not handle a message on %r", topic)
+                    outcome = internal_error(topic, payload, now_ms, exc)
+            number = held.add(token) if token is not None else 0
+            batcher.add(outcome, mid=number, payload_bytes=len(payload))
 
-    def _on_retained(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+    def _retained_telemetry(self, topic: str) -> Outcome:
         """A retained message the broker sent on subscribing: a gateway's retained state
         is its current state, but telemetry is never retained (docs/contract.md §2), and a
         retained one would be read again on every resubscribe: ignored, counted, and
         acknowledged in order with the rest."""
-        if not topic.endswith("/telemetry"):
-            self._on_message(topic, payload, mid, qos)
-            return
-        if self._paused:
-            return
         self.metrics.retained_ignored.inc()
         log.debug("retained telemetry on %r ignored", topic)
-        self.batcher.add(Outcome(), mid=mid if qos else 0, payload_bytes=len(payload))
+        return Outcome()
 
     def _ack(self, batch: Batch) -> None:
-        if self.link is not None and batch.mids:
+        """On the writer's thread, once the batch is durable."""
+        items = self._held.take(batch.mids)
+        if self.link is not None and items:
             try:
-                self.link.ack(batch.generation, batch.mids)
+                self.link.ack(items)
             except Exception:
-                log.exception("acknowledging %d messages failed", len(batch.mids))
+                log.exception("acknowledging %d messages failed", len(items))
+
+
+class Held:
+    """What acknowledging the messages added to batches needs (their link tokens), oldest
+    first, each under a number that its batch keeps (`Batch.mids`) until the batch is
+    durable. The writer makes batches durable in order, so a batch's numbers are the
+    oldest held; older ones belong to a batch left unacknowledged (the broker sends
+    those messages again) and are let go. Only the token is held, not the payload, nor
+    a message object: memory stays what batches take, and the link's thread, ingest's
+    busiest, does no more per message than it must.
+
+    `add` runs on the link's thread, `take` on the writer's: each end of the deque has
+    one thread, and each counter is one thread's."""
+
+    def __init__(self) -> None:
+        self._tokens: deque[object] = deque()
+        self._next = 1  # the number the next message gets (the link's thread)
+        self._first = 1  # the number of the oldest held (the writer's thread)
+
+    def add(self, token: object) -> int:
+        self._tokens.append(token)
+        number = self._next
+        self._next = number + 1
+        return number
+
+    def take(self, numbers: Sequence[int]) -> list[Inbound]:
+        """The messages under `numbers` (a durable batch's, ascending and consecutive),
+        as `Link.ack` takes them."""
+        if not numbers or numbers[0] < self._first:
+            return []
+        first, last = numbers[0], numbers[-1]
+        tokens = self._tokens
+        for _ in range(first - self._first):
+            tokens.popleft()
+        taken = [Inbound("", b"", tokens.popleft()) for _ in range(last - first + 1)]
+        self._first = last + 1
+        return taken

@@ -1,6 +1,6 @@
-"""Patches of paho-mqtt 2's internals: measured speed-ups for the two consumers of
-telemetry, ingest (ingest/link.py; its profile in docs/ingest.md) and the alarm service
-(alarms/inbound.py).
+"""Patches of paho-mqtt 2's internals: measured speed-ups for the consumers' link
+(hazmon.bus.consumer), which ingest (its profile in docs/ingest.md) and the alarm
+service take telemetry through.
 
 At one reading per message, a py-spy profile of ingest showed paho's own socket
 handling as a large share of the process: three `recv` calls per incoming packet

@@ -1,9 +1,11 @@
-"""The alarm service's MQTT bridge (alarms/inbound.py) against a real Mosquitto: paho's
-thread gives each socket read's messages to the consumer. Every message exactly once
-and in order, acknowledged in batches; a slow consumer holds paho back (one read at a
-time, the broker keeps the rest) and loses nothing; no ack across a reconnect; close()
-while the consumer is busy waits for that call only and acknowledges nothing it did
-not process. One pure test checks one consumer call per socket read."""
+"""The consumers' MQTT link (hazmon.bus.consumer, what ingest and the alarm service
+take the bus through) against a real Mosquitto: paho's thread gives each socket
+read's messages to the consumer. Every message exactly once and in order,
+acknowledged in batches; a slow consumer holds paho back (one read at a time, the
+broker keeps the rest) and loses nothing; publishing is not held up by what is in
+flight to the consumer; no ack across a reconnect; close() while the consumer is busy
+waits for that call only and acknowledges nothing it did not process; a refused
+subscription is an error. One pure test checks one consumer call per socket read."""
 
 from __future__ import annotations
 
@@ -14,10 +16,13 @@ import time
 from collections.abc import Callable
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
-from hazmon.alarms.inbound import Inbound, MqttLink
-from hazmon.bus.mqtt import MQTT_V311, MqttOptions, new_client
+from hazmon.bus.consumer import MqttLink, generation_of, mid_of
+from hazmon.bus.mqtt import MQTT_V311, MqttError, MqttOptions, new_client
 from hazmon.bus.paho_patches import READ_CHUNK_BYTES
+from hazmon.bus.seam import Inbound
 from hazmon.testing.mqtt_packets import connect_packet, publish_packet
 from hazmon.testing.servers import Mosquitto
 
@@ -74,7 +79,7 @@ def send(port: int, topic: str, payloads: list[bytes]) -> None:
 
 async def opened(broker: Mosquitto, client_id: str, topic: str, consumer: Recorder) -> MqttLink:
     opts = MqttOptions(host=broker.host, port=broker.port, client_id=client_id)
-    link = MqttLink(opts, topics=[topic], consumer=consumer)
+    link = MqttLink(opts, topics=[topic], consumer=consumer, publishing=True)
     consumer.link = link
     await link.connect(attempts=2, timeout_s=10)
     await asyncio.wait_for(link.subscribed(), 10)
@@ -132,7 +137,8 @@ async def test_many_small_messages_arrive_once_in_order_and_are_all_acked(
         await asyncio.sleep(0.3)  # and nothing more
         got = consumer.got
         assert by_topic(got) == sent  # every message once, in each publisher's order
-        assert {(item.qos, item.generation) for item in got} == {(1, 1)}
+        assert {generation_of(item.token) for item in got} == {1}
+        assert link.connected and link.generation == 1
         assert len(consumer.calls) > 1  # in batches, one per socket read
     finally:
         await asyncio.to_thread(link.close)
@@ -208,8 +214,8 @@ async def test_messages_of_an_earlier_connection_are_not_acked(
         first = await received(consumer, count)
         await asyncio.to_thread(broker.restart)  # the session and its messages are kept
         again = (await received(consumer, 2 * count, timeout_s=30))[count:]  # reconnected
-        assert {item.generation for item in first} == {1}
-        assert {item.generation for item in again} == {2}
+        assert {generation_of(item.token) for item in first} == {1}
+        assert {generation_of(item.token) for item in again} == {2}
         assert [i.payload for i in first] == [i.payload for i in again] == payloads
         link.ack(first)  # their packet ids mean nothing on this connection: not sent
     finally:
@@ -283,5 +289,32 @@ def test_the_consumer_gets_each_socket_read_in_one_call() -> None:
     assert len(consumer.calls) == reads < 20  # one call per read, not one per message
     got = consumer.got
     assert [item.payload for item in got] == [b"p%04d" % i for i in range(1000)]
-    assert [item.mid for item in got] == list(range(1, 1001))
+    assert [mid_of(item.token) for item in got] == list(range(1, 1001))
     assert got[odd].topic == repr(b"t/\xff")
+
+
+@pytest.mark.integration
+async def test_a_link_that_does_not_publish_opens_one_connection(
+    mosquitto: Mosquitto, unique_id: str
+) -> None:
+    opts = MqttOptions(host=mosquitto.host, port=mosquitto.port, client_id=f"ingest-{unique_id}")
+    link = MqttLink(opts, topics=[f"{unique_id}/#"], consumer=Recorder())
+    await link.connect(attempts=2, timeout_s=10)
+    try:
+        await asyncio.wait_for(link.subscribed(), 10)
+        with pytest.raises(MqttError, match="does not publish"):
+            link.publish(f"{unique_id}/x", b"")
+        assert link._out is None
+    finally:
+        await asyncio.to_thread(link.close)
+    assert not link.connected
+
+
+async def test_a_refused_subscription_is_an_error() -> None:
+    opts = MqttOptions(host="127.0.0.1", port=1, client_id="refused")
+    link = MqttLink(opts, topics=["hazmon/v1/+/+/telemetry"], consumer=Recorder())
+    link._loop = asyncio.get_running_loop()
+    refused = ReasonCode(PacketTypes.SUBACK, identifier=0x87)  # not authorized
+    link._on_subscribe(new_client(opts, protocol=MQTT_V311), None, 1, [refused])
+    with pytest.raises(MqttError, match="subscription refused: Not authorized"):
+        await asyncio.wait_for(link.subscribed(), 5)

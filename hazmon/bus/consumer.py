@@ -1,44 +1,51 @@
-"""paho-mqtt's network thread, feeding the alarm service's evaluation directly.
+"""The consuming services' MQTT link (hazmon.bus.seam.Link on paho-mqtt 2): ingest's and
+the alarm service's persistent session, with manual acknowledgements.
 
-    link = MqttLink(opts, topics=[...], consumer=evaluate)   # evaluate(list[Inbound])
+    link = MqttLink(opts, topics=[...], consumer=take, publishing=True)   # take(list[Inbound])
     await link.connect(); await link.subscribed()
     ...
-    link.ack(items)   # after what they caused is committed, from any thread
+    link.ack(items)   # after what they caused is durable, from any thread
     link.close()
 
 - Callbacks are in place before CONNECT, so the messages a persistent session holds
-  (delivered right after CONNACK) are not lost; every (re)connect subscribes again.
+  (delivered right after CONNACK) are not lost; every (re)connect subscribes again
+  (QoS 1). A refused subscription makes `subscribed()` raise MqttError.
 - paho reads the socket in chunks and QoS 0/1 PUBLISH packets are parsed without
-  MQTT 5 properties (`hazmon.bus.paho_patches`, as ingest does); paho's own `on_message`
-  stays as the fall-back for anything else (QoS 2, a packet that does not parse).
-  Either way a message joins those of the socket read in progress.
+  MQTT 5 properties (hazmon.bus.paho_patches); paho's own `on_message` stays as the
+  fall-back for anything else (QoS 2, a packet that does not parse). Either way a
+  message joins those of the socket read in progress.
 - After each read of the socket (`loop_read`: one chunk of up to 256 KiB, and the
-  whole packets in it), paho's thread calls `consumer(items)` with that read's
-  messages, in the order they came. There is no queue in between: the consumer
-  never has more than one read's messages in hand.
+  whole packets in it), paho's network thread calls `consumer(items)` with that
+  read's messages, in the order they came. There is no queue and no hop to another
+  thread in between, and the consumer never has more than one read's messages in
+  hand. Staying on paho's thread is a measured choice: handing each read to the event
+  loop and a worker thread cost the alarm service 71 % of a core at 10,000 messages/s
+  against 49-55 % here (docs/benchmarks.md), and ingest decodes there as well.
 - Backpressure comes by itself: while the consumer runs, paho's thread does not read
   the socket, so TCP's window fills and the broker keeps the rest (queued for the
   session, up to its `max_queued_messages`). It also writes nothing in that time
   (acknowledgements, PINGREQ), so one call must stay well under the keep-alive.
-- QoS 1 messages are acknowledged by the caller (`ack`, from any thread), after what
-  they caused is committed, the PUBACKs of a batch as one write; an ack for a message
-  of an earlier connection is never sent (its `mid` means nothing on the new one; the
-  broker sends the message again), nor one while disconnected. A consumer call that
-  raises is logged; its messages are not acknowledged, so the broker sends them again
-  on the next connection.
+- Acknowledgements (`ack`, from any thread): the PUBACKs of a batch go out as one
+  write. A QoS 1 message's token is its packet id with the connection (`generation`)
+  that delivered it, `generation << 16 | mid` (`mid_of`, `generation_of`); an ack for
+  a message of an earlier connection is never sent (its packet id means nothing on
+  the new one; the broker sends the message again), nor one while disconnected. A
+  QoS 0 message has no token. A consumer call that raises is logged; its messages
+  are not acknowledged, so the broker sends them again on the next connection.
 - `close()`: no consumer call starts after it; the call in progress, if any, finishes
   first (its acks are written before DISCONNECT), then paho's thread stops. So
   `close()` takes at most one consumer call (one socket read's messages) plus the
   DISCONNECT. Messages read but not yet given to the consumer are not acknowledged:
   the broker keeps them for the next session. Whoever calls `close()` must not hold
   anything the consumer waits for.
-- Alarm events, grades, anchors and MQTT notifications go out on a second connection
-  (client id `<id>-out`, nothing subscribed). On the receiving one the broker keeps up
-  to 65,535 messages in flight (our Receive Maximum, so that a backlog is held within
-  the broker's per-client limit), and it writes the PUBACK of anything we publish
-  behind them: in a burst the alarm service's events waited for their PUBACKs behind a
-  whole in-flight window of telemetry, paho's own window of 1,000 unacknowledged
-  publishes filled, and events went out in lumps of 1,000 for about 100 s.
+- With `publishing`, what the service publishes (alarm events, grades, anchors, MQTT
+  notifications) goes out on a second connection (client id `<id>-out`, nothing
+  subscribed). On the receiving one the broker keeps up to 65,535 messages in flight
+  (our Receive Maximum, so that a backlog is held within the broker's per-client
+  limit), and it writes the PUBACK of anything we publish behind them: in a burst the
+  alarm service's events waited for their PUBACKs behind a whole in-flight window of
+  telemetry, paho's own window of 1,000 unacknowledged publishes filled, and events
+  went out in lumps of 1,000 for about 100 s.
 - MQTT 5 (session expiry, Receive Maximum 65535) with a fall back to 3.1.1.
 """
 
@@ -47,9 +54,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
@@ -65,30 +72,41 @@ from hazmon.bus.mqtt import (
     send_connect,
 )
 from hazmon.bus.paho_patches import ack_many, buffer_reads, lean_publish
+from hazmon.bus.seam import Consumer, Inbound
 
 log = logging.getLogger(__name__)
 
-
-class Inbound(NamedTuple):
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    generation: int  # which connection delivered it
-    retained: bool = False  # a retained message the broker sent on subscribing
+_MID_BITS = 16
+_MID_MASK = (1 << _MID_BITS) - 1
 
 
-Consumer = Callable[[list[Inbound]], None]  # one socket read's messages, on paho's thread
+def mid_of(token: object) -> int:
+    """The packet id of an MQTT link's token (0 for none)."""
+    return token & _MID_MASK if isinstance(token, int) else 0
+
+
+def generation_of(token: object) -> int:
+    """The connection (1, 2, ...) that delivered the message of an MQTT link's token."""
+    return token >> _MID_BITS if isinstance(token, int) else 0
 
 
 class MqttLink:
-    def __init__(self, opts: MqttOptions, *, topics: Sequence[str], consumer: Consumer) -> None:
+    def __init__(
+        self,
+        opts: MqttOptions,
+        *,
+        topics: Sequence[str],
+        consumer: Consumer,
+        publishing: bool = False,
+    ) -> None:
         self.opts = opts
         self.topics = list(topics)
         self.protocol: int = MQTT_V5
+        self.publishing = publishing
         self._consumer = consumer
         self._loop: asyncio.AbstractEventLoop | None = None  # the one that awaits SUBACK
         self._subscribed = asyncio.Event()
+        self._refused: str | None = None
         self._generation = 0
         self._connected = False
         self._ack_lock = threading.Lock()  # generation changes vs. acks queued
@@ -99,6 +117,15 @@ class MqttLink:
         self._out: paho.Client | None = None  # publishing only (see the module docstring)
         self._pending: list[Inbound] = []  # paho's thread only: this read's messages
 
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def generation(self) -> int:
+        """The connection in use: 1 for the first, one more for every reconnection."""
+        return self._generation
+
     # -- connecting ------------------------------------------------------------------
 
     async def connect(self, *, attempts: int = 5, timeout_s: float = 10.0) -> None:
@@ -106,7 +133,8 @@ class MqttLink:
         await asyncio.to_thread(self._connect_blocking, attempts, timeout_s)
 
     def _connect_blocking(self, attempts: int, timeout_s: float) -> None:
-        self._out, _ = connect(self._out_opts(), attempts=attempts, timeout_s=timeout_s)
+        if self.publishing:
+            self._out, _ = connect(self._out_opts(), attempts=attempts, timeout_s=timeout_s)
         self.protocol = retry_connect(
             self.opts, lambda protocol: self._try(protocol, timeout_s), attempts=attempts
         )
@@ -121,20 +149,20 @@ class MqttLink:
         first = threading.Event()
         outcome: dict[str, Any] = {}
 
-        def on_connect(c: paho.Client, _u: Any, flags: Any, rc: Any, _p: Any = None) -> None:
+        def on_connect(c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
             if not first.is_set():
                 outcome["reason"] = "ok" if not rc.is_failure else str(rc)
                 first.set()
             if not rc.is_failure:
-                self._connected_now(c, flags)
+                self._connected_now(c)
 
         def on_disconnect(_c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
             with self._ack_lock:
-                self._connected = False
+                was_connected, self._connected = self._connected, False
             if not first.is_set():
                 outcome["reason"] = f"closed before CONNACK ({rc})"
                 first.set()
-            elif not self._closing:
+            elif was_connected and not self._closing:
                 log.warning("MQTT connection lost (%s); paho reconnects", rc)
 
         self._install_reads(client)
@@ -170,24 +198,29 @@ class MqttLink:
 
         client.loop_read = loop_read  # type: ignore[method-assign]
 
-    def _connected_now(self, client: paho.Client, flags: Any) -> None:
+    def _connected_now(self, client: paho.Client) -> None:
         with self._ack_lock:
             self._generation += 1
             self._connected = True
         client.subscribe([(topic, 1) for topic in self.topics])
+        log.info("MQTT %s:%d connected (connection %d)", self.opts.host, self.opts.port,
+                 self._generation)
 
     def _on_subscribe(
         self, _c: paho.Client, _u: Any, _mid: int, codes: list[Any], _p: Any = None
     ) -> None:
         failed = [str(c) for c in codes if getattr(c, "is_failure", False)]
         if failed:
-            log.error("the broker refused subscriptions %s: %s", self.topics, failed)
-            return
+            self._refused = f"subscription refused: {', '.join(failed)}"
+            log.error("%s (topics %s)", self._refused, self.topics)
         self._call(self._subscribed.set)
 
     async def subscribed(self) -> None:
-        """Returns once the broker acknowledged the subscriptions (SUBACK)."""
+        """Returns once the broker acknowledged the subscriptions (SUBACK); MqttError
+        if it refused one."""
         await self._subscribed.wait()
+        if self._refused is not None:
+            raise MqttError(self._refused)
 
     # -- receiving: paho's thread ----------------------------------------------------------
 
@@ -202,10 +235,12 @@ class MqttLink:
         return True
 
     def _deliver(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
-        self._pending.append(Inbound(topic, payload, mid, qos, self._generation))
+        token = self._generation << _MID_BITS | mid if qos == 1 else None
+        self._pending.append(Inbound(topic, payload, token))
 
     def _deliver_retained(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
-        self._pending.append(Inbound(topic, payload, mid, qos, self._generation, True))
+        token = self._generation << _MID_BITS | mid if qos == 1 else None
+        self._pending.append(Inbound(topic, payload, token, True))
 
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
         """What paho decoded itself (what `lean_publish` passed on)."""
@@ -238,24 +273,27 @@ class MqttLink:
             if not self._connected:
                 return
             current = self._generation
-            # only this connection's: a mid of an earlier one means nothing on this one.
-            # QoS 1 at most: the subscriptions are QoS 1, so the broker sends no QoS 2.
-            ack_many(client, [i.mid for i in items if i.qos == 1 and i.generation == current])
+            # only this connection's: a packet id of an earlier one means nothing here
+            ack_many(client, [t & _MID_MASK for t in (i.token for i in items)
+                              if isinstance(t, int) and t >> _MID_BITS == current])
 
     # -- sending ------------------------------------------------------------------------
 
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> paho.MQTTMessageInfo:
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish QoS 1 on the publishing connection, without waiting (paho sends it
         again after a reconnect)."""
+        self._publish(topic, payload, retain)
+
+    def _publish(self, topic: str, payload: bytes, retain: bool) -> paho.MQTTMessageInfo:
         if self._out is None:
-            raise MqttError("not connected")
+            raise MqttError("not connected" if self.publishing else "this link does not publish")
         return self._out.publish(topic, payload, qos=1, retain=retain)
 
     async def publish_confirmed(
         self, topic: str, payload: bytes, *, retain: bool = False, timeout_s: float = 10.0
     ) -> None:
         """Publish QoS 1 and wait for the broker's PUBACK."""
-        info = self.publish(topic, payload, retain=retain)
+        info = self._publish(topic, payload, retain)
         await asyncio.to_thread(_wait_published, info, timeout_s)
 
     def close(self) -> None:
@@ -265,6 +303,8 @@ class MqttLink:
             client, self._client = self._client, None
         if client is not None:
             close_client(client)
+        with self._ack_lock:
+            self._connected = False
         out, self._out = self._out, None
         if out is not None:
             close_client(out)
@@ -277,3 +317,4 @@ def _wait_published(info: paho.MQTTMessageInfo, timeout_s: float) -> None:
         raise MqttError(f"not published: {exc}") from exc
     if not info.is_published():
         raise MqttError(f"no PUBACK within {timeout_s:g} s")
+
