@@ -27,6 +27,7 @@ import orjson
 from hazmon.alarms.core.model import Dirty, Event, NotifyRequest, OccurrenceRecord
 from hazmon.alarms.journal.chain import Head
 from hazmon.alarms.state_db import AlarmDb
+from hazmon.contract.errors import HazmonError
 
 VERSION = 1
 
@@ -66,7 +67,7 @@ def takeover(worker: str, now_ms: int) -> bytes:
     return orjson.dumps({"v": VERSION, "takeover": worker, "now_ms": now_ms})
 
 
-class BadRecord(ValueError):
+class BadRecord(HazmonError, ValueError):
     """A changelog record this version cannot apply."""
 
 

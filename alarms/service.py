@@ -116,7 +116,7 @@ class AlarmService:
         self,
         *,
         registry: Registry,
-        broker: BrokerAddress,
+        broker: BrokerAddress | None,
         settings: Settings,
         store: Store,
         data_dir: Path,
@@ -126,8 +126,12 @@ class AlarmService:
         notifiers: Mapping[str, Notifier] | None = None,
         faults: Faults | None = None,
         accept_truncated_journal: bool = False,
+        link: Link | None = None,
+        database: AlarmDb | None = None,
+        anchored: bool = True,
     ) -> None:
         self.broker = broker
+        self._given_link = link
         self.settings = settings
         self.store = store
         self.data_dir = data_dir
@@ -136,9 +140,10 @@ class AlarmService:
             data_dir=data_dir, store=store, clock=self._clock, publish=self._publish,
             retained_head=self._retained_head, wake_store=self._wake_store,
             accept_truncated_journal=accept_truncated_journal,
-        )
+        ) if anchored else None
         self.desk = AlarmDesk(registry=registry, data_dir=data_dir, store=store,
-                              clock=self._clock, anchoring=self.anchoring)
+                              clock=self._clock, anchoring=self.anchoring, database=database)
+        self.abandoned = False
         self.client_id = client_id or settings.client_id or stable_client_id(data_dir, "alarms")
         self.timing = timing or Timing()
         self._given_notifiers = notifiers
@@ -209,13 +214,10 @@ class AlarmService:
 
     async def run(self, *, ready: asyncio.Event | None = None) -> None:
         raise_open_files_limit()
-        await asyncio.to_thread(self.desk.check_anchors)
+        if self.anchoring is not None:
+            await asyncio.to_thread(self.desk.check_anchors)
         loop = asyncio.get_running_loop()
-        link = open_link(
-            self.broker, self.settings, client_id=self.client_id,
-            topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD],
-            consumer=self._consume_now, publishing=True,
-        )
+        link = self._given_link or self._open_link()
         self._store_wake = asyncio.Event()
         self._dispatcher = Dispatcher(self._notifiers(link), self._report,
                                       retry=self.timing.notify_retry)
@@ -225,7 +227,8 @@ class AlarmService:
         self._loop = loop
         self.desk.attach(loop, tell=self._emitted)
         self._publish_grades()
-        self.anchoring.publish_head(self.desk.db.head)
+        if self.anchoring is not None:
+            self.anchoring.publish_head(self.desk.db.head)
         timing = self.timing
         try:
             async with asyncio.TaskGroup() as group:
@@ -233,9 +236,10 @@ class AlarmService:
                     (timing.group_commit_s / 2, self._flush_due, "group-commit"),
                     (timing.tick_s, self._tick, "clock"),
                     (timing.tick_s, self._sync_system_alarms, "system-alarms"),
-                    (timing.anchor_s, self._anchor, "anchor-file"),
                     (timing.outbox_sweep_s, self._sweep, "outbox"),
                 ]
+                if self.anchoring is not None:
+                    jobs.append((timing.anchor_s, self._anchor, "anchor-file"))
                 for period_s, job, name in jobs:
                     group.create_task(self._every(period_s, job, name), name=f"alarms-{name}")
                 group.create_task(self._store_writer(), name="alarms-store")
@@ -253,6 +257,27 @@ class AlarmService:
             except asyncio.CancelledError:  # cancelled again: the stop still completes
                 await stopping
                 raise
+
+    def _open_link(self) -> Link:
+        if self.broker is None:
+            raise HazmonError("the alarm service needs a broker or a link")
+        return open_link(
+            self.broker, self.settings, client_id=self.client_id,
+            topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD],
+            consumer=self._consume_now, publishing=True,
+        )
+
+    def consume(self, items: list[Inbound]) -> None:
+        """A batch from a link the service was given (alarm workers, alarms/workers.py),
+        on the thread that delivers it: as from its own link."""
+        self._consume_now(items)
+
+    def abandon(self) -> None:
+        """The partition this service evaluated belongs to another worker now: from
+        here it commits, acknowledges, publishes and notifies nothing (its stop too);
+        what it had not acknowledged goes to the new owner. Whoever called this cancels
+        `run` next; every commit it might still try is refused by the changelog."""
+        self.abandoned = True
 
     async def reload_registry(self, registry: Registry) -> None:
         """Take a changed registry while running (`hazmon up` on SIGHUP): sites,
@@ -296,10 +321,26 @@ class AlarmService:
         """At stop: anchor the journal, flush what the store has not got, close."""
         self._loop = None
         self.desk.detach()
+        if self.abandoned:
+            link.close()
+            self._link = None
+            return
         try:
             self._flush_waiting(due_only=False)
         except Exception as exc:  # not acknowledged: the broker sends it again
             log.error("could not commit the messages waiting at stop: %s", exc)
+        if self.anchoring is not None:
+            await self._anchor_at_stop(link)
+        try:
+            self.store.write_points(list(self._to_store))
+            self._to_store.clear()
+        except StoreError as exc:
+            log.warning("store unreachable at stop, %d points not written: %s",
+                        len(self._to_store), exc)
+        link.close()
+        self._link = None
+
+    async def _anchor_at_stop(self, link: Link) -> None:
         head = self.desk.db.head
         anchor = Anchor(head.seq, head.hash, self._now(), "this service")
         try:
@@ -312,14 +353,6 @@ class AlarmService:
             self.desk.write_anchor()
         except OSError as exc:
             log.warning("could not write the anchor file at stop: %s", exc)
-        try:
-            self.store.write_points(list(self._to_store))
-            self._to_store.clear()
-        except StoreError as exc:
-            log.warning("store unreachable at stop, %d points not written: %s",
-                        len(self._to_store), exc)
-        link.close()
-        self._link = None
 
     # -- evaluating ------------------------------------------------------------------------
 
@@ -331,6 +364,8 @@ class AlarmService:
         `group_commit_s` old, or at once when `group_commit_max` would wait (a
         transaction per handful of messages was most of the alarm service's time at one
         reading per message)."""
+        if self.abandoned:
+            return
         timing = self.timing
         with self.desk.lock:
             now = time.monotonic()
@@ -384,6 +419,8 @@ class AlarmService:
     def _flush_waiting(self, *, due_only: bool = True) -> None:
         """Commit and acknowledge the messages waiting for a commit (if their group is
         due)."""
+        if self.abandoned:
+            return
         with self.desk.lock:
             if self._retry:
                 self._retry_failed()
@@ -490,7 +527,7 @@ class AlarmService:
             await self._store_wake.wait()
             await asyncio.sleep(self.timing.store_linger_s)
             self._store_wake.clear()
-            head_point = self.anchoring.take_point()
+            head_point = self.anchoring.take_point() if self.anchoring is not None else None
             if head_point is not None:
                 self._to_store.append(head_point)
             while self._to_store:
@@ -512,6 +549,7 @@ class AlarmService:
 
     async def _anchor(self) -> None:
         """Every `anchor_s`: the head to MQTT and the store, then to the anchor file."""
+        assert self.anchoring is not None
         self.anchoring.publish_head(self.desk.db.head)
         await asyncio.to_thread(self.desk.write_anchor)
 
@@ -569,6 +607,8 @@ class AlarmService:
 
     def _retained_head(self) -> Anchor | None:
         """The retained head on the broker (a short connection of its own)."""
+        if self.broker is None:
+            return None
         opts = MqttOptions.build(self.broker, self.settings, client_id="", clean_start=True)
         return anchors.read_mqtt_with(opts, attempts=3, timeout_s=10.0)
 

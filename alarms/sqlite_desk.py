@@ -61,6 +61,7 @@ class AlarmDesk:
         store: Store,
         clock: Callable[[], int],
         anchoring: Anchoring | None = None,
+        database: db.AlarmDb | None = None,
     ) -> None:
         self.registry = registry
         self.data_dir = data_dir
@@ -69,7 +70,7 @@ class AlarmDesk:
         # whoever holds it sees and changes engine and database alone: evaluation, the
         # clock, operator actions (and the service's books of what waits for a commit)
         self.lock = threading.RLock()
-        self.db = db.AlarmDb(data_dir)
+        self.db = database or db.AlarmDb(data_dir)
         self.engine = self._engine_from_db()
         self._decoder = Decoder(registry)
         self.anchoring = anchoring

@@ -288,9 +288,14 @@ class Puller:
                 await self._sub.unsubscribe()
             self._sub = None
 
-    async def pull(self, batch: int, expires_s: float = PULL_EXPIRES_S) -> Batch:
+    async def pull(
+        self, batch: int, expires_s: float = PULL_EXPIRES_S, *, no_wait: bool = False
+    ) -> Batch:
+        """`no_wait`: answer with what is there now (status 404 when nothing is)."""
         self.lost = False
         req: dict[str, Any] = {"batch": batch, "expires": int(expires_s * NS)}
+        if no_wait:
+            req["no_wait"] = True
         if self.group is not None:
             req["group"] = self.group
             if self.pin is not None:
@@ -403,7 +408,7 @@ async def replay(
     seen = 0
     try:
         while seen < until:
-            got = await puller.pull(batch)
+            got = await puller.pull(batch, no_wait=True)
             if not got.messages:
                 raise JetStreamError(f"replay of partition {partition} stopped at {seen}")
             for msg in got.messages:

@@ -141,7 +141,11 @@ def up(
 
 def alarms(
     config: Path = CONFIG,
-    broker: str = typer.Option(..., "--broker", help="mqtt://HOST:PORT"),
+    broker: str = typer.Option(
+        ..., "--broker",
+        help="mqtt://HOST:PORT, or nats://H1:4222[,H2:4222,...] for an alarm worker of a "
+        "JetStream cluster (docs/scale-out.md)",
+    ),
     influx: str | None = INFLUX,
     data: Path = DATA,
     http: str = HTTP,
@@ -150,9 +154,28 @@ def alarms(
     tls_cert: Path | None = TLS_CERT,
     tls_key: Path | None = TLS_KEY,
     forwarded_allow_ips: str = FORWARDED,
+    partitions: int = typer.Option(
+        16, "--partitions", min=1, max=1024,
+        help="nats:// only: the partition count the streams are made with (fixed then)",
+    ),
+    worker_id: str | None = typer.Option(
+        None, "--worker-id", help="nats:// only: this worker's name in logs and the journal"
+    ),
 ) -> None:
-    """Run the alarm service and the HTTP API/console, without ingest."""
+    """Run the alarm service and the HTTP API/console, without ingest; on nats:// an
+    alarm worker of a JetStream cluster (no HTTP: the API runs on its own)."""
+    from hazmon.contract.settings import is_nats_url
+
     settings = Settings(config=config, broker=broker, influx=influx, data=data, http=http)
+    if is_nats_url(broker):
+        from hazmon.cli._workers import start_workers
+        from hazmon.contract.settings import parse_nats_url
+
+        with config_errors("--broker"):
+            parse_nats_url(broker)
+        start_workers(settings, load(config), partitions=partitions, worker_id=worker_id,
+                      log_level=log_level)
+        return
     web = web_options(tls_cert, tls_key, forwarded_allow_ips)
     plan = Plan(settings, load(config), ingest=False,
                 accept_truncated_journal=accept_truncated_journal, web=web)

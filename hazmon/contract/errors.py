@@ -23,6 +23,11 @@ to status codes in one place (hazmon.api.errors), the command line to exit statu
     │   ├── LimitExceeded           over a configured maximum, or a reason missing
     │   └── hazmon.alarms.notifiers.NotifyFailed   one delivery attempt failed
     ├── hazmon.alarms.journal.anchoring.JournalBehind   the journal falls short of an anchor
+    ├── hazmon.alarms.changelog.BadRecord       a partition's changelog record of another
+    │                                           version (also a ValueError)
+    ├── hazmon.bus.jetstream.JetStreamError     a JetStream request failed, or a stream
+    │   │                                       hazmon cannot use
+    │   └── Fenced                  another worker owns the partition now
     ├── hazmon.ingest.service.IngestError       ingest cannot start or go on
     ├── hazmon.api.errors.ApiError  raised by the HTTP layer itself
     │   ├── Unauthorized, Forbidden, NotFound, BadRequest

@@ -1,0 +1,297 @@
+"""Alarm workers on NATS JetStream (docs/scale-out.md): any number of `hazmon alarms
+--broker nats://...` processes share the plant's partitions; each partition has one
+owner at a time, chosen by the server.
+
+    workers = AlarmWorkers(registry=..., servers=[...], settings=..., store=..., data_dir=...)
+    await workers.run(ready=event)   # until cancelled
+
+What runs where (one event loop; evaluation in worker threads):
+- one pull loop per partition (`_partition`), on the event loop: pull requests on the
+  partition's consumer in the priority group `alarms`. The server answers only the
+  pinned worker; it pins another when the owner stops pulling (hazmon.bus.jetstream).
+- taking a partition (`_take`): its changelog replayed into a fresh local database in
+  `data_dir/partitions/p{k}` (never the previous owner's disk), a takeover record
+  appended (the fence: the previous owner's next write is refused), then an
+  `AlarmService` for the partition's sites on that database, with a `PartitionLink`
+  in place of the MQTT connection. The service runs as it does on MQTT: evaluation
+  and commit in a worker thread (`asyncio.to_thread`), every commit first appended to
+  the changelog (`ReplicatedDb`), acknowledgements after the commit, notifications
+  from the outbox, events and grades published as NATS subjects (which NATS's MQTT
+  listener gives to MQTT subscribers).
+- losing a partition (pin moved, status 423, or a refused changelog append): its
+  service is abandoned: nothing more is committed, published, acknowledged or
+  notified; what it had not acknowledged is delivered to the new owner.
+- the clock (`_ticks`): every second one tick per partition into the stream, with a
+  message id per partition and second, so that partitions whose sites are silent get
+  an owner too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client as Nats
+from nats.aio.msg import Msg
+
+from hazmon.alarms import changelog
+from hazmon.bus import jetstream as js
+from hazmon.bus.seam import Inbound
+from hazmon.contract.registry import Registry
+from hazmon.contract.settings import Settings
+from hazmon.stores.base import Store
+
+log = logging.getLogger(__name__)
+
+PULL_BATCH = 500
+
+
+def partition_registry(registry: Registry, partition: int, partitions: int) -> Registry:
+    """The registry of one partition: its sites, the plant-wide rules."""
+    sites = [s for s in registry.sites if js.partition_of(s.id, partitions) == partition]
+    return registry.model_copy(update={"sites": sites})
+
+
+class PartitionLink:
+    """The bus as one partition's AlarmService sees it (hazmon.bus.seam.Link): messages
+    come from the worker's pull loop, acknowledgements go back to the stream, events
+    are published as NATS subjects."""
+
+    def __init__(self, nc: Nats, partition: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.nc = nc
+        self.partition = partition
+        self._loop = loop
+        self.abandoned = False
+        self._ready = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected) and not self.abandoned
+
+    async def connect(self, *, attempts: int = 5, timeout_s: float = 10.0) -> None:
+        return None
+
+    async def subscribed(self) -> None:
+        await self._ready.wait()
+
+    def ready(self) -> None:
+        self._ready.set()
+
+    def ack(self, items: Sequence[Inbound]) -> None:
+        if self.abandoned:
+            return
+        msgs = [i.token for i in items if isinstance(i.token, Msg)]
+        if msgs:
+            self._call(js.ack_all(msgs))
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        if self.abandoned:
+            return
+        self._call(self.nc.publish(js.subject_of(topic), payload))
+
+    async def publish_confirmed(
+        self, topic: str, payload: bytes, *, retain: bool = False, timeout_s: float = 10.0
+    ) -> None:
+        if self.abandoned:
+            raise js.Fenced(f"partition {self.partition} is no longer ours")
+        await self.nc.publish(js.subject_of(topic), payload)
+        await self.nc.flush(timeout=int(timeout_s))
+
+    def close(self) -> None:
+        return None
+
+    def _call(self, coro: Any) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            task = self._loop.create_task(coro)
+            task.add_done_callback(_log_failure)
+        else:
+            asyncio.run_coroutine_threadsafe(coro, self._loop).add_done_callback(_log_failure)
+
+
+def _log_failure(fut: Any) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("bus call failed: %s", fut.exception())
+
+
+@dataclass(slots=True)
+class Owned:
+    """A partition this worker owns."""
+
+    pin: str
+    link: PartitionLink
+    service: Any  # AlarmService
+    task: asyncio.Task[None]
+    last_seq: int
+    lost: bool = False
+
+
+class AlarmWorkers:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        servers: Sequence[str],
+        settings: Settings,
+        store: Store,
+        data_dir: Path,
+        plan: js.StreamPlan | None = None,
+        worker_id: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        service_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.servers = list(servers)
+        self.settings = settings
+        self.store = store
+        self.data_dir = data_dir
+        self.plan = plan or js.StreamPlan()
+        self.worker_id = worker_id or f"{socket.gethostname()}-{id(self):x}"
+        self.user, self.password = user, password
+        self.service_options = service_options or {}
+        self.owned: dict[int, Owned] = {}
+        self.takeovers = 0
+        self._nc: Nats | None = None
+
+    async def run(self, *, ready: asyncio.Event | None = None) -> None:
+        nc = await js.connect(self.servers, name=f"hazmon-alarms-{self.worker_id}",
+                              user=self.user, password=self.password)
+        self._nc = nc
+        try:
+            await js.ensure_streams(nc, self.plan)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._ticks(nc), name="alarms-ticks")
+                for p in range(self.plan.partitions):
+                    group.create_task(self._partition(nc, p), name=f"alarms-p{p}")
+                log.info("alarm worker %s pulling %d partitions", self.worker_id,
+                         self.plan.partitions)
+                if ready is not None:
+                    ready.set()
+        finally:
+            for p in list(self.owned):
+                await self._stop(p, abandon=False)
+            with contextlib.suppress(Exception):
+                await nc.drain()
+
+    # -- the clock ---------------------------------------------------------------------
+
+    async def _ticks(self, nc: Nats) -> None:
+        while True:
+            second = int(time.time())
+            for p in range(self.plan.partitions):
+                with contextlib.suppress(Exception):
+                    await nc.publish(js.tick_subject(p), b"",
+                                     headers={"Nats-Msg-Id": f"tick-{p}-{second}"})
+            await asyncio.sleep(1.0 - time.time() % 1.0)
+
+    # -- one partition -------------------------------------------------------------------
+
+    async def _partition(self, nc: Nats, p: int) -> None:
+        puller = js.Puller(nc, js.IN_STREAM, f"alarms-p{p}", group=js.ALARMS_GROUP)
+        await puller.start()
+        while True:
+            try:
+                batch = await puller.pull(PULL_BATCH)
+            except Exception as exc:  # disconnected: the client reconnects by itself
+                log.warning("partition %d: pull failed: %s", p, exc)
+                await asyncio.sleep(0.5)
+                continue
+            owned = self.owned.get(p)
+            if owned is not None and (owned.lost or puller.lost
+                                      or (batch.pin is not None and batch.pin != owned.pin)):
+                log.warning("worker %s lost partition %d", self.worker_id, p)
+                await self._stop(p, abandon=True)
+                owned = None
+            if not batch.messages:
+                continue
+            if owned is None:
+                assert batch.pin is not None
+                owned = await self._take(nc, p, batch.pin)
+                if owned is None:
+                    continue  # another worker wrote it meanwhile: not ours
+            await self._deliver(owned, batch.messages)
+
+    async def _take(self, nc: Nats, p: int, pin: str) -> Owned | None:
+        """Build the partition's state from its changelog and fence the old owner out."""
+        from hazmon.alarms.service import AlarmService  # the shell; workers sit on it
+
+        started = time.monotonic()
+        folder = self.data_dir / "partitions" / f"p{p}"
+        shutil.rmtree(folder, ignore_errors=True)
+        db = changelog.ReplicatedDb(folder, lambda record: None, by=self.worker_id)
+        try:
+            last = await js.replay(nc, p, lambda _seq, data: changelog.apply(db, data))
+            last = await js.append(nc, p, changelog.takeover(self.worker_id,
+                                                           int(time.time() * 1000)), after=last)
+        except js.Fenced:
+            db.close()
+            return None
+        loop = asyncio.get_running_loop()
+        link = PartitionLink(nc, p, loop)
+        owned_ref: list[Owned] = []
+
+        def write(record: bytes) -> None:
+            owned = owned_ref[0]
+            if owned.lost:
+                raise js.Fenced(f"partition {p} is no longer ours")
+            fut = asyncio.run_coroutine_threadsafe(js.append(nc, p, record, after=owned.last_seq),
+                                                   loop)
+            try:
+                owned.last_seq = fut.result(timeout=15.0)
+            except js.Fenced:
+                owned.lost = True
+                link.abandoned = True
+                raise
+
+        db.writer = write
+        service = AlarmService(
+            registry=partition_registry(self.registry, p, self.plan.partitions),
+            broker=None, link=link, database=db, anchored=False, settings=self.settings,
+            store=self.store, data_dir=folder, client_id=f"{self.worker_id}-p{p}",
+            **self.service_options,
+        )
+        ready = asyncio.Event()
+        task = asyncio.create_task(service.run(ready=ready), name=f"alarms-p{p}-service")
+        owned = Owned(pin=pin, link=link, service=service, task=task, last_seq=last)
+        owned_ref.append(owned)
+        self.owned[p] = owned
+        link.ready()
+        await asyncio.wait({task, asyncio.create_task(ready.wait())},
+                           return_when=asyncio.FIRST_COMPLETED)
+        self.takeovers += 1
+        log.info("worker %s took partition %d in %.0f ms (changelog at %d)", self.worker_id, p,
+                 (time.monotonic() - started) * 1000, last)
+        return owned
+
+    async def _deliver(self, owned: Owned, messages: list[Msg]) -> None:
+        ticks = [m for m in messages if m.subject.endswith(".tick")]
+        items = [Inbound(js.topic_of(m.subject), m.data, m)
+                 for m in messages if not m.subject.endswith(".tick")]
+        if items:
+            await asyncio.to_thread(owned.service.consume, items)
+        if ticks and not owned.lost:
+            await js.ack_all(ticks)
+
+    async def _stop(self, p: int, *, abandon: bool) -> None:
+        owned = self.owned.pop(p, None)
+        if owned is None:
+            return
+        if abandon:
+            owned.lost = True
+            owned.link.abandoned = True
+            owned.service.abandon()
+        owned.task.cancel()
+        with contextlib.suppress(BaseException):
+            await owned.task
