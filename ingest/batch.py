@@ -6,9 +6,12 @@ lines) or `max_bytes` of payload, or, by the writer, once it is `flush_interval_
 old. Sealed batches wait in order for the writer; when `max_sealed` are waiting, the
 network thread waits too (memory stays bounded; the broker holds the rest).
 
-A batch carries the packet ids to acknowledge once it is durable, and the connection
-`generation` they belong to: ids of an earlier connection are never acknowledged on
-a later one (the broker sends those messages again).
+A batch carries the link's acknowledgement tokens of its messages
+(`hazmon.bus.seam.Inbound.token`, opaque here), and the writer has them acknowledged
+once the batch is durable. A batch that is not made durable is never acknowledged:
+its tokens go with it, and the bus delivers those messages again. A token of an
+earlier connection is the link's to drop (on MQTT: a packet id means nothing on a
+later connection, and the broker sends the message again).
 """
 
 from __future__ import annotations
@@ -26,11 +29,10 @@ from hazmon.stores.base import Point
 
 @dataclass(slots=True)
 class Batch:
-    generation: int
     readings: list[Reading] = field(default_factory=list)
     points: list[Point] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
-    mids: list[int] = field(default_factory=list)
+    tokens: list[object] = field(default_factory=list)  # to acknowledge once durable
     messages: int = 0
     payload_bytes: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
@@ -44,6 +46,11 @@ class Batch:
     @property
     def empty(self) -> bool:
         return self.messages == 0 and not self.points
+
+    @property
+    def mids(self) -> list[object]:
+        """`tokens`, the name the writer counts acknowledged messages by."""
+        return self.tokens
 
 
 @dataclass(slots=True)
@@ -73,11 +80,12 @@ class Batcher:
         self.flush_interval_s = flush_interval_s
         self._cond = threading.Condition()
         self._sealed: deque[Batch] = deque()
-        self._open = Batch(0)
+        self._open = Batch()
         self._closed = False
 
-    def add(self, outcome: Outcome, *, mid: int, payload_bytes: int) -> None:
-        """Add one message's outcome; wait while the writer is `max_sealed` batches behind."""
+    def add(self, outcome: Outcome, *, token: object, payload_bytes: int) -> None:
+        """Add one message's outcome and its acknowledgement token (None: nothing to
+        acknowledge); wait while the writer is `max_sealed` batches behind."""
         with self._cond:
             batch = self._open
             if batch.empty:
@@ -94,8 +102,8 @@ class Batcher:
                     batch.lost[outcome.gateway] += outcome.lost
                 if outcome.rebooted:
                     batch.reboots[outcome.gateway] += 1
-            if mid:
-                batch.mids.append(mid)
+            if token is not None:
+                batch.tokens.append(token)
             batch.messages += 1
             batch.payload_bytes += payload_bytes
             if len(batch) >= self.max_items or batch.payload_bytes >= self.max_bytes:
@@ -110,15 +118,9 @@ class Batcher:
                 self._open.opened_s = time.monotonic()
             self._open.points.extend(points)
 
-    def new_generation(self, generation: int) -> None:
-        """A new connection: the open batch's packet ids can no longer be acknowledged."""
-        with self._cond:
-            self._open.mids.clear()
-            self._open.generation = generation
-
     def _seal(self) -> None:
         self._sealed.append(self._open)
-        self._open = Batch(self._open.generation)
+        self._open = Batch()
         self._cond.notify_all()
 
     def take(self, timeout_s: float) -> Batch | None:

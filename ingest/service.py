@@ -9,7 +9,7 @@ Threads (docs/ingest.md has the picture):
   (hazmon.ingest.pipeline) and adds them to the open batch (hazmon.ingest.batch); it
   waits when the writer is two batches behind;
 - the writer thread (hazmon.ingest.writer) makes each batch durable (store, else disk
-  spool), then acknowledges its messages (`Held`: what waits for that);
+  spool), then acknowledges its messages (the batch carries their link tokens);
 - the asyncio task only starts and stops them and writes `ingest_stats` every 10 s,
   so it shares an event loop with the alarm service and the API without slowing it.
 
@@ -24,8 +24,6 @@ import asyncio
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +96,6 @@ class IngestService:
         self.dead_letters: DeadLetters | None = None
         self.writer: Writer | None = None
         self.link: Link | None = None
-        self._held = Held()
         self._paused = False
         self.ready = False
 
@@ -264,7 +261,7 @@ class IngestService:
     def _consume(self, items: list[Inbound]) -> None:
         """One batch from the link (a socket read's messages on MQTT): each message
         decoded and added to the open batch, waiting while the writer is behind."""
-        held, batcher, pipeline = self._held, self.batcher, self.pipeline
+        batcher, pipeline = self.batcher, self.pipeline
         for topic, payload, token, retained in items:
             if self._paused:
                 return  # not acknowledged: the broker keeps them for the next session
@@ -277,8 +274,7 @@ class IngestService:
                 except Exception as exc:
                     log.exception("ingest could not handle a message on %r", topic)
                     outcome = internal_error(topic, payload, now_ms, exc)
-            number = held.add(token) if token is not None else 0
-            batcher.add(outcome, mid=number, payload_bytes=len(payload))
+            batcher.add(outcome, token=token, payload_bytes=len(payload))
 
     def _retained_telemetry(self, topic: str) -> Outcome:
         """A retained message the broker sent on subscribing: a gateway's retained state
@@ -290,47 +286,11 @@ class IngestService:
         return Outcome()
 
     def _ack(self, batch: Batch) -> None:
-        """On the writer's thread, once the batch is durable."""
-        items = self._held.take(batch.mids)
-        if self.link is not None and items:
+        """On the writer's thread, once the batch is durable: its messages, by their
+        tokens alone (neither payloads nor message objects stay in memory for this)."""
+        if self.link is not None and batch.tokens:
+            items = [Inbound("", b"", token) for token in batch.tokens]
             try:
                 self.link.ack(items)
             except Exception:
                 log.exception("acknowledging %d messages failed", len(items))
-
-
-class Held:
-    """What acknowledging the messages added to batches needs (their link tokens), oldest
-    first, each under a number that its batch keeps (`Batch.mids`) until the batch is
-    durable. The writer makes batches durable in order, so a batch's numbers are the
-    oldest held; older ones belong to a batch left unacknowledged (the broker sends
-    those messages again) and are let go. Only the token is held, not the payload, nor
-    a message object: memory stays what batches take, and the link's thread, ingest's
-    busiest, does no more per message than it must.
-
-    `add` runs on the link's thread, `take` on the writer's: each end of the deque has
-    one thread, and each counter is one thread's."""
-
-    def __init__(self) -> None:
-        self._tokens: deque[object] = deque()
-        self._next = 1  # the number the next message gets (the link's thread)
-        self._first = 1  # the number of the oldest held (the writer's thread)
-
-    def add(self, token: object) -> int:
-        self._tokens.append(token)
-        number = self._next
-        self._next = number + 1
-        return number
-
-    def take(self, numbers: Sequence[int]) -> list[Inbound]:
-        """The messages under `numbers` (a durable batch's, ascending and consecutive),
-        as `Link.ack` takes them."""
-        if not numbers or numbers[0] < self._first:
-            return []
-        first, last = numbers[0], numbers[-1]
-        tokens = self._tokens
-        for _ in range(first - self._first):
-            tokens.popleft()
-        taken = [Inbound("", b"", tokens.popleft()) for _ in range(last - first + 1)]
-        self._first = last + 1
-        return taken

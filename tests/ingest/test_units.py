@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import orjson
 import pytest
 
+from hazmon.bus.seam import Inbound
+from hazmon.contract.settings import Settings, parse_broker_url
 from hazmon.contract.topics import state, telemetry
 from hazmon.ingest.batch import Batch, Batcher, Outcome
 from hazmon.ingest.deadletter import DeadLetter, DeadLetters
 from hazmon.ingest.gateways import GatewayTracker
 from hazmon.ingest.metrics import IngestMetrics
 from hazmon.ingest.pipeline import Pipeline
+from hazmon.ingest.service import IngestService
 from hazmon.ingest.writer import Writer
 from hazmon.stores.base import Point, Refused, StoreRejected
 from hazmon.stores.memory import MemoryStore
@@ -90,23 +93,23 @@ def test_a_silent_gateway_is_offline_in_the_status_series_as_for_the_alarm() -> 
 def test_a_batch_is_sealed_when_full_and_taken_in_order() -> None:
     batcher = Batcher(max_items=3, flush_interval_s=60)
     for i in range(7):
-        batcher.add(Outcome(readings=[reading(ts_ms=i)]), mid=i + 1, payload_bytes=10)
+        batcher.add(Outcome(readings=[reading(ts_ms=i)]), token=i + 1, payload_bytes=10)
     first, second = batcher.take(0), batcher.take(0)
     assert first is not None and second is not None
-    assert [r.ts_ms for r in first.readings] == [0, 1, 2] and first.mids == [1, 2, 3]
+    assert [r.ts_ms for r in first.readings] == [0, 1, 2] and first.tokens == [1, 2, 3]
     assert [r.ts_ms for r in second.readings] == [3, 4, 5]
     assert batcher.take(0) is None  # the open batch is young
     batcher.close()
     last = batcher.take(0)
-    assert last is not None and last.mids == [7]
+    assert last is not None and last.tokens == [7]
 
 
 def test_an_open_batch_is_taken_once_it_is_old_enough() -> None:
     batcher = Batcher(flush_interval_s=0.05)
-    batcher.add(Outcome(readings=[reading()]), mid=1, payload_bytes=10)
+    batcher.add(Outcome(readings=[reading()]), token=1, payload_bytes=10)
     started = time.monotonic()
     taken = batcher.take(1.0)
-    assert taken is not None and taken.mids == [1]
+    assert taken is not None and taken.tokens == [1]
     assert 0.03 < time.monotonic() - started < 0.5
 
 
@@ -116,7 +119,7 @@ def test_the_network_thread_waits_when_the_writer_is_behind() -> None:
 
     def produce() -> None:
         for i in range(5):
-            batcher.add(Outcome(readings=[reading(ts_ms=i)]), mid=i + 1, payload_bytes=1)
+            batcher.add(Outcome(readings=[reading(ts_ms=i)]), token=i + 1, payload_bytes=1)
             added.append(i)
 
     thread = threading.Thread(target=produce)
@@ -125,18 +128,19 @@ def test_the_network_thread_waits_when_the_writer_is_behind() -> None:
     assert len(added) == 2  # the third batch waits for room
     taken = [batcher.take(1.0) for _ in range(5)]
     thread.join(2)
-    assert [b.mids for b in taken if b] == [[1], [2], [3], [4], [5]]
+    assert [b.tokens for b in taken if b] == [[1], [2], [3], [4], [5]]
 
 
-def test_a_new_connection_forgets_the_open_batch_packet_ids() -> None:
+def test_a_batch_keeps_the_link_tokens_as_they_are_and_none_for_nothing_to_ack() -> None:
     batcher = Batcher()
-    batcher.add(Outcome(readings=[reading()]), mid=5, payload_bytes=1)
-    batcher.new_generation(2)
-    batcher.add(Outcome(readings=[reading(ts_ms=1)]), mid=6, payload_bytes=1)
+    first, second = object(), ("connection 2", 6)  # opaque: whatever the link hands out
+    batcher.add(Outcome(readings=[reading()]), token=first, payload_bytes=1)
+    batcher.add(Outcome(readings=[reading(ts_ms=1)]), token=None, payload_bytes=1)  # QoS 0
+    batcher.add(Outcome(readings=[reading(ts_ms=2)]), token=second, payload_bytes=1)
     batcher.close()
     taken = batcher.take(0)
-    assert taken is not None and (taken.generation, taken.mids) == (2, [6])
-    assert len(taken.readings) == 2  # the data is kept; only the ack is not possible
+    assert taken is not None and taken.tokens == [first, second]
+    assert taken.tokens[0] is first and taken.messages == len(taken.readings) == 3
 
 
 # -- the pipeline ---------------------------------------------------------------------------
@@ -203,18 +207,18 @@ class Harness:
         self.spool = Spool(tmp_path / "spool")
         self.dead = DeadLetters(tmp_path / "dead.sqlite")
         self.batcher = Batcher(flush_interval_s=0.01)
-        self.acked: list[list[int]] = []
+        self.acked: list[list[object]] = []
         self.writer = Writer(
             store=self.store,
             spool=self.spool,
             dead_letters=self.dead,
             batcher=self.batcher,
             metrics=IngestMetrics(),
-            ack=lambda b: self.acked.append(list(b.mids)),
+            ack=lambda b: self.acked.append(list(b.tokens)),
         )
 
-    def batch(self, mid: int, ts_ms: int) -> Batch:
-        return Batch(1, readings=[reading(ts_ms=ts_ms)], mids=[mid], messages=1)
+    def batch(self, token: int, ts_ms: int) -> Batch:
+        return Batch(readings=[reading(ts_ms=ts_ms)], tokens=[token], messages=1)
 
     def close(self) -> None:
         self.spool.close()
@@ -281,3 +285,49 @@ def test_dead_letters_are_bounded(tmp_path: Path) -> None:
     assert dead.count() == 10 and dead.evicted == 15
     assert [d.payload for d in dead.recent(3)] == [b"p24", b"p23", b"p22"]
     dead.close()
+
+
+# -- the service's acknowledgements ---------------------------------------------------------
+
+
+class AckRecorder:
+    """What ingest uses of its link once connected: ack and close."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.acked: list[list[object]] = []
+
+    def ack(self, items: Sequence[Inbound]) -> None:
+        self.acked.append([item.token for item in items])
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_durable_batch_is_acknowledged_by_the_tokens_its_messages_came_with(
+    tmp_path: Path,
+) -> None:
+    store = MemoryStore()
+    service = IngestService(
+        registry=small_registry("s1"), broker=parse_broker_url("mqtt://127.0.0.1:1"),
+        settings=Settings(), store=store, data_dir=tmp_path, client_id="units",
+    )
+    link = AckRecorder()
+    service.link = link  # type: ignore[assignment]
+    writer_thread = service._open()
+    topic = telemetry("s1", "gw0")
+    first, retained, second = object(), object(), object()
+    reading_ = {"sensor": "GT-000", "ts_ms": T_BASE_MS, "value": 1.5}
+    service._consume([
+        Inbound(topic, batch(1, 0, [reading_]), first),
+        Inbound(topic, b"not json", None),  # QoS 0: dead-lettered, nothing to acknowledge
+        Inbound(topic, batch(1, 0, [reading_]), retained, True),  # ignored, acknowledged
+        Inbound(topic, batch(1, 1, [{**reading_, "ts_ms": T_BASE_MS + 1}]), second),
+    ])
+    service._close(writer_thread)  # makes durable and acknowledges what it holds
+    assert link.acked == [[first, retained, second]]
+    assert store.count_readings() == 2
+    sample = service.metrics_registry.get_sample_value
+    assert sample("hazmon_ingest_dead_letters_total") == 1
+    assert sample("hazmon_ingest_messages_acked_total") == 3
