@@ -450,7 +450,7 @@ def test_a_stream_of_three_replicas_survives_kill_9_of_its_leader(
     async def scenario() -> None:
         async with _stream(nats_cluster, "SURVIVE", ["hazmon.v1.*.*.telemetry"]) as js:
             info = await js.stream_info("SURVIVE")
-            assert info.config.num_replicas == 3 and len(info.cluster.replicas) == 2
+            assert info.config.num_replicas == 3
             leader = next(n for n in nats_cluster.nodes if n.name == info.cluster.leader)
             other = next(n for n in nats_cluster.nodes if n is not leader)
             with client(other.mqtt_port, "s1.gw1", nats_cluster.password("s1.gw1"),
@@ -460,11 +460,14 @@ def test_a_stream_of_three_replicas_survives_kill_9_of_its_leader(
                     assert gw.publish("hazmon/v1/s1/gw1/telemetry", b"%d" % seq) == 0
                 await _messages(js, "SURVIVE", 50)
                 nats_cluster.kill(leader.index)  # SIGKILL: nothing flushed
-                # Until the two left elect a leader (about 5 s here) the MQTT listener still
-                # acknowledges readings that no stream stores (docs/scale-out.md).
+                # Until the two left elect a leader (seconds) the MQTT listener still
+                # acknowledges readings that no stream stores (docs/scale-out.md), and
+                # while its own streams elect theirs it may hold the acknowledgements.
                 await _new_leader(js, "SURVIVE", gone=leader.name)
                 for seq in range(50, 100):
-                    assert gw.publish("hazmon/v1/s1/gw1/telemetry", b"%d" % seq) == 0
+                    info = gw.mqtt.publish("hazmon/v1/s1/gw1/telemetry", b"%d" % seq, qos=1)
+                    info.wait_for_publish(30.0)
+                    assert info.is_published(), seq
             stored = await _messages(js, "SURVIVE", 100, timeout_s=30)
             assert [int(m.data) for m in stored] == list(range(100))
 
