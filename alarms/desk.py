@@ -1,7 +1,10 @@
 """What the HTTP API and the console need from the alarm service: the duty desk.
 
-`AlarmService` (hazmon.alarms.service) implements this; the API depends only on it, so the
-API can be tested against any implementation. Every operator action takes `user`,
+Two desks implement it: `AlarmDesk` (hazmon.alarms.sqlite_desk: the engine over the
+SQLite database, the alarm service's `desk`, which `hazmon up` gives the API) and
+`MemoryDesk` (hazmon.alarms.memory_desk: the same engine in memory, for the API's tests
+and an embedding process); tests/alarms/test_memory_desk.py holds both to one contract.
+The API depends only on this protocol. Every operator action takes `user`,
 the name of the token that made it, and is journalled. Errors are those of
 hazmon.alarms.errors. Alarm dicts have the fields of the alarm event (docs/contract.md §6) for the
 occurrence's latest event, plus `raised_ms`, `acked_ms`, `acked_by` and
