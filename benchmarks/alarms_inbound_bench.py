@@ -232,7 +232,7 @@ def last_seqs_seen(service: AlarmService, c: Case) -> bool:
     for g in range(PLANT.gateways):
         count = c.share(g)
         gid = f"{PLANT.site_id(g)}/{PLANT.gateway_id(g)}"
-        _order, members = service.engine._recent.get(gid, ((), set()))
+        _order, members = service.desk.engine._recent.get(gid, ((), set()))
         if count and (1, count - 1) not in members:
             return False
     return True

@@ -93,14 +93,14 @@ def _closed(service: AlarmService) -> None:
 async def _raise_alarms(anchored: Anchored, service: AlarmService, seq: int) -> None:
     """Send a reading that raises alarms; wait until they are journalled."""
     pub = publisher(int(anchored.broker.rsplit(":", 1)[1]))
-    before = service.db.head.seq
+    before = service.desk.db.head.seq
     value = 55.0 if seq % 2 == 0 else 1.0
     batch = {"boot": 1, "seq": seq, "readings": [
         {"sensor": "GT-1", "ts_ms": now_ms(), "value": value}]}
     await asyncio.to_thread(publish, pub, f"hazmon/v1/{anchored.site}/gw1/telemetry", batch)
     pub.disconnect()
     for _ in range(200):
-        if service.db.head.seq > before:
+        if service.desk.db.head.seq > before:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("no journal entry in time")
@@ -190,14 +190,14 @@ async def test_the_live_service_verify_uses_every_anchor(anchored: Anchored) -> 
     service = anchored.service()
     task = await started(service)
     try:
-        assert service.journal_verify()["ok"]
-        head = service.db.head.seq
+        assert service.desk.journal_verify()["ok"]
+        head = service.desk.db.head.seq
         cut_tail(anchored.data / DB_FILE, head - 2)  # under the running service
         cut = rows(anchored.data / DB_FILE)[-1]
         append_anchor_line(anchored.data, {"seq": head - 2, "hash": cut["hash"],
                                            "ts_ms": now_ms() + 10 ** 9})
         append_anchor_line(anchored.data, BLIND)
-        answer = await asyncio.to_thread(service.journal_verify)
+        answer = await asyncio.to_thread(service.desk.journal_verify)
         assert answer["ok"] is False and answer["first_bad"] == head - 1
         assert f"has entry {head}" in answer["reason"]
         assert answer["ignored_anchors"]
@@ -218,7 +218,7 @@ async def test_every_commit_that_journals_is_anchored_at_once(
     task = await started(service)
     try:
         await _raise_alarms(anchored, service, 10)
-        head = service.db.head
+        head = service.desk.db.head
         retained = (await recorder.until(lambda m: m.doc["seq"] == head.seq, timeout_s=5.0))
         assert retained[0].doc["hash"] == head.hash
         store = InfluxStore(_address(anchored.influx))
