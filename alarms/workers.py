@@ -217,7 +217,8 @@ class AlarmWorkers:
             if not batch.messages:
                 continue
             if owned is None:
-                assert batch.pin is not None
+                if batch.pin is None:  # messages of a request from before a pin moved
+                    continue  # not acknowledged: the owner gets them again
                 owned = await self._take(nc, p, batch.pin)
                 if owned is None:
                     continue  # another worker wrote it meanwhile: not ours

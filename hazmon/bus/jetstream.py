@@ -259,12 +259,16 @@ class Batch:
 
 
 class Puller:
-    """Pull requests on one durable consumer, answered on one inbox.
+    """Pull requests on one durable consumer.
 
-    `pull()` returns the messages of one request (up to `batch`, within
-    `PULL_EXPIRES_S`). With `group`, requests carry the priority group and the pin id
-    last given: a status 423 means the pin moved to another client (`lost` is set and
-    the pin forgotten, so the next request competes again)."""
+    `pull()` returns the messages of one request (up to `batch`, within `expires_s`),
+    each request on an inbox of its own that is dropped when it ends: what answers an
+    earlier request (a frozen process finds such messages in its socket when it wakes,
+    sent for a pin that has moved since) reaches nobody and is delivered again, to the
+    owner, once its acknowledgement wait is over. With `group`, requests carry the
+    priority group and the pin id last given: a status 423 means the pin moved to
+    another client (`lost` is set and the pin forgotten, so the next request competes
+    again)."""
 
     def __init__(self, nc: Nats, stream: str, consumer: str, *, group: str | None = None):
         self.nc = nc
@@ -272,26 +276,23 @@ class Puller:
         self.group = group
         self.pin: str | None = None
         self.lost = False
-        self._inbox = nc.new_inbox()
-        self._queue: asyncio.Queue[Msg] = asyncio.Queue()
-        self._sub: Any = None
 
     async def start(self) -> None:
-        async def put(msg: Msg) -> None:
-            self._queue.put_nowait(msg)
-
-        self._sub = await self.nc.subscribe(self._inbox, cb=put)
+        return None
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+        return None
 
     async def pull(
-        self, batch: int, expires_s: float = PULL_EXPIRES_S, *, no_wait: bool = False
+        self,
+        batch: int,
+        expires_s: float = PULL_EXPIRES_S,
+        *,
+        no_wait: bool = False,
+        last: Callable[[Msg], bool] | None = None,
     ) -> Batch:
-        """`no_wait`: answer with what is there now (status 404 when nothing is)."""
+        """`no_wait`: answer with what is there now (status 404 when nothing is);
+        `last`: return as soon as a message it is true of arrived."""
         self.lost = False
         req: dict[str, Any] = {"batch": batch, "expires": int(expires_s * NS)}
         if no_wait:
@@ -300,21 +301,34 @@ class Puller:
             req["group"] = self.group
             if self.pin is not None:
                 req["id"] = self.pin
-        # drop what a previous, expired request left behind (its 408)
-        while not self._queue.empty():
-            stale = self._queue.get_nowait()
-            if not _status(stale):
-                self._queue.put_nowait(stale)
-                break
-        await self.nc.publish(self.subject, orjson.dumps(req), reply=self._inbox)
+        queue: asyncio.Queue[Msg] = asyncio.Queue()
+
+        async def put(msg: Msg) -> None:
+            queue.put_nowait(msg)
+
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox, cb=put)
+        try:
+            await self.nc.publish(self.subject, orjson.dumps(req), reply=inbox)
+            got = await self._collect(queue, batch, expires_s, last)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        return Batch(got, self.pin if self.group is not None else None)
+
+    async def _collect(
+        self, queue: asyncio.Queue[Msg], batch: int, expires_s: float,
+        last: Callable[[Msg], bool] | None,
+    ) -> list[Msg]:
         got: list[Msg] = []
-        deadline = asyncio.get_running_loop().time() + expires_s + 0.5
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + expires_s + 0.5
         while len(got) < batch:
-            left = deadline - asyncio.get_running_loop().time()
+            left = deadline - loop.time()
             if left <= 0:
                 break
             try:
-                msg = await asyncio.wait_for(self._queue.get(), left)
+                msg = await asyncio.wait_for(queue.get(), left)
             except TimeoutError:
                 break
             status = _status(msg)
@@ -323,13 +337,15 @@ class Puller:
                 if pin is not None:
                     self.pin = pin
                 got.append(msg)
+                if last is not None and last(msg):
+                    break
                 continue
             if status == "100":  # idle heartbeat
                 continue
             if status == "423":
                 self.pin, self.lost = None, True
             break  # 404 no messages, 408 expired, 409 limits, 423 pin moved
-        return Batch(got, self.pin if self.group is not None else None)
+        return got
 
 
 def _status(msg: Msg) -> str | None:
@@ -408,7 +424,8 @@ async def replay(
     seen = 0
     try:
         while seen < until:
-            got = await puller.pull(batch, no_wait=True)
+            got = await puller.pull(batch, expires_s=10.0,
+                                    last=lambda m: m.metadata.sequence.stream >= until)
             if not got.messages:
                 raise JetStreamError(f"replay of partition {partition} stopped at {seen}")
             for msg in got.messages:

@@ -10,6 +10,7 @@ partition's changelog read back from the cluster."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import threading
@@ -25,7 +26,6 @@ import pytest
 
 from hazmon.bus import jetstream as js
 from hazmon.contract.config import parse_registry
-from hazmon.testing.mqtt_clients import Client
 from hazmon.testing.nats import NatsCluster
 from hazmon.testing.processes import Child, hazmon
 
@@ -69,6 +69,7 @@ class Plant:
         self.cross_at = {c: (i + 0.5) * run_s / len(crossings) for i, c in enumerate(crossings)}
         self.stop = threading.Event()
         self.sent = 0
+        self.unacked = 0
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -83,18 +84,22 @@ class Plant:
             thread.join(self.run_s + 60)
 
     def _gateway(self, site: str) -> None:
+        """A gateway as the product's: QoS 1 with paho's in-flight window, so a slow
+        PUBACK delays nothing (paho sends again what a lost connection left)."""
         user = f"{site}.gw1"
-        node = 0
-        gw = Client(self.cluster.nodes[node].mqtt_port, user, self.cluster.password(user),
-                    protocol=paho.MQTTv311, client_id=f"gw-{site}")
-        reason = gw.connect()
-        assert reason is not None and not reason.is_failure, reason
+        gw = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"gw-{site}",
+                         protocol=paho.MQTTv311, clean_session=False)
+        gw.username_pw_set(user, self.cluster.password(user))
+        gw.max_inflight_messages_set(1000)
+        gw.connect("127.0.0.1", self.cluster.nodes[0].mqtt_port)
+        gw.loop_start()
+        infos = []
         seq = 0
         try:
             while not self.stop.is_set():
                 elapsed = time.monotonic() - self.t0
                 if elapsed > self.run_s:
-                    return
+                    break
                 now_ms = time.time_ns() // 1_000_000
                 readings = [
                     {"sensor": s, "ts_ms": now_ms,
@@ -102,12 +107,17 @@ class Plant:
                     for s in SENSORS
                 ]
                 payload = orjson.dumps({"boot": 1, "seq": seq, "readings": readings})
-                assert gw.publish(f"hazmon/v1/{site}/gw1/telemetry", payload) == 0
+                infos.append(gw.publish(f"hazmon/v1/{site}/gw1/telemetry", payload, qos=1))
                 seq += 1
                 self.sent += 1
                 time.sleep(PERIOD_S)
+            deadline = time.monotonic() + 30.0
+            for info in infos:
+                info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            self.unacked += sum(not info.is_published() for info in infos)
         finally:
-            gw.close()
+            gw.disconnect()
+            gw.loop_stop()
 
 
 def expected_keys() -> set[str]:
@@ -204,8 +214,70 @@ def test_kill_9_of_the_owner_loses_no_alarm(cluster: NatsCluster, tmp_path: Path
     wait_owned([second], timeout_s=20.0)
     takeover_s = time.monotonic() - killed_at
     plant.join()
+    assert plant.unacked == 0, "readings the MQTT listener never acknowledged"
     got = wait_all_raised(cluster)
     second.stop()
     assert takeover_s < 15.0
+    assert {k: n for k, n in got.items() if n != 1} == {}, "a crossing raised more than once"
+    assert set(got) == expected_keys(), sorted(expected_keys() - set(got))
+
+
+def test_a_frozen_owner_that_wakes_writes_nothing(cluster: NatsCluster, tmp_path: Path) -> None:
+    first = worker(cluster, tmp_path, "w1")
+    plant = Plant(cluster, run_s=26.0)
+    plant.start()
+    wait_owned([first])
+    second = worker(cluster, tmp_path, "w2")
+    time.sleep(5.0)
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        wait_owned([second], timeout_s=20.0)
+        time.sleep(2.0)  # the standby evaluates and commits while the old owner sleeps
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    plant.join()
+    assert plant.unacked == 0, "readings the MQTT listener never acknowledged"
+    got = wait_all_raised(cluster)
+    time.sleep(2.0)  # what the woken worker would write, it has written by now
+    records = journal(cluster)
+    first.stop()
+    second.stop()
+    assert "lost partition" in first.output()
+    for p in range(PARTITIONS):
+        fence = max(r["seq"] for r in records
+                    if r["partition"] == p and r.get("takeover") == "w2")
+        late = [r["seq"] for r in records
+                if r["partition"] == p and r["seq"] > fence and r.get("by") == "w1"]
+        assert late == [], f"partition {p}: w1 wrote after w2 took it over"
+    assert {k: n for k, n in got.items() if n != 1} == {}, "a crossing raised more than once"
+    assert set(got) == expected_keys(), sorted(expected_keys() - set(got))
+
+
+async def _stream_leader(cluster: NatsCluster) -> str:
+    nc = await js.connect(cluster.urls, name="test-info", user="hazmon-alarms",
+                          password=cluster.password("hazmon-alarms"))
+    try:
+        info = await js.api(nc, f"STREAM.INFO.{js.IN_STREAM}", {})
+    finally:
+        await nc.close()
+    return str(info["cluster"]["leader"])
+
+
+def test_killing_a_server_of_three_loses_no_alarm(cluster: NatsCluster, tmp_path: Path) -> None:
+    """A node that does not lead the gateways' stream and has no gateway connected
+    (docs/scale-out.md, "Failure costs": the stream leader's death costs the readings
+    NATS's MQTT listener acknowledged during the election)."""
+    first = worker(cluster, tmp_path, "w1")
+    plant = Plant(cluster, run_s=20.0)
+    plant.start()
+    wait_owned([first])
+    leader = asyncio.run(_stream_leader(cluster))
+    victim = next(i for i, node in enumerate(cluster.nodes) if i != 0 and node.name != leader)
+    time.sleep(6.0)
+    cluster.kill(victim)
+    plant.join()
+    assert plant.unacked == 0, "readings the MQTT listener never acknowledged"
+    got = wait_all_raised(cluster)
+    first.stop()
     assert {k: n for k, n in got.items() if n != 1} == {}, "a crossing raised more than once"
     assert set(got) == expected_keys(), sorted(expected_keys() - set(got))
