@@ -32,7 +32,7 @@ from hazmon.bus.mqtt import stable_client_id
 from hazmon.bus.seam import Inbound, Link, open_link
 from hazmon.contract.errors import HazmonError
 from hazmon.contract.registry import Registry
-from hazmon.contract.settings import BrokerAddress, Settings
+from hazmon.contract.settings import BrokerAddress, NatsAddress, Settings
 from hazmon.contract.topics import STATE_WILDCARD, TELEMETRY_WILDCARD
 from hazmon.ingest.batch import Batch, Batcher, Outcome
 from hazmon.ingest.deadletter import FILE_NAME as DEAD_LETTER_FILE
@@ -67,7 +67,7 @@ class IngestService:
         self,
         *,
         registry: Registry,
-        broker: BrokerAddress,
+        broker: BrokerAddress | NatsAddress,
         settings: Settings,
         store: Store,
         data_dir: Path,

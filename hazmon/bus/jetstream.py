@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -211,18 +212,31 @@ async def api(nc: Nats, subject: str, body: dict[str, Any], timeout_s: float = 1
     return doc
 
 
-async def ensure_streams(nc: Nats, plan: StreamPlan) -> None:
-    """Create hazmon's streams and consumers, or check that those there fit the plan.
-    The partition count is fixed at creation: a stream made for another count is an
-    error (docs/scale-out.md says how to change it)."""
-    for cfg in (in_stream_config(plan), parts_stream_config(plan)):
-        await _ensure_stream(nc, cfg)
+async def ensure_streams(nc: Nats, plan: StreamPlan, *, strict: bool = True) -> StreamPlan:
+    """Create hazmon's streams and consumers (the alarm workers' too, so that nothing
+    ingest acknowledges first leaves the stream before they read it), or check that
+    those there fit the plan; the plan in force. The partition count is fixed at
+    creation: a stream made for another count is an error (docs/scale-out.md says how
+    to change it), unless not `strict` (ingest: any count suits it), which takes the
+    stream's."""
+    have = await _ensure_stream(nc, in_stream_config(plan), strict=strict)
+    if have is not None and have != plan.partitions:
+        plan = StreamPlan(have, plan.replicas, plan.max_bytes, plan.max_age_s)
+    await _ensure_stream(nc, parts_stream_config(plan), strict=strict)
     await _ensure_consumer(nc, IN_STREAM, ingest_consumer_config())
     for p in range(plan.partitions):
         await _ensure_consumer(nc, IN_STREAM, alarm_consumer_config(p))
+    return plan
 
 
-async def _ensure_stream(nc: Nats, cfg: dict[str, Any]) -> None:
+def partitions_of(transform: dict[str, Any] | None) -> int | None:
+    """P of a stream's `{{partition(P,1)}}` transform."""
+    found = re.search(r"partition\((\d+),1\)", (transform or {}).get("dest", ""))
+    return int(found.group(1)) if found else None
+
+
+async def _ensure_stream(nc: Nats, cfg: dict[str, Any], *, strict: bool) -> int | None:
+    """The stream made or found; its partition count (None: not partitioned)."""
     name = cfg["name"]
     try:
         info = await api(nc, f"STREAM.INFO.{name}", {})
@@ -231,16 +245,17 @@ async def _ensure_stream(nc: Nats, cfg: dict[str, Any]) -> None:
             raise
         with contextlib.suppress(JetStreamError):
             await api(nc, f"STREAM.CREATE.{name}", cfg)
-            return
+            return partitions_of(cfg.get("subject_transform"))
         info = await api(nc, f"STREAM.INFO.{name}", {})  # made meanwhile by another
     have = info["config"].get("subject_transform")
     want = cfg.get("subject_transform")
-    if want is not None and have != want:
+    if want is not None and have != want and strict:
         raise JetStreamError(
             f"stream {name} partitions by {have and have.get('dest')}, this plan by "
             f"{want['dest']}: the partition count is fixed when the stream is made "
             "(docs/scale-out.md, Changing the partition count)"
         )
+    return partitions_of(have)
 
 
 async def _ensure_consumer(nc: Nats, stream: str, cfg: dict[str, Any]) -> None:

@@ -66,7 +66,7 @@ class JetStreamLink:
             try:
                 self._nc = await js.connect(self.servers, name=self.name, user=self._user,
                                             password=self._password, timeout_s=timeout_s)
-                await js.ensure_streams(self._nc, self.plan)
+                self.plan = await js.ensure_streams(self._nc, self.plan, strict=False)
                 break
             except js.JetStreamError as exc:
                 last = exc

@@ -29,7 +29,8 @@ The rules every implementation keeps:
 - `publish` is fire-and-forget at least once; `publish_confirmed` waits for the bus
   to have it. Both raise the transport's error (a HazmonError) when they cannot.
 
-Today `open_link` returns the MQTT link (hazmon.bus.consumer.MqttLink).
+`open_link` returns the MQTT link (hazmon.bus.consumer.MqttLink) for `mqtt://`, the
+JetStream link (hazmon.bus.jetstream_link.JetStreamLink) for `nats://`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from hazmon.contract.settings import BrokerAddress, Settings
+    from hazmon.contract.settings import BrokerAddress, NatsAddress, Settings
 
 
 class Inbound(NamedTuple):
@@ -81,7 +82,7 @@ class Link(Protocol):
 
 
 def open_link(
-    broker: BrokerAddress,
+    broker: BrokerAddress | NatsAddress,
     settings: Settings | None,
     *,
     client_id: str,
@@ -90,7 +91,21 @@ def open_link(
     publishing: bool = False,
 ) -> Link:
     """The link a service consumes `topics` through, with its session under
-    `client_id`; `publishing`: it publishes too (on a connection of its own)."""
+    `client_id`; `publishing`: it publishes too (on a connection of its own). On a
+    JetStream cluster (`NatsAddress`) the link is a replica of the durable consumer
+    `ingest` (hazmon.bus.jetstream_link): every gateway message, whatever `topics`."""
+    from hazmon.contract.settings import NatsAddress
+
+    if isinstance(broker, NatsAddress):
+        from hazmon.bus.jetstream import StreamPlan
+        from hazmon.bus.jetstream_link import JetStreamLink
+
+        secret = settings.mqtt_secret() if settings is not None else None
+        return JetStreamLink(
+            broker.servers, consumer=consumer, name=client_id,
+            user=settings.mqtt_username if settings is not None else None, password=secret,
+            plan=StreamPlan(replicas=3 if len(broker.servers) >= 3 else 1),
+        )
     from hazmon.bus.consumer import MqttLink
     from hazmon.bus.mqtt import MqttOptions
 

@@ -74,7 +74,7 @@ def _build(
 ) -> IngestService:
     from hazmon.contract.config import load_registry
     from hazmon.contract.errors import Problem
-    from hazmon.contract.settings import Settings, parse_broker_url
+    from hazmon.contract.settings import Settings, is_nats_url, parse_broker_url, parse_nats_url
     from hazmon.ingest.service import IngestService
     from hazmon.stores import open_store
 
@@ -82,7 +82,7 @@ def _build(
         raise ConfigError([Problem("--share", 1, "share", "a group name without / + # $")])
     settings = Settings(config=config, broker=broker, influx=influx, data=data)
     registry = load_registry(config)
-    address = parse_broker_url(broker)
+    address = parse_nats_url(broker) if is_nats_url(broker) else parse_broker_url(broker)
     store = open_store(influx=influx, data_dir=data, settings=settings)
     return IngestService(
         registry=registry,

@@ -19,7 +19,8 @@ _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 
 class IngestProcess:
     def __init__(
-        self, *, config: Path, broker: str, influx: str, data: Path, share: str | None = None
+        self, *, config: Path, broker: str, influx: str, data: Path, share: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.http_port = free_port()
         self.data = data
@@ -28,7 +29,8 @@ class IngestProcess:
                       "--http", f"127.0.0.1:{self.http_port}")  # fmt: skip
         if share:
             argv += ["--share", share]
-        self.child = Child(argv, log=data.parent / f"{data.name}-ingest.log", name="ingest")
+        self.child = Child(argv, log=data.parent / f"{data.name}-ingest.log", name="ingest",
+                           env=env)
 
     def start(self, timeout_s: float = 30.0) -> None:
         self.child.start()
