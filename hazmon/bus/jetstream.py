@@ -38,6 +38,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -46,7 +47,7 @@ from nats.aio.client import Client as Nats
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
-from hazmon.contract.errors import HazmonError
+from hazmon.contract.errors import ConfigError, HazmonError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,27 @@ class StreamPlan:
     replicas: int = 1
     max_bytes: int = -1  # HAZMON_IN's budget (-1: the server's limits)
     max_age_s: float = 0.0  # 0: no age limit
+
+
+def load_plan(path: Path, *, servers: int) -> StreamPlan:
+    """The plan `hazmon cluster-config` wrote (`streams.json`: partitions, replicas,
+    max_bytes, max_age_s); a file that does not read as one is a ConfigError."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+        return StreamPlan(
+            partitions=int(doc["partitions"]),
+            replicas=int(doc.get("replicas", 3 if servers >= 3 else 1)),
+            max_bytes=int(doc.get("max_bytes", -1)),
+            max_age_s=float(doc.get("max_age_s", 0)),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError([Problem(str(path), 1, "streams", f"cluster-config's streams.json "
+                                   f"({type(exc).__name__}: {exc})")]) from None
+
+
+def default_plan(servers: int, partitions: int = DEFAULT_PARTITIONS) -> StreamPlan:
+    """Without a streams file: 3 replicas once there are 3 servers, no budget."""
+    return StreamPlan(partitions=partitions, replicas=3 if servers >= 3 else 1)
 
 
 def partition_of(site: str, partitions: int) -> int:

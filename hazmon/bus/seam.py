@@ -97,14 +97,16 @@ def open_link(
     from hazmon.contract.settings import NatsAddress
 
     if isinstance(broker, NatsAddress):
-        from hazmon.bus.jetstream import StreamPlan
+        from hazmon.bus.jetstream import default_plan, load_plan
         from hazmon.bus.jetstream_link import JetStreamLink
 
         secret = settings.mqtt_secret() if settings is not None else None
         return JetStreamLink(
             broker.servers, consumer=consumer, name=client_id,
             user=settings.mqtt_username if settings is not None else None, password=secret,
-            plan=StreamPlan(replicas=3 if len(broker.servers) >= 3 else 1),
+            plan=load_plan(settings.streams_file, servers=len(broker.servers))
+            if settings is not None and settings.streams_file is not None
+            else default_plan(len(broker.servers)),
         )
     from hazmon.bus.consumer import MqttLink
     from hazmon.bus.mqtt import MqttOptions

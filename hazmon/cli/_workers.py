@@ -2,7 +2,9 @@
 (docs/scale-out.md). Any number of them share the plant's partitions; each partition
 has one owner at a time. The store is the one `--influx` names (else the embedded one
 in `--data`); the NATS user and password are `HAZMON_MQTT_USERNAME` and
-`HAZMON_MQTT_PASSWORD[_FILE]` (cluster-config writes `hazmon-alarms`)."""
+`HAZMON_MQTT_PASSWORD[_FILE]` (cluster-config writes `hazmon-alarms`); the streams'
+budget and partition count from `HAZMON_STREAMS_FILE` (cluster-config's streams.json),
+else `--partitions` and no budget."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ async def _run(
     settings: Settings, registry: Registry, partitions: int, worker_id: str | None
 ) -> None:
     from hazmon.alarms.workers import AlarmWorkers
-    from hazmon.bus.jetstream import StreamPlan
+    from hazmon.bus.jetstream import default_plan, load_plan
     from hazmon.runtime.private import private_dir
     from hazmon.stores import open_store
 
@@ -50,7 +52,9 @@ async def _run(
         workers = AlarmWorkers(
             registry=registry, servers=servers, settings=settings, store=store,
             data_dir=settings.data, worker_id=worker_id,
-            plan=StreamPlan(partitions=partitions, replicas=3 if len(servers) >= 3 else 1),
+            plan=load_plan(settings.streams_file, servers=len(servers))
+            if settings.streams_file is not None
+            else default_plan(len(servers), partitions),
             user=settings.mqtt_username, password=settings.mqtt_secret(),
         )
         await supervise([("alarm workers", workers)], stop)

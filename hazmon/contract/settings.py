@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     client_id: str | None = None
     session_expiry_s: int = 300
     retention_days: float = 0.0  # embedded store: readings older than this are deleted
+    streams_file: Path | None = None  # nats://: cluster-config's streams.json (the budget)
 
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None

@@ -7,11 +7,13 @@ behind (the fence) and replays in order."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
 
 from hazmon.bus import jetstream as js
+from hazmon.contract.errors import ConfigError
 from hazmon.testing.mqtt_clients import client
 from hazmon.testing.nats import NatsCluster
 
@@ -96,3 +98,22 @@ def test_the_changelog_fences_a_writer_that_is_behind(nats_single: NatsCluster) 
             await nc.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.unit
+def test_the_plan_is_read_from_cluster_configs_streams_file(tmp_path: Path) -> None:
+    from hazmon.cli.cluster_config import parse_nodes, plan_cluster, streams_json
+    from hazmon.testing.nats import default_registry
+
+    nodes = parse_nodes("10.0.0.1:4222,10.0.0.2:4222,10.0.0.3:4222")
+    plan = plan_cluster(default_registry(), nodes, partitions=32, max_bytes=2 * 1024**3,
+                        max_age_s=3 * 86_400)
+    path = tmp_path / "streams.json"
+    path.write_text(streams_json(plan), encoding="utf-8")
+    assert js.load_plan(path, servers=3) == js.StreamPlan(
+        partitions=32, replicas=3, max_bytes=2 * 1024**3, max_age_s=3 * 86_400)
+    path.write_text("{}", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"streams\.json"):
+        js.load_plan(path, servers=3)
+    assert js.default_plan(3) == js.StreamPlan(partitions=16, replicas=3)
+    assert js.default_plan(1, 4) == js.StreamPlan(partitions=4, replicas=1)
