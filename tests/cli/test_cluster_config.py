@@ -338,6 +338,7 @@ async def _messages(js: Any, stream: str, count: int, timeout_s: float = 15.0) -
 
 
 async def _new_leader(js: Any, stream: str, *, gone: str, timeout_s: float = 30.0) -> str:
+    """The stream's leader once it has one other than `gone` (bounded wait)."""
     from nats.errors import NoRespondersError, TimeoutError
 
     deadline = time.monotonic() + timeout_s
@@ -449,9 +450,9 @@ def test_a_stream_of_three_replicas_survives_kill_9_of_its_leader(
 ) -> None:
     async def scenario() -> None:
         async with _stream(nats_cluster, "SURVIVE", ["hazmon.v1.*.*.telemetry"]) as js:
-            info = await js.stream_info("SURVIVE")
-            assert info.config.num_replicas == 3
-            leader = next(n for n in nats_cluster.nodes if n.name == info.cluster.leader)
+            assert (await js.stream_info("SURVIVE")).config.num_replicas == 3
+            elected = await _new_leader(js, "SURVIVE", gone="")  # a new stream elects one too
+            leader = next(n for n in nats_cluster.nodes if n.name == elected)
             other = next(n for n in nats_cluster.nodes if n is not leader)
             with client(other.mqtt_port, "s1.gw1", nats_cluster.password("s1.gw1"),
                         protocol=V311, client_id="hazmon-gw-s1-gw1") as gw:  # fmt: skip
