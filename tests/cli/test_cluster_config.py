@@ -314,6 +314,7 @@ async def _stream(cluster: NatsCluster, name: str, subjects: list[str]) -> Async
         assert cluster.plan is not None
         await js.add_stream(StreamConfig(name=name, subjects=subjects,
                                          num_replicas=cluster.plan.replicas))  # fmt: skip
+        await _new_leader(js, name, gone="")  # it stores nothing before it has one
         yield js
     finally:
         await nc.close()
@@ -451,7 +452,7 @@ def test_a_stream_of_three_replicas_survives_kill_9_of_its_leader(
     async def scenario() -> None:
         async with _stream(nats_cluster, "SURVIVE", ["hazmon.v1.*.*.telemetry"]) as js:
             assert (await js.stream_info("SURVIVE")).config.num_replicas == 3
-            elected = await _new_leader(js, "SURVIVE", gone="")  # a new stream elects one too
+            elected = await _new_leader(js, "SURVIVE", gone="")
             leader = next(n for n in nats_cluster.nodes if n.name == elected)
             other = next(n for n in nats_cluster.nodes if n is not leader)
             with client(other.mqtt_port, "s1.gw1", nats_cluster.password("s1.gw1"),
