@@ -35,6 +35,7 @@ PARTITIONS = 4
 SITES = [f"plant-{i}" for i in range(6)]
 SENSORS = [f"GT-{i}" for i in range(4)]
 PERIOD_S = 0.1
+TIER_2_S = 6  # an unacknowledged critical alarm goes to the second tier after this
 
 
 def registry_yaml() -> str:
@@ -52,9 +53,11 @@ def registry_yaml() -> str:
             *(f"          - {{id: {s}, kind: combustible_gas, range: [0, 100]}}"
               for s in SENSORS),
         ]
-    lines += ["notifiers:", "  duty: {log: true}",
-              "escalation:", "  critical: [{after_s: 0, notify: [duty]}]",
-              "  high: [{after_s: 0, notify: [duty]}]"]
+    lines += ["notifiers:", "  duty: {log: true}", "  lead: {log: true}",
+              "escalation:",
+              f"  critical: [{{after_s: 0, notify: [duty]}}, {{after_s: {TIER_2_S}, "
+              "notify: [lead]}]",
+              "  high: [{after_s: 0, notify: [duty]}]", "  repeat_s: 3600"]
     return "\n".join(lines) + "\n"
 
 
@@ -145,9 +148,9 @@ def journal(cluster: NatsCluster) -> list[dict[str, Any]]:
     return asyncio.run(_journal(cluster))
 
 
-def raised(records: list[dict[str, Any]]) -> Counter[str]:
+def raised(records: list[dict[str, Any]], event: str = "raised") -> Counter[str]:
     return Counter(e["key"] for r in records for e in r.get("events", ())
-                   if e["event"] == "raised" and not e["key"].startswith("_system"))
+                   if e["event"] == event and not e["key"].startswith("_system"))
 
 
 def wait_all_raised(cluster: NatsCluster, timeout_s: float = 60.0) -> Counter[str]:
@@ -216,8 +219,13 @@ def test_kill_9_of_the_owner_loses_no_alarm(cluster: NatsCluster, tmp_path: Path
     plant.join()
     assert plant.unacked == 0, "readings the MQTT listener never acknowledged"
     got = wait_all_raised(cluster)
+    time.sleep(TIER_2_S + 2.0)  # the last critical alarms reach their second tier
+    escalated = raised(journal(cluster), "escalated")
     second.stop()
     assert takeover_s < 15.0
+    critical = {k for k in expected_keys() if k.endswith("/high_high")}
+    assert {k: escalated[k] for k in critical if escalated[k] != 1} == {}, (
+        "an escalation lost or repeated across the takeover")
     assert {k: n for k, n in got.items() if n != 1} == {}, "a crossing raised more than once"
     assert set(got) == expected_keys(), sorted(expected_keys() - set(got))
 
