@@ -21,9 +21,17 @@ What runs where (one event loop; evaluation in worker threads):
 - losing a partition (pin moved, status 423, or a refused changelog append): its
   service is abandoned: nothing more is committed, published, acknowledged or
   notified; what it had not acknowledged is delivered to the new owner.
+- operator actions (`_answer`): while it owns partition p, the worker takes the
+  requests of the API instances on `hz.act.{p}` (they own nothing:
+  hazmon.alarms.cluster_desk; the wire form is hazmon.alarms.remote). Each runs on
+  the partition's desk in a worker thread and is answered once committed to the
+  changelog; one that finds the partition lost is answered NotOwner, nothing done; a
+  retry (the same request id) gets the first answer again. The subscription ends
+  with the partition, once what it had received is answered.
 - the clock (`_ticks`): every second one tick per partition into the stream, with a
   message id per partition and second, so that partitions whose sites are silent get
-  an owner too.
+  an owner too, and so that each partition's clock (`StreamClock`: the time the
+  stream stored the newest message evaluated) moves on while its gateways are silent.
 """
 
 from __future__ import annotations
@@ -34,15 +42,18 @@ import logging
 import shutil
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nats.aio.client import Client as Nats
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
-from hazmon.alarms import changelog
+from hazmon.alarms import changelog, remote
+from hazmon.alarms.errors import AlarmError
 from hazmon.bus import jetstream as js
 from hazmon.bus.seam import Inbound
 from hazmon.contract.registry import Registry
@@ -52,6 +63,8 @@ from hazmon.stores.base import Store
 log = logging.getLogger(__name__)
 
 PULL_BATCH = 500
+ANSWERS_KEPT = 1000  # operator actions answered per partition, kept for their retries
+ANSWERING_STOP_S = 20.0  # a partition's end waits this long at most for its actions
 
 
 def partition_registry(registry: Registry, partition: int, partitions: int) -> Registry:
@@ -125,6 +138,25 @@ def _log_failure(fut: Any) -> None:
         log.warning("bus call failed: %s", fut.exception())
 
 
+class StreamClock:
+    """A partition's clock: the time the stream stored the newest message evaluated
+    (gateway message or tick). Evaluation, liveness, escalation and operator actions
+    go by it, so a worker working through a backlog (or woken from a freeze) sees the
+    plant as it was when the messages came, not silent gateways: "arrival" is arrival
+    at the bus. Caught up, it trails the wall clock by at most a tick (1 s)."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def advance(self, messages: Sequence[Msg]) -> None:
+        if messages:
+            stored = messages[-1].metadata.timestamp  # stream order: the newest is last
+            self.ms = max(self.ms, int(stored.timestamp() * 1000))
+
+    def __call__(self) -> int:
+        return self.ms
+
+
 @dataclass(slots=True)
 class Owned:
     """A partition this worker owns."""
@@ -134,7 +166,10 @@ class Owned:
     service: Any  # AlarmService
     task: asyncio.Task[None]
     last_seq: int
+    clock: StreamClock
     lost: bool = False
+    actions: Subscription | None = None  # operator actions from the API instances
+    answered: OrderedDict[str, bytes] = field(default_factory=OrderedDict)  # by request id
 
 
 class AlarmWorkers:
@@ -219,12 +254,12 @@ class AlarmWorkers:
             if owned is None:
                 if batch.pin is None:  # messages of a request from before a pin moved
                     continue  # not acknowledged: the owner gets them again
-                owned = await self._take(nc, p, batch.pin)
+                owned = await self._take(nc, p, batch.pin, batch.messages)
                 if owned is None:
                     continue  # another worker wrote it meanwhile: not ours
             await self._deliver(owned, batch.messages)
 
-    async def _take(self, nc: Nats, p: int, pin: str) -> Owned | None:
+    async def _take(self, nc: Nats, p: int, pin: str, first: list[Msg]) -> Owned | None:
         """Build the partition's state from its changelog and fence the old owner out."""
         from hazmon.alarms.service import AlarmService  # the shell; workers sit on it
 
@@ -257,20 +292,28 @@ class AlarmWorkers:
                 raise
 
         db.writer = write
+        clock = StreamClock(0)
+        clock.advance(first[:1])
         service = AlarmService(
             registry=partition_registry(self.registry, p, self.plan.partitions),
             broker=None, link=link, database=db, anchored=False, settings=self.settings,
             store=self.store, data_dir=folder, client_id=f"{self.worker_id}-p{p}",
-            **self.service_options,
+            clock=clock, **self.service_options,
         )
         ready = asyncio.Event()
         task = asyncio.create_task(service.run(ready=ready), name=f"alarms-p{p}-service")
-        owned = Owned(pin=pin, link=link, service=service, task=task, last_seq=last)
+        owned = Owned(pin=pin, link=link, service=service, task=task, last_seq=last,
+                      clock=clock)
         owned_ref.append(owned)
         self.owned[p] = owned
         link.ready()
         await asyncio.wait({task, asyncio.create_task(ready.wait())},
                            return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            async def answer(msg: Msg) -> None:
+                await self._answer(owned, msg)
+
+            owned.actions = await nc.subscribe(remote.act_subject(p), cb=answer)
         self.takeovers += 1
         log.info("worker %s took partition %d in %.0f ms (changelog at %d)", self.worker_id, p,
                  (time.monotonic() - started) * 1000, last)
@@ -280,10 +323,58 @@ class AlarmWorkers:
         ticks = [m for m in messages if m.subject.endswith(".tick")]
         items = [Inbound(js.topic_of(m.subject), m.data, m)
                  for m in messages if not m.subject.endswith(".tick")]
+        owned.clock.advance(messages)
         if items:
             await asyncio.to_thread(owned.service.consume, items)
         if ticks and not owned.lost:
             await js.ack_all(ticks)
+
+    # -- operator actions from the API instances ------------------------------------------
+
+    async def _answer(self, owned: Owned, msg: Msg) -> None:
+        """One operator action for the partition (hazmon.alarms.remote), answered once
+        committed; a retry of an action already answered gets the same answer."""
+        rid = msg.headers.get(remote.REQUEST_ID) if msg.headers else None
+        reply = owned.answered.get(rid) if rid else None
+        if reply is None:
+            reply, final = await self._act(owned, msg.data)
+            if rid and final:
+                owned.answered[rid] = reply
+                while len(owned.answered) > ANSWERS_KEPT:
+                    owned.answered.popitem(last=False)
+        if msg.reply:
+            with contextlib.suppress(Exception):  # the asker is gone; it asks again
+                await msg.respond(reply)
+
+    async def _act(self, owned: Owned, data: bytes) -> tuple[bytes, bool]:
+        """The answer to one action, and whether it is final (a retry gets it too)."""
+        if owned.lost:
+            return remote.NOT_OWNER, False
+        try:
+            inp = remote.decode_input(data)
+            answer = await asyncio.to_thread(owned.service.desk.act, inp)
+        except js.Fenced:  # lost meanwhile: nothing was committed
+            return remote.NOT_OWNER, False
+        except AlarmError as exc:  # refused: nothing changed
+            return remote.refused(exc), True
+        except Exception as exc:  # not committed (the changelog did not answer...)
+            log.warning("partition %d: an operator action failed: %s",
+                        owned.link.partition, exc)
+            return remote.failed(str(exc)), False
+        return remote.done(answer, owned.last_seq), True
+
+    @staticmethod
+    async def _stop_answering(owned: Owned) -> None:
+        """No more operator actions for the partition: those received are answered
+        first (NotOwner once it is lost), within ANSWERING_STOP_S."""
+        sub, owned.actions = owned.actions, None
+        if sub is None:
+            return
+        try:
+            await asyncio.wait_for(sub.drain(), ANSWERING_STOP_S)  # type: ignore[no-untyped-call]
+        except Exception:  # timed out, or the connection is closing: the asker asks again
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def _stop(self, p: int, *, abandon: bool) -> None:
         owned = self.owned.pop(p, None)
@@ -293,6 +384,7 @@ class AlarmWorkers:
             owned.lost = True
             owned.link.abandoned = True
             owned.service.abandon()
+        await self._stop_answering(owned)
         owned.task.cancel()
         with contextlib.suppress(BaseException):
             await owned.task

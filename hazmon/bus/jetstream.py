@@ -61,6 +61,7 @@ ALARM_ACK_WAIT_S = 3.0  # < PIN_TIMEOUT_S: a dead owner's messages are due befor
 INGEST_ACK_WAIT_S = 30.0
 PULL_EXPIRES_S = 1.0
 NS = 1_000_000_000
+REPLAY_TRIES = 10  # pulls of 2 s that bring nothing before a replay gives up
 
 
 class JetStreamError(HazmonError):
@@ -459,12 +460,18 @@ async def replay(
     puller = Puller(nc, PARTS_STREAM, name)
     await puller.start()
     seen = 0
+    empty = 0
     try:
         while seen < until:
-            got = await puller.pull(batch, expires_s=10.0,
+            got = await puller.pull(batch, expires_s=2.0,
                                     last=lambda m: m.metadata.sequence.stream >= until)
             if not got.messages:
-                raise JetStreamError(f"replay of partition {partition} stopped at {seen}")
+                # a consumer just made may not serve the first request on a busy cluster
+                empty += 1
+                if empty >= REPLAY_TRIES:
+                    raise JetStreamError(f"replay of partition {partition} stopped at {seen}")
+                continue
+            empty = 0
             for msg in got.messages:
                 seq = msg.metadata.sequence.stream
                 if seq > until:
