@@ -12,6 +12,14 @@ flat-out rate (with --storage-only, hazmon also flat out with only storing holdi
 load back). Prints the tables of docs/benchmarks.md and writes results.json, report.md
 and every log to --out. Live progress on stderr. It loads the whole machine for about
 20 minutes (it says how long when it starts).
+
+`--systems hazmon-jetstream` adds the JetStream profile: one nats-server of its own per
+case (JetStream, the MQTT listener the load publishes to), `hazmon ingest --broker
+nats://...` and `--alarm-workers N` `hazmon alarms --broker nats://...` workers (one
+case per N given), measured as hazmon is, plus the stream's backlog:
+
+    .venv/bin/python benchmarks/e2e_bench.py --systems hazmon hazmon-jetstream \
+        --alarm-workers 1 2 3 --seconds 20 --burst 30
 """
 
 from __future__ import annotations
@@ -44,7 +52,15 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    help="every N-th sensor alternates across the high threshold (1 %%)")
     p.add_argument("--per-message", type=int, nargs="+", default=[50, 1])
     p.add_argument("--systems", nargs="+", default=["hazmon", "node-red"],
-                   choices=["hazmon", "node-red"])
+                   choices=["hazmon", "node-red", "hazmon-jetstream"])
+    p.add_argument("--alarm-workers", type=int, nargs="+", default=[1], metavar="N",
+                   help="hazmon-jetstream: alarm worker processes, one case per N (default 1)")
+    p.add_argument("--partitions", type=int, default=16,
+                   help="hazmon-jetstream: the partition count of the streams (default 16)")
+    p.add_argument("--spread-partitions", action=argparse.BooleanOptionalAction, default=True,
+                   help="hazmon-jetstream: with several workers, have the server unpin "
+                        "partitions of the busiest until the workers' shares are even (the "
+                        "server itself pins every partition to the first worker that pulls)")
     p.add_argument("--storage-only", action=argparse.BooleanOptionalAction, default=False,
                    help="also run hazmon flat out held only to storing: the alarm service "
                         "may fall behind by more than the broker keeps for it")
@@ -62,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         publishers=a.publishers, crosser_every=a.crossing_every,
         per_message=tuple(a.per_message), systems=tuple(a.systems), burst=a.burst > 0,
         storage_only=a.storage_only, profile_dir=a.profile, broker_queue=a.broker_queue,
+        alarm_workers=tuple(a.alarm_workers), partitions=a.partitions,
+        spread=a.spread_partitions,
         out=a.out or Path(tempfile.gettempdir()) / "hazmon-bench" / time.strftime("%Y%m%d-%H%M%S"),
     )
 

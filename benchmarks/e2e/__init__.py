@@ -8,5 +8,7 @@
 - `nodered`: installs Node-RED into a cache folder and runs `benchmarks/nodered/flow.json`;
 - `load`: the publishers (paced or flat out), which also stamp threshold crossings;
 - `latency`: matches alarm events on MQTT to the crossings that raised them;
+- `jetstream`: the JetStream profile (a nats-server, ingest and N alarm workers on it)
+  and the stream's backlog;
 - `runner`: the cases and phases; `report`: the table.
 """

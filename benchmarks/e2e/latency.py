@@ -6,7 +6,11 @@ keeps the arrival time (`time.monotonic_ns()`, in paho's network thread) of ever
 the reading that raised it. `match()` joins those with the publishers' crossings
 (site, sensor, ts_ms, publish time). `front_ts_ms`, the newest reading time of any raised or
 cleared event, tells how far the alarm service has evaluated (the load stamps readings
-with the wall clock when it publishes them).
+with the wall clock when it publishes them); `front_of(sites)` is the same for a group of
+sites (those one alarm worker owns), so that a load held to the slowest of several
+workers can see each. `last_raised_ns` is when the last `raised` event arrived (the end
+of evaluation, for the evaluated readings/s); `duplicates` counts `raised` events that
+arrived again for the same reading (none is expected, also across a takeover).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +77,10 @@ class AlarmListener:
         self.raised: dict[Key, int] = {}
         self.events = 0
         self.front_ts_ms = 0  # newest reading time any raised/cleared event was about
+        self.site_front: dict[str, int] = {}  # the same per site
+        self.last_raised_ns = 0
+        self.duplicates = 0
+        self.duplicate_keys: list[tuple[Key, int, int]] = []  # (key, first, again) arrivals
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._client = paho.Client(
@@ -105,9 +113,18 @@ class AlarmListener:
             ts_ms = event.get("ts_ms")
             if kind in ("raised", "cleared") and isinstance(ts_ms, int):
                 self.front_ts_ms = max(self.front_ts_ms, ts_ms)
+                site = str(event.get("site"))
+                if ts_ms > self.site_front.get(site, 0):
+                    self.site_front[site] = ts_ms
             if kind == "raised" and isinstance(ts_ms, int):
                 key = (str(event.get("site")), str(event.get("sensor")), ts_ms)
-                self.raised.setdefault(key, arrived_ns)
+                if key in self.raised:
+                    self.duplicates += 1
+                    if len(self.duplicate_keys) < 100:
+                        self.duplicate_keys.append((key, self.raised[key], arrived_ns))
+                else:
+                    self.raised[key] = arrived_ns
+                    self.last_raised_ns = arrived_ns
 
     def start(self, *, timeout_s: float = 10.0) -> None:
         self._client.connect(self._host, self._port, keepalive=60)
@@ -119,11 +136,28 @@ class AlarmListener:
         with self._lock:
             return dict(self.raised)
 
+    def front_of(self, groups: Sequence[Collection[str]]) -> int:
+        """The slowest group's front: for each group of sites the newest reading time its
+        events were about, the smallest of those (0 while a group has had none)."""
+        with self._lock:
+            fronts = [max((self.site_front.get(s, 0) for s in group), default=0)
+                      for group in groups]
+        return min(fronts, default=self.front_ts_ms)
+
+    def count_raised(self, keys: Iterable[Key]) -> int:
+        """How many of `keys` (crossings) have had their `raised` event."""
+        with self._lock:
+            return sum(1 for k in keys if k in self.raised)
+
     def reset(self) -> None:
         with self._lock:
             self.raised.clear()
             self.events = 0
             self.front_ts_ms = 0
+            self.site_front.clear()
+            self.last_raised_ns = 0
+            self.duplicates = 0
+            self.duplicate_keys.clear()
 
     def stop(self) -> None:
         self._client.disconnect()

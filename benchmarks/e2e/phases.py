@@ -8,7 +8,10 @@ stored everything it is going to store, then takes the figures:
   drain the count runs every second, so the end is late by up to a second;
 - lost = published - stored; of which the broker dropped (its `$SYS` counter) and the
   rest the system lost;
-- latency: crossings matched with `raised` events (latency.match);
+- latency: crossings matched with `raised` events (latency.match); evaluated readings/s
+  = published / (arrival of the last `raised` event - first publish);
+- on JetStream, the stream's backlog: messages and bytes HAZMON_IN held at the end of
+  the phase and at most during it (its monitoring endpoint, jetstream.StreamWatch);
 - CPU and peak RSS of each process of the system, the broker, the database and the
   publishers, and how busy the whole machine was (it is shared).
 
@@ -16,7 +19,8 @@ Flat-out segments are closed loop: every 0.2 s the publishers are allowed up to
 `written + window` readings in all (load.Load.set_allowance), `written` being the
 points InfluxDB reports written for the phase's database (plus what the system said it
 dropped); held to alarms as well, they also stay within `window` readings of what the
-alarm events show evaluated (load.Load.set_alarm_front).
+alarm events show evaluated (load.Load.set_alarm_front): with several alarm workers, of
+what the slowest worker's events show (`alarm_groups`: the sites each worker owns).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import psutil
 
@@ -40,6 +45,9 @@ from benchmarks.e2e.progress import Progress, rate
 from benchmarks.e2e.servers import BrokerWatch
 from benchmarks.e2e.store import Store
 
+if TYPE_CHECKING:
+    from benchmarks.e2e.jetstream import StreamState, StreamWatch
+
 STORAGE_ONLY = "flat out, storage only"
 TICK_S = 0.2
 COUNT_EVERY_S = 1.0
@@ -50,6 +58,16 @@ CAUGHT_UP_HOLD_S = 5.0
 
 class PhaseFailed(RuntimeError):
     """The system under test died, or a publisher failed."""
+
+
+class BrokerFigures(Protocol):
+    """What a phase reads of the broker: messages it dropped, messages it holds."""
+
+    @property
+    def dropped(self) -> int: ...
+
+    @property
+    def queued(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +108,12 @@ class PhaseResult:
     write_requests: int = 0
     crossings: int = 0
     alarm_events: int = 0
+    duplicate_raised: int = 0  # `raised` events that came twice for one reading
+    duplicate_keys: list[list[object]] = field(default_factory=list)  # site, sensor, ts, ms apart
+    evaluated_s: float = 0.0  # first publish -> arrival of the last `raised` event
     latency: LatencyStats | None = None
+    stream: StreamState | None = None  # JetStream: HAZMON_IN's backlog
+    owners: dict[str, list[int]] = field(default_factory=dict)  # worker -> partitions
     usage: dict[str, Usage] = field(default_factory=dict)
     wall_s: float = 0.0
     machine_busy_pct: float = 0.0  # of all cores, everyone's processes
@@ -112,6 +135,12 @@ class PhaseResult:
     def stored_per_s(self) -> float:
         return self.stored / self.stored_s if self.stored_s else 0.0
 
+    @property
+    def evaluated_per_s(self) -> float:
+        """Readings published over the time until the last alarm event arrived (every
+        crossing's event arrived when `latency.missing` is 0)."""
+        return self.published / self.evaluated_s if self.evaluated_s else 0.0
+
 
 @dataclass
 class PhaseContext:
@@ -119,7 +148,7 @@ class PhaseContext:
 
     store: Store
     listener: AlarmListener
-    broker: BrokerWatch
+    broker: BrokerWatch | BrokerFigures
     progress: Progress
     pids: dict[str, int]  # system, broker, database
     failure: Callable[[], str | None]
@@ -131,21 +160,31 @@ class PhaseContext:
     window_readings: int = 200_000
     profile_dir: Path | None = None  # py-spy the system's processes (profile.py)
     profile_pids: dict[str, int] = field(default_factory=dict)
+    # the sites each alarm worker owns, those with crossings (None: one alarm process)
+    alarm_groups: Callable[[], list[set[str]]] | None = None
+    stream: StreamWatch | None = None  # JetStream: the stream's backlog
+    owners: Callable[[], dict[str, list[int]]] | None = None
+
+    def alarm_front(self) -> int:
+        """How far alarm evaluation has got: the newest reading time of the alarm events
+        (with several workers, of the slowest worker's)."""
+        groups = self.alarm_groups() if self.alarm_groups is not None else None
+        return self.listener.front_of(groups) if groups else self.listener.front_ts_ms
 
 
 class _Sampler:
     """Published and written over time, and how far the alarm service has got."""
 
-    def __init__(self, store: Store, listener: AlarmListener) -> None:
+    def __init__(self, store: Store, front: Callable[[], int]) -> None:
         self.store = store
-        self.listener = listener
+        self.front = front
         self.start = store.points_written()
         self.history: list[Sample] = []
 
     def tick(self, published: int) -> int:
         written = self.store.points_written() - self.start
         sample = Sample(time.monotonic(), time.time_ns() // 1_000_000, published, written,
-                        self.listener.front_ts_ms)
+                        self.front())
         self.history.append(sample)
         return written
 
@@ -179,7 +218,9 @@ def run_phase(
     label = f"{result.system} {result.case} {result.phase}"
     flat_out = any(s.readings_per_s is None for s in segments)
     ctx.listener.reset()
-    sampler = _Sampler(ctx.store, ctx.listener)
+    if ctx.stream is not None:
+        ctx.stream.reset_peak()
+    sampler = _Sampler(ctx.store, ctx.alarm_front)
     start_stored = ctx.store.stored_readings()
     start_requests = ctx.store.shard_stats()[1]
     start_dropped = ctx.broker.dropped
@@ -206,7 +247,7 @@ def run_phase(
             if flat_out:
                 accounted = written + ctx.dropped() - start_system_dropped
                 load.set_allowance(accounted + ctx.window_readings)
-                load.set_alarm_front(ctx.listener.front_ts_ms)
+                load.set_alarm_front(sampler.history[-1].alarm_front_ms)
             if (why := ctx.failure()) is not None:
                 load.stop()
                 load.join()
@@ -228,11 +269,10 @@ def run_phase(
         publishers = load.join()
         result.published = sum(p.readings for p in publishers)
         crossings = [c for p in publishers for c in p.crossings]
-        last_crossing_ms = max((c[2] for c in crossings), default=0)
         wait_alarms = ctx.evaluates_alarms and (alarms_bound or not flat_out)
         stored, last_growth_s = _drain(
             ctx, sampler, start_stored, result.published, label,
-            alarms_until_ms=last_crossing_ms if wait_alarms else None,
+            alarms_of=[(c[0], c[1], c[2]) for c in crossings] if wait_alarms else None,
         )
     if recorder is not None:
         recorder.stop()
@@ -256,13 +296,26 @@ def run_phase(
     result.alarm_events = ctx.listener.events
     if ctx.evaluates_alarms:
         result.latency = match(ctx.listener.snapshot(), crossings)
+        result.duplicate_raised = ctx.listener.duplicates
+        result.duplicate_keys = [[*key, (again - first) // 1_000_000]
+                                 for key, first, again in ctx.listener.duplicate_keys]
+        if ctx.listener.last_raised_ns and first_ns:
+            result.evaluated_s = (ctx.listener.last_raised_ns - first_ns) / 1e9
+    if ctx.stream is not None:
+        result.stream = ctx.stream.phase_state()
+    if ctx.owners is not None:
+        result.owners = ctx.owners()
     result.samples = sampler.history
     if result.burst is not None:
         _catch_up(result, sampler.history, t0, base_per_s, alarms=ctx.evaluates_alarms)
     ctx.progress.done(
         f"[{label}] published {result.published:,} stored {result.stored:,} "
         f"lost {result.lost:,} stored/s {result.stored_per_s:,.0f}"
-        + (f" alarm p99 {result.latency.p99_ms:.1f} ms" if result.latency else "")
+        + (f" evaluated/s {result.evaluated_per_s:,.0f} alarm p99 "
+           f"{result.latency.p99_ms:.1f} ms missing {result.latency.missing:,}"
+           if result.latency else "")
+        + (f" stream held {result.stream.end_msgs:,} msgs (peak {result.stream.peak_msgs:,}, "
+           f"{result.stream.peak_bytes / 2**20:,.0f} MiB)" if result.stream else "")
     )
     return result, publishers
 
@@ -369,18 +422,20 @@ def _drain(
     published: int,
     label: str,
     *,
-    alarms_until_ms: int | None,
+    alarms_of: list[tuple[str, str, int]] | None,
 ) -> tuple[int, float]:
     """Wait until every reading is stored (or the count has not moved for `settle_s`)
-    and, with `alarms_until_ms`, until the alarm events have reached the last crossing
-    published (or have not moved for `settle_s`). Returns the count and when it last
-    grew (the count runs every second, so that is late by up to a second)."""
+    and, with `alarms_of` (the crossings published), until every one of them has had
+    its `raised` event (or the events have not moved for `settle_s`). Returns the count
+    and when it last grew (the count runs every second, so that is late by up to a
+    second)."""
     deadline = time.monotonic() + MAX_DRAIN_S
     events = ctx.listener.events
     events_changed = time.monotonic()
     stored = -1
     stored_changed = time.monotonic()
     next_count = 0.0
+    raised = 0
     while True:
         now = time.monotonic()
         if now >= next_count:
@@ -388,17 +443,17 @@ def _drain(
             count = ctx.store.stored_readings() - start_stored
             if count != stored:
                 stored, stored_changed = count, now
+            if alarms_of is not None:
+                raised = ctx.listener.count_raised(alarms_of)
         if ctx.listener.events != events:
             events, events_changed = ctx.listener.events, now
         storing_done = stored >= published or now - stored_changed >= ctx.settle_s
-        if alarms_until_ms is None:
+        if alarms_of is None:
             alarms_done = now - events_changed >= ALARM_SETTLE_S or (
                 now - stored_changed >= 3 * ctx.settle_s
             )
         else:
-            alarms_done = ctx.listener.front_ts_ms >= alarms_until_ms or (
-                now - events_changed >= ctx.settle_s
-            )
+            alarms_done = raised >= len(alarms_of) or now - events_changed >= ctx.settle_s
         if (storing_done and alarms_done) or now >= deadline:
             return stored, stored_changed
         if (why := ctx.failure()) is not None:
@@ -407,6 +462,7 @@ def _drain(
         ctx.progress.show(
             f"[{label}] draining: stored {stored:,} of {published:,}, written {written:,} "
             f"({rate(sampler.rate_over(2.0))}/s), alarm events {events:,}"
-            + (_lag_text(sampler) if alarms_until_ms is not None else "")
+            + (f" ({raised:,} of {len(alarms_of):,} crossings raised)"
+               if alarms_of is not None else "")
         )
         time.sleep(TICK_S)

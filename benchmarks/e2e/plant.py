@@ -48,6 +48,15 @@ class Plant:
     def sensor_id(self, g: int, s: int) -> str:
         return f"GT-{g:04d}-{s:03d}"
 
+    def crossing_sites(self, every: int) -> set[str]:
+        """Sites with a sensor that crosses the threshold (load.py: sensor s of gateway g
+        crosses when (g + s) % every == 0)."""
+        return {
+            self.site_id(g)
+            for g in range(self.gateways)
+            if every > 0 and any((g + s) % every == 0 for s in range(self.sensors_per_gateway))
+        }
+
     def sensor_kinds(self) -> dict[str, str]:
         """`site/sensor` -> kind, for the Node-RED function node."""
         kinds = {

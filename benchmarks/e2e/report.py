@@ -61,10 +61,10 @@ def throughput_table(results: Sequence[PhaseResult]) -> str:
 def phases_table(results: Sequence[PhaseResult]) -> str:
     rows = [
         "| system | per msg | phase | published | stored | lost (broker dropped msgs) "
-        "| offered/s | stored/s | HTTP writes | alarm events "
+        "| offered/s | stored/s | evaluated/s | HTTP writes | alarm events "
         "| alarm p50 / p99 / p99.9 ms (samples, missing) | machine busy "
         "| others' CPU (cores) |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in results:
         lat = r.latency
@@ -76,7 +76,8 @@ def phases_table(results: Sequence[PhaseResult]) -> str:
         rows.append(
             f"| {r.system} | {r.per_message} | {r.phase} | {_n(r.published)} | {_n(r.stored)} "
             f"| {_n(r.lost)} ({_n(r.broker_dropped)}) | {_n(r.offered_per_s)} "
-            f"| {_n(r.stored_per_s)} | {_n(r.write_requests)} | {_n(r.alarm_events)} "
+            f"| {_n(r.stored_per_s)} | {_n(r.evaluated_per_s) if r.latency else '—'} "
+            f"| {_n(r.write_requests)} | {_n(r.alarm_events)} "
             f"| {latency} | {r.machine_busy_pct:.0f} % | {r.others_cores:.2f} |"
         )
     return "\n".join(rows)
@@ -124,7 +125,7 @@ def burst_table(results: Sequence[PhaseResult]) -> str:
         if b is None:
             continue
         catch_up = _after(b.catch_up_s)
-        alarms = _after(b.alarms_catch_up_s) if r.system == "hazmon" else "—"
+        alarms = _after(b.alarms_catch_up_s) if r.latency is not None else "—"
         rows.append(
             f"| {r.system} | {_n(b.target_per_s / 2)} | {_n(b.target_per_s)} "
             f"| {_n(b.reached_per_s)} | {_n(b.backlog_peak)} | {_n(b.broker_queued_peak)} "
@@ -132,6 +133,104 @@ def burst_table(results: Sequence[PhaseResult]) -> str:
             f"| {catch_up} | {alarms} |"
         )
     return "\n".join(rows)
+
+
+def _jetstream(results: Sequence[PhaseResult]) -> bool:
+    return any(r.stream is not None for r in results)
+
+
+def profiles_table(results: Sequence[PhaseResult]) -> str:
+    """The alarm-evaluating systems side by side, per case: flat out, paced latency,
+    loss over every phase."""
+    rows = [
+        "| per msg | system | stored/s flat out | evaluated/s flat out "
+        "| alarm p50 / p99 ms, paced | readings lost (all phases) "
+        "| crossings without alarm (all phases) | duplicate raised |",
+        "|---:|---|---:|---:|---|---:|---:|---:|",
+    ]
+    cases = list(dict.fromkeys(r.case for r in results))
+    systems = list(dict.fromkeys(r.system for r in results if r.latency is not None))
+    for case in cases:
+        for system in systems:
+            phases = [r for r in results if (r.system, r.case) == (system, case)]
+            if not phases:
+                continue
+            flat = _find(results, system, case, "flat out")
+            paced = _find(results, system, case, "paced")
+            lat = paced.latency if paced else None
+            missing = sum(r.latency.missing for r in phases if r.latency)
+            rows.append(
+                f"| {case.split('/')[0]} | {system} "
+                f"| {_n(flat.stored_per_s) if flat else '—'} "
+                f"| {_n(flat.evaluated_per_s) if flat else '—'} "
+                f"| {f'{_ms(lat.p50_ms)} / {_ms(lat.p99_ms)}' if lat else '—'} "
+                f"| {_n(sum(r.lost for r in phases))} | {_n(missing)} "
+                f"| {_n(sum(r.duplicate_raised for r in phases))} |"
+            )
+    return "\n".join(rows)
+
+
+def cost_table(results: Sequence[PhaseResult]) -> str:
+    """CPU seconds per 1,000 readings, flat out: each process of the alarm-evaluating
+    systems (per 1,000 evaluated for the alarm workers, per 1,000 stored for the rest)."""
+    names: list[str] = []
+    flats = [r for r in results if r.phase == "flat out" and r.latency is not None]
+    for r in flats:
+        for name in r.usage:
+            if not name.startswith(("publisher", "bench")) and name not in names:
+                names.append(name)
+    rows = [
+        "| system | per msg | " + " | ".join(names) + " | all alarm processes |",
+        "|---|---:|" + "---:|" * (len(names) + 1),
+    ]
+    for r in flats:
+        evaluated = r.published  # each crossing's event arrived: all evaluated
+        cells = []
+        alarms = 0.0
+        for name in names:
+            usage = r.usage.get(name)
+            if usage is None:
+                cells.append("—")
+                continue
+            per = evaluated if "alarms" in name else r.stored
+            cells.append(f"{1000 * usage.cpu_s / per:.3f}" if per else "—")
+            if "alarms" in name:
+                alarms += usage.cpu_s
+        total = f"{1000 * alarms / evaluated:.3f}" if evaluated else "—"
+        rows.append(f"| {r.system} | {r.per_message} | " + " | ".join(cells) + f" | {total} |")
+    return "\n".join(rows)
+
+
+def stream_table(results: Sequence[PhaseResult]) -> str:
+    rows = [
+        "| system | per msg | phase | held at the end (msgs / bytes) | peak held (msgs) "
+        "| peak held (MiB) | bytes per message | bytes per reading |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        st = r.stream
+        if st is None:
+            continue
+        per_reading = st.bytes_per_msg / r.per_message if st.peak_msgs else 0.0
+        rows.append(
+            f"| {r.system} | {r.per_message} | {r.phase} | {_n(st.end_msgs)} / {_n(st.end_bytes)} "
+            f"| {_n(st.peak_msgs)} | {st.peak_bytes / MIB:,.1f} | {_n(st.bytes_per_msg)} "
+            f"| {per_reading:,.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def owners_section(results: Sequence[PhaseResult]) -> str:
+    last: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for r in results:
+        if r.owners:
+            last[r.system, r.case] = r.owners
+    lines = []
+    for (system, case), owners in last.items():
+        held = "; ".join(f"{w}: {len(ps)} ({', '.join(map(str, ps))})"
+                         for w, ps in owners.items())  # fmt: skip
+        lines.append(f"- {system} {case}: {held}")
+    return "\n".join(lines) if lines else "- none"
 
 
 def _after(seconds: float | None) -> str:
@@ -156,10 +255,21 @@ def markdown(
     results: Sequence[PhaseResult], machine: dict[str, object] | None = None, command: str = ""
 ) -> str:
     head = ["### Machine", machine_section(machine, command)] if machine else []
+    jetstream = [
+        "### Profiles side by side (every reading stored and evaluated)",
+        profiles_table(results),
+        "### CPU s per 1,000 readings, flat out",
+        cost_table(results),
+        "### JetStream: what HAZMON_IN held",
+        stream_table(results),
+        "### JetStream: partitions held by each alarm worker (at the end of the case)",
+        owners_section(results),
+    ] if _jetstream(results) else []
     return "\n\n".join([
         *head,
         "### Stored readings/s, flat out (the ratio)",
         throughput_table(results),
+        *jetstream,
         "### Every phase",
         phases_table(results),
         "### CPU (% of one core) / peak RSS per process",

@@ -1,7 +1,9 @@
 """The cases of issue #8, run on one broker and one InfluxDB, each system in turn.
 
 For each case (readings per message: 50, then 1) and each system (hazmon, then
-Node-RED), on a fresh database and freshly started processes:
+Node-RED, then hazmon on JetStream with each count of alarm workers asked for), on a
+fresh database and freshly started processes (hazmon and Node-RED share one Mosquitto
+for the run; each JetStream case has a nats-server of its own, with a fresh store):
 
 1. `paced`: the plant at its nominal rate (10,000 sensors at 1 Hz = 10,000 readings/s)
    for `--seconds`: loss, CPU, memory, and for hazmon the alarm latency;
@@ -17,22 +19,37 @@ until it is stored and, for hazmon, until its alarm is raised: the whole path is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks.e2e import nodered
+from benchmarks.e2e.jetstream import (
+    BenchNats,
+    HazmonJetStream,
+    StreamWatch,
+    nats_server_version,
+)
 from benchmarks.e2e.latency import AlarmListener
 from benchmarks.e2e.load import Load, PublisherResult, Segment
-from benchmarks.e2e.phases import STORAGE_ONLY, Burst, PhaseContext, PhaseResult, run_phase
+from benchmarks.e2e.phases import (
+    STORAGE_ONLY,
+    BrokerFigures,
+    Burst,
+    PhaseContext,
+    PhaseResult,
+    run_phase,
+)
 from benchmarks.e2e.plant import PROBE_GATEWAY, PROBE_SENSOR, PROBE_SITE, Plant
 from benchmarks.e2e.progress import Progress
 from benchmarks.e2e.servers import BenchBroker, BrokerWatch
@@ -70,7 +87,55 @@ class Options:
     storage_only: bool = False
     profile_dir: Path | None = None
     broker_queue: int | None = None  # max_queued_messages; None: the suite's 100,000
+    alarm_workers: tuple[int, ...] = (1,)  # hazmon-jetstream: one case per count
+    partitions: int = 16  # hazmon-jetstream: P of the streams
+    spread: bool = True  # hazmon-jetstream: even out the workers' partitions (jetstream.py)
     out: Path = Path("benchmark-results")
+
+
+JETSTREAM = "hazmon-jetstream"
+MOSQUITTO_SYSTEMS = ("hazmon", "node-red")
+
+
+@dataclass
+class _Bus:
+    """Where a case's load, probe and alarm listener connect, and what it watches."""
+
+    host: str
+    port: int
+    pids: dict[str, int]  # the broker's process
+    listener: AlarmListener
+    watch: BrokerWatch | BrokerFigures
+    prober: _Prober
+    stream: StreamWatch | None = None
+
+
+@contextlib.contextmanager
+def _mosquitto_bus(broker: Mosquitto) -> Iterator[_Bus]:
+    assert broker.pid is not None
+    with contextlib.ExitStack() as stack:
+        listener = AlarmListener(broker.host, broker.port)
+        listener.start()
+        stack.callback(listener.stop)
+        watch = BrokerWatch(broker.host, broker.port)
+        stack.callback(watch.close)
+        prober = _Prober(broker.host, broker.port)
+        stack.callback(prober.close)
+        yield _Bus(broker.host, broker.port, {"mosquitto": broker.pid}, listener, watch, prober)
+
+
+@contextlib.contextmanager
+def _nats_bus(nats: BenchNats) -> Iterator[_Bus]:
+    with contextlib.ExitStack() as stack:
+        listener = AlarmListener(nats.host, nats.mqtt_port)
+        listener.start()
+        stack.callback(listener.stop)
+        stream = StreamWatch(nats.monitor_url)
+        stack.callback(stream.close)
+        prober = _Prober(nats.host, nats.mqtt_port)
+        stack.callback(prober.close)
+        yield _Bus(nats.host, nats.mqtt_port, {"nats-server": nats.pid}, listener, stream,
+                   prober, stream)  # fmt: skip
 
 
 @dataclass
@@ -98,6 +163,9 @@ class _Prober:
         )
         self.client.connect(host, port)
         self.client.loop_start()
+        deadline = time.monotonic() + 10
+        while not self.client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.seq = 0
         self.topic = f"hazmon/v1/{PROBE_SITE}/{PROBE_GATEWAY}/telemetry"
 
@@ -134,50 +202,78 @@ class Runner:
         o = self.o
         self.work.mkdir(parents=True, exist_ok=True)
         registry = self.plant.write_registry(self.work / "bench-plant.yaml")
-        systems = list(o.systems)
-        if "hazmon" in systems and (missing := missing_hazmon_commands()):
+        systems = list(dict.fromkeys(o.systems))
+        hazmons = [s for s in systems if s in ("hazmon", JETSTREAM)]
+        if hazmons and (missing := missing_hazmon_commands()):
             self.missing += missing
-            systems.remove("hazmon")
+            systems = [s for s in systems if s not in hazmons]
             self.progress.done(f"not measured: {', '.join(missing)} not in this checkout")
         install_path = None
         if "node-red" in systems:
             self.progress.done("installing Node-RED (cached after the first run) ...")
             install_path = nodered.install(log=self.work / "npm-install.log")
             self.machine |= nodered.versions(install_path)
+        if JETSTREAM in systems:
+            self.machine["nats-server"] = nats_server_version()
         self.progress.done(
             f"WARNING: this benchmark loads the whole machine for about "
             f"{self.estimate_s(systems) / 60:.0f} minutes"
         )
-        with BenchBroker(queued=o.broker_queue) as broker, InfluxDB() as influx:
-            listener = AlarmListener(broker.host, broker.port)
-            listener.start()
-            watch = BrokerWatch(broker.host, broker.port)
-            prober = _Prober(broker.host, broker.port)
-            try:
-                for per_message in o.per_message:
-                    for name in systems:
-                        system: System
-                        if name == "hazmon":
-                            system = Hazmon(
-                                registry=registry, broker_url=broker.url, influx_url=influx.url
-                            )
-                        else:
-                            assert install_path is not None
-                            system = NodeRedPeer(
-                                install_path=install_path, plant=self.plant,
-                                mqtt=(broker.host, broker.port),
-                                influx=(influx.host, influx.port),
-                            )
-                        self._case(system, per_message, broker, influx, listener, watch, prober)
-                        self.save()
-            finally:
-                prober.close()
-                watch.close()
-                listener.stop()
-                for path in (broker.log_path, influx.dir / "stderr.log"):
-                    if path.exists():
-                        shutil.copy(path, self.work / f"{path.parent.name}-{path.name}")
+        with contextlib.ExitStack() as stack:
+            influx = stack.enter_context(InfluxDB())
+            stack.callback(self._keep_log, influx.dir / "stderr.log")
+            mosquitto: _Bus | None = None
+            if any(s in MOSQUITTO_SYSTEMS for s in systems):
+                broker = stack.enter_context(BenchBroker(queued=o.broker_queue))
+                stack.callback(self._keep_log, broker.log_path)
+                mosquitto = stack.enter_context(_mosquitto_bus(broker))
+            for per_message in o.per_message:
+                for name in systems:
+                    if name == JETSTREAM:
+                        for workers in o.alarm_workers:
+                            self._jetstream_case(registry, influx, per_message, workers)
+                            self.save()
+                        continue
+                    assert mosquitto is not None
+                    system: System
+                    if name == "hazmon":
+                        system = Hazmon(
+                            registry=registry, broker_url=broker.url, influx_url=influx.url
+                        )
+                    else:
+                        assert install_path is not None
+                        system = NodeRedPeer(
+                            install_path=install_path, plant=self.plant,
+                            mqtt=(broker.host, broker.port),
+                            influx=(influx.host, influx.port),
+                        )
+                    self._case(system, per_message, mosquitto, influx)
+                    self.save()
         return self.results
+
+    def _keep_log(self, path: Path) -> None:
+        if path.exists():
+            shutil.copy(path, self.work / f"{path.parent.name}-{path.name}")
+
+    def _jetstream_case(
+        self, registry: Path, influx: InfluxDB, per_message: int, workers: int
+    ) -> None:
+        """A nats-server of its own (a fresh store), then the case; the store removed
+        afterwards, its log kept."""
+        o = self.o
+        folder = self.work / f"nats-{workers}w-{per_message}"
+        with BenchNats(folder) as nats:
+            try:
+                with _nats_bus(nats) as bus:
+                    system = HazmonJetStream(
+                        registry=registry, plant=self.plant, crosser_every=o.crosser_every,
+                        nats=nats, influx_url=influx.url, workers=workers,
+                        partitions=o.partitions, spread=o.spread,
+                    )
+                    self._case(system, per_message, bus, influx)
+            finally:
+                nats.stop()
+                nats.remove_store()
 
     def estimate_s(self, systems: Sequence[str]) -> float:
         o = self.o
@@ -185,48 +281,58 @@ class Runner:
         burst = o.burst_warmup_s + o.burst_s + 90 if o.burst else 0
         storage = (o.seconds + 60) * len(o.per_message) if "hazmon" in systems else 0
         storage = storage if o.storage_only else 0
-        return len(systems) * (len(o.per_message) * per_case + burst) + storage
+        runs = sum(len(o.alarm_workers) if s == JETSTREAM else 1 for s in systems)
+        return runs * (len(o.per_message) * per_case + burst) + storage
 
     def _case(
         self,
         system: System,
         per_message: int,
-        broker: Mosquitto,
+        bus: _Bus,
         influx: InfluxDB,
-        listener: AlarmListener,
-        watch: BrokerWatch,
-        prober: _Prober,
     ) -> None:
         o = self.o
         case = f"{per_message}/msg"
-        database = f"bench_{system.name.replace('-', '')}_{per_message}_{uuid.uuid4().hex[:6]}"
+        ident = re.sub(r"\W", "", system.name)
+        database = f"bench_{ident}_{per_message}_{uuid.uuid4().hex[:6]}"
         store = Store(influx, database)
         store.create()
-        work = self.work / f"{system.name}-{per_message}"
+        work = self.work / f"{system.name.replace(' ', '-')}-{per_message}"
         work.mkdir(parents=True, exist_ok=True)
         clock = _GatewayClock()
-        assert broker.pid is not None and influx.pid is not None
+        assert influx.pid is not None
+        listener, prober = bus.listener, bus.prober
         system.start(database, work)
         try:
             self._wait_ready(system, store, listener, prober)
+            jetstream = system if isinstance(system, HazmonJetStream) else None
+            if jetstream is not None and jetstream.spread:
+                self.progress.done(
+                    f"[{system.name}] partitions held: {jetstream.owners()}; sensors: "
+                    f"{jetstream.shares()} ({jetstream.spread_steps} unpinned)"
+                )
 
             def make_load(segments: Sequence[Segment], alarm_window: int) -> Load:
                 return Load(
-                    host=broker.host, port=broker.port, plant=self.plant,
+                    host=bus.host, port=bus.port, plant=self.plant,
                     per_message=per_message, crosser_every=o.crosser_every,
                     segments=segments, publishers=o.publishers, boot=1,
                     seqs=clock.seqs, last_ts_ms=clock.last_ts_ms, alarm_window=alarm_window,
                 )
 
             ctx = PhaseContext(
-                store=store, listener=listener, broker=watch, progress=self.progress,
-                pids=system.pids() | {"mosquitto": broker.pid, "influxdb": influx.pid},
+                store=store, listener=listener, broker=bus.watch, progress=self.progress,
+                pids=system.pids() | bus.pids | {"influxdb": influx.pid},
                 failure=system.failure, errors=system.errors,
                 dropped=lambda: system.dropped_readings(per_message), make_load=make_load,
-                evaluates_alarms=system.name == "hazmon",
+                evaluates_alarms=system.evaluates_alarms,
                 window_readings=min(20_000 * per_message, 200_000),
                 profile_dir=o.profile_dir,
-                profile_pids=system.pids() if system.name == "hazmon" else {},
+                profile_pids=system.pids() if system.evaluates_alarms else {},
+                alarm_groups=jetstream.alarm_groups if jetstream and jetstream.workers > 1
+                else None,
+                stream=bus.stream,
+                owners=jetstream.owners if jetstream is not None else None,
             )
             paced, pubs = run_phase(
                 ctx, PhaseResult(system.name, case, "paced", per_message),
@@ -234,7 +340,7 @@ class Runner:
             )
             clock.update(pubs)
             self.results.append(paced)
-            hazmon = system.name == "hazmon"
+            hazmon = system.evaluates_alarms
             flat, pubs = run_phase(
                 ctx, PhaseResult(system.name, case, "flat out", per_message),
                 [Segment(o.seconds, None)], alarms_bound=hazmon,
@@ -252,7 +358,7 @@ class Runner:
                 )
                 clock.update(pubs)
                 self.results.append(result)
-            if hazmon and o.storage_only:
+            if system.name == "hazmon" and o.storage_only:
                 # What ingest stores when the alarm service may fall behind (last: it
                 # leaves the alarm service a backlog).
                 storage, pubs = run_phase(
@@ -264,7 +370,7 @@ class Runner:
         finally:
             system.stop()
             if isinstance(system, Hazmon):
-                end_sessions(broker.host, broker.port, system.client_ids())
+                end_sessions(bus.host, bus.port, system.client_ids())
             store.drop()
             store.close()
 
@@ -284,12 +390,12 @@ class Runner:
                 next_probe = now + 3.0
             if probe_ts and store.probe_readings() >= 2:
                 raised = listener.snapshot()
-                if system.name != "hazmon" or any(
+                if not system.evaluates_alarms or any(
                     (PROBE_SITE, PROBE_SENSOR, ts) in raised for ts in probe_ts
                 ):
                     self.progress.done(
                         f"[{system.name}] ready after {now - started:.1f} s "
-                        f"(probe stored{', alarm raised' if system.name == 'hazmon' else ''})"
+                        f"(probe stored{', alarm raised' if system.evaluates_alarms else ''})"
                     )
                     return
             self.progress.show(f"[{system.name}] starting ... {now - started:.0f} s")

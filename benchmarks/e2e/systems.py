@@ -2,7 +2,9 @@
 
 - `Hazmon`: `hazmon ingest` and `hazmon alarms` as two processes, as deployed, each
   with its own data folder, on the benchmark's broker and database.
-- `NodeRedPeer`: the Node-RED flow of `benchmarks/nodered/`.
+- `NodeRedPeer`: the Node-RED flow of `benchmarks/nodered/`;
+- `HazmonJetStream` (jetstream.py): the same services on a nats-server, with N alarm
+  workers.
 
 Both are started per case on a fresh database and stopped at its end. hazmon's
 services keep a broker session for 300 s after they stop (docs/contract.md §2); so that it
@@ -33,6 +35,7 @@ class SystemUnderTestError(RuntimeError):
 
 class System(Protocol):
     name: str
+    evaluates_alarms: bool  # its alarm events are measured (latency, evaluated/s)
 
     def start(self, database: str, work_dir: Path) -> None: ...
 
@@ -80,6 +83,7 @@ def missing_hazmon_commands() -> list[str]:
 
 class Hazmon:
     name = "hazmon"
+    evaluates_alarms = True
 
     def __init__(self, *, registry: Path, broker_url: str, influx_url: str) -> None:
         self.registry = registry
@@ -168,6 +172,7 @@ class Hazmon:
 
 class NodeRedPeer:
     name = "node-red"
+    evaluates_alarms = False
 
     def __init__(
         self, *, install_path: Path, plant: Plant, mqtt: tuple[str, int], influx: tuple[str, int]

@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import subprocess
+from typing import Any
 
 import orjson
 import pytest
@@ -194,3 +195,77 @@ def test_the_ratio_table_has_the_storing_only_columns_only_when_that_phase_ran()
     rows = with_storing.splitlines()
     assert rows[0].count("|") == rows[1].count("|") == rows[2].count("|") == 9
     assert rows[2].endswith("| 150,000 | 2.5x |")
+
+
+def test_ownership_follows_the_last_taker_until_it_logs_the_loss() -> None:
+    from benchmarks.e2e.jetstream import ownership, takeovers
+
+    w1 = "\n".join([
+        "2026-12-06 06:51:42,827 INFO hazmon.alarms.workers: worker w1 took partition 0 in 15 ms",
+        "2026-12-06 06:51:42,900 INFO hazmon.alarms.workers: worker w1 took partition 1 in 9 ms",
+        "2026-12-06 06:51:53,018 WARNING hazmon.alarms.workers: worker w1 lost partition 1",
+    ])
+    w2 = "\n".join([
+        "2026-12-06 06:51:40,000 INFO hazmon.alarms.workers: alarm worker w2 pulling 2 partitions",
+        "2026-12-06 06:51:52,801 INFO hazmon.alarms.workers: worker w2 took partition 1 in 693 ms",
+    ])
+    # w2 took partition 1 before w1 noticed; w1's loss does not take it from w2
+    assert ownership({"w1": w1, "w2": w2}) == {"w1": [0], "w2": [1]}
+    assert ownership({"w1": w1, "w2": ""}) == {"w1": [0], "w2": []}
+    (took,) = takeovers(w2, "w2")
+    assert took[1:] == (1, 693.0)
+    assert took[0] - takeovers(w1, "w1")[0][0] == pytest.approx(9.974, abs=1e-3)
+
+
+def test_stream_watch_reads_the_backlog_and_the_redeliveries() -> None:
+    from benchmarks.e2e.jetstream import StreamWatch
+
+    body: dict[str, Any] = {"account_details": [{"name": "$G", "stream_detail": [
+        {"name": "HAZMON_PARTS", "state": {"messages": 9, "bytes": 99}},
+        {"name": "HAZMON_IN", "state": {"messages": 120, "bytes": 360_000, "last_seq": 1000},
+         "consumer_detail": [
+             {"name": "ingest", "delivered": {"consumer_seq": 1004, "stream_seq": 1000}},
+             {"name": "alarms-p0", "delivered": {"consumer_seq": 700, "stream_seq": 999}},
+             {"name": "alarms-p1", "delivered": {"consumer_seq": 310, "stream_seq": 1000}},
+         ]},
+    ]}]}
+
+    class Fake:
+        def get(self, url: str, params: dict[str, str]) -> object:
+            class Response:
+                def json(self) -> dict[str, Any]:
+                    return body
+            return Response()
+
+    watch = StreamWatch.__new__(StreamWatch)
+    watch.url, watch.stream, watch._http = "x", "HAZMON_IN", Fake()  # type: ignore[assignment]
+    assert watch.poll(consumers=True) == (120, 360_000, {"ingest": 4, "alarms": 10})
+
+
+def test_the_slowest_workers_front_holds_the_load() -> None:
+    from benchmarks.e2e.latency import AlarmListener
+
+    listener = AlarmListener("127.0.0.1", 1)
+    for site, ts in (("a", 100), ("b", 300), ("c", 200)):
+        message = type("M", (), {"payload": orjson.dumps(
+            {"event": "raised", "site": site, "sensor": "S", "ts_ms": ts})})()
+        listener._on_message(None, None, message)
+    listener._on_message(None, None, message)  # the same reading raised again
+    assert listener.front_ts_ms == 300
+    assert listener.front_of([{"a", "b"}, {"c"}]) == 200
+    assert listener.front_of([{"a"}, {"d"}]) == 0  # a worker whose events have not come
+    assert listener.duplicates == 1
+    assert listener.count_raised([("a", "S", 100), ("c", "S", 201)]) == 1
+
+
+def test_crossing_sites_are_those_the_load_makes_cross() -> None:
+    plant = Plant(200, 50)
+    sites = plant.crossing_sites(100)
+    spec = PublisherSpec(
+        index=0, host="127.0.0.1", port=1, plant=plant, gateways=tuple(range(200)),
+        per_message=50, crosser_every=100, segments=(Segment(1.0, None),), boot=1,
+        seqs={}, last_ts_ms={},
+    )
+    crossing = {plant.site_id(g) for g in range(200) if any(_Gateway(spec, g).crosser)}
+    assert sites == crossing
+    assert "bench-002" not in sites and "bench-006" in sites
