@@ -364,13 +364,22 @@ class ClusterDesk:
         puller = js.Puller(nc, js.PARTS_STREAM, name)
         expect = 1  # the consumer's own sequence: a gap is a record missed
         unanswered = 0  # questions about the consumer in a row that got no answer
+        drain = False  # records came: take what is there now (else wait for the next one)
         try:
             while True:
                 try:
-                    batch = await puller.pull(RECORDS_PER_PULL, expires_s=PULL_S)
+                    # a request is over when its pull returns, so no record can come
+                    # after it to an inbox that is gone (with no acknowledgements, a
+                    # record sent is never sent again): a wait for one record, then
+                    # what is there at once
+                    batch = await (puller.pull(RECORDS_PER_PULL, no_wait=True) if drain
+                                   else puller.pull(1, expires_s=PULL_S))
                 except Exception as exc:  # disconnected: the client reconnects by itself
                     log.warning("changelog pull failed: %s", exc)
                     await asyncio.sleep(0.5)
+                    continue
+                if not batch.messages and drain:
+                    drain = False
                     continue
                 if not batch.messages:
                     found = await self._consumer_found(nc, name)
@@ -380,7 +389,7 @@ class ClusterDesk:
                                  "gone" if found is False else "not answering", start)
                         return start
                     continue
-                unanswered = 0
+                unanswered, drain = 0, True
                 records: list[tuple[int, int, bytes]] = []
                 for msg in batch.messages:
                     seq = msg.metadata.sequence
