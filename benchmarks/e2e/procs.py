@@ -90,6 +90,14 @@ class Child:
         _live.discard(self)
         return proc.returncode
 
+    def kill(self) -> None:
+        """SIGKILL, and wait for it to be gone."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        _live.discard(self)
+
     def log_text(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")

@@ -269,3 +269,19 @@ def test_crossing_sites_are_those_the_load_makes_cross() -> None:
     crossing = {plant.site_id(g) for g in range(200) if any(_Gateway(spec, g).crosser)}
     assert sites == crossing
     assert "bench-002" not in sites and "bench-006" in sites
+
+
+def test_the_takeover_report_gives_each_figure_over_the_kills() -> None:
+    from benchmarks.takeover_bench import Bench, Kill, Options, report
+
+    bench = Bench(Options(kills=3))
+    for i, (first, last) in enumerate(((5100.0, 5300.0), (5000.0, 5900.0), (5200.0, 5400.0))):
+        bench.kills.append(Kill(i, "w1", "w2", [0, 1], 0.0, {0: first, 1: last},
+                                {0: 40.0, 1: 60.0}, 0.5))
+    summary = bench.summary()
+    assert summary["kill_to_last_partition_ms"] == {"n": 3, "p50": 5400.0, "p99": 5900.0,
+                                                    "max": 5900.0}
+    assert summary["kill_to_each_partition_ms"]["n"] == 6
+    doc = {"summary": summary, "alarms": {"crossings": 10, "missing": 0, "duplicate_raised": 0},
+           "changelog": {"records": 5, "bytes": 500}}
+    assert "| the survivor's last \"took partition\" | 3 | 5,400 | 5,900 | 5,900 |" in report(doc)
