@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         path = runner.save()
     command = " ".join([".venv/bin/python", "benchmarks/e2e_bench.py", *(argv or sys.argv[1:])])
     report = markdown(results, runner.machine, command)
+    if runner.failures:
+        failed = "\n".join(f"- {f}" for f in runner.failures)
+        report += f"\n### Cases not finished\n\n{failed}\n"
     (options.out / "report.md").write_text(report)
     print(report)
     if runner.missing:

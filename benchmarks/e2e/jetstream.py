@@ -169,6 +169,16 @@ class BenchNats:
                 time.sleep(0.5)
         raise SystemUnderTestError(f"nats-server's MQTT listener silent:\n{self.child.log_tail()}")
 
+    def exit_text(self) -> str:
+        if self.child is None:
+            return "not started"
+        code, tail = self.child.exit_code, self.child.log_tail(3)
+        if code is not None and code < 0:
+            import signal
+
+            return f"ended by {signal.Signals(-code).name}; the end of its log: {tail}"
+        return f"exit code {code}; the end of its log: {tail}"
+
     def stop(self) -> None:
         if self.child is not None:
             self.child.stop()
@@ -486,7 +496,7 @@ class HazmonJetStream:
             if not child.running:
                 return f"hazmon {child.name} exited:\n{child.log_tail()}"
         if not self.nats.running:
-            return "nats-server exited"
+            return f"nats-server exited ({self.nats.exit_text()})"
         return None
 
     def pids(self) -> dict[str, int]:

@@ -62,6 +62,11 @@ class Child:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """Its return code once it ended (negative: the signal that ended it)."""
+        return self._proc.poll() if self._proc is not None else None
+
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:

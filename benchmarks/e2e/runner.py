@@ -47,6 +47,7 @@ from benchmarks.e2e.phases import (
     BrokerFigures,
     Burst,
     PhaseContext,
+    PhaseFailed,
     PhaseResult,
     run_phase,
 )
@@ -58,6 +59,7 @@ from benchmarks.e2e.systems import (
     Hazmon,
     NodeRedPeer,
     System,
+    SystemUnderTestError,
     end_sessions,
     missing_hazmon_commands,
 )
@@ -194,6 +196,7 @@ class Runner:
         self.work = options.out / "work"
         self.results: list[PhaseResult] = []
         self.missing: list[str] = []
+        self.failures: list[str] = []  # cases that could not be finished, and why
         self.machine = machine()
 
     # --- the run ------------------------------------------------------------------
@@ -231,7 +234,8 @@ class Runner:
                 for name in systems:
                     if name == JETSTREAM:
                         for workers in o.alarm_workers:
-                            self._jetstream_case(registry, influx, per_message, workers)
+                            with self._recorded(f"{JETSTREAM} {workers}w {per_message}/msg"):
+                                self._jetstream_case(registry, influx, per_message, workers)
                             self.save()
                         continue
                     assert mosquitto is not None
@@ -247,9 +251,21 @@ class Runner:
                             mqtt=(broker.host, broker.port),
                             influx=(influx.host, influx.port),
                         )
-                    self._case(system, per_message, mosquitto, influx)
+                    with self._recorded(f"{name} {per_message}/msg"):
+                        self._case(system, per_message, mosquitto, influx)
                     self.save()
         return self.results
+
+    @contextlib.contextmanager
+    def _recorded(self, case: str) -> Iterator[None]:
+        """A case that fails (a process of it died, it never got ready) is recorded
+        with why, and the run goes on with the next case."""
+        try:
+            yield
+        except (PhaseFailed, NotReady, SystemUnderTestError) as exc:
+            why = " ".join(str(exc).split())[:600]
+            self.failures.append(f"{case}: {type(exc).__name__}: {why}")
+            self.progress.done(f"[{case}] FAILED, going on with the next case: {why}")
 
     def _keep_log(self, path: Path) -> None:
         if path.exists():
@@ -412,6 +428,7 @@ class Runner:
             "options": {k: str(v) if isinstance(v, Path) else v
                         for k, v in asdict(self.o).items()},
             "missing": self.missing,
+            "failures": self.failures,
             "phases": [phase_doc(r) for r in self.results],
         }
         path.write_text(json.dumps(doc, indent=2, default=str))
