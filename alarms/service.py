@@ -246,7 +246,9 @@ class AlarmService:
                 group.create_task(self._dispatcher.run(), name="alarms-notify")
                 await self._guarded("outbox", self._sweep)  # what fell due before a restart
                 await link.subscribed()
-                log.info("alarm service subscribed")
+                # a partition's service (alarms/workers.py) says so in the worker's words
+                log.log(logging.DEBUG if self._given_link else logging.INFO,
+                        "alarm service subscribed")
                 log.debug("alarm service client id %s", self.client_id)
                 if ready is not None:
                     ready.set()
@@ -325,8 +327,8 @@ class AlarmService:
             link.close()
             self._link = None
             return
-        try:
-            self._flush_waiting(due_only=False)
+        try:  # in a worker thread, as every commit: a changelog append needs the loop
+            await asyncio.to_thread(self._flush_waiting, due_only=False)
         except Exception as exc:  # not acknowledged: the broker sends it again
             log.error("could not commit the messages waiting at stop: %s", exc)
         if self.anchoring is not None:

@@ -41,6 +41,7 @@ import contextlib
 import logging
 import shutil
 import socket
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -63,6 +64,8 @@ from hazmon.stores.base import Store
 log = logging.getLogger(__name__)
 
 PULL_BATCH = 500
+DRAIN_S = 5.0  # at stop: what is sent (acknowledgements, events) gets out within this
+APPEND_S = 15.0  # a changelog append the cluster does not answer within this fails
 ANSWERS_KEPT = 1000  # operator actions answered per partition, kept for their retries
 ANSWERING_STOP_S = 20.0  # a partition's end waits this long at most for its actions
 
@@ -133,6 +136,59 @@ class PartitionLink:
             asyncio.run_coroutine_threadsafe(coro, self._loop).add_done_callback(_log_failure)
 
 
+class ChangelogWriter:
+    """Appends to the partitions' changelogs for the commits, from any thread, on a
+    NATS connection and an event loop of its own ("changelog" thread): a commit holds
+    its desk's lock while it waits for the append, and the worker's event loop takes
+    that lock too (the service's own jobs), so the append must not need that loop."""
+
+    def __init__(self, servers: Sequence[str], *, name: str, user: str | None,
+                 password: str | None) -> None:
+        self._servers, self._name = list(servers), name
+        self._user, self._password = user, password
+        self._loop = asyncio.new_event_loop()
+        self._nc: Nats | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, name="changelog",
+                                        daemon=True)
+
+    async def start(self) -> None:
+        self._thread.start()
+        fut = asyncio.run_coroutine_threadsafe(self._connect(), self._loop)
+        await asyncio.wrap_future(fut)
+
+    async def _connect(self) -> None:
+        self._nc = await js.connect(self._servers, name=self._name, user=self._user,
+                                    password=self._password)
+
+    def append(self, partition: int, record: bytes, *, after: int) -> int:
+        """The new record's sequence; Fenced when another worker wrote since `after`."""
+        if _on_loop(self._loop):
+            raise RuntimeError("a changelog append on the changelog's own thread")
+        assert self._nc is not None
+        fut = asyncio.run_coroutine_threadsafe(
+            js.append(self._nc, partition, record, after=after), self._loop)
+        return fut.result(timeout=APPEND_S)
+
+    async def close(self) -> None:
+        async def shut() -> None:
+            if self._nc is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._nc.drain(), DRAIN_S)
+
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(shut(), self._loop))
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            await asyncio.to_thread(self._thread.join, 5.0)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 def _log_failure(fut: Any) -> None:
     if not fut.cancelled() and fut.exception() is not None:
         log.warning("bus call failed: %s", fut.exception())
@@ -199,12 +255,16 @@ class AlarmWorkers:
         self.owned: dict[int, Owned] = {}
         self.takeovers = 0
         self._nc: Nats | None = None
+        self._writer: ChangelogWriter | None = None
 
     async def run(self, *, ready: asyncio.Event | None = None) -> None:
         nc = await js.connect(self.servers, name=f"hazmon-alarms-{self.worker_id}",
                               user=self.user, password=self.password)
         self._nc = nc
+        self._writer = ChangelogWriter(self.servers, name=f"hazmon-alarms-{self.worker_id}-log",
+                                       user=self.user, password=self.password)
         try:
+            await self._writer.start()
             await js.ensure_streams(nc, self.plan)
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._ticks(nc), name="alarms-ticks")
@@ -215,10 +275,14 @@ class AlarmWorkers:
                 if ready is not None:
                     ready.set()
         finally:
-            for p in list(self.owned):
-                await self._stop(p, abandon=False)
+            # every partition flushes at once (each commit a changelog append)
+            await asyncio.gather(*(self._stop(p, abandon=False) for p in list(self.owned)))
+            await self._writer.close()
             with contextlib.suppress(Exception):
-                await nc.drain()
+                await asyncio.wait_for(nc.drain(), DRAIN_S)
+            if not nc.is_closed:
+                with contextlib.suppress(Exception):
+                    await nc.close()
 
     # -- the clock ---------------------------------------------------------------------
 
@@ -278,14 +342,15 @@ class AlarmWorkers:
         link = PartitionLink(nc, p, loop)
         owned_ref: list[Owned] = []
 
+        writer = self._writer
+        assert writer is not None
+
         def write(record: bytes) -> None:
             owned = owned_ref[0]
             if owned.lost:
                 raise js.Fenced(f"partition {p} is no longer ours")
-            fut = asyncio.run_coroutine_threadsafe(js.append(nc, p, record, after=owned.last_seq),
-                                                   loop)
             try:
-                owned.last_seq = fut.result(timeout=15.0)
+                owned.last_seq = writer.append(p, record, after=owned.last_seq)
             except js.Fenced:
                 owned.lost = True
                 link.abandoned = True

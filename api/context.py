@@ -1,15 +1,18 @@
 """What the routes work with, kept on the app: registry, desk, store, metrics, health.
 
 The desk (hazmon.alarms.desk.Desk) is the alarm service's (`AlarmService.desk`) when
-the API runs in `hazmon up`.
+the API runs in `hazmon up`, and a `ClusterDesk` (hazmon.alarms.cluster_desk) on
+JetStream (`hazmon api`, `hazmon up --embedded-broker nats`).
 
-Threading: the alarm service evaluates readings on paho's network thread and runs its
+Threading: the alarm service evaluates readings on its link's thread and runs its
 clock in a worker thread, not on the event loop (docs/architecture.md, "The threads
 of each service"); the desk's lock keeps evaluation, the service clock and operator
-actions apart. Routes call the desk from `async def` handlers, on the loop thread: an
-action waits at most for the socket read being evaluated (milliseconds). Store reads,
-the journal export and its verification are blocking file or network work: they run
-in worker threads.
+actions apart. Routes read the desk from `async def` handlers, on the loop thread
+(reads take the lock for milliseconds). Operator actions (`act`) run in a worker
+thread: a desk answers once the action is committed, and on JetStream that means
+waiting for the partition's owner, which in `hazmon up` is served by this very event
+loop. Store reads, the journal export and its verification are blocking file or
+network work: they run in worker threads too.
 """
 
 from __future__ import annotations
@@ -21,12 +24,19 @@ from typing import Any
 
 from fastapi import Request
 from prometheus_client import CollectorRegistry
+from starlette.concurrency import run_in_threadpool
 
+from hazmon.alarms.core.inputs import OperatorInput
 from hazmon.alarms.desk import Desk
 from hazmon.api.auth import Principal
 from hazmon.api.errors import NotFound
 from hazmon.contract.registry import Gateway, Registry, Sensor, Site
 from hazmon.stores.base import Store
+
+
+async def act(desk: Desk, inp: OperatorInput) -> dict[str, Any]:
+    """One operator input, in a worker thread (see the module's docstring)."""
+    return await run_in_threadpool(desk.act, inp)
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Query
 from hazmon.alarms.core.inputs import Ack, Note, Reset, Shelve, Unshelve
 from hazmon.alarms.errors import UnknownAlarm
 from hazmon.api.auth import AuthFirstRoute, Principal
+from hazmon.api.context import act
 from hazmon.api.deps import Context, Operator, Reader
 from hazmon.api.errors import responses
 from hazmon.api.models import AlarmOut, NoteBody, OptionalNoteBody, Priority, ShelveBody
@@ -74,7 +75,7 @@ async def ack(
     ctx: Context,
 ) -> dict[str, Any]:
     """Acknowledge an occurrence (409 if its state does not allow it)."""
-    return ctx.desk.act(Ack(visible(alarm_id, principal), principal.name, body.note))
+    return await act(ctx.desk, Ack(visible(alarm_id, principal), principal.name, body.note))
 
 
 @router.post("/alarms/{alarm_id:path}/reset", response_model=AlarmOut, responses=ACTION)
@@ -86,7 +87,7 @@ async def reset(
     ctx: Context,
 ) -> dict[str, Any]:
     """Reset a latched occurrence whose condition has returned (acknowledged first)."""
-    return ctx.desk.act(Reset(visible(alarm_id, principal), principal.name, body.note))
+    return await act(ctx.desk, Reset(visible(alarm_id, principal), principal.name, body.note))
 
 
 @router.post("/alarms/{alarm_id:path}/shelve", response_model=AlarmOut, responses=ACTION)
@@ -98,7 +99,7 @@ async def shelve(
     ctx: Context,
 ) -> dict[str, Any]:
     """Shelve an occurrence for some minutes, with a reason (within the maximum)."""
-    return ctx.desk.act(
+    return await act(ctx.desk,
         Shelve(visible(alarm_id, principal), principal.name, body.minutes, body.reason)
     )
 
@@ -114,7 +115,7 @@ async def unshelve(
     """Show a shelved occurrence again before its time is up, saying why: it is
     re-evaluated (`unack` and raised again if its condition is active, else `normal`);
     409 if it is not shelved."""
-    return ctx.desk.act(Unshelve(visible(alarm_id, principal), principal.name, body.note))
+    return await act(ctx.desk, Unshelve(visible(alarm_id, principal), principal.name, body.note))
 
 
 @router.post("/alarms/{alarm_id:path}/note", response_model=AlarmOut, responses=ACTION)
@@ -126,4 +127,4 @@ async def note(
     ctx: Context,
 ) -> dict[str, Any]:
     """Add a note about an occurrence to the journal."""
-    return ctx.desk.act(Note(visible(alarm_id, principal), principal.name, body.note))
+    return await act(ctx.desk, Note(visible(alarm_id, principal), principal.name, body.note))

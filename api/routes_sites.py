@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hazmon.alarms.core.inputs import BypassPermit, OutOfService, ReturnToService
 from hazmon.api.auth import ROLE_RIGHTS, AuthFirstRoute
-from hazmon.api.context import ApiContext
+from hazmon.api.context import ApiContext, act
 from hazmon.api.deps import Context, Engineer, FromMs, Reader, ToMs
 from hazmon.api.errors import BadRequest, responses
 from hazmon.api.models import (
@@ -225,7 +225,7 @@ async def bypass_permit(
 ) -> dict[str, Any]:
     """Permit an interlock bypass until a deadline (reason, approver, measures)."""
     ctx.sensor(site, sensor, principal)
-    return ctx.desk.act(BypassPermit(
+    return await act(ctx.desk, BypassPermit(
         site, sensor, principal.name, until_ms=body.until_ms, reason=body.reason,
         approved_by=body.approved_by,
         compensating_measures=body.compensating_measures,
@@ -247,7 +247,7 @@ async def out_of_service(
 ) -> dict[str, Any]:
     """Take a sensor out of service until a deadline, with a reason."""
     ctx.sensor(site, sensor, principal)
-    return ctx.desk.act(
+    return await act(ctx.desk,
         OutOfService(site, sensor, principal.name, body.until_ms, body.reason)
     )
 
@@ -269,7 +269,7 @@ async def return_to_service(
     """End a sensor's out-of-service before its deadline, saying why: its points are
     re-evaluated; 409 if it is in service."""
     ctx.sensor(site, sensor, principal)
-    return ctx.desk.act(ReturnToService(site, sensor, principal.name, body.note))
+    return await act(ctx.desk, ReturnToService(site, sensor, principal.name, body.note))
 
 
 @router.get("/registry", tags=["registry"])

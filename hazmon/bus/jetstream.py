@@ -61,6 +61,7 @@ ALARM_ACK_WAIT_S = 3.0  # < PIN_TIMEOUT_S: a dead owner's messages are due befor
 INGEST_ACK_WAIT_S = 30.0
 PULL_EXPIRES_S = 1.0
 NS = 1_000_000_000
+UNSUBSCRIBE_S = 2.0
 REPLAY_TRIES = 10  # pulls of 2 s that bring nothing before a replay gives up
 
 
@@ -350,8 +351,10 @@ class Puller:
             await self.nc.publish(self.subject, orjson.dumps(req), reply=inbox)
             got = await self._collect(queue, batch, expires_s, last)
         finally:
+            # bounded: a connection closing under a cancelled pull must not hold it
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+                async with asyncio.timeout(UNSUBSCRIBE_S):
+                    await sub.unsubscribe()
         return Batch(got, self.pin if self.group is not None else None)
 
     async def _collect(
@@ -365,8 +368,9 @@ class Puller:
             left = deadline - loop.time()
             if left <= 0:
                 break
-            try:
-                msg = await asyncio.wait_for(queue.get(), left)
+            try:  # asyncio.timeout, not wait_for: on 3.11 wait_for may swallow a cancel
+                async with asyncio.timeout(left):
+                    msg = await queue.get()
             except TimeoutError:
                 break
             status = _status(msg)

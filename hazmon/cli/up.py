@@ -63,7 +63,7 @@ class Plan:
     ingest: bool = True
     scenario: str | None = None  # attach the simulator with this scenario
     broker_any_port: bool = False  # embedded broker: another port when 1883 is taken
-    embedded_broker: str = "auto"  # mosquitto, amqtt or auto (Mosquitto when installed)
+    embedded_broker: str = "auto"  # mosquitto, amqtt, nats or auto (Mosquitto when installed)
     admin_token: str | None = None  # printed at start (demo)
     accept_truncated_journal: bool = False  # an auditor's decision, journalled
     web: Web = field(default_factory=Web)  # HTTPS and trusted proxies of the HTTP server
@@ -85,11 +85,14 @@ class EmbeddedBroker(StrEnum):
     auto = "auto"
     mosquitto = "mosquitto"
     amqtt = "amqtt"
+    nats = "nats"
 
 
 EMBEDDED = typer.Option(
     EmbeddedBroker.auto, "--embedded-broker",
-    help="without --broker: mosquitto, amqtt, or auto (Mosquitto when installed, else amqtt)",
+    help="without --broker: mosquitto, amqtt, auto (Mosquitto when installed, else amqtt), "
+    "or nats (a JetStream server: ingest, an alarm worker and the API on its streams, "
+    "docs/scale-out.md)",
 )
 BROKER_PORT = 1883  # the embedded broker's, when free
 LOG_LEVEL = typer.Option("INFO", "--log-level")
@@ -277,13 +280,14 @@ async def run(plan: Plan) -> None:
             open_store, influx=settings.influx, data_dir=settings.data, settings=settings
         )
         stack.callback(store.close)
-        address, broker_kind = await _broker(plan, stack)
-        services = _services(plan, address, store)
+        address, broker_kind, nats = await _broker(plan, stack)
+        services = (_jetstream_services(plan, nats, store) if nats is not None
+                    else _services(plan, address, store))
         app = _app(plan, services, address, store)
         hangups.serve(lambda: _reload(plan, app, services))
         settle_heap()
         await _serve(plan, services, app, listener, stop, _banner(plan, address, broker_kind),
-                     store)
+                     store, address)
     log.info("stopped")
 
 
@@ -358,9 +362,20 @@ class HttpPortError(HazmonError):
     """The HTTP address is taken or not valid."""
 
 
-async def _broker(plan: Plan, stack: AsyncExitStack) -> tuple[BrokerAddress, str]:
+async def _broker(
+    plan: Plan, stack: AsyncExitStack
+) -> tuple[BrokerAddress, str, tuple[str, ...] | None]:
+    """The MQTT address gateways publish to, what it is, and the NATS servers of the
+    JetStream profile (None: the services use MQTT)."""
     if plan.settings.broker:
-        return parse_broker_url(plan.settings.broker), "external"
+        return parse_broker_url(plan.settings.broker), "external", None
+    if plan.embedded_broker == "nats":
+        from hazmon.broker.nats_server import embedded_nats
+
+        box = await stack.enter_async_context(embedded_nats(
+            data_dir=plan.settings.data, mqtt_port=BROKER_PORT,
+            or_any_free_port=plan.broker_any_port))
+        return box.mqtt, f"embedded nats-server, JetStream at {box.url}", box.servers
     from hazmon.broker import embedded_broker
 
     kind: Any = None if plan.embedded_broker == "auto" else plan.embedded_broker
@@ -374,8 +389,8 @@ async def _broker(plan: Plan, stack: AsyncExitStack) -> tuple[BrokerAddress, str
         return running.address, (
             f"embedded {running.kind}; port {BROKER_PORT} was in use, so port "
             f"{running.address.port}"
-        )
-    return running.address, f"embedded {running.kind}"
+        ), None
+    return running.address, f"embedded {running.kind}", None
 
 
 def _services(plan: Plan, address: BrokerAddress, store: Store) -> list[tuple[str, Any]]:
@@ -401,14 +416,44 @@ def _services(plan: Plan, address: BrokerAddress, store: Store) -> list[tuple[st
     return services
 
 
+def _jetstream_services(
+    plan: Plan, servers: tuple[str, ...], store: Store
+) -> list[tuple[str, Any]]:
+    """The JetStream profile on one box: ingest, one alarm worker (it owns every
+    partition) and the API's desk, which reads the partitions' changelogs and sends
+    operator actions to the worker, as on a cluster (docs/scale-out.md, "One box")."""
+    from hazmon.alarms.cluster_desk import ClusterDesk
+    from hazmon.alarms.workers import AlarmWorkers
+    from hazmon.bus.jetstream import default_plan
+    from hazmon.contract.settings import NatsAddress
+    from hazmon.ingest.service import IngestService
+
+    settings, data = plan.settings, plan.settings.data
+    services: list[tuple[str, Any]] = []
+    if plan.ingest:
+        services.append(("ingest", IngestService(
+            registry=plan.registry, broker=NatsAddress(servers), settings=settings,
+            store=store, data_dir=data)))
+    services.append(("alarms", AlarmWorkers(
+        registry=plan.registry, servers=servers, settings=settings, store=store,
+        data_dir=data / "alarms", plan=default_plan(len(servers)), worker_id="up")))
+    services.append(("desk", ClusterDesk(
+        registry=plan.registry, servers=servers, data_dir=data / "api", store=store,
+        name="up")))
+    return services
+
+
 def _app(
     plan: Plan, services: list[tuple[str, Any]], address: BrokerAddress, store: Store
 ) -> FastAPI:
     from hazmon.api.app import create_app
     from hazmon.api.hardening import HardeningSettings, harden
 
-    desk = dict(services)["alarms"].desk  # the API works with the alarm service's desk
-    metrics: list[CollectorRegistry] = [s.metrics_registry for _, s in services]
+    named = dict(services)
+    # the API works with the alarm service's desk; on JetStream with the cluster's
+    desk = named["desk"] if "desk" in named else named["alarms"].desk
+    metrics: list[CollectorRegistry] = [s.metrics_registry for _, s in services
+                                        if hasattr(s, "metrics_registry")]
     hardening = HardeningSettings()
     app = create_app(registry=plan.registry, desk=desk, store=store, metrics=metrics,
                      health=_health(address, store), stream_caps=hardening.stream_caps)
@@ -449,6 +494,7 @@ def _banner(plan: Plan, address: BrokerAddress, broker_kind: str) -> Iterator[st
 async def _serve(
     plan: Plan, services: list[tuple[str, Service]], app: FastAPI,
     listener: socket.socket, stop: asyncio.Event, banner: Iterator[str], store: Store,
+    mqtt: BrokerAddress | None = None,
 ) -> None:
     """The services, then (once all are subscribed) the HTTP server and the demo's
     simulator, until a signal; those stop first, then the services flush."""
@@ -460,7 +506,8 @@ async def _serve(
     async def front(group: asyncio.TaskGroup) -> list[Callable[[], Awaitable[None]]]:
         stoppers = [await _start_http(group, app, listener, plan.web)]
         if plan.scenario:
-            stoppers.append(_start_simulator(group, plan, services))
+            assert mqtt is not None, "the simulator needs the gateways' MQTT address"
+            stoppers.append(_start_simulator(group, plan, mqtt))
         for line in banner:
             typer.echo(line)
         return stoppers
@@ -498,11 +545,11 @@ async def _start_http(
 
 
 def _start_simulator(
-    group: asyncio.TaskGroup, plan: Plan, services: list[tuple[str, Any]]
+    group: asyncio.TaskGroup, plan: Plan, address: BrokerAddress
 ) -> Callable[[], Awaitable[None]]:
+    """The demo's simulator, publishing where the gateways do (`address`)."""
     from hazmon.simulators.runner import run_simulation
 
-    address: BrokerAddress = services[0][1].broker
     done = asyncio.Event()
     task = group.create_task(
         run_simulation(registry=plan.registry, broker=address, settings=plan.settings,
