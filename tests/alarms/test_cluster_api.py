@@ -142,6 +142,8 @@ def test_a_copy_kept_record_by_record_answers_as_the_owner(tmp_path: Path) -> No
     alarms = {a["alarm_id"]: a for a in owner.copy.view.alarms()}
     assert (alarms[high_high]["acked_by"], alarms[high_high]["state"]) == ("zhang.wei",
                                                                           "normal")
+    owner.copy.use_registry(owner.reg)  # a reload builds the view afresh: the same answers
+    owner.follow()
     assert owner.copy.applied == len(owner.records) > 8
 
 
@@ -203,13 +205,14 @@ def worker(cluster: NatsCluster, tmp_path: Path, name: str) -> Child:
     return child
 
 
-def api(cluster: NatsCluster, tmp_path: Path, port: int) -> Child:
+def api(cluster: NatsCluster, tmp_path: Path, port: int, *, wait: bool = True) -> Child:
     env = {"HAZMON_MQTT_USERNAME": "hazmon-api",
            "HAZMON_MQTT_PASSWORD": cluster.password("hazmon-api")}
     argv = hazmon("api", "--config", str(config(tmp_path)), "--broker", broker(cluster),
                   "--http", f"127.0.0.1:{port}", "--data", str(tmp_path / "api"))
     child = Child(argv, log=tmp_path / "api.log", env=env, name="api").start()
-    child.wait_output("hazmon console:", timeout_s=60)
+    if wait:
+        child.wait_output("hazmon console:", timeout_s=60)
     return child
 
 
@@ -441,13 +444,16 @@ async def _consumer_servers(cluster: NatsCluster) -> list[str]:
 def test_the_api_follows_on_when_the_server_of_its_consumer_dies(
     cluster: NatsCluster, tmp_path: Path
 ) -> None:
-    """The nats-server that holds the API's changelog consumer is killed: the API makes
-    its consumer again and shows what was committed since."""
+    """Started before any worker, the API waits for the streams. Then the nats-server
+    that holds its changelog consumer is killed: the API makes its consumer again and
+    shows what was committed since."""
     from hazmon.testing.servers import free_port
 
-    first = worker(cluster, tmp_path, "w1")
     port = free_port()
-    front = api(cluster, tmp_path, port)
+    front = api(cluster, tmp_path, port, wait=False)
+    front.wait_output("waiting for the streams", timeout_s=60)
+    first = worker(cluster, tmp_path, "w1")
+    front.wait_output("hazmon console:", timeout_s=60)
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}",
                         headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30.0)
 
