@@ -111,6 +111,8 @@ class Bench:
         self.kills: list[Kill] = []
         self.workers: dict[str, Child] = {}
         self.up: set[str] = set()  # started and not killed since
+        self.failure: str | None = None
+        self.nats: BenchNats | None = None
         self.weights = [0] * o.partitions
         for g in range(self.plant.gateways):
             self.weights[js.partition_of(self.plant.site_id(g), o.partitions)] += o.sensors
@@ -120,6 +122,8 @@ class Bench:
     def _wait(self, what: str, done: Any, timeout_s: float) -> None:
         until = min(self.deadline, time.monotonic() + timeout_s)
         while not done():
+            if self.nats is not None and not self.nats.running:
+                raise RuntimeError(f"nats-server ended: {self.nats.exit_text()}")
             for name, child in self.workers.items():
                 if name in self.up and not child.running:
                     raise RuntimeError(f"worker {name} exited:\n{child.log_tail()}")
@@ -189,6 +193,7 @@ class Bench:
 
     def _run(self, nats: BenchNats, registry: Path) -> None:
         o = self.o
+        self.nats = nats
         for name in WORKERS:
             self.workers[name] = self._worker(name, registry, nats.url)
         self._start("w1")  # it makes the streams, then owns every partition
@@ -291,14 +296,17 @@ class Bench:
             return {"n": len(ordered), "p50": percentile(ordered, 50),
                     "p99": percentile(ordered, 99), "max": ordered[-1] if ordered else math.nan}
 
-        every = [ms for k in self.kills for ms in k.takeover_ms.values()]
+        done = [k for k in self.kills if len(k.takeover_ms) == len(k.partitions)]
+        every = [ms for k in done for ms in k.takeover_ms.values()]
         return {
-            "kill_to_last_partition_ms": stats([k.last_ms for k in self.kills]),
+            "kills_finished": len(done),
+            "kill_to_last_partition_ms": stats([k.last_ms for k in done]),
             "kill_to_first_partition_ms": stats([min(k.takeover_ms.values())
-                                                 for k in self.kills]),
+                                                 for k in done]),
             "kill_to_each_partition_ms": stats(every),
-            "worker_takeover_ms": stats([ms for k in self.kills for ms in k.worker_ms.values()]),
-            "standby_cpu_pct": stats([k.standby_cpu_pct for k in self.kills]),
+            "worker_takeover_ms": stats([ms for k in done for ms in k.worker_ms.values()]),
+            "standby_cpu_pct": stats([k.standby_cpu_pct for k in done
+                                      if not math.isnan(k.standby_cpu_pct)]),
         }
 
     def save(self) -> dict[str, Any]:
@@ -309,6 +317,7 @@ class Bench:
             "pin_timeout_s": js.PIN_TIMEOUT_S,
             "alarm_ack_wait_s": js.ALARM_ACK_WAIT_S,
             "summary": self.summary() if self.kills else {},
+            "failure": self.failure,
             "alarms": getattr(self, "alarms", {}),
             "changelog": getattr(self, "changelog", {}),
             "kills": [asdict(k) | {"last_ms": k.last_ms} for k in self.kills],
@@ -381,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(options)
     try:
         bench.run()
+    except (BenchTimeout, RuntimeError) as exc:  # what was measured is kept, with why
+        bench.failure = " ".join(str(exc).split())[:600]
+        print(f"stopped early: {bench.failure}", file=sys.stderr)
     finally:
         doc = bench.save()
     print(report(doc))

@@ -134,7 +134,7 @@ class BenchNats:
             self.client_port, self.mqtt_port, self.monitor_port = sorted(ports)
             conf = self.folder / "nats.conf"
             conf.write_text(self.config(), encoding="utf-8")
-            self.child = Child("nats-server", [str(NATS_SERVER), "-c", str(conf)],
+            self.child = Child("nats-server", [str(NATS_SERVER), "-c", conf.name],
                                log_path=self.log_path, cwd=self.folder)  # fmt: skip
             self.child.start()
             try:
