@@ -35,11 +35,12 @@ CATCH_UP_S) until its copy holds the commit: what the caller reads next shows it
 
 Threads: the NATS connection, the follower and the requests run on an event loop of
 their own, in a thread of their own ("cluster-desk"); records are committed to the
-copies in a worker thread of that loop. The API calls the desk from its event loop:
-reads are SQLite reads under a view's lock (the follower holds it only to update the
-view's engine); `act` blocks its caller's thread until the owner's answer comes:
-milliseconds in steady state, up to `act_timeout_s` during a takeover, during which
-an API that calls it on its event loop serves nothing else.
+copies in a worker thread of that loop. Reads are SQLite reads under a view's lock
+(the follower holds it only to update the view's engine), from any thread. `act`
+blocks its caller's thread until the owner's answer comes: milliseconds in steady
+state, up to `act_timeout_s` during a takeover; the API calls it in a worker thread
+(hazmon.api.context.act), never on an event loop, which may be the owner's own
+(`hazmon up` on JetStream runs a worker and this desk in one process).
 """
 
 from __future__ import annotations
