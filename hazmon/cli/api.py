@@ -43,7 +43,10 @@ from hazmon.contract.errors import HazmonError
 from hazmon.contract.settings import Settings, is_nats_url, parse_nats_url
 
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Awaitable, Callable
+
+    from fastapi import FastAPI
 
     from hazmon.alarms.cluster_desk import ClusterDesk
     from hazmon.api.serving import Web
@@ -131,7 +134,7 @@ async def _run(plan: Plan, servers: list[str]) -> None:
 
 
 def _front(
-    app: Any, listener: Any, web: Web, desk: ClusterDesk
+    app: FastAPI, listener: socket.socket, web: Web, desk: ClusterDesk
 ) -> Callable[[asyncio.TaskGroup], Awaitable[list[Callable[[], Awaitable[None]]]]]:
     async def front(group: asyncio.TaskGroup) -> list[Callable[[], Awaitable[None]]]:
         stop_http = await _start_http(group, app, listener, web)
