@@ -204,8 +204,9 @@ def cost_table(results: Sequence[PhaseResult]) -> str:
 def stream_table(results: Sequence[PhaseResult]) -> str:
     rows = [
         "| system | per msg | phase | held at the end (msgs / bytes) | peak held (msgs) "
-        "| peak held (MiB) | bytes per message | bytes per reading |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
+        "| peak held (MiB) | bytes per message | bytes per reading | redelivered (ingest, alarms) "
+        "| changelogs at the end (records / MiB) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         st = r.stream
@@ -215,7 +216,9 @@ def stream_table(results: Sequence[PhaseResult]) -> str:
         rows.append(
             f"| {r.system} | {r.per_message} | {r.phase} | {_n(st.end_msgs)} / {_n(st.end_bytes)} "
             f"| {_n(st.peak_msgs)} | {st.peak_bytes / MIB:,.1f} | {_n(st.bytes_per_msg)} "
-            f"| {per_reading:,.1f} |"
+            f"| {per_reading:,.1f} "
+            f"| {st.redelivered.get('ingest', 0):,} / {st.redelivered.get('alarms', 0):,} "
+            f"| {st.changelog_msgs:,} / {st.changelog_bytes / MIB:,.1f} |"
         )
     return "\n".join(rows)
 
