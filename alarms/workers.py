@@ -41,6 +41,8 @@ import contextlib
 import logging
 import shutil
 import socket
+import sqlite3
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -52,9 +54,11 @@ from typing import Any
 from nats.aio.client import Client as Nats
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js.object_store import ObjectStore
 
 from hazmon.alarms import changelog, remote
 from hazmon.alarms.errors import AlarmError
+from hazmon.alarms.state_db import DB_FILE
 from hazmon.bus import jetstream as js
 from hazmon.bus.seam import Inbound
 from hazmon.contract.registry import Registry
@@ -64,6 +68,8 @@ from hazmon.stores.base import Store
 log = logging.getLogger(__name__)
 
 PULL_BATCH = 500
+SNAPSHOT_EVERY = 1000  # records: a takeover replays about this many at most
+SNAPSHOT_CHECK_S = 2.0
 DRAIN_S = 5.0  # at stop: what is sent (acknowledgements, events) gets out within this
 APPEND_S = 15.0  # a changelog append the cluster does not answer within this fails
 ANSWERS_KEPT = 1000  # operator actions answered per partition, kept for their retries
@@ -182,6 +188,21 @@ class ChangelogWriter:
             await asyncio.to_thread(self._thread.join, 5.0)
 
 
+def _copy_database(owned: Owned) -> tuple[bytes, int]:
+    """The partition's database as committed, and the changelog record it covers:
+    taken under the desk's lock, so no commit falls between the two."""
+    desk = owned.service.desk
+    with desk.lock:
+        covers = owned.last_seq
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / DB_FILE
+            with contextlib.closing(sqlite3.connect(desk.db.path)) as conn:
+                conn.execute("VACUUM INTO ?", (str(copy),))
+            data = copy.read_bytes()
+        owned.since_snapshot = 0
+    return data, covers
+
+
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
     try:
         return asyncio.get_running_loop() is loop
@@ -224,6 +245,7 @@ class Owned:
     last_seq: int
     clock: StreamClock
     lost: bool = False
+    since_snapshot: int = 0  # changelog records written since the last snapshot
     actions: Subscription | None = None  # operator actions from the API instances
     answered: OrderedDict[str, bytes] = field(default_factory=OrderedDict)  # by request id
 
@@ -242,6 +264,7 @@ class AlarmWorkers:
         user: str | None = None,
         password: str | None = None,
         service_options: dict[str, Any] | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
     ) -> None:
         self.registry = registry
         self.servers = list(servers)
@@ -253,6 +276,8 @@ class AlarmWorkers:
         self.user, self.password = user, password
         self.service_options = service_options or {}
         self.owned: dict[int, Owned] = {}
+        self.snapshot_every = snapshot_every
+        self._snapshots: ObjectStore | None = None
         self.takeovers = 0
         self._nc: Nats | None = None
         self._writer: ChangelogWriter | None = None
@@ -266,8 +291,10 @@ class AlarmWorkers:
         try:
             await self._writer.start()
             await js.ensure_streams(nc, self.plan)
+            self._snapshots = await js.snapshot_store(nc, self.plan)
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._ticks(nc), name="alarms-ticks")
+                group.create_task(self._snapshotting(), name="alarms-snapshots")
                 for p in range(self.plan.partitions):
                     group.create_task(self._partition(nc, p), name=f"alarms-p{p}")
                 log.info("alarm worker %s pulling %d partitions", self.worker_id,
@@ -294,6 +321,27 @@ class AlarmWorkers:
                     await nc.publish(js.tick_subject(p), b"",
                                      headers={"Nats-Msg-Id": f"tick-{p}-{second}"})
             await asyncio.sleep(1.0 - time.time() % 1.0)
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    async def _snapshotting(self) -> None:
+        """Every SNAPSHOT_CHECK_S: the partitions that wrote `snapshot_every` records
+        since their last snapshot get a new one, so a takeover replays at most about
+        that many records (docs/scale-out.md, "What is replicated")."""
+        while True:
+            await asyncio.sleep(SNAPSHOT_CHECK_S)
+            for p, owned in list(self.owned.items()):
+                if owned.since_snapshot >= self.snapshot_every and not owned.lost:
+                    try:
+                        await self._snapshot(p, owned)
+                    except Exception as exc:  # the next round tries again
+                        log.warning("partition %d: snapshot failed: %s", p, exc)
+
+    async def _snapshot(self, p: int, owned: Owned) -> None:
+        assert self._snapshots is not None
+        data, covers = await asyncio.to_thread(_copy_database, owned)
+        await js.save_snapshot(self._snapshots, p, data, covers)
+        log.info("partition %d: snapshot at %d (%d bytes)", p, covers, len(data))
 
     # -- one partition -------------------------------------------------------------------
 
@@ -330,9 +378,18 @@ class AlarmWorkers:
         started = time.monotonic()
         folder = self.data_dir / "partitions" / f"p{p}"
         shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, mode=0o700)
+        assert self._snapshots is not None
+        snapshot = await js.load_snapshot(self._snapshots, p)
+        covers = 0
+        if snapshot is not None:  # the partition's database as of record `covers`
+            data, covers = snapshot
+            await asyncio.to_thread((folder / DB_FILE).write_bytes, data)
         db = changelog.ReplicatedDb(folder, lambda record: None, by=self.worker_id)
         try:
-            last = await js.replay(nc, p, lambda _seq, data: changelog.apply(db, data))
+            last = await js.replay(nc, p, lambda _seq, data: changelog.apply(db, data),
+                                   after=covers)
+            replayed = last - covers
             last = await js.append(nc, p, changelog.takeover(self.worker_id,
                                                            int(time.time() * 1000)), after=last)
         except js.Fenced:
@@ -351,6 +408,7 @@ class AlarmWorkers:
                 raise js.Fenced(f"partition {p} is no longer ours")
             try:
                 owned.last_seq = writer.append(p, record, after=owned.last_seq)
+                owned.since_snapshot += 1
             except js.Fenced:
                 owned.lost = True
                 link.abandoned = True
@@ -380,8 +438,9 @@ class AlarmWorkers:
 
             owned.actions = await nc.subscribe(remote.act_subject(p), cb=answer)
         self.takeovers += 1
-        log.info("worker %s took partition %d in %.0f ms (changelog at %d)", self.worker_id, p,
-                 (time.monotonic() - started) * 1000, last)
+        log.info("worker %s took partition %d in %.0f ms (changelog at %d; snapshot at %d, "
+                 "%d records replayed)", self.worker_id, p,
+                 (time.monotonic() - started) * 1000, last, covers, replayed)
         return owned
 
     async def _deliver(self, owned: Owned, messages: list[Msg]) -> None:

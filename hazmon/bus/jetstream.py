@@ -24,6 +24,9 @@ hazmon's services speak NATS (nats-py) and create what they need at start, idemp
   the partition's alarm state and journal, written with the expected last sequence of
   that subject, so a worker that lost the partition can never write after its
   successor (the write is refused: `Fenced`).
+- The object store `HAZMON_SNAPSHOTS` holds each partition's database as of a
+  changelog record (`p{p}`, the record's sequence in its description): a takeover
+  starts from it and replays only the records after it.
 
 The acknowledgement wait of the alarm consumers is shorter than the pin timeout, so
 what a dead owner had in hand is due again before a successor gets its first message,
@@ -46,6 +49,8 @@ import orjson
 from nats.aio.client import Client as Nats
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import ObjectMeta, ObjectStoreConfig, StorageType
+from nats.js.object_store import ObjectStore
 
 from hazmon.contract.errors import ConfigError, HazmonError, Problem
 
@@ -53,6 +58,7 @@ log = logging.getLogger(__name__)
 
 IN_STREAM = "HAZMON_IN"
 PARTS_STREAM = "HAZMON_PARTS"
+SNAP_BUCKET = "HAZMON_SNAPSHOTS"
 INGEST_CONSUMER = "ingest"
 ALARMS_GROUP = "alarms"
 DEFAULT_PARTITIONS = 16
@@ -213,12 +219,13 @@ async def connect(
     timeout_s: float = 10.0,
 ) -> Nats:
     """A connection that reconnects for ever, to any of the servers."""
-    try:
-        return await nats.connect(
-            servers=list(servers), name=name, user=user, password=password,
-            connect_timeout=timeout_s, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-            allow_reconnect=True,
-        )
+    try:  # the first connection bounded: nats-py would try it for ever
+        async with asyncio.timeout(timeout_s * (len(servers) + 1)):
+            return await nats.connect(
+                servers=list(servers), name=name, user=user, password=password,
+                connect_timeout=timeout_s, max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5, allow_reconnect=True,
+            )
     except Exception as exc:  # nats-py raises several unrelated types here
         raise JetStreamError(f"cannot connect to {','.join(servers)}: {exc}") from exc
 
@@ -407,6 +414,37 @@ async def ack_all(messages: Sequence[Msg]) -> None:
 # -- the partition changelog --------------------------------------------------------------
 
 
+async def snapshot_store(nc: Nats, plan: StreamPlan) -> ObjectStore:
+    """The object store of the partitions' snapshots (made if missing)."""
+    jsc = nc.jetstream()
+    try:
+        return await jsc.object_store(SNAP_BUCKET)
+    except Exception:  # not found (nats-py raises its own types): make it
+        config = ObjectStoreConfig(bucket=SNAP_BUCKET, replicas=plan.replicas,
+                                   storage=StorageType.FILE)
+        try:
+            return await jsc.create_object_store(SNAP_BUCKET, config=config)
+        except Exception:  # made meanwhile by another
+            return await jsc.object_store(SNAP_BUCKET)
+
+
+async def save_snapshot(store: ObjectStore, partition: int, data: bytes, covers: int) -> None:
+    """A partition's database as it was after changelog record `covers`."""
+    await store.put(f"p{partition}", data,
+                    meta=ObjectMeta(name=f"p{partition}", description=str(covers)))
+
+
+async def load_snapshot(store: ObjectStore, partition: int) -> tuple[bytes, int] | None:
+    """The newest snapshot of a partition and the record it covers, or None."""
+    try:
+        got = await store.get(f"p{partition}")
+    except Exception:  # none yet (nats-py raises ObjectNotFoundError and kin)
+        return None
+    if got.data is None or got.info.description is None:
+        return None
+    return bytes(got.data), int(got.info.description)
+
+
 async def last_seq(nc: Nats, partition: int) -> int:
     """The sequence of the partition's newest changelog record, 0 when there is none."""
     try:
@@ -442,19 +480,25 @@ async def replay(
     partition: int,
     apply: Callable[[int, bytes], Awaitable[None] | None],
     *,
+    after: int = 0,
     batch: int = 1000,
 ) -> int:
-    """Give every changelog record of the partition, oldest first, to `apply(seq, data)`;
-    the sequence of the last one (0: none)."""
+    """Give every changelog record of the partition after sequence `after` (a
+    snapshot's), oldest first, to `apply(seq, data)`; the sequence of the last one
+    (`after` when there is none)."""
     until = await last_seq(nc, partition)
-    if until == 0:
-        return 0
+    if until <= after:
+        return after
     name = "replay-" + nc.new_inbox().rsplit(".", 1)[-1]
+    start: dict[str, Any] = (
+        {"deliver_policy": "by_start_sequence", "opt_start_seq": after + 1} if after
+        else {"deliver_policy": "all"}
+    )
     cfg: dict[str, Any] = {
         "name": name,
         "filter_subject": part_subject(partition),
         "ack_policy": "none",
-        "deliver_policy": "all",
+        **start,
         "inactive_threshold": 30 * NS,
         "mem_storage": True,
         "num_replicas": 1,
@@ -463,7 +507,7 @@ async def replay(
               {"stream_name": PARTS_STREAM, "config": cfg})
     puller = Puller(nc, PARTS_STREAM, name)
     await puller.start()
-    seen = 0
+    seen = after
     empty = 0
     try:
         while seen < until:

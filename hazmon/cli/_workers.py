@@ -21,7 +21,7 @@ log = logging.getLogger("hazmon")
 
 def start_workers(
     settings: Settings, registry: Registry, *, partitions: int, worker_id: str | None,
-    log_level: str,
+    snapshot_every: int, log_level: str,
 ) -> None:
     from hazmon.runtime.private import private_files
     from hazmon.runtime.process import raise_open_files_limit
@@ -29,12 +29,13 @@ def start_workers(
     setup_logging(log_level)
     private_files()
     raise_open_files_limit()
-    run_process(lambda: _run(settings, registry, partitions, worker_id),
+    run_process(lambda: _run(settings, registry, partitions, worker_id, snapshot_every),
                 command="hazmon alarms")
 
 
 async def _run(
-    settings: Settings, registry: Registry, partitions: int, worker_id: str | None
+    settings: Settings, registry: Registry, partitions: int, worker_id: str | None,
+    snapshot_every: int,
 ) -> None:
     from hazmon.alarms.workers import AlarmWorkers
     from hazmon.bus.jetstream import default_plan, load_plan
@@ -56,6 +57,7 @@ async def _run(
             if settings.streams_file is not None
             else default_plan(len(servers), partitions),
             user=settings.mqtt_username, password=settings.mqtt_secret(),
+            snapshot_every=snapshot_every,
         )
         await supervise([("alarm workers", workers)], stop)
     finally:

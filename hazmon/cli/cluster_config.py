@@ -283,13 +283,15 @@ def _mqtt_user(user: BrokerUser) -> NatsUser:
 
 def _service_user(user: BrokerUser, *, alarms: bool) -> NatsUser:
     """ingest or alarms: its ACL as subjects, plus JetStream (streams, consumers, acks,
-    flow control), its inbox, and for alarms the KV buckets and requests from the API."""
+    flow control), its inbox, and for alarms the KV buckets, the partitions' snapshots
+    (an object store: `$O.>`) and requests from the API."""
     mqtt = _mqtt_user(user).permissions
     publish, subscribe = [*JETSTREAM_PUBLISH, *mqtt.publish], [INBOX, *mqtt.subscribe]
     if alarms:
-        publish += ["$KV.>", SERVICE_SUBJECTS]
+        publish += ["$KV.>", "$O.>", SERVICE_SUBJECTS]
         subscribe.append(SERVICE_SUBJECTS)
-    what = f"{user.what}; JetStream" + (", partitions, KV, answers the API" if alarms else "")
+    what = f"{user.what}; JetStream" + (
+        ", partitions, KV, snapshots, answers the API" if alarms else "")
     return NatsUser(user.name, what, "STANDARD",
                     Permissions(tuple(publish), tuple(subscribe), allow_responses=alarms))
 

@@ -164,6 +164,11 @@ def alarms(
     worker_id: str | None = typer.Option(
         None, "--worker-id", help="nats:// only: this worker's name in logs and the journal"
     ),
+    snapshot_every: int = typer.Option(
+        1000, "--snapshot-every", min=1,
+        help="nats:// only: a partition's snapshot after this many commits (a takeover "
+        "replays about as many)",
+    ),
 ) -> None:
     """Run the alarm service and the HTTP API/console, without ingest; on nats:// an
     alarm worker of a JetStream cluster (no HTTP: the API runs on its own)."""
@@ -177,7 +182,7 @@ def alarms(
         with config_errors("--broker"):
             parse_nats_url(broker)
         start_workers(settings, load(config), partitions=partitions, worker_id=worker_id,
-                      log_level=log_level)
+                      snapshot_every=snapshot_every, log_level=log_level)
         return
     web = web_options(tls_cert, tls_key, forwarded_allow_ips)
     plan = Plan(settings, load(config), ingest=False,

@@ -172,7 +172,7 @@ def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
         yield running
 
 
-def worker(cluster: NatsCluster, tmp_path: Path, name: str) -> Child:
+def worker(cluster: NatsCluster, tmp_path: Path, name: str, *extra: str) -> Child:
     config = tmp_path / "plant.yaml"
     config.write_text(registry_yaml(), encoding="utf-8")
     env = {"HAZMON_MQTT_USERNAME": "hazmon-alarms",
@@ -180,7 +180,7 @@ def worker(cluster: NatsCluster, tmp_path: Path, name: str) -> Child:
            "HAZMON_STREAMS_FILE": str(cluster.out / "streams.json")}
     argv = hazmon("alarms", "--config", str(config), "--broker", "nats://" + ",".join(
         u.removeprefix("nats://") for u in cluster.urls), "--data", str(tmp_path / name),
-        "--partitions", str(PARTITIONS), "--worker-id", name)
+        "--partitions", str(PARTITIONS), "--worker-id", name, *extra)
     child = Child(argv, log=tmp_path / f"{name}.log", env=env, name=name).start()
     child.wait_output("pulling", timeout_s=60)
     return child

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -36,11 +37,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 __all__ = ["cluster"]  # the fixture
 
 def test_kill_9_of_the_owner_loses_no_alarm(cluster: NatsCluster, tmp_path: Path) -> None:
-    first = worker(cluster, tmp_path, "w1")
+    first = worker(cluster, tmp_path, "w1", "--snapshot-every", "10")
     plant = Plant(cluster, run_s=24.0)
     plant.start()
     wait_owned([first])
-    second = worker(cluster, tmp_path, "w2")
+    second = worker(cluster, tmp_path, "w2", "--snapshot-every", "10")
     time.sleep(8.0)
     killed_at = time.monotonic()
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL
@@ -53,6 +54,8 @@ def test_kill_9_of_the_owner_loses_no_alarm(cluster: NatsCluster, tmp_path: Path
     escalated = raised(journal(cluster), "escalated")
     second.stop()
     assert takeover_s < 15.0
+    from_snapshots = re.findall(r"took partition \d+ .*snapshot at (\d+)", second.output())
+    assert any(int(at) > 0 for at in from_snapshots), "no takeover started from a snapshot"
     critical = {k for k in expected_keys() if k.endswith("/high_high")}
     assert {k: escalated[k] for k in critical if escalated[k] != 1} == {}, (
         "an escalation lost or repeated across the takeover")

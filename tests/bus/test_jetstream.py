@@ -117,3 +117,29 @@ def test_the_plan_is_read_from_cluster_configs_streams_file(tmp_path: Path) -> N
         js.load_plan(path, servers=3)
     assert js.default_plan(3) == js.StreamPlan(partitions=16, replicas=3)
     assert js.default_plan(1, 4) == js.StreamPlan(partitions=4, replicas=1)
+
+
+@pytest.mark.integration
+def test_a_snapshot_and_the_records_after_it(nats_single: NatsCluster) -> None:
+    async def scenario() -> None:
+        nc = await js.connect(nats_single.urls, name="test",
+                              user="hazmon-alarms", password=nats_single.password("hazmon-alarms"))
+        try:
+            plan = js.StreamPlan(partitions=PARTITIONS)
+            await js.ensure_streams(nc, plan)
+            store = await js.snapshot_store(nc, plan)
+            assert await js.load_snapshot(store, 3) is None
+            seqs = []
+            for body in (b"a", b"b", b"c", b"d"):
+                seqs.append(await js.append(nc, 3, body, after=seqs[-1] if seqs else 0))
+            await js.save_snapshot(store, 3, b"database as of b" * 10_000, seqs[1])
+            assert await js.load_snapshot(store, 3) == (b"database as of b" * 10_000, seqs[1])
+            got: list[bytes] = []
+            last = await js.replay(nc, 3, lambda _seq, data: got.append(data), after=seqs[1])
+            assert (last, got) == (seqs[3], [b"c", b"d"])
+            assert await js.replay(nc, 3, lambda _seq, data: None, after=seqs[3]) == seqs[3]
+            assert (await js.snapshot_store(nc, plan)) is not None  # found, not made again
+        finally:
+            await nc.close()
+
+    asyncio.run(scenario())

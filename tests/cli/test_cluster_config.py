@@ -166,7 +166,7 @@ def test_permissions_are_broker_configs_acls_as_subjects() -> None:
     broker = plan_broker(registry, listen=Address("0.0.0.0", 1883), simulator=True,
                          observer=True)  # fmt: skip
     nats = plan_cluster(registry, parse_nodes(NODES), simulator=True, observer=True)
-    extra = {*JETSTREAM_PUBLISH, INBOX, "$KV.>", SERVICE_SUBJECTS}
+    extra = {*JETSTREAM_PUBLISH, INBOX, "$KV.>", "$O.>", SERVICE_SUBJECTS}
     for acl_user in broker.users:
         mine = user(nats, acl_user.name).permissions
         publish = {mqtt_subject(r.topic) for r in acl_user.rules if r.access != "read"}
@@ -188,6 +188,7 @@ def test_services_connect_over_nats_only_with_jetstream() -> None:
     assert "hazmon.v1.*.*.telemetry" not in user(p, "hazmon-ingest").permissions.publish
     assert user(p, "hazmon-alarms").permissions.allow_responses
     assert "$KV.>" in user(p, "hazmon-alarms").permissions.publish
+    assert "$O.>" in user(p, "hazmon-alarms").permissions.publish  # the snapshots
     assert "hazmon.v1.*.alarms" in user(p, API_USER).permissions.subscribe
     assert "hazmon.v1.*.alarms" not in user(p, API_USER).permissions.publish
 
