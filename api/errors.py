@@ -16,6 +16,8 @@ raises the errors of its own package; this module decides what they mean over HT
     │   ├── IllegalTransition         409 nothing changed
     │   └── LimitExceeded             400
     ├── hazmon.stores.base.StoreError        503 (StoreUnavailable too)
+    ├── hazmon.bus.jetstream.JetStreamError  503 the cluster (or a partition's owner)
+    │                                 did not answer: a takeover may be in progress
     └── ConfigError                   400
     RequestValidationError            422 a bad body or query
     starlette HTTPException           its own status (404 route, 405 method, ...)
@@ -36,6 +38,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from hazmon.alarms.errors import AlarmError, IllegalTransition, LimitExceeded, UnknownAlarm
+from hazmon.bus.jetstream import JetStreamError
 from hazmon.contract.errors import ConfigError, HazmonError
 from hazmon.stores.base import StoreError, StoreUnavailable
 
@@ -87,6 +90,7 @@ ERROR_MAP: Sequence[tuple[type[Exception], int, str]] = (
     (AlarmError, 400, "alarm_error"),
     (StoreUnavailable, 503, "store_unavailable"),
     (StoreError, 503, "store_error"),
+    (JetStreamError, 503, "cluster_unavailable"),
     (ConfigError, 400, "config_error"),
 )
 
