@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
     ("error", "expected"),
     [
         (UnknownAlarm("s1/GT-1/high#9"), (404, "unknown_alarm")),
-        (IllegalTransition("ack of an acked alarm"), (409, "illegal_transition")),
+        (IllegalTransition("acked", "ack", "s1/GT-1/high#1"), (409, "illegal_transition")),
         (LimitExceeded("shelving lasts at most 480 min"), (400, "limit_exceeded")),
         (StoreUnavailable("InfluxDB is away"), (503, "store_unavailable")),
         (JetStreamError("partition 3 has no owner"), (503, "cluster_unavailable")),
