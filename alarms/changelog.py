@@ -10,9 +10,13 @@ partition over builds a fresh local file by committing every record again in ord
 it never reads the previous owner's disk.
 
 A record is the arguments of one `AlarmDb.commit`, as JSON:
-`{"v": 1, "by": "<worker>", "events": [...], "dirty": {...}, "outbox_add": [...],
-"outbox_done": [...], "now_ms": N}`; the record a new owner writes to fence its
-predecessor out carries `"takeover": "<worker>"` and nothing to apply.
+`{"v": 1, "by": "<worker>", "head": [seq, hash], "events": [...], "dirty": {...},
+"outbox_add": [...], "outbox_done": [...], "now_ms": N}`; the record a new owner writes
+to fence its predecessor out carries `"takeover": "<worker>"` and nothing to apply.
+`head` is the partition's journal head (hash chain, alarms/journal/chain.py) once the
+record is committed: the replicated stream holds the chain's anchor after every
+commit, and `apply` refuses a record whose rebuilt chain does not reach it (a
+changelog altered after the fact stops every replay: takeover and API copies alike).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import orjson
 
 from hazmon.alarms.core.model import Dirty, Event, NotifyRequest, OccurrenceRecord
+from hazmon.alarms.journal import chain
 from hazmon.alarms.journal.chain import Head
 from hazmon.alarms.state_db import AlarmDb
 from hazmon.contract.errors import HazmonError
@@ -42,11 +47,13 @@ def encode(
     outbox_done: Sequence[str] = (),
     now_ms: int = 0,
     by: str = "",
+    head: Head | None = None,
 ) -> bytes:
     return orjson.dumps(
         {
             "v": VERSION,
             "by": by,
+            "head": [head.seq, head.hash] if head is not None else None,
             "events": [asdict(e) for e in events],
             "dirty": {
                 "sensors": dirty.sensors,
@@ -61,6 +68,15 @@ def encode(
         },
         option=orjson.OPT_NON_STR_KEYS,
     )
+
+
+def next_head(head: Head, events: Sequence[Event]) -> Head:
+    """The journal's head once `events` are appended to a chain ending at `head`."""
+    seq, prev = head.seq, head.hash
+    for event in events:
+        seq += 1
+        prev = chain.entry_hash(prev, chain.entry_of(event, seq))
+    return Head(seq, prev)
 
 
 def takeover(worker: str, now_ms: int) -> bytes:
@@ -86,7 +102,7 @@ def apply(db: AlarmDb, data: bytes) -> None:
         occurrences={k: OccurrenceRecord(**o) for k, o in d["occurrences"].items()},
         last={k: (v[0], v[1], v[2], v[3]) for k, v in d["last"].items()},
     )
-    AlarmDb.commit(
+    head = AlarmDb.commit(
         db,
         [Event(**e) for e in doc["events"]],
         dirty,
@@ -94,6 +110,11 @@ def apply(db: AlarmDb, data: bytes) -> None:
         outbox_done=doc["outbox_done"],
         now_ms=doc["now_ms"],
     )
+    named = doc.get("head")
+    if named is not None and [head.seq, head.hash] != named:
+        raise BadRecord(f"the journal rebuilt from the changelog reaches seq {head.seq} "
+                        f"hash {head.hash[:12]}..., the record names seq {named[0]} hash "
+                        f"{str(named[1])[:12]}...: the changelog was altered")
 
 
 class ReplicatedDb(AlarmDb):
@@ -117,7 +138,7 @@ class ReplicatedDb(AlarmDb):
     ) -> Head:
         self.writer(
             encode(events, dirty, outbox_add=outbox_add, outbox_done=outbox_done,
-                   now_ms=now_ms, by=self.by)
+                   now_ms=now_ms, by=self.by, head=next_head(self.head, events))
         )
         return super().commit(
             events, dirty, outbox_add=outbox_add, outbox_done=outbox_done, now_ms=now_ms

@@ -87,3 +87,24 @@ def test_a_record_of_another_version_is_refused(tmp_path: Path) -> None:
     db = AlarmDb(tmp_path)
     with pytest.raises(changelog.BadRecord, match="version 2"):
         changelog.apply(db, b'{"v": 2}')
+
+
+def test_an_altered_record_stops_the_replay(tmp_path: Path) -> None:
+    import orjson
+
+    clock, records = Clock(), []
+    desk = replicated_desk(tmp_path / "owner", clock, records)
+    for seq, value in enumerate([10.0, 60.0, 5.0]):
+        desk.receive([(TOPIC, telemetry(seq, {"sensor": "GT-1", "ts_ms": clock.now_ms,
+                                              "value": value}))])
+        clock.advance(2)
+    raised_at = next(i for i, r in enumerate(records) if orjson.loads(r)["events"])
+    altered = orjson.loads(records[raised_at])
+    assert altered["head"][0] >= 1
+    altered["events"][0]["value"] = 20.0  # what the alarm showed, rewritten afterwards
+    records[raised_at] = orjson.dumps(altered)
+    successor = AlarmDb(tmp_path / "successor")
+    for record in records[:raised_at]:
+        changelog.apply(successor, record)
+    with pytest.raises(changelog.BadRecord, match="altered"):
+        changelog.apply(successor, records[raised_at])
