@@ -60,9 +60,11 @@ from benchmarks.e2e.systems import (
     NodeRedPeer,
     System,
     SystemUnderTestError,
+    clear_retained,
     end_sessions,
     missing_hazmon_commands,
 )
+from hazmon.contract.topics import JOURNAL_HEAD
 from hazmon.testing.servers import InfluxDB, Mosquitto
 
 READY_TIMEOUT_S = 240.0
@@ -387,6 +389,7 @@ class Runner:
             system.stop()
             if isinstance(system, Hazmon):
                 end_sessions(bus.host, bus.port, system.client_ids())
+                clear_retained(bus.host, bus.port, [JOURNAL_HEAD])
             store.drop()
             store.close()
 

@@ -9,7 +9,9 @@
 Both are started per case on a fresh database and stopped at its end. hazmon's
 services keep a broker session for 300 s after they stop (docs/contract.md §2); so that it
 does not collect the next system's load, the runner ends those sessions
-(`end_sessions`, a clean start with the same client id).
+(`end_sessions`, a clean start with the same client id), and removes the journal
+anchor the alarm service left retained (`clear_retained`): the next case starts a fresh
+journal.
 """
 
 from __future__ import annotations
@@ -240,6 +242,28 @@ def end_sessions(host: str, port: int, client_ids: list[str]) -> None:
         deadline = time.monotonic() + 5
         while not client.is_connected() and time.monotonic() < deadline:
             time.sleep(0.02)
+        client.disconnect()
+        client.loop_stop()
+
+
+def clear_retained(host: str, port: int, topics: list[str]) -> None:
+    """Remove retained messages (an empty retained publish each): the journal anchor a
+    stopped alarm service left on the broker would make the next case's alarm service,
+    with a fresh journal, refuse to start (docs/alarms.md, the journal's anchors)."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"bench-clear-{uuid.uuid4().hex[:8]}",
+        protocol=paho.MQTTv311,
+    )
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        for topic in topics:
+            client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+    finally:
         client.disconnect()
         client.loop_stop()
 
