@@ -38,7 +38,7 @@ __all__ = ["cluster"]  # the fixture
 
 def test_kill_9_of_the_owner_loses_no_alarm(cluster: NatsCluster, tmp_path: Path) -> None:
     first = worker(cluster, tmp_path, "w1", "--snapshot-every", "10")
-    plant = Plant(cluster, run_s=24.0)
+    plant = Plant(cluster, run_s=20.0)
     plant.start()
     wait_owned([first])
     second = worker(cluster, tmp_path, "w2", "--snapshot-every", "10")
@@ -65,7 +65,7 @@ def test_kill_9_of_the_owner_loses_no_alarm(cluster: NatsCluster, tmp_path: Path
 
 def test_a_frozen_owner_that_wakes_writes_nothing(cluster: NatsCluster, tmp_path: Path) -> None:
     first = worker(cluster, tmp_path, "w1")
-    plant = Plant(cluster, run_s=26.0)
+    plant = Plant(cluster, run_s=20.0)
     plant.start()
     wait_owned([first])
     second = worker(cluster, tmp_path, "w2")
@@ -109,7 +109,7 @@ def test_killing_a_server_of_three_loses_no_alarm(cluster: NatsCluster, tmp_path
     (docs/scale-out.md, "Failure costs": the stream leader's death costs the readings
     NATS's MQTT listener acknowledged during the election)."""
     first = worker(cluster, tmp_path, "w1")
-    plant = Plant(cluster, run_s=20.0)
+    plant = Plant(cluster, run_s=14.0)
     plant.start()
     wait_owned([first])
     leader = asyncio.run(_stream_leader(cluster))
