@@ -479,6 +479,8 @@ def _first_line(argv: list[str]) -> str:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
+    if done.returncode != 0 and argv[0] == "git":
+        return "unknown (not a git checkout)"
     lines = (done.stdout or done.stderr).strip().splitlines()
     return lines[0] if lines else ""
 
