@@ -341,25 +341,16 @@ class AlarmDesk:
     # -- the Desk: views ---------------------------------------------------------------------
 
     def last_readings(self, site: str) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
         with self.lock:
-            for state in self.engine.plant.sensors.values():
-                if state.site == site and state.last_ts_ms is not None:
-                    out[state.sensor] = {"ts_ms": state.last_ts_ms, "value": state.last_value,
-                                         "quality": state.last_quality}
-        return out
+            return self.engine.last_readings(site)
 
     def risk_grades(self) -> dict[str, str]:
         with self.lock:
             return self.engine.risk_grades()
 
     def active_counts(self, site: str) -> dict[str, int]:
-        counts = {"critical": 0, "high": 0, "medium": 0}
         with self.lock:
-            for point in self.engine.plant.site_points.get(site, ()):
-                if point.occ is not None:
-                    counts[point.priority.value] += 1
-        return counts
+            return self.engine.active_counts(site)
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)

@@ -16,6 +16,7 @@ to send, and the sites whose risk grade changed.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from hazmon.alarms.core import operator, silence
 from hazmon.alarms.core.escalation import escalate, outcome_event
@@ -196,6 +197,23 @@ class Engine:
 
     def risk_grades(self) -> dict[str, str]:
         return {site: LEVEL_GRADE[level] for site, level in self._levels.items()}
+
+    def last_readings(self, site: str) -> dict[str, dict[str, Any]]:
+        """The last live reading evaluated for each sensor of the site that has one."""
+        return {
+            state.sensor: {"ts_ms": state.last_ts_ms, "value": state.last_value,
+                           "quality": state.last_quality}
+            for state in self.plant.sensors.values()
+            if state.site == site and state.last_ts_ms is not None
+        }
+
+    def active_counts(self, site: str) -> dict[str, int]:
+        """The site's active occurrences by priority."""
+        counts = {"critical": 0, "high": 0, "medium": 0}
+        for point in self.plant.site_points.get(site, ()):
+            if point.occ is not None:
+                counts[point.priority.value] += 1
+        return counts
 
     # -- inside ------------------------------------------------------------------------------
 
