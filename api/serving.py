@@ -16,6 +16,10 @@ Connections: a TCP peer may hold at most `HAZMON_CONNECTIONS_PER_ADDRESS` (128)
 connections at once; more are closed as soon as they are accepted. uvicorn keeps a
 connection that never sends a request open without a time limit, so without this
 one address could hold every descriptor of the process with idle connections.
+asyncio accepts up to the listen backlog of waiting connections in one turn of the
+loop before any of them is closed, so the backlog is kept at `ACCEPTS_PER_TURN` (100,
+asyncio's own default; uvicorn's is 2048): a flood that queued while the process was
+busy costs at most that many descriptors at once, not one per waiting connection.
 
 Accept errors: when the process runs out of file descriptors, asyncio logs
 "socket.accept() out of system resource" with a traceback at every retry of every
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     from hazmon.contract.registry import Registry
 
 ACCEPT_ERROR = "socket.accept() out of system resource"
+ACCEPTS_PER_TURN = 100  # the listen backlog, and so the accepts in one turn of the loop
 
 
 class TlsError(HazmonError):
@@ -92,7 +97,7 @@ def uvicorn_config(app: FastAPI, web: Web) -> uvicorn.Config:
     connections_per_address = int(getattr(app.state, "connections_per_address", 128))
     return uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", ws="none",
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=5, backlog=ACCEPTS_PER_TURN,
         proxy_headers=bool(trusted), forwarded_allow_ips=trusted or [],
         ssl_certfile=web.tls_cert, ssl_keyfile=web.tls_key,
         http=capped_protocol(connections_per_address, exempt=frozenset(trusted)),
