@@ -204,6 +204,8 @@ class ClusterDesk:
         self.partitions = 0  # the cluster's, once connected
         self._sites = {s.id for s in registry.sites}
         self._copies: list[Copy] = []
+        self._generation = 0  # copies made afresh so far (a record missed makes them again)
+        self._missed = False  # a partition's record does not follow the copy's last one
         self._loop: asyncio.AbstractEventLoop | None = None  # the desk's own
         self._nc: Nats | None = None
         self._progress: asyncio.Condition | None = None  # on the desk's loop: records came
@@ -286,7 +288,7 @@ class ClusterDesk:
         self._progress = asyncio.Condition()
         try:
             self.partitions, self._until = await self._streams(nc)
-            self._copies = await asyncio.to_thread(self._make_copies, self.partitions)
+            self._copies = await self._make_copies(nc)
             for subject, kind in LIVE.items():
                 await nc.subscribe(subject, cb=self._live(kind))
             log.info("following %d partitions of %s (changelog at %d)", self.partitions,
@@ -317,22 +319,67 @@ class ClusterDesk:
                 raise js.JetStreamError(f"stream {js.IN_STREAM} is not partitioned by site")
             return partitions, int(parts["state"]["last_seq"])
 
-    def _make_copies(self, partitions: int) -> list[Copy]:
+    async def _make_copies(self, nc: Nats) -> list[Copy]:
+        """Every partition's copy, made afresh: from the partition's newest snapshot
+        when there is one (the workers trim the changelog behind their snapshots), so
+        that following its changelog starts after the record the snapshot covers."""
+        while True:
+            try:
+                snapshots = await self._snapshots(nc)
+                break
+            except js.JetStreamError as exc:  # no answer (an election): asked again
+                log.warning("cannot read the partitions' snapshots: %s", exc)
+                await asyncio.sleep(1.0)
+        self._generation += 1
+        return await asyncio.to_thread(self._copies_from, snapshots, self._generation)
+
+    async def _snapshots(self, nc: Nats) -> dict[int, tuple[bytes, int]]:
+        store = await js.existing_snapshot_store(nc)
+        snapshots: dict[int, tuple[bytes, int]] = {}
+        for p in range(self.partitions):
+            found = await js.load_snapshot(store, p) if store is not None else None
+            if found is not None:
+                snapshots[p] = found
+        return snapshots
+
+    def _copies_from(self, snapshots: dict[int, tuple[bytes, int]], generation: int
+                     ) -> list[Copy]:
         root = self.data_dir / "replica"
-        shutil.rmtree(root, ignore_errors=True)
-        return [Copy(p, partition_registry(self.registry, p, partitions), root / f"p{p}",
-                     self.store, clock=self.clock) for p in range(partitions)]
+        if generation == 1:
+            shutil.rmtree(root, ignore_errors=True)
+        copies = []
+        for p in range(self.partitions):
+            folder = root / f"g{generation}" / f"p{p}"
+            folder.mkdir(parents=True, exist_ok=True)
+            data, covers = snapshots.get(p, (b"", 0))
+            if data:
+                (folder / db.DB_FILE).write_bytes(data)
+            copy = Copy(p, partition_registry(self.registry, p, self.partitions), folder,
+                        self.store, clock=self.clock)
+            copy.applied = covers
+            copy.settle()
+            copies.append(copy)
+        return copies
 
     # -- following the changelogs ------------------------------------------------------------
 
     async def _follow(self, nc: Nats, caught_up: Callable[[], None]) -> None:
-        """Every partition's records in stream order, from the first, on a consumer of
-        the desk's own; a consumer lost (its server died) or a record missed is made
-        again from the next record not committed."""
-        start = 1
-        if self._until == 0:
+        """Every partition's records in stream order, from the first after the
+        snapshots, on a consumer of the desk's own; a consumer lost (its server died)
+        or a record missed is made again from the next record not committed. A record
+        that does not follow its copy's last one (records trimmed before this desk read
+        them: it took several snapshots' time to start) makes the copies again, from
+        the snapshots."""
+        start = min((c.applied for c in self._copies), default=0) + 1
+        if self._until < start:
             caught_up()
         while True:
+            if self._missed:
+                self._missed = False
+                old, self._copies = self._copies, await self._make_copies(nc)
+                for copy in old:
+                    copy.close()
+                start = min((c.applied for c in self._copies), default=0) + 1
             try:
                 name = await self._consumer(nc, start)
             except js.JetStreamError as exc:
@@ -369,10 +416,10 @@ class ClusterDesk:
         try:
             while True:
                 try:
-                    # a request is over when its pull returns, so no record can come
-                    # after it to an inbox that is gone (with no acknowledgements, a
-                    # record sent is never sent again): a wait for one record, then
-                    # what is there at once
+                    # a wait for one record, then what is there at once (with no
+                    # acknowledgements a record sent is never sent again: the puller's
+                    # inbox stays subscribed, so a record sent for an earlier request
+                    # still comes, in order)
                     batch = await (puller.pull(RECORDS_PER_PULL, no_wait=True) if drain
                                    else puller.pull(1, expires_s=PULL_S))
                 except Exception as exc:  # disconnected: the client reconnects by itself
@@ -391,15 +438,19 @@ class ClusterDesk:
                         return start
                     continue
                 unanswered, drain = 0, True
-                records: list[tuple[int, int, bytes]] = []
+                records: list[tuple[int, int, int | None, bytes]] = []
                 for msg in batch.messages:
                     seq = msg.metadata.sequence
                     if seq.consumer != expect:
                         break
                     expect += 1
-                    records.append((_partition(msg.subject), seq.stream, msg.data))
+                    after = msg.headers.get(js.AFTER_HEADER) if msg.headers else None
+                    records.append((_partition(msg.subject), seq.stream,
+                                    int(after) if after is not None else None, msg.data))
                 if records:
                     await asyncio.to_thread(self._commit, records)
+                    if self._missed:
+                        return start
                     before, start = start, records[-1][1] + 1
                     self._records.inc(len(records))
                     if before <= self._until < start:
@@ -412,6 +463,7 @@ class ClusterDesk:
                     log.info("a changelog record was missed: following again from %d", start)
                     return start
         finally:
+            await puller.stop()
             with contextlib.suppress(Exception):
                 await js.api(nc, f"CONSUMER.DELETE.{js.PARTS_STREAM}.{name}", {}, timeout_s=2.0)
 
@@ -427,15 +479,25 @@ class ClusterDesk:
             return None
         return True
 
-    def _commit(self, records: list[tuple[int, int, bytes]]) -> None:
-        """In a worker thread: commit records to their copies, then settle the views."""
+    def _commit(self, records: list[tuple[int, int, int | None, bytes]]) -> None:
+        """In a worker thread: commit records to their copies, then settle the views.
+        Records a copy's snapshot holds are passed over; one that does not follow the
+        copy's last record stops the batch (`_missed`)."""
         touched: dict[int, Copy] = {}
-        for p, seq, data in records:
+        for p, seq, after, data in records:
             if not 0 <= p < len(self._copies):
                 log.error("changelog record %d of partition %d: the cluster has %d", seq, p,
                           len(self._copies))
                 continue
             copy = self._copies[p]
+            if seq <= copy.applied:
+                continue  # in the copy's snapshot
+            if after is not None and after != copy.applied:
+                log.error("changelog record %d of partition %d follows %d, the copy holds "
+                          "%d: records were trimmed before they were read; the copies "
+                          "are made again from the snapshots", seq, p, after, copy.applied)
+                self._missed = True
+                break
             try:
                 copy.commit(seq, data)
             except Exception:  # a record this version cannot apply: said, and skipped

@@ -28,6 +28,13 @@ What runs where (one event loop; evaluation in worker threads):
   changelog; one that finds the partition lost is answered NotOwner, nothing done; a
   retry (the same request id) gets the first answer again. The subscription ends
   with the partition, once what it had received is answered.
+- spreading (`_presence`, `_balancing`): every worker says each second on
+  `hz.workers` who it is and what it owns. One that owns more than an even share of
+  the partitions over the live workers hands one over (`_hand_over`: it stops asking,
+  evaluates what its requests still bring, flushes, acknowledges, snapshots, unpins)
+  every few seconds; one that owns less asks for every partition, and so takes what
+  is handed over or left by a dead owner. A worker at its share asks only for
+  partitions no live worker owns.
 - the clock (`_ticks`): every second one tick per partition into the stream, with a
   message id per partition and second, so that partitions whose sites are silent get
   an owner too, and so that each partition's clock (`StreamClock`: the time the
@@ -51,6 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from nats.aio.client import Client as Nats
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -68,12 +76,20 @@ from hazmon.stores.base import Store
 log = logging.getLogger(__name__)
 
 PULL_BATCH = 500
+LINGER_S = 0.01  # a batch waits this long to fill (each batch is one commit at most)
 SNAPSHOT_EVERY = 1000  # records: a takeover replays about this many at most
 SNAPSHOT_CHECK_S = 2.0
 DRAIN_S = 5.0  # at stop: what is sent (acknowledgements, events) gets out within this
 APPEND_S = 15.0  # a changelog append the cluster does not answer within this fails
 ANSWERS_KEPT = 1000  # operator actions answered per partition, kept for their retries
 ANSWERING_STOP_S = 20.0  # a partition's end waits this long at most for its actions
+PRESENCE_SUBJECT = "hz.workers"  # each worker says every PRESENCE_S who it is, what it owns
+PRESENCE_S = 1.0
+PRESENCE_LOST_S = 4.0  # a worker not heard from for this long is gone
+BALANCE_S = 2.0  # how often a worker compares what it owns with its fair share
+SETTLE_S = 6.0  # a worker hands nothing over in its first seconds (it hears the others)
+HAND_OVER_GAP_S = 3.0  # a worker hands over one partition at a time, this far apart
+HOLD_OFF_S = 30.0  # a worker does not ask again for a partition it handed over
 
 
 def partition_registry(registry: Registry, partition: int, partitions: int) -> Registry:
@@ -234,6 +250,30 @@ class StreamClock:
         return self.ms
 
 
+class Peers:
+    """The alarm workers heard from on PRESENCE_SUBJECT (this one included) and the
+    partitions each says it owns; `now` is a monotonic time the caller reads."""
+
+    def __init__(self, me: str) -> None:
+        self.me = me
+        self._heard: dict[str, tuple[float, frozenset[int]]] = {}
+
+    def heard(self, worker: str, owned: Sequence[int], now: float) -> None:
+        self._heard[worker] = (now, frozenset(owned))
+
+    def live(self, now: float) -> dict[str, frozenset[int]]:
+        """Who was heard from within PRESENCE_LOST_S, and what each owns."""
+        return {w: owned for w, (at, owned) in self._heard.items()
+                if now - at <= PRESENCE_LOST_S or w == self.me}
+
+    def fair_share(self, partitions: int, now: float) -> int:
+        """The most partitions a worker should own: an even split over the live ones."""
+        return -(-partitions // max(1, len(self.live(now) | {self.me: frozenset()})))
+
+    def owned_elsewhere(self, partition: int, now: float) -> bool:
+        return any(partition in owned for w, owned in self.live(now).items() if w != self.me)
+
+
 @dataclass(slots=True)
 class Owned:
     """A partition this worker owns."""
@@ -246,6 +286,7 @@ class Owned:
     clock: StreamClock
     lost: bool = False
     since_snapshot: int = 0  # changelog records written since the last snapshot
+    snapshot_at: int = 0  # the record the newest snapshot known here covers
     actions: Subscription | None = None  # operator actions from the API instances
     answered: OrderedDict[str, bytes] = field(default_factory=OrderedDict)  # by request id
 
@@ -281,6 +322,11 @@ class AlarmWorkers:
         self.takeovers = 0
         self._nc: Nats | None = None
         self._writer: ChangelogWriter | None = None
+        self.peers = Peers(self.worker_id)
+        self.handing_over: set[int] = set()
+        self.held_off: dict[int, float] = {}  # partition: monotonic time it may be asked again
+        self._started = time.monotonic()
+        self._handed_at = 0.0
 
     async def run(self, *, ready: asyncio.Event | None = None) -> None:
         nc = await js.connect(self.servers, name=f"hazmon-alarms-{self.worker_id}",
@@ -295,6 +341,8 @@ class AlarmWorkers:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._ticks(nc), name="alarms-ticks")
                 group.create_task(self._snapshotting(), name="alarms-snapshots")
+                group.create_task(self._presence(nc), name="alarms-presence")
+                group.create_task(self._balancing(), name="alarms-balancing")
                 for p in range(self.plan.partitions):
                     group.create_task(self._partition(nc, p), name=f"alarms-p{p}")
                 log.info("alarm worker %s pulling %d partitions", self.worker_id,
@@ -322,6 +370,93 @@ class AlarmWorkers:
                                      headers={"Nats-Msg-Id": f"tick-{p}-{second}"})
             await asyncio.sleep(1.0 - time.time() % 1.0)
 
+    # -- spreading partitions over the workers (docs/scale-out.md) -------------------------
+
+    async def _presence(self, nc: Nats) -> None:
+        async def heard(msg: Msg) -> None:
+            with contextlib.suppress(Exception):  # not a worker's presence: ignored
+                doc = orjson.loads(msg.data)
+                self.peers.heard(str(doc["worker"]), [int(p) for p in doc["owned"]],
+                                 time.monotonic())
+
+        sub = await nc.subscribe(PRESENCE_SUBJECT, cb=heard)
+        try:
+            while True:
+                mine = sorted(self.owned)
+                self.peers.heard(self.worker_id, mine, time.monotonic())
+                with contextlib.suppress(Exception):
+                    await nc.publish(PRESENCE_SUBJECT, orjson.dumps(
+                        {"worker": self.worker_id, "owned": mine}))
+                await asyncio.sleep(PRESENCE_S)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _balancing(self) -> None:
+        """Every BALANCE_S: a worker that owns more than its fair share hands its
+        highest partition over (one at a time, HAND_OVER_GAP_S apart); the others,
+        which ask for what they lack, take it."""
+        while True:
+            await asyncio.sleep(BALANCE_S)
+            now = time.monotonic()
+            if (now - self._started < SETTLE_S or self.handing_over
+                    or now - self._handed_at < HAND_OVER_GAP_S):
+                continue
+            share = self.peers.fair_share(self.plan.partitions, now)
+            mine = [p for p, o in self.owned.items() if not o.lost]
+            if len(mine) > share:
+                self.handing_over.add(max(mine))
+
+    def _asks_for(self, p: int) -> bool:
+        """Whether the worker asks for partition p's messages: always while it owns it;
+        not for HOLD_OFF_S after it handed it over; else while it owns less than its
+        fair share, or while no live worker owns it (a standby, ready for a takeover)."""
+        if p in self.owned:
+            return True
+        now = time.monotonic()
+        if self.held_off.get(p, 0.0) > now:
+            return False
+        if len(self.owned) < self.peers.fair_share(self.plan.partitions, now):
+            return True
+        return not self.peers.owned_elsewhere(p, now)
+
+    async def _hand_over(self, nc: Nats, p: int, puller: js.Puller) -> None:
+        """Give partition p to another worker, losing and reordering nothing: no new
+        request; what the requests made still bring is evaluated; the service stops,
+        its commits flushed and acknowledged; a snapshot, so the successor replays
+        little; then the server is told to pin another worker at once (it would after
+        PIN_TIMEOUT_S anyway)."""
+        try:
+            deadline = time.monotonic() + js.PULL_EXPIRES_S + 5.0
+            while not puller.idle() and time.monotonic() < deadline:
+                batch = await puller.pull(PULL_BATCH, ask=False)
+                owned = self.owned.get(p)
+                if owned is None or owned.lost or puller.lost:
+                    return  # lost meanwhile: the partition loop sees to it
+                if batch.messages:
+                    await self._deliver(owned, batch.messages)
+            owned = self.owned.get(p)
+            if owned is None or owned.lost or puller.lost:
+                return
+            await self._stop(p, abandon=False)  # its last commits are flushed
+            if owned.since_snapshot and not owned.lost:
+                try:  # of the database the stopped service left
+                    await self._snapshot(p, owned)
+                except Exception as exc:  # the successor replays more
+                    log.warning("partition %d: snapshot failed: %s", p, exc)
+            puller.pin = None
+            self.held_off[p] = time.monotonic() + HOLD_OFF_S
+            try:
+                await js.unpin(nc, p)
+            except js.JetStreamError as exc:  # the pin times out by itself
+                log.warning("partition %d: unpin failed: %s", p, exc)
+            log.info("worker %s handed partition %d over at %d (it owns %d, a fair share "
+                     "is %d)", self.worker_id, p, owned.last_seq, len(self.owned),
+                     self.peers.fair_share(self.plan.partitions, time.monotonic()))
+        finally:
+            self.handing_over.discard(p)
+            self._handed_at = time.monotonic()
+
     # -- snapshots -------------------------------------------------------------------------
 
     async def _snapshotting(self) -> None:
@@ -338,19 +473,41 @@ class AlarmWorkers:
                         log.warning("partition %d: snapshot failed: %s", p, exc)
 
     async def _snapshot(self, p: int, owned: Owned) -> None:
-        assert self._snapshots is not None
+        """A snapshot of the partition; then the changelog records before the previous
+        snapshot go: one snapshot's worth of records stays behind the newest, for an
+        API instance that loaded the previous one and is still reading past it."""
+        assert self._snapshots is not None and self._nc is not None
         data, covers = await asyncio.to_thread(_copy_database, owned)
         await js.save_snapshot(self._snapshots, p, data, covers)
+        before, owned.snapshot_at = owned.snapshot_at, covers
         log.info("partition %d: snapshot at %d (%d bytes)", p, covers, len(data))
+        if before:
+            try:
+                await js.trim(self._nc, p, before)
+            except js.JetStreamError as exc:  # the next snapshot trims again
+                log.warning("partition %d: changelog not trimmed: %s", p, exc)
 
     # -- one partition -------------------------------------------------------------------
 
     async def _partition(self, nc: Nats, p: int) -> None:
         puller = js.Puller(nc, js.IN_STREAM, f"alarms-p{p}", group=js.ALARMS_GROUP)
         await puller.start()
+        try:
+            await self._follow(nc, p, puller)
+        finally:
+            await puller.stop()
+
+    async def _follow(self, nc: Nats, p: int, puller: js.Puller) -> None:
         while True:
-            try:
-                batch = await puller.pull(PULL_BATCH)
+            if p in self.handing_over:
+                await self._hand_over(nc, p, puller)
+                continue
+            asks = self._asks_for(p)
+            if not asks and puller.idle():
+                await asyncio.sleep(PRESENCE_S)
+                continue
+            try:  # not asking: only what the requests made still bring
+                batch = await puller.pull(PULL_BATCH, ask=asks, linger_s=LINGER_S)
             except Exception as exc:  # disconnected: the client reconnects by itself
                 log.warning("partition %d: pull failed: %s", p, exc)
                 await asyncio.sleep(0.5)
@@ -368,7 +525,7 @@ class AlarmWorkers:
                     continue  # not acknowledged: the owner gets them again
                 owned = await self._take(nc, p, batch.pin, batch.messages)
                 if owned is None:
-                    continue  # another worker wrote it meanwhile: not ours
+                    continue  # another worker wrote it meanwhile, or no answer: not now
             await self._deliver(owned, batch.messages)
 
     async def _take(self, nc: Nats, p: int, pin: str, first: list[Msg]) -> Owned | None:
@@ -395,6 +552,10 @@ class AlarmWorkers:
         except js.Fenced:
             db.close()
             return None
+        except js.JetStreamError as exc:  # the cluster did not answer (an election)
+            log.warning("partition %d: cannot take it over now: %s", p, exc)
+            db.close()
+            return None  # its messages are not acknowledged: they come again
         loop = asyncio.get_running_loop()
         link = PartitionLink(nc, p, loop)
         owned_ref: list[Owned] = []
@@ -426,7 +587,7 @@ class AlarmWorkers:
         ready = asyncio.Event()
         task = asyncio.create_task(service.run(ready=ready), name=f"alarms-p{p}-service")
         owned = Owned(pin=pin, link=link, service=service, task=task, last_seq=last,
-                      clock=clock)
+                      clock=clock, snapshot_at=covers)
         owned_ref.append(owned)
         self.owned[p] = owned
         link.ready()

@@ -57,10 +57,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    help="hazmon-jetstream: alarm worker processes, one case per N (default 1)")
     p.add_argument("--partitions", type=int, default=16,
                    help="hazmon-jetstream: the partition count of the streams (default 16)")
-    p.add_argument("--spread-partitions", action=argparse.BooleanOptionalAction, default=True,
-                   help="hazmon-jetstream: with several workers, have the server unpin "
-                        "partitions of the busiest until the workers' shares are even (the "
-                        "server itself pins every partition to the first worker that pulls)")
+    p.add_argument("--spread-partitions", action=argparse.BooleanOptionalAction, default=False,
+                   help="hazmon-jetstream: with several workers, also have the server unpin "
+                        "partitions of the worker with the most sensors until the shares of "
+                        "sensors are even (the workers themselves even out partition counts)")
     p.add_argument("--storage-only", action=argparse.BooleanOptionalAction, default=False,
                    help="also run hazmon flat out held only to storing: the alarm service "
                         "may fall behind by more than the broker keeps for it")

@@ -12,13 +12,14 @@ services on it, as docs/scale-out.md runs them on one machine.
 - `HazmonJetStream`: `hazmon alarms --broker nats://... --worker-id wK` for K = 1..N
   and `hazmon ingest --broker nats://...`, on the benchmark's plant and InfluxDB.
   Partition ownership comes from the workers' logs ("took partition N", "lost
-  partition N"). The server pins every partition to the worker that pulls it first,
-  which is one worker for all of them when they start together; with `spread` the
-  benchmark then asks the server to unpin partitions of the busiest worker
+  partition N", "handed partition N over"). The workers spread the partitions
+  themselves (an even count each: docs/scale-out.md); the case is ready once no
+  worker owns more than its share. With `spread` the benchmark then also asks the
+  server to unpin partitions of the busiest worker by the plant's sensors
   (`$JS.API.CONSUMER.UNPIN`), one at a time, until no move of a partition would make
-  the workers' shares of the plant's sensors more even. The server gives an unpinned
-  partition to the next worker that pulls it; the worker takes it over as after a
-  failure (changelog replay, fence).
+  the workers' shares of the sensors more even; the worker that loses one that way
+  learns it at its next pull, and the next worker that pulls takes it over as after
+  a failure (changelog replay, fence).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ SPREAD_MAX_STEPS = 64
 SPREAD_WAIT_S = 15.0  # for the new owner of an unpinned partition
 
 _OWNERSHIP = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*worker (\S+) (took|lost) partition (\d+)"
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*worker (\S+) (took|lost|handed) "
+    r"partition (\d+)"
 )
 
 
@@ -391,7 +393,7 @@ class HazmonJetStream:
         influx_url: str,
         workers: int = 1,
         partitions: int = js.DEFAULT_PARTITIONS,
-        spread: bool = True,
+        spread: bool = False,
     ) -> None:
         self.registry = registry
         self.plant = plant
@@ -484,6 +486,9 @@ class HazmonJetStream:
         held = self.owners()
         if {p for ps in held.values() for p in ps} != set(range(self.partitions)):
             return False
+        share = -(-self.partitions // len(self.alarms))
+        if any(len(ps) > share for ps in held.values()):
+            return False  # the workers are still spreading the partitions
         return self.spread_done or self._spread_step(held)
 
     def _spread_step(self, held: dict[str, list[int]]) -> bool:

@@ -93,7 +93,7 @@ class Options:
     broker_queue: int | None = None  # max_queued_messages; None: the suite's 100,000
     alarm_workers: tuple[int, ...] = (1,)  # hazmon-jetstream: one case per count
     partitions: int = 16  # hazmon-jetstream: P of the streams
-    spread: bool = True  # hazmon-jetstream: even out the workers' partitions (jetstream.py)
+    spread: bool = False  # hazmon-jetstream: also even out the workers' sensors (jetstream.py)
     out: Path = Path("benchmark-results")
 
 

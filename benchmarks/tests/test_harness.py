@@ -212,6 +212,9 @@ def test_ownership_follows_the_last_taker_until_it_logs_the_loss() -> None:
     # w2 took partition 1 before w1 noticed; w1's loss does not take it from w2
     assert ownership({"w1": w1, "w2": w2}) == {"w1": [0], "w2": [1]}
     assert ownership({"w1": w1, "w2": ""}) == {"w1": [0], "w2": []}
+    handed = w1 + ("\n2026-12-06 06:51:55,100 INFO hazmon.alarms.workers: worker w1 handed "
+                   "partition 0 over at 12 (it owns 0, a fair share is 1)")
+    assert ownership({"w1": handed, "w2": w2}) == {"w1": [], "w2": [1]}
     (took,) = takeovers(w2, "w2")
     assert took[1:] == (1, 693.0)
     assert took[0] - takeovers(w1, "w1")[0][0] == pytest.approx(9.974, abs=1e-3)

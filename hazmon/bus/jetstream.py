@@ -50,6 +50,7 @@ from nats.aio.client import Client as Nats
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ObjectMeta, ObjectStoreConfig, StorageType
+from nats.js.errors import NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from hazmon.contract.errors import ConfigError, HazmonError, Problem
@@ -66,6 +67,8 @@ PIN_TIMEOUT_S = 5.0  # an owner that has not pulled for this long loses its part
 ALARM_ACK_WAIT_S = 3.0  # < PIN_TIMEOUT_S: a dead owner's messages are due before takeover
 INGEST_ACK_WAIT_S = 30.0
 PULL_EXPIRES_S = 1.0
+ASKED_GRACE_S = 2.0  # a request whose end has not come this long after its expiry is over
+AFTER_HEADER = "Nats-Expected-Last-Subject-Sequence"  # a changelog record's predecessor
 NS = 1_000_000_000
 UNSUBSCRIBE_S = 2.0
 REPLAY_TRIES = 10  # pulls of 2 s that bring nothing before a replay gives up
@@ -305,16 +308,25 @@ class Batch:
 
 
 class Puller:
-    """Pull requests on one durable consumer.
+    """Pull requests on one durable consumer, answered on one subscription.
 
-    `pull()` returns the messages of one request (up to `batch`, within `expires_s`),
-    each request on an inbox of its own that is dropped when it ends: what answers an
-    earlier request (a frozen process finds such messages in its socket when it wakes,
-    sent for a pin that has moved since) reaches nobody and is delivered again, to the
-    owner, once its acknowledgement wait is over. With `group`, requests carry the
-    priority group and the pin id last given: a status 423 means the pin moved to
-    another client (`lost` is set and the pin forgotten, so the next request competes
-    again)."""
+    Every request has a reply subject of its own under one inbox, and the inbox is
+    subscribed from the first pull until `stop()`: a message the server sent for a
+    request the caller stopped waiting for still comes, in stream order, with the next
+    `pull()`, instead of reaching nobody and being delivered again after its
+    acknowledgement wait, behind newer messages (the alarm core ignores a reading older
+    than the last one it evaluated of a sensor, so a crossing would raise nothing).
+
+    `pull(batch)` asks for more when fewer than half a batch are still asked for, then
+    returns as soon as it has messages: what came, and what is there at once, up to
+    `batch`. It does not wait for the batch to fill, so a message waits for the
+    processing of the one batch ahead of it, not for the request's expiry. With
+    `group`, requests carry the priority group and the pin id last given: a status 423
+    means the pin moved to another client (`lost` is set and the pin forgotten, so the
+    next request competes again). Messages the server sent before a pin moved still
+    come (a frozen process finds them in its socket when it wakes); they carry the old
+    pin, and what is done with them is fenced by the changelog (hazmon.alarms.workers).
+    """
 
     def __init__(self, nc: Nats, stream: str, consumer: str, *, group: str | None = None):
         self.nc = nc
@@ -322,12 +334,52 @@ class Puller:
         self.group = group
         self.pin: str | None = None
         self.lost = False
+        self._inbox = ""
+        self._sub: Any = None
+        self._queue: asyncio.Queue[Msg] = asyncio.Queue()
+        self._asked: dict[str, tuple[int, float]] = {}  # reply subject: (still due, until)
+        self._count = 0
 
     async def start(self) -> None:
-        return None
+        if self._sub is None:
+            self._inbox = self.nc.new_inbox()
+            self._sub = await self.nc.subscribe(f"{self._inbox}.*", cb=self._put)
 
     async def stop(self) -> None:
-        return None
+        """Unsubscribe: what comes after is delivered again once its acknowledgement
+        wait is over (bounded: a connection closing under a cancelled pull must not
+        hold it)."""
+        sub, self._sub = self._sub, None
+        self._asked.clear()
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(UNSUBSCRIBE_S):
+                    await sub.unsubscribe()
+
+    async def _put(self, msg: Msg) -> None:
+        self._queue.put_nowait(msg)
+
+    def _came(self) -> None:
+        """A message came: it counts against the oldest request still due (a message
+        says its stream subject, not the request it answers; the server serves a
+        consumer's requests in order). A status names its request (its subject)."""
+        for reply, (left, until) in self._asked.items():
+            if left > 1:
+                self._asked[reply] = (left - 1, until)
+            else:
+                del self._asked[reply]
+            return
+
+    def due(self) -> int:
+        """Messages asked for and not yet come (of requests that can still answer)."""
+        now = asyncio.get_running_loop().time()
+        for reply in [r for r, (_, until) in self._asked.items() if until < now]:
+            del self._asked[reply]  # its end never came (a reconnect): forgotten
+        return sum(left for left, _ in self._asked.values())
+
+    def idle(self) -> bool:
+        """Nothing asked for is still to come, and nothing came that was not taken."""
+        return self.due() == 0 and self._queue.empty()
 
     async def pull(
         self,
@@ -336,10 +388,24 @@ class Puller:
         *,
         no_wait: bool = False,
         last: Callable[[Msg], bool] | None = None,
+        ask: bool = True,
+        linger_s: float = 0.0,
     ) -> Batch:
         """`no_wait`: answer with what is there now (status 404 when nothing is);
-        `last`: return as soon as a message it is true of arrived."""
+        `last`: return as soon as a message it is true of arrived; not `ask`: only
+        what earlier requests bring (to finish them before letting the consumer go);
+        `linger_s`: after the first message, wait this long for the batch to fill (a
+        consumer with a cost per batch, such as a database write, takes fewer, fuller
+        batches: the messages of one request come in several socket reads)."""
+        await self.start()
         self.lost = False
+        newest = ""
+        if ask and (no_wait or self.due() + self._queue.qsize() < (batch + 1) // 2):
+            newest = await self._ask(batch, expires_s, no_wait)
+        got = await self._collect(batch, expires_s, newest, last, linger_s)
+        return Batch(got, self.pin if self.group is not None else None)
+
+    async def _ask(self, batch: int, expires_s: float, no_wait: bool) -> str:
         req: dict[str, Any] = {"batch": batch, "expires": int(expires_s * NS)}
         if no_wait:
             req["no_wait"] = True
@@ -347,41 +413,38 @@ class Puller:
             req["group"] = self.group
             if self.pin is not None:
                 req["id"] = self.pin
-        queue: asyncio.Queue[Msg] = asyncio.Queue()
-
-        async def put(msg: Msg) -> None:
-            queue.put_nowait(msg)
-
-        inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(inbox, cb=put)
-        try:
-            await self.nc.publish(self.subject, orjson.dumps(req), reply=inbox)
-            got = await self._collect(queue, batch, expires_s, last)
-        finally:
-            # bounded: a connection closing under a cancelled pull must not hold it
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(UNSUBSCRIBE_S):
-                    await sub.unsubscribe()
-        return Batch(got, self.pin if self.group is not None else None)
+        self._count += 1
+        reply = f"{self._inbox}.{self._count}"
+        if not no_wait:  # a no_wait request is over once answered: no end may come
+            until = asyncio.get_running_loop().time() + expires_s + ASKED_GRACE_S
+            self._asked[reply] = (batch, until)
+        await self.nc.publish(self.subject, orjson.dumps(req), reply=reply)
+        return reply
 
     async def _collect(
-        self, queue: asyncio.Queue[Msg], batch: int, expires_s: float,
-        last: Callable[[Msg], bool] | None,
+        self, batch: int, expires_s: float, newest: str,
+        last: Callable[[Msg], bool] | None, linger_s: float,
     ) -> list[Msg]:
         got: list[Msg] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + expires_s + 0.5
         while len(got) < batch:
+            if got and self._queue.empty():
+                if not linger_s:
+                    break  # what is there at once is taken
+                deadline = min(deadline, loop.time() + linger_s)
+                linger_s = 0.0  # from the first message on, once
             left = deadline - loop.time()
             if left <= 0:
                 break
             try:  # asyncio.timeout, not wait_for: on 3.11 wait_for may swallow a cancel
                 async with asyncio.timeout(left):
-                    msg = await queue.get()
+                    msg = await self._queue.get()
             except TimeoutError:
                 break
             status = _status(msg)
             if status is None:
+                self._came()
                 pin = msg.headers.get("Nats-Pin-Id") if msg.headers else None
                 if pin is not None:
                     self.pin = pin
@@ -391,9 +454,12 @@ class Puller:
                 continue
             if status == "100":  # idle heartbeat
                 continue
+            self._asked.pop(msg.subject, None)  # the request is over
             if status == "423":
                 self.pin, self.lost = None, True
-            break  # 404 no messages, 408 expired, 409 limits, 423 pin moved
+                break
+            if msg.subject == newest or not self._asked:
+                break  # 404 nothing there, 408 expired, 409 limits: of the last request
         return got
 
 
@@ -414,6 +480,12 @@ async def ack_all(messages: Sequence[Msg]) -> None:
 # -- the partition changelog --------------------------------------------------------------
 
 
+async def unpin(nc: Nats, partition: int) -> None:
+    """Let the server give the partition's consumer to another waiting worker now
+    (its owner has handed it over: docs/scale-out.md, "Spreading partitions")."""
+    await api(nc, f"CONSUMER.UNPIN.{IN_STREAM}.alarms-p{partition}", {"group": ALARMS_GROUP})
+
+
 async def snapshot_store(nc: Nats, plan: StreamPlan) -> ObjectStore:
     """The object store of the partitions' snapshots (made if missing)."""
     jsc = nc.jetstream()
@@ -428,6 +500,16 @@ async def snapshot_store(nc: Nats, plan: StreamPlan) -> ObjectStore:
             return await jsc.object_store(SNAP_BUCKET)
 
 
+async def existing_snapshot_store(nc: Nats) -> ObjectStore | None:
+    """The object store of the partitions' snapshots, None while there is none (an API
+    instance reads snapshots and never makes the store: the workers make it, with the
+    plan's replicas)."""
+    try:
+        return await nc.jetstream().object_store(SNAP_BUCKET)
+    except Exception:  # not found (nats-py raises its own types)
+        return None
+
+
 async def save_snapshot(store: ObjectStore, partition: int, data: bytes, covers: int) -> None:
     """A partition's database as it was after changelog record `covers`."""
     await store.put(f"p{partition}", data,
@@ -438,11 +520,21 @@ async def load_snapshot(store: ObjectStore, partition: int) -> tuple[bytes, int]
     """The newest snapshot of a partition and the record it covers, or None."""
     try:
         got = await store.get(f"p{partition}")
-    except Exception:  # none yet (nats-py raises ObjectNotFoundError and kin)
+    except (NotFoundError, ObjectNotFoundError):  # none yet
         return None
+    except Exception as exc:  # no answer: the caller must not go on without it
+        raise JetStreamError(f"snapshot of partition {partition}: {exc!r}") from exc
     if got.data is None or got.info.description is None:
         return None
     return bytes(got.data), int(got.info.description)
+
+
+async def trim(nc: Nats, partition: int, before: int) -> None:
+    """Drop the partition's changelog records older than sequence `before`, an older
+    snapshot's record: they are in every snapshot since (docs/scale-out.md, "What is
+    replicated"). The newest record always stays (the next append expects it)."""
+    await api(nc, f"STREAM.PURGE.{PARTS_STREAM}",
+              {"filter": part_subject(partition), "seq": before})
 
 
 async def last_seq(nc: Nats, partition: int) -> int:
@@ -461,7 +553,7 @@ async def last_seq(nc: Nats, partition: int) -> int:
 async def append(nc: Nats, partition: int, record: bytes, *, after: int) -> int:
     """Append one changelog record, only if the partition's newest is still `after`;
     the new record's sequence. Refused (another worker wrote since): Fenced."""
-    headers = {"Nats-Expected-Last-Subject-Sequence": str(after)}
+    headers = {AFTER_HEADER: str(after)}  # stored with the record: its predecessor
     try:
         reply = await nc.request(part_subject(partition), record, timeout=10.0, headers=headers)
     except NatsTimeout as exc:
@@ -524,6 +616,11 @@ async def replay(
                 seq = msg.metadata.sequence.stream
                 if seq > until:
                     return seen
+                prev = msg.headers.get(AFTER_HEADER) if msg.headers else None
+                if prev is not None and int(prev) != seen:
+                    raise JetStreamError(
+                        f"changelog of partition {partition}: record {seq} follows {prev}, "
+                        f"the replay is at {seen} (trimmed past the snapshot)")
                 done = apply(seq, msg.data)
                 if done is not None:
                     await done

@@ -7,10 +7,11 @@ message: ingest replicas share the durable consumer `ingest` (hazmon.bus.jetstre
     link.close()
 
 The pull loop runs on the event loop that called `connect`; each pulled batch (up to
-`batch` messages, in stream order) goes to `consumer(items)` in a worker thread, and
-the next pull waits for it: while the consumer works, the stream keeps the backlog on
-disk (no broker queue to overflow). What is not acknowledged within the consumer's
-acknowledgement wait is delivered again, to this replica or another.
+`batch` messages, in stream order, gathered for at most LINGER_S once the first came)
+goes to `consumer(items)` in a worker thread, and the next pull waits for it: while
+the consumer works, the stream keeps the backlog on disk (no broker queue to
+overflow). What is not acknowledged within the consumer's acknowledgement wait is
+delivered again, to this replica or another.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from hazmon.bus import jetstream as js
 from hazmon.bus.seam import Consumer, Inbound
 
 log = logging.getLogger(__name__)
+
+LINGER_S = 0.05  # a batch waits this long to fill: one store write per fuller batch
 
 
 class JetStreamLink:
@@ -87,7 +90,7 @@ class JetStreamLink:
         try:
             while not self._closing:
                 try:
-                    got = await puller.pull(self._batch)
+                    got = await puller.pull(self._batch, linger_s=LINGER_S)
                 except Exception as exc:  # disconnected: the client reconnects by itself
                     log.warning("%s: pull failed: %s", self.name, exc)
                     await asyncio.sleep(0.5)

@@ -6,7 +6,10 @@ partition's changelog."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import sqlite3
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -148,24 +151,44 @@ def expected_keys() -> set[str]:
             for cond in ("high", "high_high")}
 
 
-async def _journal(cluster: NatsCluster) -> list[dict[str, Any]]:
-    """Every changelog record of every partition, with its partition and sequence."""
+async def _journal(cluster: NatsCluster, snapshots: bool) -> list[dict[str, Any]]:
+    """Every partition's history, with its partition and sequence: with `snapshots`,
+    the journal of its newest snapshot as one record (sequence: the record it covers;
+    the changelog before it may be trimmed), then every changelog record after it;
+    else every changelog record there is."""
     nc = await js.connect(cluster.urls, name="test-reader", user="hazmon-alarms",
                           password=cluster.password("hazmon-alarms"))
     records: list[dict[str, Any]] = []
     try:
+        store = await js.existing_snapshot_store(nc)
         for p in range(PARTITIONS):
+            found = await js.load_snapshot(store, p) if store and snapshots else None
+            covers = 0
+            if found is not None:
+                data, covers = found
+                records.append({"events": _snapshot_journal(data), "partition": p,
+                                "seq": covers, "snapshot": True})
+
             def keep(seq: int, data: bytes, p: int = p) -> None:
                 records.append({**orjson.loads(data), "partition": p, "seq": seq})
 
-            await js.replay(nc, p, keep)
+            await js.replay(nc, p, keep, after=covers)
     finally:
         await nc.close()
     return records
 
 
-def journal(cluster: NatsCluster) -> list[dict[str, Any]]:
-    return asyncio.run(_journal(cluster))
+def _snapshot_journal(data: bytes) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "snapshot.db"
+        path.write_bytes(data)
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            return [{"key": key, "event": event} for key, event in
+                    conn.execute("SELECT key, event FROM journal ORDER BY seq")]
+
+
+def journal(cluster: NatsCluster, *, snapshots: bool = True) -> list[dict[str, Any]]:
+    return asyncio.run(_journal(cluster, snapshots))
 
 
 def raised(records: list[dict[str, Any]], event: str = "raised") -> Counter[str]:
@@ -208,7 +231,7 @@ def owned(child: Child) -> set[int]:
     held: set[int] = set()
     for line in child.output().splitlines():
         took = re.search(r"took partition (\d+)", line)
-        lost = re.search(r"lost partition (\d+)", line)
+        lost = re.search(r"(?:lost|handed) partition (\d+)", line)
         if took:
             held.add(int(took.group(1)))
         if lost:

@@ -13,6 +13,7 @@ to the partition's owner and is answered once committed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import re
 import threading
@@ -194,12 +195,12 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def worker(cluster: NatsCluster, tmp_path: Path, name: str) -> Child:
+def worker(cluster: NatsCluster, tmp_path: Path, name: str, *extra: str) -> Child:
     env = {"HAZMON_MQTT_USERNAME": "hazmon-alarms",
            "HAZMON_MQTT_PASSWORD": cluster.password("hazmon-alarms")}
     argv = hazmon("alarms", "--config", str(config(tmp_path)), "--broker", broker(cluster),
                   "--data", str(tmp_path / name), "--partitions", str(PARTITIONS),
-                  "--worker-id", name)
+                  "--worker-id", name, *extra)
     child = Child(argv, log=tmp_path / f"{name}.log", env=env, name=name).start()
     child.wait_output("pulling", timeout_s=60)
     return child
@@ -222,7 +223,7 @@ def held(child: Child) -> set[int]:
     for line in child.output().splitlines():
         if took := re.search(r"took partition (\d+)", line):
             partitions.add(int(took.group(1)))
-        if lost := re.search(r"lost partition (\d+)", line):
+        if lost := re.search(r"(?:lost|handed) partition (\d+)", line):
             partitions.discard(int(lost.group(1)))
     return partitions
 
@@ -337,6 +338,8 @@ def test_an_ack_through_an_api_that_owns_nothing_is_journalled_once_by_the_owner
         alarm = wait_for("raised alarm in the API", raised)
         alarm_id = alarm["alarm_id"]
         assert alarm["state"] == "unack" and alarm["acked_by"] is None
+        wait_for("partitions spread over the workers", lambda: all(
+            len(held(w)) == PARTITIONS // 2 for w in workers))
         live = Events(str(http.base_url), lambda event, data: event == "alarm"
                       and (data["alarm_id"], data["event"]) == (alarm_id, "acked"))
         assert live.ready.wait(10), "the live stream did not open"
@@ -481,3 +484,65 @@ def test_the_api_follows_on_when_the_server_of_its_consumer_dies(
     first.stop()
     assert "following again" in front.output()
     assert shown_s < 30.0
+
+
+async def _oldest_records(cluster: NatsCluster) -> list[dict[str, Any]]:
+    nc = await js.connect(cluster.urls, name="test-reader", user="hazmon-alarms",
+                          password=cluster.password("hazmon-alarms"))
+    try:
+        oldest = []
+        for p in range(PARTITIONS):
+            try:
+                doc = await js.api(nc, f"STREAM.MSG.GET.{js.PARTS_STREAM}",
+                                   {"next_by_subj": js.part_subject(p), "seq": 1})
+            except js.JetStreamError:  # no record yet
+                oldest.append({"takeover": None})
+                continue
+            oldest.append(orjson.loads(base64.b64decode(doc["message"]["data"])))
+        return oldest
+    finally:
+        await nc.close()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_an_api_started_after_the_changelogs_were_trimmed_shows_every_alarm(
+    cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """The worker snapshots every few records and trims each changelog behind its
+    snapshots; an API started afterwards builds its copies from the snapshots and the
+    records after them: every site's alarm is there, and the merged journal verifies."""
+    from hazmon.testing.servers import free_port
+
+    first = worker(cluster, tmp_path, "w1", "--snapshot-every", "3")
+    gateways = [Gateway(cluster, site) for site in SITES]
+    try:
+        wait_for("every changelog trimmed", lambda: all(
+            "takeover" not in r for r in asyncio.run(_oldest_records(cluster))), 60.0)
+        port = free_port()
+        front = api(cluster, tmp_path, port)
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30.0)
+        try:
+            def sites_alarmed() -> set[str]:
+                answer = http.get("/api/v1/alarms", params={"active": "true"})
+                assert answer.status_code == 200, answer.text
+                return {a["site"] for a in answer.json() if a["condition"] == "high_high"}
+
+            assert wait_for("every site's alarm in the API",
+                            lambda: sites_alarmed() == set(SITES))
+            exported = http.get("/api/v1/journal", params={"format": "jsonl"})
+            entries = [orjson.loads(line) for line in exported.text.splitlines() if line]
+            raised = {e["site"] for e in entries if e["event"] == "raised"
+                      and e["key"].endswith("/high_high")}
+            verified = http.get("/api/v1/journal/verify").json()
+        finally:
+            http.close()
+            front.stop()
+    finally:
+        for gateway in gateways:
+            gateway.close()
+        first.stop()
+    assert raised == set(SITES), "a raise journalled before the trim is missing"
+    assert verified["ok"], verified
+    assert "made again from the snapshots" not in front.output()

@@ -1,7 +1,8 @@
 """Alarm workers on a real three-node JetStream cluster (docs/scale-out.md): every
 crossing raises exactly one `raised` when the owning worker is killed mid-stream, when
-one nats-server of three is killed, and a frozen owner that wakes after a standby took
-its partitions over writes nothing more.
+one nats-server of three is killed, and while a worker that joins is handed its share
+of the partitions; a frozen owner that wakes after a standby took its partitions over
+writes nothing more.
 
 Gateways publish through NATS's MQTT listener as their own users; the workers are
 `hazmon alarms --broker nats://...` processes. What counts is the journal: every
@@ -10,12 +11,14 @@ partition's changelog read back from the cluster."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import signal
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from hazmon.bus import jetstream as js
@@ -27,6 +30,7 @@ from tests.alarms.cluster_plant import (
     cluster,
     expected_keys,
     journal,
+    owned,
     raised,
     wait_all_raised,
     wait_owned,
@@ -56,6 +60,9 @@ def test_kill_9_of_the_owner_loses_no_alarm(cluster: NatsCluster, tmp_path: Path
     assert takeover_s < 15.0
     from_snapshots = re.findall(r"took partition \d+ .*snapshot at (\d+)", second.output())
     assert any(int(at) > 0 for at in from_snapshots), "no takeover started from a snapshot"
+    first_kept = asyncio.run(_first_records(cluster))
+    assert any("takeover" not in r for r in first_kept.values()), (
+        f"no changelog trimmed behind its snapshots: {first_kept}")
     critical = {k for k in expected_keys() if k.endswith("/high_high")}
     assert {k: escalated[k] for k in critical if escalated[k] != 1} == {}, (
         "an escalation lost or repeated across the takeover")
@@ -80,18 +87,38 @@ def test_a_frozen_owner_that_wakes_writes_nothing(cluster: NatsCluster, tmp_path
     assert plant.unacked == 0, "readings the MQTT listener never acknowledged"
     got = wait_all_raised(cluster)
     time.sleep(2.0)  # what the woken worker would write, it has written by now
-    records = journal(cluster)
+    records = journal(cluster, snapshots=False)  # nothing is trimmed in this run
     first.stop()
     second.stop()
     assert "lost partition" in first.output()
     for p in range(PARTITIONS):
         fence = max(r["seq"] for r in records
                     if r["partition"] == p and r.get("takeover") == "w2")
+        # once awake, w1 may be handed partitions back (its share): its own takeover
+        back = min((r["seq"] for r in records if r["partition"] == p
+                    and r["seq"] > fence and r.get("takeover") == "w1"), default=None)
         late = [r["seq"] for r in records
-                if r["partition"] == p and r["seq"] > fence and r.get("by") == "w1"]
+                if r["partition"] == p and r["seq"] > fence and r.get("by") == "w1"
+                and (back is None or r["seq"] < back)]
         assert late == [], f"partition {p}: w1 wrote after w2 took it over"
     assert {k: n for k, n in got.items() if n != 1} == {}, "a crossing raised more than once"
     assert set(got) == expected_keys(), sorted(expected_keys() - set(got))
+
+
+async def _first_records(cluster: NatsCluster) -> dict[int, dict[str, object]]:
+    """The oldest changelog record each partition still has (the first one written was
+    the first owner's takeover record)."""
+    nc = await js.connect(cluster.urls, name="test-info", user="hazmon-alarms",
+                          password=cluster.password("hazmon-alarms"))
+    first: dict[int, dict[str, object]] = {}
+    try:
+        for p in range(PARTITIONS):
+            doc = await js.api(nc, f"STREAM.MSG.GET.{js.PARTS_STREAM}",
+                               {"next_by_subj": js.part_subject(p), "seq": 1})
+            first[p] = orjson.loads(base64.b64decode(doc["message"]["data"]))
+    finally:
+        await nc.close()
+    return first
 
 
 async def _stream_leader(cluster: NatsCluster) -> str:
@@ -120,5 +147,32 @@ def test_killing_a_server_of_three_loses_no_alarm(cluster: NatsCluster, tmp_path
     assert plant.unacked == 0, "readings the MQTT listener never acknowledged"
     got = wait_all_raised(cluster)
     first.stop()
+    assert {k: n for k, n in got.items() if n != 1} == {}, "a crossing raised more than once"
+    assert set(got) == expected_keys(), sorted(expected_keys() - set(got))
+
+
+def test_a_worker_that_joins_is_handed_its_share_and_no_alarm_is_lost(
+    cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """The first worker owns every partition; a second one joins while the gateways
+    publish and crossings come: the first hands half of them over, one at a time, and
+    every crossing still raises exactly once."""
+    first = worker(cluster, tmp_path, "w1")
+    plant = Plant(cluster, run_s=24.0)
+    plant.start()
+    wait_owned([first])
+    second = worker(cluster, tmp_path, "w2")
+    deadline = time.monotonic() + 30.0
+    while len(owned(second)) < PARTITIONS // 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    shares = (sorted(owned(first)), sorted(owned(second)))
+    plant.join()
+    assert plant.unacked == 0, "readings the MQTT listener never acknowledged"
+    got = wait_all_raised(cluster)
+    first.stop()
+    second.stop()
+    assert len(shares[0]) == len(shares[1]) == PARTITIONS // 2, shares
+    assert set(shares[0]) | set(shares[1]) == set(range(PARTITIONS)), shares
+    assert "handed partition" in first.output()
     assert {k: n for k, n in got.items() if n != 1} == {}, "a crossing raised more than once"
     assert set(got) == expected_keys(), sorted(expected_keys() - set(got))
