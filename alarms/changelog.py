@@ -11,7 +11,8 @@ it never reads the previous owner's disk.
 
 A record is the arguments of one `AlarmDb.commit`, as JSON:
 `{"v": 1, "by": "<worker>", "head": [seq, hash], "events": [...], "dirty": {...},
-"outbox_add": [...], "outbox_done": [...], "now_ms": N}`; the record a new owner writes
+"outbox_add": [...], "outbox_done": [...], "now_ms": N}`, and `"request": "<id>"` when
+it commits an operator request from an API instance (`REQUEST`); the record a new owner writes
 to fence its predecessor out carries `"takeover": "<worker>"` and nothing to apply.
 `head` is the partition's journal head (hash chain, alarms/journal/chain.py) once the
 record is committed: the replicated stream holds the chain's anchor after every
@@ -22,6 +23,7 @@ changelog altered after the fact stops every replay: takeover and API copies ali
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,11 @@ VERSION = 1
 
 Writer = Callable[[bytes], None]  # appends one record or raises (Fenced: not the owner)
 
+# The operator request (hazmon.alarms.remote's request id) whose commit is being
+# written: its record names it, so that a new owner answers a retry of a request its
+# predecessor committed without acting twice.
+REQUEST: ContextVar[str | None] = ContextVar("hazmon_changelog_request", default=None)
+
 
 def encode(
     events: Sequence[Event],
@@ -48,11 +55,13 @@ def encode(
     now_ms: int = 0,
     by: str = "",
     head: Head | None = None,
+    request: str | None = None,
 ) -> bytes:
     return orjson.dumps(
         {
             "v": VERSION,
             "by": by,
+            **({"request": request} if request is not None else {}),
             "head": [head.seq, head.hash] if head is not None else None,
             "events": [asdict(e) for e in events],
             "dirty": {
@@ -77,6 +86,14 @@ def next_head(head: Head, events: Sequence[Event]) -> Head:
         seq += 1
         prev = chain.entry_hash(prev, chain.entry_of(event, seq))
     return Head(seq, prev)
+
+
+def request_of(data: bytes) -> str | None:
+    """The operator request a record committed, if it names one."""
+    if b'"request"' not in data:
+        return None
+    request = orjson.loads(data).get("request")
+    return str(request) if request is not None else None
 
 
 def takeover(worker: str, now_ms: int) -> bytes:
@@ -138,7 +155,8 @@ class ReplicatedDb(AlarmDb):
     ) -> Head:
         self.writer(
             encode(events, dirty, outbox_add=outbox_add, outbox_done=outbox_done,
-                   now_ms=now_ms, by=self.by, head=next_head(self.head, events))
+                   now_ms=now_ms, by=self.by, head=next_head(self.head, events),
+                   request=REQUEST.get())
         )
         return super().commit(
             events, dirty, outbox_add=outbox_add, outbox_done=outbox_done, now_ms=now_ms

@@ -72,7 +72,8 @@ from hazmon.alarms import state_db as db
 from hazmon.alarms.core.inputs import BypassPermit, OperatorInput, OutOfService, ReturnToService
 from hazmon.alarms.desk import Desk
 from hazmon.alarms.journal import chain as journal
-from hazmon.alarms.journal.export import export
+from hazmon.alarms.journal.chain import ALL_COLUMNS
+from hazmon.alarms.journal.export import CHAIN, export
 from hazmon.alarms.kpi import kpi
 from hazmon.alarms.sqlite_desk import AlarmDesk, verify_journal
 from hazmon.alarms.workers import partition_registry
@@ -675,8 +676,9 @@ class ClusterDesk:
     ) -> Iterator[str]:
         """Every partition's chain (of the site's partition, with `site`), merged by
         time; each chain's entries stay in their order."""
-        paths = [c.db.path for c in self._copies_for(site)]
-        return export(_merged_rows(paths, from_ms=from_ms, to_ms=to_ms, site=site), fmt)
+        copies = {f"p{c.partition}": c.db.path for c in self._copies_for(site)}
+        return export(_merged_rows(copies, from_ms=from_ms, to_ms=to_ms, site=site), fmt,
+                      (CHAIN, *ALL_COLUMNS))
 
     def journal_verify(self) -> dict[str, Any]:
         """Every partition's chain checked: ok when all are; `first_bad` and `reason`
@@ -747,14 +749,16 @@ def _offer(queue: asyncio.Queue[dict[str, Any]], item: dict[str, Any]) -> None:
 
 
 def _merged_rows(
-    paths: list[Path], *, from_ms: int | None, to_ms: int | None, site: str | None
+    paths: dict[str, Path], *, from_ms: int | None, to_ms: int | None, site: str | None
 ) -> Iterator[dict[str, Any]]:
-    conns = [db.connect(path, readonly=True) for path in paths]
+    """The chains' entries merged by time, each naming its chain (CHAIN)."""
+    conns = {name: db.connect(path, readonly=True) for name, path in paths.items()}
     try:
-        chains = [journal.rows(conn, from_ms=from_ms, to_ms=to_ms, site=site) for conn in conns]
+        chains = [({**row, CHAIN: name} for row in journal.rows(
+            conn, from_ms=from_ms, to_ms=to_ms, site=site)) for name, conn in conns.items()]
         yield from heapq.merge(*chains, key=_ts)
     finally:
-        for conn in conns:
+        for conn in conns.values():
             conn.close()
 
 

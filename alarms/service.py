@@ -129,8 +129,10 @@ class AlarmService:
         link: Link | None = None,
         database: AlarmDb | None = None,
         anchored: bool = True,
+        component: str = "alarms",
     ) -> None:
         self.broker = broker
+        self.component = component  # its faults' and system alarms' name: `_system/<it>/...`
         self._given_link = link
         self.settings = settings
         self.store = store
@@ -309,7 +311,7 @@ class AlarmService:
     async def _guarded(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
         """Run a background job; a failure is a fault of `alarms/<name>` (logged at a
         bounded rate, raised as a system alarm), never the end of the service."""
-        source = f"alarms/{name}"
+        source = f"{self.component}/{name}"
         try:
             await job()
         except asyncio.CancelledError:
@@ -397,12 +399,12 @@ class AlarmService:
         self._retry = [*self._waiting, *items]
         self._waiting.clear()
         self._evaluation_failing = True
-        self.faults.failed("alarms/evaluation", exc)
+        self.faults.failed(f"{self.component}/evaluation", exc)
 
     def _commit_works(self) -> None:
         if self._evaluation_failing:
             self._evaluation_failing = False
-            self.faults.ok("alarms/evaluation")
+            self.faults.ok(f"{self.component}/evaluation")
 
     def _emit(self, out: Output) -> None:
         if not out:
@@ -508,11 +510,11 @@ class AlarmService:
             self._link.publish(topic, payload, retain=retain)
         except (HazmonError, OSError, ValueError, RuntimeError) as exc:
             self._publish_failing = True
-            self.faults.failed("alarms/publish", exc)
+            self.faults.failed(f"{self.component}/publish", exc)
         else:
             if self._publish_failing:  # only then: this is on the path of every event
                 self._publish_failing = False
-                self.faults.ok("alarms/publish")
+                self.faults.ok(f"{self.component}/publish")
 
     def _publish_grades(self) -> None:
         now_ms = self._now()
@@ -543,11 +545,11 @@ class AlarmService:
                     if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable):
                         log.error("store refused alarm points: %s", exc)  # for good
                         continue
-                    self.faults.failed("alarms/store", exc)
+                    self.faults.failed(f"{self.component}/store", exc)
                     self._to_store.extendleft(reversed(batch))
                     await asyncio.sleep(self.timing.store_retry_s)
                 else:
-                    self.faults.ok("alarms/store")
+                    self.faults.ok(f"{self.component}/store")
 
     async def _anchor(self) -> None:
         """Every `anchor_s`: the head to MQTT and the store, then to the anchor file."""
@@ -592,9 +594,9 @@ class AlarmService:
                 partial(self.desk.record_outcome, request, ok=ok, detail=detail, final=final)
             )
         except Exception as exc:  # reported; the outbox keeps the request
-            self.faults.failed("alarms/notify-journal", exc)
+            self.faults.failed(f"{self.component}/notify-journal", exc)
             return
-        self.faults.ok("alarms/notify-journal")
+        self.faults.ok(f"{self.component}/notify-journal")
         self._emitted(out)
 
     async def _sweep(self) -> None:

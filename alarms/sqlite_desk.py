@@ -315,7 +315,18 @@ class AlarmDesk:
         if isinstance(inp, BypassPermit):
             return self._grant(inp)
         self._act(lambda now_ms: self.engine.act(inp, now_ms=now_ms))
+        return self.answer_to(inp)
+
+    def answer_to(self, inp: OperatorInput) -> dict[str, Any]:
+        """What `act(inp)` answers, as things are now: for an input committed earlier
+        (a retry of a request that a previous owner of the partition committed), its
+        answer again, without acting twice."""
         match inp:
+            case BypassPermit():
+                with self.lock:
+                    permit = self.engine.plant.sensors[f"{inp.site}/{inp.sensor}"].permit
+                return {"site": inp.site, "sensor": inp.sensor,
+                        **(asdict(permit) if permit is not None else {})}
             case OutOfService():
                 return {"site": inp.site, "sensor": inp.sensor, "until_ms": inp.until_ms,
                         "reason": inp.reason, "user": inp.user}

@@ -26,8 +26,11 @@ What runs where (one event loop; evaluation in worker threads):
   hazmon.alarms.cluster_desk; the wire form is hazmon.alarms.remote). Each runs on
   the partition's desk in a worker thread and is answered once committed to the
   changelog; one that finds the partition lost is answered NotOwner, nothing done; a
-  retry (the same request id) gets the first answer again. The subscription ends
-  with the partition, once what it had received is answered.
+  retry (the same request id) gets the first answer again. The record of an action's
+  commit names its request, so a successor that replayed it answers a retry too (as
+  things are then), nothing done twice: the owner may commit and die before it
+  answers. The subscription ends with the partition, once what it had received is
+  answered.
 - spreading (`_presence`, `_balancing`): every worker says each second on
   `hz.workers` who it is and what it owns. One that owns more than an even share of
   the partitions over the live workers hands one over (`_hand_over`: it stops asking,
@@ -289,6 +292,8 @@ class Owned:
     snapshot_at: int = 0  # the record the newest snapshot known here covers
     actions: Subscription | None = None  # operator actions from the API instances
     answered: OrderedDict[str, bytes] = field(default_factory=OrderedDict)  # by request id
+    # requests committed by earlier owners (from the records replayed), with the record
+    committed: OrderedDict[str, int] = field(default_factory=OrderedDict)
 
 
 class AlarmWorkers:
@@ -543,9 +548,18 @@ class AlarmWorkers:
             data, covers = snapshot
             await asyncio.to_thread((folder / DB_FILE).write_bytes, data)
         db = changelog.ReplicatedDb(folder, lambda record: None, by=self.worker_id)
+        committed: OrderedDict[str, int] = OrderedDict()
+
+        def apply(seq: int, data: bytes) -> None:
+            changelog.apply(db, data)
+            request = changelog.request_of(data)
+            if request is not None:
+                committed[request] = seq
+                while len(committed) > ANSWERS_KEPT:
+                    committed.popitem(last=False)
+
         try:
-            last = await js.replay(nc, p, lambda _seq, data: changelog.apply(db, data),
-                                   after=covers)
+            last = await js.replay(nc, p, apply, after=covers)
             replayed = last - covers
             last = await js.append(nc, p, changelog.takeover(self.worker_id,
                                                            int(time.time() * 1000)), after=last)
@@ -582,12 +596,12 @@ class AlarmWorkers:
             registry=partition_registry(self.registry, p, self.plan.partitions),
             broker=None, link=link, database=db, anchored=False, settings=self.settings,
             store=self.store, data_dir=folder, client_id=f"{self.worker_id}-p{p}",
-            clock=clock, **self.service_options,
+            clock=clock, component=f"alarms-p{p}", **self.service_options,
         )
         ready = asyncio.Event()
         task = asyncio.create_task(service.run(ready=ready), name=f"alarms-p{p}-service")
         owned = Owned(pin=pin, link=link, service=service, task=task, last_seq=last,
-                      clock=clock, snapshot_at=covers)
+                      clock=clock, snapshot_at=covers, committed=committed)
         owned_ref.append(owned)
         self.owned[p] = owned
         link.ready()
@@ -622,7 +636,7 @@ class AlarmWorkers:
         rid = msg.headers.get(remote.REQUEST_ID) if msg.headers else None
         reply = owned.answered.get(rid) if rid else None
         if reply is None:
-            reply, final = await self._act(owned, msg.data)
+            reply, final = await act_on(owned, msg.data, rid)
             if rid and final:
                 owned.answered[rid] = reply
                 while len(owned.answered) > ANSWERS_KEPT:
@@ -630,23 +644,6 @@ class AlarmWorkers:
         if msg.reply:
             with contextlib.suppress(Exception):  # the asker is gone; it asks again
                 await msg.respond(reply)
-
-    async def _act(self, owned: Owned, data: bytes) -> tuple[bytes, bool]:
-        """The answer to one action, and whether it is final (a retry gets it too)."""
-        if owned.lost:
-            return remote.NOT_OWNER, False
-        try:
-            inp = remote.decode_input(data)
-            answer = await asyncio.to_thread(owned.service.desk.act, inp)
-        except js.Fenced:  # lost meanwhile: nothing was committed
-            return remote.NOT_OWNER, False
-        except AlarmError as exc:  # refused: nothing changed
-            return remote.refused(exc), True
-        except Exception as exc:  # not committed (the changelog did not answer...)
-            log.warning("partition %d: an operator action failed: %s",
-                        owned.link.partition, exc)
-            return remote.failed(str(exc)), False
-        return remote.done(answer, owned.last_seq), True
 
     @staticmethod
     async def _stop_answering(owned: Owned) -> None:
@@ -673,3 +670,31 @@ class AlarmWorkers:
         owned.task.cancel()
         with contextlib.suppress(BaseException):
             await owned.task
+
+
+async def act_on(owned: Owned, data: bytes, request: str | None) -> tuple[bytes, bool]:
+    """The answer to one operator action on a partition this worker owns, and whether it
+    is final (a retry gets it too). Its commit names the request (changelog.REQUEST); a
+    request an earlier owner committed (a retry after a takeover) is answered as things
+    are now, nothing done again."""
+    if owned.lost:
+        return remote.NOT_OWNER, False
+    try:
+        inp = remote.decode_input(data)
+        desk = owned.service.desk
+        seq = owned.committed.get(request) if request else None
+        if seq is not None:
+            return remote.done(await asyncio.to_thread(desk.answer_to, inp), seq), True
+        token = changelog.REQUEST.set(request)
+        try:  # the worker thread runs in a copy of this context
+            answer = await asyncio.to_thread(desk.act, inp)
+        finally:
+            changelog.REQUEST.reset(token)
+    except js.Fenced:  # lost meanwhile: nothing was committed
+        return remote.NOT_OWNER, False
+    except AlarmError as exc:  # refused: nothing changed
+        return remote.refused(exc), True
+    except Exception as exc:  # not committed (the changelog did not answer...)
+        log.warning("partition %d: an operator action failed: %s", owned.link.partition, exc)
+        return remote.failed(str(exc)), False
+    return remote.done(answer, owned.last_seq), True

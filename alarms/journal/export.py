@@ -12,13 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from hazmon.alarms.journal.chain import ALL_COLUMNS, Anchors, Verification, verify
 
 FORMULA_STARTS = ("=", "+", "-", "@")
 CHUNK_ROWS = 500
+CHAIN = "chain"  # a cluster's export: the partition chain of an entry ("p3")
 
 
 def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -32,10 +33,11 @@ def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield chunk
 
 
-def jsonl(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+def jsonl(rows: Iterable[dict[str, Any]], columns: Sequence[str] = ALL_COLUMNS
+          ) -> Iterator[str]:
     for chunk in _chunks(rows):
         yield "".join(
-            json.dumps({c: row[c] for c in ALL_COLUMNS}, ensure_ascii=False, default=_odd)
+            json.dumps({c: row[c] for c in columns}, ensure_ascii=False, default=_odd)
             + "\n"
             for row in chunk
         )
@@ -58,27 +60,48 @@ def csv_cell(value: Any) -> Any:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def csv_text(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+def csv_text(rows: Iterable[dict[str, Any]], columns: Sequence[str] = ALL_COLUMNS
+             ) -> Iterator[str]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(ALL_COLUMNS)
+    writer.writerow(columns)
     yield out.getvalue()
     for chunk in _chunks(rows):
         out.seek(0)
         out.truncate()
-        writer.writerows([[csv_cell(row[c]) for c in ALL_COLUMNS] for row in chunk])
+        writer.writerows([[csv_cell(row[c]) for c in columns] for row in chunk])
         yield out.getvalue()
 
 
-def export(rows: Iterable[dict[str, Any]], fmt: str) -> Iterator[str]:
+def export(rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str] = ALL_COLUMNS
+           ) -> Iterator[str]:
+    """`columns`: a cluster's export puts CHAIN first (the partition's chain of each
+    entry)."""
     if fmt == "jsonl":
-        return jsonl(rows)
+        return jsonl(rows, columns)
     if fmt == "csv":
-        return csv_text(rows)
+        return csv_text(rows, columns)
     raise ValueError(f"format csv or jsonl, not {fmt!r}")
 
 
 def verify_jsonl(lines: Iterable[str], anchors: Anchors = None) -> Verification:
     """Re-check a complete JSON lines export (from the first entry on) against the
-    anchors given (each one must be reached)."""
-    return verify((json.loads(line) for line in lines if line.strip()), anchors)
+    anchors given (each one must be reached). A cluster's export (entries naming their
+    CHAIN) is checked chain by chain, each from its first entry (the anchors, if
+    given, are of a single chain): the first chain that fails answers, its name in
+    the reason; else every chain's entries are counted."""
+    entries = [json.loads(line) for line in lines if line.strip()]
+    chains: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        chains.setdefault(str(entry.get(CHAIN, "")), []).append(entry)
+    if len(chains) <= 1:
+        return verify(entries, anchors)
+    found: Verification | None = None
+    for name, chain in chains.items():
+        found = verify(chain, anchors)
+        if not found.ok:
+            found.reason = f"chain {name}: {found.reason}"
+            return found
+    assert found is not None
+    found.entries = len(entries)
+    return found

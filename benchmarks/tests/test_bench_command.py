@@ -33,3 +33,11 @@ def test_bench_passes_its_options_on_as_the_script_reads_them(
     assert defaults.seconds == parse_args([]).seconds
     assert (chosen.per_message, chosen.systems, chosen.storage_only, str(chosen.out)) == (
         (50,), ("hazmon",), True, "/tmp/x")
+    assert (defaults.alarm_workers, defaults.partitions) == (
+        parse_args([]).alarm_workers, parse_args([]).partitions)
+    assert runner.invoke(app, ["bench", "--systems", "hazmon-jetstream", "--alarm-workers", "1",
+                               "--alarm-workers", "3", "--partitions", "8"]).exit_code == 0
+    jetstream = parse_args(seen[-1])
+    assert (jetstream.systems, jetstream.alarm_workers, jetstream.partitions) == (
+        ("hazmon-jetstream",), (1, 3), 8)
+    assert runner.invoke(app, ["bench", "--systems", "kafka"]).exit_code != 0

@@ -2,6 +2,7 @@
 
     hazmon bench                       # the full run of docs/benchmarks.md (~25 min)
     hazmon bench --seconds 20 --burst 20 --systems hazmon
+    hazmon bench --systems hazmon --systems hazmon-jetstream --alarm-workers 1 --alarm-workers 2
 
 The options are the script's, passed on to it. It needs a checkout of the repository
 (the benchmark is not part of the installed package), the Debian Mosquitto and InfluxDB
@@ -18,6 +19,7 @@ import typer
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "e2e_bench.py"
 SYSTEMS = ("hazmon", "node-red")
+JETSTREAM = "hazmon-jetstream"  # hazmon on an embedded nats-server (docs/benchmarks.md)
 
 
 def bench(
@@ -36,8 +38,14 @@ def bench(
         [50, 1], "--per-message", help="readings per message; repeat for each case"
     ),
     systems: list[str] = typer.Option(
-        list(SYSTEMS), "--systems", help="hazmon, node-red; repeat for each"
+        list(SYSTEMS), "--systems",
+        help="hazmon, node-red, hazmon-jetstream; repeat for each",
     ),
+    alarm_workers: list[int] = typer.Option(
+        [1], "--alarm-workers", help="hazmon-jetstream: alarm workers; repeat for each case"
+    ),
+    partitions: int = typer.Option(16, "--partitions", min=1,
+                                   help="hazmon-jetstream: the streams' partition count"),
     storage_only: bool = typer.Option(
         False, "--storage-only",
         help="also run hazmon flat out held only to storing (the alarm service may fall "
@@ -57,9 +65,9 @@ def bench(
     if not SCRIPT.exists():
         typer.echo(f"{SCRIPT} not found: `hazmon bench` runs from a checkout of hazmon", err=True)
         raise typer.Exit(2)
-    unknown = sorted(set(systems) - set(SYSTEMS))
+    unknown = sorted(set(systems) - {*SYSTEMS, JETSTREAM})
     if unknown:
-        raise typer.BadParameter(f"hazmon or node-red, not {', '.join(unknown)}",
+        raise typer.BadParameter(f"hazmon, node-red or {JETSTREAM}, not {', '.join(unknown)}",
                                  param_hint="--systems")
     argv = [
         "--seconds", str(seconds), "--burst", str(burst), "--burst-warmup", str(burst_warmup),
@@ -67,6 +75,7 @@ def bench(
         "--publishers", str(publishers), "--crossing-every", str(crossing_every),
         "--per-message", *map(str, per_message), "--systems", *systems,
         "--storage-only" if storage_only else "--no-storage-only",
+        "--alarm-workers", *map(str, alarm_workers), "--partitions", str(partitions),
     ]
     if broker_queue is not None:
         argv += ["--broker-queue", str(broker_queue)]

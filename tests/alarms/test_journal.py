@@ -236,3 +236,30 @@ def test_a_jsonl_export_with_a_broken_seq_is_reported() -> None:
     assert verify_jsonl([json.dumps(good)]).ok
     assert verify_jsonl([json.dumps({**good, "seq": "1"})]).first_bad == 1
     assert verify_jsonl([json.dumps(good), json.dumps(good)]).first_bad == 2
+
+
+def test_a_cluster_export_is_verified_chain_by_chain(tmp_path: Path) -> None:
+    """A cluster's export interleaves the partitions' chains by time, each entry naming
+    its chain: each chain verifies from its own first entry, and a forged entry is
+    reported with its chain's name."""
+    from hazmon.alarms.journal.export import CHAIN, export
+
+    a, b = rows(build(tmp_path / "a", 6)), rows(build(tmp_path / "b", 4))
+    merged = sorted([{**r, CHAIN: "p0"} for r in a] + [{**r, CHAIN: "p1"} for r in b],
+                    key=lambda r: (r["ts_ms"], r[CHAIN]))
+    lines = "".join(export(merged, "jsonl", (CHAIN, *ALL_COLUMNS))).splitlines()
+    assert list(json.loads(lines[0])) == [CHAIN, *ALL_COLUMNS]
+    assert {json.loads(line)[CHAIN] for line in lines} == {"p0", "p1"}
+    found = verify_jsonl(lines)
+    assert found.ok and found.entries == 10
+    at = next(i for i, line in enumerate(lines) if json.loads(line)[CHAIN] == "p1"
+              and json.loads(line)["seq"] == 3)
+    forged = json.loads(lines[at])
+    forged["note"] = "rewritten"
+    lines[at] = json.dumps(forged)
+    found = verify_jsonl(lines)
+    assert (found.ok, found.first_bad) == (False, 3)
+    assert found.reason is not None and found.reason.startswith("chain p1: ")
+    header = next(csv.reader(io.StringIO("".join(export(merged, "csv",
+                                                         (CHAIN, *ALL_COLUMNS))))))
+    assert header == [CHAIN, *ALL_COLUMNS]

@@ -158,7 +158,7 @@ def test_a_worker_that_joins_is_handed_its_share_and_no_alarm_is_lost(
     publish and crossings come: the first hands half of them over, one at a time, and
     every crossing still raises exactly once."""
     first = worker(cluster, tmp_path, "w1")
-    plant = Plant(cluster, run_s=24.0)
+    plant = Plant(cluster, run_s=20.0)
     plant.start()
     wait_owned([first])
     second = worker(cluster, tmp_path, "w2")
