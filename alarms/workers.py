@@ -56,7 +56,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,8 @@ log = logging.getLogger(__name__)
 
 PULL_BATCH = 500
 LINGER_S = 0.01  # a batch waits this long to fill (each batch is one commit at most)
+KEEP_PIN_S = 1.0  # while a partition's loop is busy, a request this often keeps its pin
+KEEP_PIN_MAX_S = 30.0  # ... for at most this long: a loop stuck longer lets the pin go
 SNAPSHOT_EVERY = 1000  # records: a takeover replays about this many at most
 SNAPSHOT_CHECK_S = 2.0
 DRAIN_S = 5.0  # at stop: what is sent (acknowledgements, events) gets out within this
@@ -220,6 +222,29 @@ def _copy_database(owned: Owned) -> tuple[bytes, int]:
             data = copy.read_bytes()
         owned.since_snapshot = 0
     return data, covers
+
+
+@contextlib.asynccontextmanager
+async def _pin_kept(puller: js.Puller) -> AsyncIterator[None]:
+    """While the block runs (evaluation of a batch, a takeover), a request every
+    KEEP_PIN_S tells the server the partition's owner is alive: on a saturated machine
+    a batch or a replay can outlast the pin timeout, and a pin lost sends what the owner
+    had in hand to the next owner (here, the same worker again) behind newer messages.
+    Only for KEEP_PIN_MAX_S: a block stuck longer (a bug, a lock never freed) lets the
+    pin go, so that another worker evaluates the partition."""
+    async def keep() -> None:
+        for _ in range(int(KEEP_PIN_MAX_S / KEEP_PIN_S)):
+            await asyncio.sleep(KEEP_PIN_S)
+            with contextlib.suppress(Exception):  # disconnected: the next one tries again
+                await puller.keep_pin()
+
+    task = asyncio.create_task(keep(), name="keep-pin")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
@@ -528,10 +553,12 @@ class AlarmWorkers:
             if owned is None:
                 if batch.pin is None:  # messages of a request from before a pin moved
                     continue  # not acknowledged: the owner gets them again
-                owned = await self._take(nc, p, batch.pin, batch.messages)
+                async with _pin_kept(puller):
+                    owned = await self._take(nc, p, batch.pin, batch.messages)
                 if owned is None:
                     continue  # another worker wrote it meanwhile, or no answer: not now
-            await self._deliver(owned, batch.messages)
+            async with _pin_kept(puller):
+                await self._deliver(owned, batch.messages)
 
     async def _take(self, nc: Nats, p: int, pin: str, first: list[Msg]) -> Owned | None:
         """Build the partition's state from its changelog and fence the old owner out."""
@@ -549,9 +576,11 @@ class AlarmWorkers:
             await asyncio.to_thread((folder / DB_FILE).write_bytes, data)
         db = changelog.ReplicatedDb(folder, lambda record: None, by=self.worker_id)
         committed: OrderedDict[str, int] = OrderedDict()
+        applied = [0]
 
         def apply(seq: int, data: bytes) -> None:
             changelog.apply(db, data)
+            applied[0] += 1
             request = changelog.request_of(data)
             if request is not None:
                 committed[request] = seq
@@ -560,7 +589,7 @@ class AlarmWorkers:
 
         try:
             last = await js.replay(nc, p, apply, after=covers)
-            replayed = last - covers
+            replayed = applied[0]
             last = await js.append(nc, p, changelog.takeover(self.worker_id,
                                                            int(time.time() * 1000)), after=last)
         except js.Fenced:

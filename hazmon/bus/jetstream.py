@@ -405,6 +405,14 @@ class Puller:
         got = await self._collect(batch, expires_s, newest, last, linger_s)
         return Batch(got, self.pin if self.group is not None else None)
 
+    async def keep_pin(self) -> None:
+        """A request for one message, carrying the pin: while a partition's loop is busy
+        (a long batch, a takeover's replay), this tells the server its owner is alive
+        (it moves the pin after PIN_TIMEOUT_S without a request). What it brings waits
+        for the next `pull()`, in order."""
+        await self.start()
+        await self._ask(1, PULL_EXPIRES_S, False)
+
     async def _ask(self, batch: int, expires_s: float, no_wait: bool) -> str:
         req: dict[str, Any] = {"batch": batch, "expires": int(expires_s * NS)}
         if no_wait:
