@@ -41,7 +41,7 @@ def watch(demo: Hazmon) -> set[str]:
     seen: set[str] = set()
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline and len(seen) < 4:
-        time.sleep(5)
+        time.sleep(2)
         sites = demo.get("/api/v1/sites", TOKEN)
         if all(has_readings(demo, site) for site in baseline):
             seen.add("readings")
