@@ -270,8 +270,12 @@ class StreamClock:
         self.ms = ms
 
     def advance(self, messages: Sequence[Msg]) -> None:
+        """To the newest storage time among `messages`. Not the last one's: a message
+        delivered again (held past its acknowledgement wait) comes after newer ones, and
+        a clock left behind caps the newer readings' times at it (a crossing's alarm
+        then carries another reading's time)."""
         if messages:
-            stored = messages[-1].metadata.timestamp  # stream order: the newest is last
+            stored = max(m.metadata.timestamp for m in messages)
             self.ms = max(self.ms, int(stored.timestamp() * 1000))
 
     def __call__(self) -> int:

@@ -1,7 +1,7 @@
 """How alarm workers share the partitions (hazmon.alarms.workers.Peers, docs/scale-out.md
 "Spreading partitions"): a fair share is an even split over the workers heard from
 lately, a worker gone quiet stops counting, and a partition owned by a live worker is
-known as owned."""
+known as owned. And a partition's clock (StreamClock) goes by the newest message."""
 
 from __future__ import annotations
 
@@ -41,3 +41,25 @@ def test_the_newest_word_of_a_worker_counts() -> None:
     peers.heard("w2", [0], now=1.0)
     assert peers.owned_elsewhere(0, now=1.5)
     assert not peers.owned_elsewhere(2, now=1.5)
+
+
+def test_a_partitions_clock_goes_by_the_newest_message_not_the_last() -> None:
+    """A message delivered again comes after newer ones: the clock must not stay at the
+    batch's last message, or the newer readings' times are capped at it."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from hazmon.alarms.workers import StreamClock
+
+    def stored(ms: int) -> Any:
+        at = datetime.fromtimestamp(ms / 1000, UTC)
+        return SimpleNamespace(metadata=SimpleNamespace(timestamp=at))
+
+    clock = StreamClock(1_000)
+    clock.advance(cast(Any, [stored(5_000), stored(9_000), stored(2_000)]))  # 2_000: again
+    assert clock() == 9_000
+    clock.advance(cast(Any, [stored(3_000)]))
+    assert clock() == 9_000  # never back
+    clock.advance([])
+    assert clock() == 9_000
