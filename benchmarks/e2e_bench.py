@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    help="hazmon-jetstream: with several workers, also have the server unpin "
                         "partitions of the worker with the most sensors until the shares of "
                         "sensors are even (the workers themselves even out partition counts)")
+    p.add_argument("--keep-stores", action=argparse.BooleanOptionalAction, default=False,
+                   help="hazmon-jetstream: keep each case's nats-server store (the streams, "
+                        "the changelogs) for benchmarks/journal_count.py")
     p.add_argument("--storage-only", action=argparse.BooleanOptionalAction, default=False,
                    help="also run hazmon flat out held only to storing: the alarm service "
                         "may fall behind by more than the broker keeps for it")
@@ -79,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         per_message=tuple(a.per_message), systems=tuple(a.systems), burst=a.burst > 0,
         storage_only=a.storage_only, profile_dir=a.profile, broker_queue=a.broker_queue,
         alarm_workers=tuple(a.alarm_workers), partitions=a.partitions,
-        spread=a.spread_partitions,
+        spread=a.spread_partitions, keep_stores=a.keep_stores,
         out=a.out or Path(tempfile.gettempdir()) / "hazmon-bench" / time.strftime("%Y%m%d-%H%M%S"),
     )
 

@@ -94,6 +94,7 @@ class Options:
     alarm_workers: tuple[int, ...] = (1,)  # hazmon-jetstream: one case per count
     partitions: int = 16  # hazmon-jetstream: P of the streams
     spread: bool = False  # hazmon-jetstream: also even out the workers' sensors (jetstream.py)
+    keep_stores: bool = False  # hazmon-jetstream: keep each case's nats-server store
     out: Path = Path("benchmark-results")
 
 
@@ -291,7 +292,11 @@ class Runner:
                     self._case(system, per_message, bus, influx)
             finally:
                 nats.stop()
-                nats.remove_store()
+                if o.keep_stores:  # benchmarks/journal_count.py reads it
+                    self.progress.done(f"[{workers}w {per_message}/msg] store kept: "
+                                       f"{nats.store_dir}")
+                else:
+                    nats.remove_store()
 
     def estimate_s(self, systems: Sequence[str]) -> float:
         o = self.o

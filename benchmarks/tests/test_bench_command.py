@@ -41,3 +41,5 @@ def test_bench_passes_its_options_on_as_the_script_reads_them(
     assert (jetstream.systems, jetstream.alarm_workers, jetstream.partitions) == (
         ("hazmon-jetstream",), (1, 3), 8)
     assert runner.invoke(app, ["bench", "--systems", "kafka"]).exit_code != 0
+    assert (parse_args([]).keep_stores, parse_args(["--keep-stores"]).keep_stores) == (
+        False, True)
