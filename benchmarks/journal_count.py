@@ -99,6 +99,8 @@ def main() -> None:
     print(f"raised in the journal: {sum(plant.values()):,} on {len(plant):,} distinct "
           f"(key, reading time); {sum(1 for n in plant.values() if n > 1):,} of those "
           "raised more than once")
+    by_condition = Counter(key.rsplit("/", 1)[-1] for key, _ts in plant)
+    print("by condition: " + ", ".join(f"{c} {n:,}" for c, n in sorted(by_condition.items())))
     if a.results is not None:
         phases = json.loads(a.results.read_text())["phases"]
         crossings = sum(int(ph["crossings"]) for ph in phases if ph.get("crossings"))
