@@ -22,6 +22,8 @@ changelog altered after the fact stops every replay: takeover and API copies ali
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import asdict
@@ -33,7 +35,7 @@ import orjson
 from hazmon.alarms.core.model import Dirty, Event, NotifyRequest, OccurrenceRecord
 from hazmon.alarms.journal import chain
 from hazmon.alarms.journal.chain import Head
-from hazmon.alarms.state_db import AlarmDb
+from hazmon.alarms.state_db import DB_FILE, AlarmDb, connect
 from hazmon.contract.errors import HazmonError
 
 VERSION = 1
@@ -94,6 +96,17 @@ def request_of(data: bytes) -> str | None:
         return None
     request = orjson.loads(data).get("request")
     return str(request) if request is not None else None
+
+
+def snapshot_journal(data: bytes) -> list[dict[str, Any]]:
+    """The journal entries a partition's snapshot (its database, as saved by the
+    owner: hazmon.alarms.workers) holds, in order: what the trimmed changelog no longer
+    has."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / DB_FILE
+        path.write_bytes(data)
+        with contextlib.closing(connect(path, readonly=True)) as conn:
+            return list(chain.rows(conn))
 
 
 def takeover(worker: str, now_ms: int) -> bytes:

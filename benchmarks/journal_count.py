@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -32,6 +30,7 @@ if str(ROOT) not in sys.path:
 
 import orjson  # noqa: E402
 
+from hazmon.alarms import changelog  # noqa: E402
 from hazmon.bus import jetstream as js  # noqa: E402
 from hazmon.testing.nats import NATS_SERVER_BIN  # noqa: E402
 from hazmon.testing.servers import free_port, port_accepts  # noqa: E402
@@ -50,7 +49,8 @@ async def raised_events(url: str) -> Counter[tuple[str, int]]:
             covers = 0
             if found is not None:
                 data, covers = found
-                raised.update(_snapshot_raised(data))
+                raised.update((e["key"], e["ts_ms"]) for e in changelog.snapshot_journal(data)
+                              if e["event"] == "raised")
 
             def count(_seq: int, record: bytes) -> None:
                 for event in orjson.loads(record).get("events", ()):
@@ -61,15 +61,6 @@ async def raised_events(url: str) -> Counter[tuple[str, int]]:
     finally:
         await nc.close()
     return raised
-
-
-def _snapshot_raised(data: bytes) -> Counter[tuple[str, int]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "snapshot.db"
-        path.write_bytes(data)
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            return Counter((key, ts) for key, ts in conn.execute(
-                "SELECT key, ts_ms FROM journal WHERE event = 'raised'"))
 
 
 def main() -> None:

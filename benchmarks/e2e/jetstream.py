@@ -370,8 +370,7 @@ def unpin(url: str, partition: int) -> None:
     async def go() -> None:
         nc = await js.connect([url], name="bench-unpin")
         try:
-            await js.api(nc, f"CONSUMER.UNPIN.{js.IN_STREAM}.alarms-p{partition}",
-                         {"group": js.ALARMS_GROUP})  # fmt: skip
+            await js.unpin(nc, partition)
         finally:
             await nc.close()
 

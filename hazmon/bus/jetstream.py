@@ -496,16 +496,16 @@ async def unpin(nc: Nats, partition: int) -> None:
 
 async def snapshot_store(nc: Nats, plan: StreamPlan) -> ObjectStore:
     """The object store of the partitions' snapshots (made if missing)."""
+    found = await existing_snapshot_store(nc)
+    if found is not None:
+        return found
     jsc = nc.jetstream()
+    config = ObjectStoreConfig(bucket=SNAP_BUCKET, replicas=plan.replicas,
+                               storage=StorageType.FILE)
     try:
+        return await jsc.create_object_store(SNAP_BUCKET, config=config)
+    except Exception:  # made meanwhile by another
         return await jsc.object_store(SNAP_BUCKET)
-    except Exception:  # not found (nats-py raises its own types): make it
-        config = ObjectStoreConfig(bucket=SNAP_BUCKET, replicas=plan.replicas,
-                                   storage=StorageType.FILE)
-        try:
-            return await jsc.create_object_store(SNAP_BUCKET, config=config)
-        except Exception:  # made meanwhile by another
-            return await jsc.object_store(SNAP_BUCKET)
 
 
 async def existing_snapshot_store(nc: Nats) -> ObjectStore | None:

@@ -6,10 +6,7 @@ partition's changelog."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import sqlite3
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -21,6 +18,7 @@ import orjson
 import paho.mqtt.client as paho
 import pytest
 
+from hazmon.alarms import changelog
 from hazmon.bus import jetstream as js
 from hazmon.contract.config import parse_registry
 from hazmon.testing.nats import NatsCluster
@@ -156,35 +154,22 @@ async def _journal(cluster: NatsCluster, snapshots: bool) -> list[dict[str, Any]
     the journal of its newest snapshot as one record (sequence: the record it covers;
     the changelog before it may be trimmed), then every changelog record after it;
     else every changelog record there is."""
-    nc = await js.connect(cluster.urls, name="test-reader", user="hazmon-alarms",
-                          password=cluster.password("hazmon-alarms"))
     records: list[dict[str, Any]] = []
-    try:
+    async with cluster.connected("hazmon-alarms", "test-reader") as nc:
         store = await js.existing_snapshot_store(nc)
         for p in range(PARTITIONS):
             found = await js.load_snapshot(store, p) if store and snapshots else None
             covers = 0
             if found is not None:
                 data, covers = found
-                records.append({"events": _snapshot_journal(data), "partition": p,
+                records.append({"events": changelog.snapshot_journal(data), "partition": p,
                                 "seq": covers, "snapshot": True})
 
             def keep(seq: int, data: bytes, p: int = p) -> None:
                 records.append({**orjson.loads(data), "partition": p, "seq": seq})
 
             await js.replay(nc, p, keep, after=covers)
-    finally:
-        await nc.close()
     return records
-
-
-def _snapshot_journal(data: bytes) -> list[dict[str, Any]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "snapshot.db"
-        path.write_bytes(data)
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            return [{"key": key, "event": event} for key, event in
-                    conn.execute("SELECT key, event FROM journal ORDER BY seq")]
 
 
 def journal(cluster: NatsCluster, *, snapshots: bool = True) -> list[dict[str, Any]]:

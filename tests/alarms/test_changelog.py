@@ -16,6 +16,7 @@ from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.alarms.state_db import DB_FILE, AlarmDb
 from hazmon.bus.jetstream import Fenced
 from hazmon.stores.memory import MemoryStore
+from tests.alarms.journal_helpers import build, rows
 from tests.alarms.plant import Clock, key, registry, telemetry
 
 pytestmark = pytest.mark.unit
@@ -108,3 +109,11 @@ def test_an_altered_record_stops_the_replay(tmp_path: Path) -> None:
         changelog.apply(successor, record)
     with pytest.raises(changelog.BadRecord, match="altered"):
         changelog.apply(successor, records[raised_at])
+
+
+def test_a_snapshots_journal_is_read_from_its_bytes(tmp_path: Path) -> None:
+    """What the trimmed changelog no longer holds is read from the partition's snapshot:
+    every journal entry of the database the owner saved, in order."""
+    path = build(tmp_path, 9)  # closed: the database file holds every commit
+    assert changelog.snapshot_journal(path.read_bytes()) == rows(path)
+    assert len(rows(path)) == 9
