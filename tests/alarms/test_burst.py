@@ -39,12 +39,8 @@ BURST_S = 60.0
 
 async def _backlog(cluster: NatsCluster) -> tuple[int, int]:
     """Messages and bytes the gateways' stream holds (not yet taken by every consumer)."""
-    nc = await js.connect(cluster.urls, name="test-backlog", user="hazmon-alarms",
-                          password=cluster.password("hazmon-alarms"))
-    try:
+    async with cluster.connected("hazmon-alarms", "test-backlog") as nc:
         state = (await js.api(nc, f"STREAM.INFO.{js.IN_STREAM}", {}))["state"]
-    finally:
-        await nc.close()
     return int(state["messages"]), int(state["bytes"])
 
 

@@ -291,17 +291,13 @@ class Events:
 
 async def _changelog(cluster: NatsCluster) -> list[dict[str, Any]]:
     """Every changelog record of every partition, with its partition."""
-    nc = await js.connect(cluster.urls, name="test-reader", user="hazmon-alarms",
-                          password=cluster.password("hazmon-alarms"))
     records: list[dict[str, Any]] = []
-    try:
+    async with cluster.connected("hazmon-alarms", "test-reader") as nc:
         for p in range(PARTITIONS):
             def keep(_seq: int, data: bytes, p: int = p) -> None:
                 records.append({**orjson.loads(data), "partition": p})
 
             await js.replay(nc, p, keep)
-    finally:
-        await nc.close()
     return records
 
 
@@ -432,12 +428,8 @@ def test_an_ack_while_the_owner_is_dead_is_answered_by_its_successor(
 
 async def _consumer_servers(cluster: NatsCluster) -> list[str]:
     """The servers of the API's changelog consumers."""
-    nc = await js.connect(cluster.urls, name="test-probe", user="hazmon-alarms",
-                          password=cluster.password("hazmon-alarms"))
-    try:
+    async with cluster.connected("hazmon-alarms", "test-probe") as nc:
         doc = await js.api(nc, f"CONSUMER.LIST.{js.PARTS_STREAM}", {})
-    finally:
-        await nc.close()
     return [str(c["cluster"]["leader"]) for c in doc["consumers"]
             if c["name"].startswith("api-")]
 
@@ -487,9 +479,7 @@ def test_the_api_follows_on_when_the_server_of_its_consumer_dies(
 
 
 async def _oldest_records(cluster: NatsCluster) -> list[dict[str, Any]]:
-    nc = await js.connect(cluster.urls, name="test-reader", user="hazmon-alarms",
-                          password=cluster.password("hazmon-alarms"))
-    try:
+    async with cluster.connected("hazmon-alarms", "test-reader") as nc:
         oldest = []
         for p in range(PARTITIONS):
             try:
@@ -500,8 +490,6 @@ async def _oldest_records(cluster: NatsCluster) -> list[dict[str, Any]]:
                 continue
             oldest.append(orjson.loads(base64.b64decode(doc["message"]["data"])))
         return oldest
-    finally:
-        await nc.close()
 
 
 @pytest.mark.integration

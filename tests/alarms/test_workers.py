@@ -108,26 +108,18 @@ def test_a_frozen_owner_that_wakes_writes_nothing(cluster: NatsCluster, tmp_path
 async def _first_records(cluster: NatsCluster) -> dict[int, dict[str, object]]:
     """The oldest changelog record each partition still has (the first one written was
     the first owner's takeover record)."""
-    nc = await js.connect(cluster.urls, name="test-info", user="hazmon-alarms",
-                          password=cluster.password("hazmon-alarms"))
     first: dict[int, dict[str, object]] = {}
-    try:
+    async with cluster.connected("hazmon-alarms", "test-info") as nc:
         for p in range(PARTITIONS):
             doc = await js.api(nc, f"STREAM.MSG.GET.{js.PARTS_STREAM}",
                                {"next_by_subj": js.part_subject(p), "seq": 1})
             first[p] = orjson.loads(base64.b64decode(doc["message"]["data"]))
-    finally:
-        await nc.close()
     return first
 
 
 async def _stream_leader(cluster: NatsCluster) -> str:
-    nc = await js.connect(cluster.urls, name="test-info", user="hazmon-alarms",
-                          password=cluster.password("hazmon-alarms"))
-    try:
+    async with cluster.connected("hazmon-alarms", "test-info") as nc:
         info = await js.api(nc, f"STREAM.INFO.{js.IN_STREAM}", {})
-    finally:
-        await nc.close()
     return str(info["cluster"]["leader"])
 
 

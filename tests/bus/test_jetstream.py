@@ -50,9 +50,7 @@ def _publish_as_gateways(cluster: NatsCluster, gateways: list[tuple[str, str]]) 
 @pytest.mark.integration
 def test_the_server_partitions_as_hazmon_does(nats_single: NatsCluster) -> None:
     async def scenario() -> None:
-        nc = await js.connect(nats_single.urls, name="test",
-                              user="hazmon-ingest", password=nats_single.password("hazmon-ingest"))
-        try:
+        async with nats_single.connected("hazmon-ingest") as nc:
             plan = js.StreamPlan(partitions=PARTITIONS)
             await js.ensure_streams(nc, plan)
             await js.ensure_streams(nc, plan)  # idempotent
@@ -71,8 +69,6 @@ def test_the_server_partitions_as_hazmon_does(nats_single: NatsCluster) -> None:
                 "hazmon/v1/s1/gw2/telemetry": js.partition_of("s1", PARTITIONS),
                 "hazmon/v1/s.2/gw1/telemetry": js.partition_of("s.2", PARTITIONS),
             }
-        finally:
-            await nc.close()
 
     asyncio.run(scenario())
 
@@ -80,9 +76,7 @@ def test_the_server_partitions_as_hazmon_does(nats_single: NatsCluster) -> None:
 @pytest.mark.integration
 def test_the_changelog_fences_a_writer_that_is_behind(nats_single: NatsCluster) -> None:
     async def scenario() -> None:
-        nc = await js.connect(nats_single.urls, name="test",
-                              user="hazmon-alarms", password=nats_single.password("hazmon-alarms"))
-        try:
+        async with nats_single.connected("hazmon-alarms") as nc:
             await js.ensure_streams(nc, js.StreamPlan(partitions=PARTITIONS))
             assert await js.last_seq(nc, 5) == 0
             first = await js.append(nc, 5, b"a", after=0)
@@ -94,8 +88,6 @@ def test_the_changelog_fences_a_writer_that_is_behind(nats_single: NatsCluster) 
             last = await js.replay(nc, 5, lambda seq, data: got.append((seq, data)))
             assert (last, got) == (second, [(first, b"a"), (second, b"b")])
             assert await js.replay(nc, 7, lambda seq, data: None) == 0
-        finally:
-            await nc.close()
 
     asyncio.run(scenario())
 
@@ -122,9 +114,7 @@ def test_the_plan_is_read_from_cluster_configs_streams_file(tmp_path: Path) -> N
 @pytest.mark.integration
 def test_a_snapshot_and_the_records_after_it(nats_single: NatsCluster) -> None:
     async def scenario() -> None:
-        nc = await js.connect(nats_single.urls, name="test",
-                              user="hazmon-alarms", password=nats_single.password("hazmon-alarms"))
-        try:
+        async with nats_single.connected("hazmon-alarms") as nc:
             plan = js.StreamPlan(partitions=PARTITIONS)
             await js.ensure_streams(nc, plan)
             store = await js.snapshot_store(nc, plan)
@@ -139,7 +129,5 @@ def test_a_snapshot_and_the_records_after_it(nats_single: NatsCluster) -> None:
             assert (last, got) == (seqs[3], [b"c", b"d"])
             assert await js.replay(nc, 3, lambda _seq, data: None, after=seqs[3]) == seqs[3]
             assert (await js.snapshot_store(nc, plan)) is not None  # found, not made again
-        finally:
-            await nc.close()
 
     asyncio.run(scenario())
