@@ -95,6 +95,7 @@ BALANCE_S = 2.0  # how often a worker compares what it owns with its fair share
 SETTLE_S = 6.0  # a worker hands nothing over in its first seconds (it hears the others)
 HAND_OVER_GAP_S = 3.0  # a worker hands over one partition at a time, this far apart
 HOLD_OFF_S = 30.0  # a worker does not ask again for a partition it handed over
+STEP_RETRY_S = 1.0  # a partition's step that failed is tried again after this
 
 
 def partition_registry(registry: Registry, partition: int, partitions: int) -> Registry:
@@ -532,37 +533,55 @@ class AlarmWorkers:
             await puller.stop()
 
     async def _follow(self, nc: Nats, p: int, puller: js.Puller) -> None:
+        """The partition's loop, for the worker's life: a step that fails (the cluster
+        not answering during an election, a bug) never ends the worker nor the other
+        partitions. The partition is let go, so what it had not acknowledged comes
+        again, and taken again from its changelog by the next step."""
         while True:
-            if p in self.handing_over:
-                await self._hand_over(nc, p, puller)
-                continue
-            asks = self._asks_for(p)
-            if not asks and puller.idle():
-                await asyncio.sleep(PRESENCE_S)
-                continue
-            try:  # not asking: only what the requests made still bring
-                batch = await puller.pull(PULL_BATCH, ask=asks, linger_s=LINGER_S)
-            except Exception as exc:  # disconnected: the client reconnects by itself
-                log.warning("partition %d: pull failed: %s", p, exc)
-                await asyncio.sleep(0.5)
-                continue
-            owned = self.owned.get(p)
-            if owned is not None and (owned.lost or puller.lost
-                                      or (batch.pin is not None and batch.pin != owned.pin)):
-                log.warning("worker %s lost partition %d", self.worker_id, p)
-                await self._stop(p, abandon=True)
-                owned = None
-            if not batch.messages:
-                continue
-            if owned is None:
-                if batch.pin is None:  # messages of a request from before a pin moved
-                    continue  # not acknowledged: the owner gets them again
-                async with _pin_kept(puller):
-                    owned = await self._take(nc, p, batch.pin, batch.messages)
-                if owned is None:
-                    continue  # another worker wrote it meanwhile, or no answer: not now
+            try:
+                await self._step(nc, p, puller)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("partition %d: %r; it is taken again from its changelog in "
+                          "%.0f s", p, exc, STEP_RETRY_S)
+                with contextlib.suppress(Exception):
+                    await self._stop(p, abandon=True)
+                self.handing_over.discard(p)
+                await asyncio.sleep(STEP_RETRY_S)
+
+    async def _step(self, nc: Nats, p: int, puller: js.Puller) -> None:
+        """One pull and what it brings: evaluated, or the partition taken first."""
+        if p in self.handing_over:
+            await self._hand_over(nc, p, puller)
+            return
+        asks = self._asks_for(p)
+        if not asks and puller.idle():
+            await asyncio.sleep(PRESENCE_S)
+            return
+        try:  # not asking: only what the requests made still bring
+            batch = await puller.pull(PULL_BATCH, ask=asks, linger_s=LINGER_S)
+        except Exception as exc:  # disconnected: the client reconnects by itself
+            log.warning("partition %d: pull failed: %s", p, exc)
+            await asyncio.sleep(0.5)
+            return
+        owned = self.owned.get(p)
+        if owned is not None and (owned.lost or puller.lost
+                                  or (batch.pin is not None and batch.pin != owned.pin)):
+            log.warning("worker %s lost partition %d", self.worker_id, p)
+            await self._stop(p, abandon=True)
+            owned = None
+        if not batch.messages:
+            return
+        if owned is None:
+            if batch.pin is None:  # messages of a request from before a pin moved
+                return  # not acknowledged: the owner gets them again
             async with _pin_kept(puller):
-                await self._deliver(owned, batch.messages)
+                owned = await self._take(nc, p, batch.pin, batch.messages)
+            if owned is None:
+                return  # another worker wrote it meanwhile, or no answer: not now
+        async with _pin_kept(puller):
+            await self._deliver(owned, batch.messages)
 
     async def _take(self, nc: Nats, p: int, pin: str, first: list[Msg]) -> Owned | None:
         """Build the partition's state from its changelog and fence the old owner out."""
@@ -573,7 +592,11 @@ class AlarmWorkers:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, mode=0o700)
         assert self._snapshots is not None
-        snapshot = await js.load_snapshot(self._snapshots, p)
+        try:
+            snapshot = await js.load_snapshot(self._snapshots, p)
+        except js.JetStreamError as exc:  # the cluster did not answer (an election)
+            log.warning("partition %d: cannot take it over now: %s", p, exc)
+            return None  # its messages are not acknowledged: they come again
         covers = 0
         if snapshot is not None:  # the partition's database as of record `covers`
             data, covers = snapshot

@@ -184,7 +184,13 @@ def raised(records: list[dict[str, Any]], event: str = "raised") -> Counter[str]
 def wait_all_raised(cluster: NatsCluster, timeout_s: float = 60.0) -> Counter[str]:
     deadline = time.monotonic() + timeout_s
     while True:
-        got = raised(journal(cluster))
+        try:
+            got = raised(journal(cluster))
+        except js.JetStreamError:  # no leader yet for a stream (a node was killed)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+            continue
         if set(got) >= expected_keys() or time.monotonic() > deadline:
             return got
         time.sleep(1.0)
