@@ -21,7 +21,10 @@ known). Any change of the lost count, the boot or the online state gives a
 the gateway's will or `online: false`, and also when no telemetry has arrived for the
 gateway's `offline_after_s` (silence counts: `silence()`, called every second, judged
 by arrival, measured from ingest's start at the earliest); true again on telemetry or
-`online: true`. Messages feed it from one thread and `silence()` from another: a lock
+`online: true`. The point written for silence carries `silent_since_ms` (the last
+arrival, or ingest's start), so that feed accounting (docs/feeds.md) counts the
+gateway offline from when it fell silent, not from when silence was judged. Messages
+feed it from one thread and `silence()` from another: a lock
 keeps them apart.
 """
 
@@ -135,15 +138,17 @@ class GatewayTracker:
                 since = max(gw.last_rx_ms or 0, self._started_ms)
                 if now_ms - since >= after_s * 1000:
                     gw.online = False
-                    points.append(self.status_point(site, gateway, now_ms))
+                    points.append(self.status_point(site, gateway, now_ms, silent_since_ms=since))
         return points
 
-    def status_point(self, site: str, gateway: str, ts_ms: int) -> Point:
+    def status_point(
+        self, site: str, gateway: str, ts_ms: int, *, silent_since_ms: int | None = None
+    ) -> Point:
+        """The gateway's `gateway_status` point; one written for silence carries
+        `silent_since_ms`, the arrival it has been silent since (or ingest's start)."""
         gw = self.state(site, gateway)
         online = True if gw.online is None else gw.online  # it is sending, so it is online
-        return Point(
-            "gateway_status",
-            {"site": site, "gateway": gateway},
-            {"online": online, "lost_messages": gw.lost_messages},
-            ts_ms,
-        )
+        fields: dict[str, bool | int] = {"online": online, "lost_messages": gw.lost_messages}
+        if silent_since_ms is not None:
+            fields["silent_since_ms"] = silent_since_ms
+        return Point("gateway_status", {"site": site, "gateway": gateway}, fields, ts_ms)

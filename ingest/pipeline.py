@@ -19,6 +19,7 @@ from hazmon.contract.topics import parse_gateway_topic
 from hazmon.contract.wire import MAX_PAYLOAD_BYTES, Decoder, GatewayState, Reason, Rejection
 from hazmon.ingest.batch import Outcome
 from hazmon.ingest.deadletter import DeadLetter
+from hazmon.ingest.feeds import FeedCounter, not_good
 from hazmon.ingest.gateways import GatewayTracker
 
 MAX_DEAD_PAYLOAD_BYTES = 64 * 1024
@@ -34,6 +35,7 @@ class Pipeline:
             for site in registry.sites for gateway in site.gateways
         })
         self.track_seq = track_seq
+        self.feeds = FeedCounter()  # the gateway_feed series (ingest/feeds.py)
 
     def use_registry(self, registry: Registry) -> None:
         """Decode by a changed registry from the next message on (SIGHUP)."""
@@ -61,6 +63,12 @@ class Pipeline:
         if decoded.boot is not None and self.tracker.boot_jump(site, gateway, decoded.boot):
             return self._boot_jump(topic, site, gateway, payload, now_ms, decoded.boot)
         out = Outcome(readings=decoded.readings, gateway=(site, gateway))
+        if not decoded.whole_message_rejected:
+            self.feeds.count(
+                site, gateway, now_ms, readings=len(decoded.readings),
+                historical=decoded.historical,
+                not_good=not_good(r.quality for r in decoded.readings),
+            )
         if decoded.rejections:
             out.dead = [_letter(topic, payload, now_ms, r) for r in decoded.rejections]
         if self.track_seq and decoded.boot is not None and decoded.seq is not None:

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,13 @@ from hazmon.contract.topics import STATE_WILDCARD, TELEMETRY_WILDCARD
 from hazmon.ingest.batch import Batch, Batcher, Outcome
 from hazmon.ingest.deadletter import FILE_NAME as DEAD_LETTER_FILE
 from hazmon.ingest.deadletter import DeadLetters
+from hazmon.ingest.feeds import HOUR_MS, hour_of
+from hazmon.ingest.feeds import MEASUREMENT as FEED_MEASUREMENT
 from hazmon.ingest.metrics import IngestMetrics
 from hazmon.ingest.pipeline import Pipeline, internal_error
 from hazmon.ingest.stats import stats_points
 from hazmon.ingest.writer import Writer
-from hazmon.stores.base import Store, StoreError
+from hazmon.stores.base import Point, Store, StoreError
 from hazmon.stores.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -58,8 +61,13 @@ class IngestTuning:
     max_sealed: int = 2  # full batches waiting for the writer before paho waits
     spool_max_bytes: int = 2 * 1024**3
     dead_letter_max_rows: int = 100_000
-    stats_interval_s: float = 10.0
+    stats_interval_s: float = 10.0  # ingest_stats and gateway_feed points
+    silence_interval_s: float = 1.0  # how often silent gateways are looked for
     subscribe_timeout_s: float = 30.0
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class IngestService:
@@ -74,8 +82,12 @@ class IngestService:
         share_group: str | None = None,
         client_id: str | None = None,
         tuning: IngestTuning | None = None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
+        """`clock_ms` is the receiving clock (epoch ms): arrivals, silence, the hours of
+        `gateway_feed` and the times of ingest's own points are read from it."""
         self.registry = registry
+        self.clock_ms = clock_ms
         self.broker = broker
         self.settings = settings
         self.store = store
@@ -124,6 +136,7 @@ class IngestService:
         writer_thread = await asyncio.to_thread(self._open)
         try:
             await asyncio.to_thread(self._seed_gateways)
+            await asyncio.to_thread(self._seed_feeds)
             link = self.link = open_link(
                 self.broker, self.settings, client_id=self.client_id, topics=self.topics,
                 consumer=self._consume,
@@ -180,6 +193,7 @@ class IngestService:
         """Stop taking messages, make durable and acknowledge what is held, disconnect."""
         self._paused = True
         self.ready = False
+        self.batcher.add_points(self._feed_points())  # the counts since the last report
         self.batcher.close()
         if self.writer is not None:
             self.writer.stop.set()
@@ -205,7 +219,7 @@ class IngestService:
         previous = None
         while True:
             await asyncio.sleep(self.tuning.stats_interval_s)
-            now_ms = time.time_ns() // 1_000_000
+            now_ms = self.clock_ms()
             points, previous = stats_points(
                 self.writer.stats,
                 self.spool,
@@ -213,7 +227,11 @@ class IngestService:
                 now_ms=now_ms,
                 previous=previous,
             )
-            self.batcher.add_points(points)
+            self.batcher.add_points(points + self._feed_points())
+
+    def _feed_points(self) -> list[Point]:
+        """The `gateway_feed` hours counted since the last report (ingest/feeds.py)."""
+        return self.pipeline.feeds.points(instance=self.client_id, now_ms=self.clock_ms())
 
     async def reload_registry(self, registry: Registry) -> None:
         """Take a changed registry while running (`hazmon up` on SIGHUP): its sites,
@@ -226,16 +244,16 @@ class IngestService:
         """Every second: a gateway silent for its offline_after_s is offline in the
         `gateway_status` series too, as it is for the alarm service (silence counts)."""
         while True:
-            points = self.pipeline.tracker.silence(time.time_ns() // 1_000_000)
+            points = self.pipeline.tracker.silence(self.clock_ms())
             if points:
                 self.batcher.add_points(points)
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(self.tuning.silence_interval_s)
 
     def _seed_gateways(self) -> None:
         """Carry each gateway's lost-message count over from the store (best effort)."""
         if self.share_group:
             return
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self.clock_ms()
         for site in self.registry.sites:
             for gateway in site.gateways:
                 tags = {"site": site.id, "gateway": gateway.id}
@@ -256,6 +274,23 @@ class IngestService:
                         online=online if isinstance(online, bool) else None,
                     )
 
+    def _seed_feeds(self) -> None:
+        """Go on from this instance's `gateway_feed` counts of the current hour, written
+        before a restart (best effort)."""
+        hour_ms = hour_of(self.clock_ms())
+        try:
+            rows = self.store.points(
+                FEED_MEASUREMENT, from_ms=hour_ms, to_ms=hour_ms + HOUR_MS - 1,
+                tags={"instance": self.client_id}, limit=100_000,
+            )
+        except StoreError as exc:
+            log.warning("gateway feed counts not read from the store: %s", exc)
+            return
+        for row in rows:
+            site, gateway = row.tags.get("site"), row.tags.get("gateway")
+            if site and gateway and row.ts_ms == hour_ms:
+                self.pipeline.feeds.seed(site, gateway, row.ts_ms, row.fields)
+
     # -- the link's thread ------------------------------------------------------------------
 
     def _consume(self, items: list[Inbound]) -> None:
@@ -265,7 +300,7 @@ class IngestService:
         for topic, payload, token, retained in items:
             if self._paused:
                 return  # not acknowledged: the broker keeps them for the next session
-            now_ms = time.time_ns() // 1_000_000
+            now_ms = self.clock_ms()
             if retained and topic.endswith("/telemetry"):
                 outcome = self._retained_telemetry(topic)
             else:

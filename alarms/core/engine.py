@@ -110,6 +110,7 @@ class Engine:
         if self._boot_jump(link, boot):
             return Output()
         out = Output()
+        out.events += silence.feed_gap(self.plant, link, boot, seq, now_ms)
         if historical:
             link.note_message(boot, seq)
             self.plant.mark_gateway(link)

@@ -84,6 +84,7 @@ class Plant:
         self.gateways: dict[str, GatewayLink] = {}
         self.sensor_points: dict[str, dict[Condition, AlarmPoint]] = {}
         self.offline_points: dict[str, AlarmPoint] = {}
+        self.feed_points: dict[str, AlarmPoint] = {}  # by gateway id: its feed_gap
         self.gateway_sensors: dict[str, list[str]] = {}
         self.site_points: dict[str, list[AlarmPoint]] = {}
         self.site_sensors: dict[str, list[str]] = {}
@@ -137,6 +138,10 @@ class Plant:
         )
         self.points[key] = self.offline_points[gid] = point
         self.site_points.setdefault(site.id, []).append(point)
+        key = f"{gid}/{Condition.feed_gap.value}"
+        gap = AlarmPoint(key, site.id, gateway, gateway, Condition.feed_gap, Priority.high, False)
+        self.points[key] = self.feed_points[gid] = gap
+        self.site_points.setdefault(site.id, []).append(gap)
 
     # -- lookups --------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Dynamic: red for a critical point whose condition is active or whose occurrence 
 not ended, hidden or not (hidden is not safe); orange likewise for high, and for a
 bypass permit in force on a grade A interlock; yellow for any medium, any other
 permit in force, any sensor out of service or in maintenance (a gateway offline is a
-medium `offline` point); else blue.
+medium `offline` point; messages of a gateway lost, its high `feed_gap` point,
+counts as yellow too: data is missing, no hazard was seen); else blue.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 
 from hazmon.alarms.core.model import AlarmPoint, SensorState
 from hazmon.alarms.core.plant import Plant
-from hazmon.contract.kinds import Priority
+from hazmon.contract.kinds import Condition, Priority
 from hazmon.contract.registry import GRADE_LEVEL, LEVEL_GRADE
 
 PRIORITY_LEVEL: dict[Priority, int] = {
@@ -21,6 +22,7 @@ PRIORITY_LEVEL: dict[Priority, int] = {
     Priority.high: 2,
     Priority.medium: 1,
 }
+FEED_GAP_LEVEL = PRIORITY_LEVEL[Priority.medium]
 
 
 def site_level(plant: Plant, site_id: str, now_ms: int) -> int:
@@ -47,6 +49,9 @@ def _level(
 ) -> int:
     level = GRADE_LEVEL[plant.sites[site_id].baseline_risk]
     for point in points:
+        if point.condition is Condition.feed_gap:  # data missing, not a hazard seen:
+            level = max(level, FEED_GAP_LEVEL)  # yellow, as a gateway offline
+            continue
         level = max(level, PRIORITY_LEVEL[point.priority])
         if level == 3:
             return level

@@ -33,6 +33,8 @@ def gateway_state(
     link = plant.gateways.get(gid)
     if link is None or boot < link.boot:
         return []  # an older boot's message
+    if boot > link.boot:
+        link.seq = -1  # the new boot's first message is seq 0
     link.boot = boot
     plant.mark_gateway(link)
     point = plant.offline_points[gid]
@@ -47,6 +49,27 @@ def gateway_state(
     if not force(point, True):
         return []
     return edge(plant, point, Cause(now_ms, now_ms), note=f"gateway offline (boot {boot})")
+
+
+def feed_gap(plant: Plant, link: GatewayLink, boot: int, seq: int, now_ms: int) -> list[Event]:
+    """Messages of the gateway lost before this one (a gap in its `seq`,
+    docs/contract.md §3): its `feed_gap` point is raised with the count as its value
+    and clears at once, so the occurrence waits for an acknowledgement (rtn_unack)
+    however the feed goes on. Nothing before the gateway's first message is known, and
+    a repeat or an older message (a redelivery) loses nothing."""
+    if link.boot < 0 or boot < link.boot:
+        return []
+    first = link.seq + 1 if boot == link.boot else 0  # a new boot counts from 0
+    lost = seq - first
+    if lost <= 0:
+        return []
+    point = plant.feed_points[link.id]
+    where = f"seq {first} to {seq - 1}" + (f" of boot {boot}" if boot != link.boot else "")
+    force(point, True)
+    events = edge(plant, point, Cause(now_ms, now_ms, float(lost)),
+                  note=f"{lost} message{'s' if lost > 1 else ''} lost ({where})")
+    force(point, False)
+    return events + edge(plant, point, Cause(now_ms, now_ms, note="messages follow again"))
 
 
 def telemetry_seen(

@@ -33,6 +33,7 @@ class Condition(StrEnum):
     fault = "fault"
     stale = "stale"
     offline = "offline"
+    feed_gap = "feed_gap"  # a gateway's messages lost on the way (a gap in its seq)
 
 
 class Priority(StrEnum):

@@ -100,7 +100,8 @@ class Sensor(_Model):
         return Priority.medium  # fault, stale
 
     def latches(self, condition: Condition) -> bool:
-        if condition in (Condition.fault, Condition.stale, Condition.offline):
+        if condition in (Condition.fault, Condition.stale, Condition.offline,
+                         Condition.feed_gap):
             return False
         if self.latch is not None:
             return self.latch

@@ -159,6 +159,6 @@ def test_new_telemetry_clears_offline_even_from_a_gateway_that_kept_its_boot() -
                               readings=[reading("GT-1", T0 + 1_000, 1.0)],
                               now_ms=T0 + 3_000)) == []
     # a new message is, whatever its readings' timestamps say (judged by arrival)
-    assert names(eng.on_batch("s1", "gw1", boot=3, seq=99, historical=False,
+    assert names(eng.on_batch("s1", "gw1", boot=3, seq=1, historical=False,
                               readings=[reading("GT-1", T0 + 1_000, 1.0)],
                               now_ms=T0 + 3_500)) == [("s1/gw1/offline", "cleared")]

@@ -61,7 +61,7 @@ def test_a_restart_restores_the_last_reading_and_drops_what_it_saw(tmp_path: Pat
                                                  "value": 0.0}))])
     assert out.events == []
     # an older reading in a new message (late, reordered) changes nothing either
-    out = again.receive([(TOPIC, telemetry(7, {"sensor": "GT-1", "ts_ms": T0 - 6_000,
+    out = again.receive([(TOPIC, telemetry(2, {"sensor": "GT-1", "ts_ms": T0 - 6_000,
                                                  "value": 0.0}))])
     assert out.events == []
     assert [a["state"] for a in again.alarms(active=True)] == ["unack"]
