@@ -12,6 +12,7 @@ import { showSensor } from "./detail.js";
 import { $, clear, h } from "./dom.js";
 import { applyLanguage, setText, t, toggleLanguage } from "./i18n.js";
 import { drawMap } from "./map.js";
+import { drawChain, drawDegraded, feedOf, watchMonitoring } from "./monitoring.js";
 
 const state = {
   me: null,
@@ -20,6 +21,8 @@ const state = {
   alarms: new Map(),
   siteFilter: null,
   running: false,
+  monitoring: null, // the last answer of /api/v1/monitoring
+  watch: null,
 };
 
 // -- drawing ------------------------------------------------------------------------
@@ -40,14 +43,21 @@ function drawSites() {
   const list = clear($("#site-list"));
   for (const site of sites) {
     const counts = site.active_alarms;
+    const feed = feedOf(site); // null: the server tells no feed quality, shown as before
+    const picked = state.siteFilter === site.id ? " picked" : "";
     list.append(h("li", {
-      class: `site-item grade-${site.risk_grade}${state.siteFilter === site.id ? " picked" : ""}`,
-      dataset: { site: site.id, grade: site.risk_grade },
+      class: `site-item grade-${site.risk_grade}${feed?.degraded ? " feed-degraded" : ""}${picked}`,
+      dataset: { site: site.id, grade: site.risk_grade,
+        ...(feed && { feed: feed.degraded ? "degraded" : "ok" }) },
       tabindex: 0,
       onclick: () => pickSite(site.id),
     },
     h("span", { class: "grade" }, t(`grade.${site.risk_grade}`)),
     h("span", { class: "name" }, site.name),
+    feed ? h("span", { class: "feed" },
+      feed.degraded ? h("span", { class: "feed-badge" }, t("feed.degraded")) : null,
+      feed.rate ? h("span", { class: "feed-rate" }, `${t("feed.online")} ${feed.rate}`) : null)
+      : null,
     h("span", { class: "counts" },
       ["critical", "high", "medium"].filter((p) => counts[p]).map((p) =>
         h("span", { class: `count priority-${p}` }, `${t(`priority.${p}`)} ${counts[p]}`)))));
@@ -71,10 +81,32 @@ function drawWho() {
   $("#who").textContent = `${state.me.name} · ${t(`role.${state.me.role}`, state.me.role)}`;
 }
 
+function drawMonitoring() {
+  drawChain($("#chain"), state.monitoring?.chain);
+  drawDegraded($("#degraded"), $("#degraded-list"), state.monitoring, state.alarms, state.sites,
+    pickAlarm);
+}
+
 function drawAll() {
   countActive();
   drawSites();
   drawAlarmList();
+  drawMonitoring();
+}
+
+/** Bring an alarm's card into view (from a reason of the "monitoring degraded" banner). */
+function pickAlarm(alarm) {
+  if (state.siteFilter && state.siteFilter !== alarm.site) {
+    state.siteFilter = null;
+    drawAll();
+  }
+  const card = document.querySelector(`[data-alarm-id="${CSS.escape(alarm.alarm_id)}"]`);
+  if (!card) return;
+  card.tabIndex = -1;
+  card.scrollIntoView({ block: "center" });
+  card.focus({ preventScroll: true });
+  card.classList.add("picked");
+  setTimeout(() => card.classList.remove("picked"), 3000);
 }
 
 function pickSite(siteId) {
@@ -133,6 +165,7 @@ function applyAlarm(event) {
 }
 
 function onEvent({ type, data }) {
+  if (type === "ready" || type === "alarm") state.watch?.soon(); // monitoring may have changed
   if (type === "ready") reload().catch(fail);
   else if (type === "alarm") applyAlarm(data);
   else if (type === "risk" && state.sites.has(data.site)) {
@@ -225,6 +258,11 @@ function showLogin(messageKey) {
 
 function signOut(messageKey) {
   state.running = false;
+  state.watch?.stop();
+  state.monitoring = null;
+  $("#chain").hidden = true;
+  $("#degraded").hidden = true;
+  document.body.classList.remove("monitoring-degraded");
   token.clear();
   silence();
   showLogin(messageKey);
@@ -245,6 +283,24 @@ async function start() {
   $("#export").hidden = !state.may.audit;
   drawWho();
   state.running = true;
+  $("#chain").hidden = false;
+  drawMonitoring();
+  state.watch = watchMonitoring({
+    fetch: () => call("/api/v1/monitoring"),
+    onData: (answer) => {
+      state.monitoring = answer;
+      drawMonitoring();
+    },
+    onError: (error) => {
+      if (error instanceof Unauthorized) signOut("login.lost");
+      else { // not known now: the chain is unknown, the banner stays as last known
+        console.warn("monitoring:", error);
+        state.monitoring = state.monitoring && { ...state.monitoring, chain: null };
+        drawMonitoring();
+      }
+    },
+    running: () => state.running,
+  });
   followStream({
     onEvent, onStatus, onUnauthorized: () => signOut("login.lost"), running: () => state.running,
   });

@@ -1,9 +1,12 @@
 // Sites on a schematic map of Zhejiang, drawn from lat/lon without any tile server:
 // an equirectangular projection around the sites, the province outline (simplified)
-// and a few towns for orientation. Each site is a dot in its risk colour.
+// and a few towns for orientation. Each site is a dot in its risk colour; a site whose
+// feed is degraded (数据异常) gets a dashed purple ring and a "!" beside it, and is never
+// blue: its calm may only be missing data.
 
 import { clear, h } from "./dom.js";
 import { t } from "./i18n.js";
+import { feedOf } from "./monitoring.js";
 
 // Simplified outline of Zhejiang province, [lon, lat], clockwise from the north-west.
 const OUTLINE = [
@@ -63,17 +66,27 @@ export function drawMap(svg, sites, onPick) {
     const [x, y] = project([site.location.lon, site.location.lat]);
     const labelY = index % 2 ? y + 22 : y - 12; // neighbours' labels apart
     const active = Object.values(site.active_alarms || {}).reduce((a, b) => a + b, 0);
+    const feed = feedOf(site);
+    const feedText = feed && [feed.degraded ? t("feed.degraded") : "",
+      feed.rate ? `${t("feed.online")} ${feed.rate}` : ""].filter(Boolean).join(" · ");
     const dot = h("g", {
-      class: `site grade-${site.risk_grade}`,
+      class: `site grade-${site.risk_grade}${feed?.degraded ? " feed-degraded" : ""}`,
       tabindex: 0,
       role: "button",
-      dataset: { site: site.id, grade: site.risk_grade },
+      dataset: { site: site.id, grade: site.risk_grade,
+        ...(feed && { feed: feed.degraded ? "degraded" : "ok" }) },
       onclick: () => onPick(site.id),
     },
-    h("title", {}, `${site.name} — ${t(`grade.${site.risk_grade}`)}`),
+    h("title", {}, `${site.name} — ${t(`grade.${site.risk_grade}`)}${
+      feedText ? ` — ${feedText}` : ""}`),
     h("circle", { class: "halo", cx: x.toFixed(1), cy: y.toFixed(1), r: active ? 16 : 11 }),
+    feed?.degraded ? h("circle", { class: "feed-ring", cx: x.toFixed(1), cy: y.toFixed(1), r: 12 })
+      : null,
     h("circle", { class: "dot", cx: x.toFixed(1), cy: y.toFixed(1), r: 8 }),
     h("text", { class: "count", x: x.toFixed(1), y: (y + 3.5).toFixed(1) }, active || ""),
+    feed?.degraded ? h("g", { class: "feed-mark" },
+      h("circle", { cx: (x + 10).toFixed(1), cy: (y - 9).toFixed(1), r: 6 }),
+      h("text", { x: (x + 10).toFixed(1), y: (y - 6).toFixed(1) }, "!")) : null,
     h("text", { class: "label", x: (x + 10).toFixed(1), y: labelY.toFixed(1) }, site.id));
     svg.append(dot);
   }
