@@ -10,6 +10,7 @@ go to test-artifacts/."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,3 +160,48 @@ def test_console_live_alarm_ack_export_language(
     expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=30_000)
     expect(alarm).to_have_attribute("data-state", "acked")  # restored by the alarm service
     expect(alarm.locator(".state")).to_have_text("Acknowledged")
+
+
+def test_console_shows_monitoring_degraded_with_its_reason(
+    browser: Browser, hazmon: tuple[Hazmon, str], mosquitto: Mosquitto
+) -> None:
+    """Messages of a gateway lost (a `seq` gap of 5) raise its `feed_gap` alarm on the
+    real alarm service: the console shows "monitoring degraded" with that reason, which
+    leads to the alarm, and the alarm chain's indicator in the header."""
+    server, site = hazmon
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(server.base_url + "/")
+    page.fill("#token", TOKEN)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    chain = page.locator("#chain")
+    expect(chain).to_be_visible()
+    expect(chain).to_have_text(re.compile(r"^报警链路 (\d+ ms|—)$|^报警链路中断$"))
+    expect(page.locator("#degraded")).to_be_hidden()
+
+    publish_reading(mosquitto, site, 5.0, seq=0)
+    publish_reading(mosquitto, site, 5.0, seq=6)  # seq 1 to 5 lost
+    key = f"{site}/gw-1/feed_gap"
+    banner = page.locator("#degraded")
+    expect(banner).to_be_visible(timeout=20_000)  # polled every 5 s
+    expect(banner.locator("strong")).to_have_text("监测降级")
+    reason = banner.locator(f'li[data-key="{key}"]')
+    expect(reason).to_contain_text("数据丢失")
+    expect(reason).to_contain_text("浏览器测试化工厂")
+    alarm = page.locator(f'#alarm-list [data-alarm-id^="{key}#"]')
+    expect(alarm).to_have_count(1)
+    reason.locator("button.reason").click()
+    expect(alarm).to_be_focused()
+    expect(chain).to_have_text(re.compile(r"^报警链路 (\d+ ms|—)$|^报警链路中断$"))
+    shot(page, "7-monitoring-degraded-zh")
+
+    page.click("#lang")
+    expect(banner.locator("strong")).to_have_text("Monitoring degraded")
+    expect(reason).to_contain_text("Feed gap")
+    expect(chain).to_have_text(re.compile(r"^Alarm chain (\d+ ms|—)$|^Alarm chain DEAD$"))
+    shot(page, "8-monitoring-degraded-en")
+    page.click("#lang")
+    assert errors == []
