@@ -39,6 +39,8 @@ out.rate = [0.95, 0.9995, 1, 0, 0.5, null, "0.9", 1.7].map(m.formatRate);
 out.feed = {
   none: m.feedOf({ id: "a" }),
   nullFeed: m.feedOf({ id: "a", feed: null }),
+  nullRate: m.feedOf({ id: "a", feed: { online_rate_24h: null, degraded: false,
+    offline_gateways: [], lost_messages_1h: 0 } }),
   degraded: m.feedOf({ id: "a", feed: { online_rate_24h: 0.95, degraded: true } }),
   fine: m.feedOf({ id: "a", feed: { online_rate_24h: 1, degraded: false } }),
   noRate: m.feedOf({ id: "a", feed: { degraded: true } }),
@@ -52,6 +54,8 @@ out.alarmOf = [
   m.alarmOf({ key: "p/gw-1/feed_gap" }, alarms)?.alarm_id ?? null,
   m.alarmOf({ key: "_system/chain/chain_dead" }, alarms)?.alarm_id ?? null,
   m.alarmOf({ key: "q/gw-1/feed_gap" }, alarms)?.alarm_id ?? null,
+  m.alarmOf({ alarm_id: "p/gw-1/feed_gap#1", key: "p/gw-1/feed_gap" }, alarms)?.alarm_id,
+  m.alarmOf({ alarm_id: "p/gw-1/feed_gap#7", key: "p/gw-1/feed_gap" }, alarms)?.alarm_id,
 ];
 const sites = new Map([["p", { id: "p", name: "Plant P" }]]);
 out.reason = [
@@ -149,10 +153,15 @@ def test_a_site_without_feed_is_shown_as_before(results: dict[str, Any]) -> None
     assert feed["degraded"] == {"degraded": True, "rate": "95%"}
     assert feed["fine"] == {"degraded": False, "rate": "100%"}
     assert feed["noRate"] == {"degraded": True, "rate": ""}
+    assert feed["nullRate"] == {"degraded": False, "rate": ""}
 
 
-def test_a_reason_leads_to_its_newest_alarm_where_there_is_one(results: dict[str, Any]) -> None:
-    assert results["alarmOf"] == ["p/gw-1/feed_gap#2", "_system/chain/chain_dead#4", None]
+def test_a_reason_leads_to_its_alarm_where_there_is_one(results: dict[str, Any]) -> None:
+    assert results["alarmOf"] == [
+        "p/gw-1/feed_gap#2", "_system/chain/chain_dead#4", None,  # by key: the newest
+        "p/gw-1/feed_gap#1",  # the one the reason names
+        "p/gw-1/feed_gap#2",  # one the console does not hold: by key
+    ]
 
 
 def test_a_reason_reads_where_what_note_and_state(results: dict[str, Any]) -> None:

@@ -120,7 +120,7 @@ const en = {
   "degraded.hint": "Part of the monitoring or the alarm chain is not working: what this page shows may be incomplete",
   "feed.degraded": "Feed degraded",
   "feed.online": "Online",
-  "site._system": "the platform",
+  "site._system": "Platform",
   "sites.title": "Sites by risk grade",
   "sites.map": "Zhejiang (schematic)",
   "alarms.title": "Active alarms",

@@ -40,8 +40,10 @@ export function feedOf(site) {
   return { degraded: feed.degraded === true, rate: formatRate(feed.online_rate_24h) };
 }
 
-/** The alarm a reason is about, among the console's alarms (a Map by alarm_id), if any. */
+/** The alarm a reason is about, among the console's alarms (a Map by alarm_id), if any:
+ * the one it names, else the newest occurrence of its key. */
 export function alarmOf(reason, alarms) {
+  if (reason.alarm_id && alarms.has(reason.alarm_id)) return alarms.get(reason.alarm_id);
   let found = null;
   for (const alarm of alarms.values()) {
     const key = alarm.key ?? alarm.alarm_id.split("#")[0];
