@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from hazmon.alarms.desk import Desk
-from hazmon.api import routes_alarms, routes_audit, routes_sites, stream
+from hazmon.api import routes_alarms, routes_audit, routes_feeds, routes_sites, stream
 from hazmon.api.auth import Authenticator
 from hazmon.api.context import ApiContext
 from hazmon.api.errors import install_error_handlers
@@ -75,7 +75,7 @@ def create_app(
     app.state.authenticator = Authenticator(registry.auth.tokens)
     app.state.stream_gate = StreamGate(stream_caps)
     install_error_handlers(app)
-    for module in (routes_sites, routes_alarms, routes_audit, stream):
+    for module in (routes_sites, routes_alarms, routes_audit, routes_feeds, stream):
         app.include_router(module.router)
     _add_service_routes(app)
     _add_docs(app)

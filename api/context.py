@@ -18,6 +18,7 @@ network work: they run in worker threads too.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from hazmon.alarms.desk import Desk
 from hazmon.api.auth import Principal
 from hazmon.api.errors import NotFound
 from hazmon.contract.registry import Gateway, Registry, Sensor, Site
+from hazmon.feeds.reading import FeedSummaries
 from hazmon.stores.base import Store
 
 
@@ -49,6 +51,7 @@ class ApiContext:
     keepalive_s: float = 15.0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     reloaded: asyncio.Event = field(default_factory=asyncio.Event)  # set, then replaced
+    feeds: FeedSummaries = field(default_factory=lambda: FeedSummaries(clock_s=time.monotonic))
     _sensors: dict[tuple[str, str], tuple[Gateway, Sensor]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

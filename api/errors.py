@@ -15,6 +15,7 @@ raises the errors of its own package; this module decides what they mean over HT
     │   ├── UnknownAlarm              404
     │   ├── IllegalTransition         409 nothing changed
     │   └── LimitExceeded             400
+    ├── hazmon.feeds.calendar.BadMonth       400 a report month malformed or not begun
     ├── hazmon.stores.base.StoreError        503 (StoreUnavailable too)
     ├── hazmon.bus.jetstream.JetStreamError  503 the cluster (or a partition's owner)
     │                                 did not answer: a takeover may be in progress
@@ -40,6 +41,7 @@ from starlette.exceptions import HTTPException
 from hazmon.alarms.errors import AlarmError, IllegalTransition, LimitExceeded, UnknownAlarm
 from hazmon.bus.jetstream import JetStreamError
 from hazmon.contract.errors import ConfigError, HazmonError
+from hazmon.feeds.calendar import BadMonth
 from hazmon.stores.base import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ ERROR_MAP: Sequence[tuple[type[Exception], int, str]] = (
     (IllegalTransition, 409, "illegal_transition"),
     (LimitExceeded, 400, "limit_exceeded"),
     (AlarmError, 400, "alarm_error"),
+    (BadMonth, 400, "bad_month"),
     (StoreUnavailable, 503, "store_unavailable"),
     (StoreError, 503, "store_error"),
     (JetStreamError, 503, "cluster_unavailable"),

@@ -64,6 +64,17 @@ class ActiveCounts(_Answer):
     medium: int = 0
 
 
+class SiteFeedOut(_Answer):
+    """A site's feed quality (docs/feeds.md): the online rate of its gateways over the
+    last 24 h (None when no gateway status is known), and `degraded` when a gateway is
+    offline now or lost messages in the last hour."""
+
+    online_rate_24h: float | None
+    degraded: bool
+    offline_gateways: list[str]
+    lost_messages_1h: int
+
+
 class SiteOut(_Answer):
     id: str
     name: str
@@ -72,6 +83,7 @@ class SiteOut(_Answer):
     baseline_risk: Grade
     risk_grade: Grade
     active_alarms: ActiveCounts
+    feed: SiteFeedOut | None = None
 
 
 class SensorOut(_Answer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -25,7 +26,9 @@ from hazmon.api.models import (
     SiteOut,
 )
 from hazmon.contract.registry import Sensor, Site
-from hazmon.stores.base import Latest, Row
+from hazmon.stores.base import Latest, Row, StoreError
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/api/v1", route_class=AuthFirstRoute, responses=responses(401, 403, 422)
@@ -51,7 +54,9 @@ def window(from_ms: int | None, to_ms: int | None, default_span_ms: int) -> tupl
     return start, end
 
 
-def _site_out(ctx: ApiContext, site: Site, grades: dict[str, str]) -> dict[str, Any]:
+def _site_out(
+    ctx: ApiContext, site: Site, grades: dict[str, str], feed: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
         "id": site.id,
         "name": site.name,
@@ -60,6 +65,7 @@ def _site_out(ctx: ApiContext, site: Site, grades: dict[str, str]) -> dict[str, 
         "baseline_risk": site.baseline_risk,
         "risk_grade": grades.get(site.id, site.baseline_risk),
         "active_alarms": ctx.desk.active_counts(site.id),
+        "feed": feed,
     }
 
 
@@ -76,10 +82,25 @@ async def sites(
     *,
     principal: Reader, ctx: Context
 ) -> list[dict[str, Any]]:
-    """Sites with their effective risk grade and active alarms by priority (those of
-    the token's scope)."""
+    """Sites with their effective risk grade, active alarms by priority and feed
+    quality (those of the token's scope)."""
     grades = ctx.desk.risk_grades()
-    return [_site_out(ctx, site, grades) for site in ctx.sites(principal)]
+    chosen = ctx.sites(principal)
+    feeds = await run_in_threadpool(_feeds, ctx, chosen)
+    return [_site_out(ctx, site, grades, feeds.get(site.id)) for site in chosen]
+
+
+def _feeds(ctx: ApiContext, sites: list[Site]) -> dict[str, dict[str, Any]]:
+    """Each site's compact feed quality (docs/feeds.md); a store that cannot answer
+    leaves it out (None) rather than failing the site list."""
+    now_ms = _now_ms()
+    found = {}
+    for site in sites:
+        try:
+            found[site.id] = ctx.feeds.get(ctx.store, site, now_ms=now_ms)
+        except StoreError as exc:
+            log.warning("feed quality of %s not read: %s", site.id, exc)
+    return found
 
 
 def _sensor_rows(
