@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from hazmon.contract.wire import Reading
+from hazmon.feeds.accounting import HourCounts, gateway_feed
+from hazmon.feeds.reading import status_of
 from hazmon.stores.base import Point, Store
 
 T0_MS = 1_764_385_200_000
@@ -154,6 +156,44 @@ class StoreContract:
         assert store.readings("nowhere", "x", from_ms=0, to_ms=T0_MS) == []
         assert store.points("no_such_series", from_ms=0, to_ms=T0_MS) == []
         assert store.count_readings() == 0
+
+    def test_the_feed_series_read_back_for_accounting(self, store: Store) -> None:
+        """What feed accounting reads (docs/feeds.md): a gateway's status points with
+        `silent_since_ms`, the newest one before a window (`limit=1`), and the hourly
+        `gateway_feed` counts of each ingest instance, an hour's newer total replacing
+        the older one; then the accounting of the stored points."""
+        status = {"site": "s1", "gateway": "gw1"}
+        store.write_points([
+            Point("gateway_status", status, {"online": True, "lost_messages": 1}, T0_MS - 60_000),
+            Point("gateway_status", status, {"online": False, "lost_messages": 1,
+                                             "silent_since_ms": T0_MS + 20 * 60_000},
+                  T0_MS + 20 * 60_000 + 10_000),
+            Point("gateway_status", status, {"online": True, "lost_messages": 4},
+                  T0_MS + 23 * 60_000),
+            Point("gateway_status", {"site": "s2", "gateway": "gw1"},
+                  {"online": False, "lost_messages": 0}, T0_MS),
+        ])
+        counts = {"messages": 10, "readings": 100, "historical_messages": 1,
+                  "historical_readings": 10, "not_good_readings": 0}
+        for instance, messages in (("ingest-a", 10), ("ingest-a", 12), ("ingest-b", 5)):
+            tags = {**status, "instance": instance}
+            store.write_points([Point("gateway_feed", tags, {**counts, "messages": messages},
+                                      T0_MS)])
+        (before,) = store.points("gateway_status", from_ms=0, to_ms=T0_MS - 1, tags=status,
+                                 limit=1)
+        inside = store.points("gateway_status", from_ms=T0_MS, to_ms=T0_MS + 3_599_999,
+                              tags={"site": "s1"}, limit=1_000_000)
+        silent = inside[1].fields["silent_since_ms"]
+        assert isinstance(silent, int) and silent == T0_MS + 20 * 60_000
+        hours = store.points("gateway_feed", from_ms=T0_MS, to_ms=T0_MS + 3_599_999,
+                             tags={"site": "s1"}, limit=1_000_000)
+        assert sorted((r.tags["instance"], r.fields["messages"]) for r in hours) == [
+            ("ingest-a", 12), ("ingest-b", 5)]
+        statuses = [s for s in map(status_of, reversed(inside)) if s is not None]
+        feed = gateway_feed("s1", "gw1", before=status_of(before), statuses=statuses,
+                            hours=[HourCounts(T0_MS, messages=17)], from_ms=T0_MS,
+                            to_ms=T0_MS + 3_600_000)
+        assert feed.total.online_rate == pytest.approx(0.95) and feed.total.lost_messages == 3
 
 
 __all__ = ["T0_MS", "StoreContract", "alarm_point", "pytest", "reading"]
