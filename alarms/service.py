@@ -83,6 +83,10 @@ from hazmon.stores.base import Point, Store, StoreError, StoreUnavailable
 log = logging.getLogger(__name__)
 
 
+CHAIN_PREFIX = topics.chain("")
+WATCH_FRESH_MS = 30_000  # a watch's verdict older than this is a watch gone: ignored
+
+
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -162,6 +166,8 @@ class AlarmService:
         for alarm_id, key, raised_ms, doc in self.desk.db.open_of_site(system.SITE):
             self.system.restore(key, alarm_id, raised_ms, doc.get("latest") or {})
         self._publish_failing = False
+        # each chain watch's last verdict: (its time, chain dead, broker dropping)
+        self._watches: dict[str, tuple[int, bool, bool]] = {}
         self._evaluation_failing = False
         self._retry: list[Inbound] = []  # evaluated when a commit failed: evaluated again
         self.metrics_registry = CollectorRegistry(auto_describe=True)
@@ -267,7 +273,8 @@ class AlarmService:
             raise HazmonError("the alarm service needs a broker or a link")
         return open_link(
             self.broker, self.settings, client_id=self.client_id,
-            topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD],
+            topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD, topics.CANARY,
+                    topics.CHAIN_WILDCARD],
             consumer=self._consume_now, publishing=True,
         )
 
@@ -371,12 +378,17 @@ class AlarmService:
         if self.abandoned:
             return
         timing = self.timing
+        canaries = [i.payload for i in items if i.topic == topics.CANARY]
+        for item in items:
+            if item.topic.startswith(CHAIN_PREFIX):
+                self._watch_said(item.topic.removeprefix(CHAIN_PREFIX), item.payload)
         with self.desk.lock:
             now = time.monotonic()
             if not self._waiting:
                 self._waiting_since = now
             defer = (len(self._waiting) + len(items) < timing.group_commit_max
-                     and now - self._waiting_since < timing.group_commit_s)
+                     and now - self._waiting_since < timing.group_commit_s
+                     and not canaries)  # a canary's batch is committed at once
             if self._retry:  # evaluated before a commit failed: again, first
                 items, self._retry = [*self._retry, *items], []
             try:
@@ -389,6 +401,43 @@ class AlarmService:
             if committed and self._link is not None:
                 self._ack(self._link, self._waiting)
         self._emit(out)
+        if canaries:
+            self._echo(canaries)
+
+    def _echo(self, canaries: list[bytes]) -> None:
+        """Canaries of the chain watch (alarms/watch.py), evaluated and committed with
+        their batch: echoed from the event loop, where notifications are submitted."""
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: stopping
+            for payload in canaries:
+                loop.call_soon_threadsafe(self._publish, topics.CANARY_ECHO, payload)
+
+    def _watch_said(self, watch: str, payload: bytes) -> None:
+        """A chain watch's verdict (retained, every second): a dead chain or a dropping
+        broker is a system alarm journalled here too, once this service runs
+        (`_sync_system_alarms`)."""
+        try:
+            doc = orjson.loads(payload) if payload else None
+            if doc is None:
+                self._watches.pop(watch, None)  # the watch stopped
+                return
+            self._watches[watch] = (int(doc["ts_ms"]), doc.get("state") == "dead",
+                                    bool(doc.get("broker_dropping")))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return
+
+    def _watch_failing(self) -> dict[str, str]:
+        """What the watches heard from within WATCH_FRESH_MS report failing."""
+        now = self._now()
+        fresh = [v for v in self._watches.values() if now - v[0] <= WATCH_FRESH_MS]
+        failing: dict[str, str] = {}
+        if any(dead for _, dead, _ in fresh):
+            failing["chain/chain_dead"] = "no echo of the alarm chain's canary"
+        if any(dropping for _, _, dropping in fresh):
+            failing["broker/broker_dropping"] = "the broker dropped messages"
+        return failing
 
     def _commit_failed(self, exc: Exception, items: list[Inbound]) -> None:
         """A commit failed: the desk went back to what the database holds
@@ -561,7 +610,7 @@ class AlarmService:
 
     async def _sync_system_alarms(self) -> None:
         """Raise a system alarm for every failing source, clear those working again."""
-        failing = self.faults.active()
+        failing = {**self.faults.active(), **self._watch_failing()}
         if not failing and not self.system.open:
             return
         self._emitted(await asyncio.to_thread(self._commit_system_alarms, failing))

@@ -4,11 +4,13 @@ shell; the alarm core knows nothing of them.
 
 A system alarm has the reserved site `_system` (no registry id can begin with `_`),
 the key `_system/<service>/<what>` (so `sensor` is the service and `condition` what
-failed, e.g. `_system/alarms/anchor-file`), priority high, and the last error as its
-note. It is journalled, published on `hazmon/v1/_system/alarms`, stored, sent to live
-streams and listed by the API like any alarm. It needs no acknowledgement: it is
-`raised` (normal -> unack) when its source starts failing and `cleared` (-> normal,
-the occurrence ends) once the source works again.
+failed, e.g. `_system/alarms/anchor-file`), priority high (critical for the alarm chain
+dead and the broker dropping messages, which the chain watch reports: alarms/watch.py),
+and the last error as its note. It is journalled, published on
+`hazmon/v1/_system/alarms`, stored, sent to live streams and listed by the API like
+any alarm. It needs no acknowledgement: it is `raised` (normal -> unack) when its
+source starts failing and `cleared` (-> normal, the occurrence ends) once the source
+works again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ log = logging.getLogger(__name__)
 
 SITE = "_system"
 PRIORITY = "high"
+CRITICAL = frozenset({"_system/chain/chain_dead", "_system/broker/broker_dropping"})
+
+
+def priority_of(key: str) -> str:
+    return "critical" if key in CRITICAL else PRIORITY
 
 
 def key_of(source: str) -> str:
@@ -48,7 +55,7 @@ def event(source: str, name: str, *, alarm_id: str | None, ts_ms: int, from_stat
     _, sensor, condition = key.split("/", 2)
     return Event(
         key=key, site=SITE, event=name, ts_ms=ts_ms, alarm_id=alarm_id, sensor=sensor,
-        condition=condition, priority=PRIORITY, from_state=from_state, state=state,
+        condition=condition, priority=priority_of(key), from_state=from_state, state=state,
         note=note, published=published,
     )
 
@@ -115,5 +122,5 @@ class SystemAlarms:
         doc = {"alarm_id": ev.alarm_id, "raised_ms": raised_ms, "latest": ev.wire(),
                "acked_ms": None, "acked_by": None, "ended_ms": ended_ms}
         change.dirty.occurrences[str(ev.alarm_id)] = OccurrenceRecord(
-            str(ev.alarm_id), ev.key, SITE, PRIORITY, raised_ms, ended_ms, doc
+            str(ev.alarm_id), ev.key, SITE, priority_of(ev.key), raised_ms, ended_ms, doc
         )

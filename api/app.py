@@ -25,7 +25,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from hazmon.alarms.desk import Desk
-from hazmon.api import routes_alarms, routes_audit, routes_feeds, routes_sites, stream
+from hazmon.api import (
+    routes_alarms,
+    routes_audit,
+    routes_feeds,
+    routes_monitoring,
+    routes_sites,
+    stream,
+)
 from hazmon.api.auth import Authenticator
 from hazmon.api.context import ApiContext
 from hazmon.api.errors import install_error_handlers
@@ -54,6 +61,7 @@ def create_app(
     store: Store,
     metrics: list[CollectorRegistry],
     health: Callable[[], dict[str, Any]],
+    chain: Callable[[], dict[str, Any]] | None = None,
     keepalive_s: float = 15.0,
     stream_caps: StreamCaps = StreamCaps(),
 ) -> FastAPI:
@@ -70,12 +78,14 @@ def create_app(
         store=store,
         metrics=metrics,
         health=health,
+        chain=chain,
         keepalive_s=keepalive_s,
     )
     app.state.authenticator = Authenticator(registry.auth.tokens)
     app.state.stream_gate = StreamGate(stream_caps)
     install_error_handlers(app)
-    for module in (routes_sites, routes_alarms, routes_audit, routes_feeds, stream):
+    for module in (routes_sites, routes_alarms, routes_audit, routes_feeds, routes_monitoring,
+                   stream):
         app.include_router(module.router)
     _add_service_routes(app)
     _add_docs(app)
@@ -103,11 +113,20 @@ def stop_streams(app: FastAPI) -> None:
 def _add_service_routes(app: FastAPI) -> None:
     ctx: ApiContext = app.state.ctx
 
-    @app.get("/health", response_model=Health, tags=["service"])
-    async def health() -> dict[str, Any]:
-        """`ok` when the broker and the store are reachable, else `degraded`."""
+    @app.get("/health", response_model=Health, tags=["service"], response_model_exclude_none=True,
+             responses={503: {"model": Health, "description": "the alarm chain is dead"}})
+    async def health(response: Response) -> dict[str, Any]:
+        """`ok` when the broker and the store are reachable, else `degraded`; `failing`,
+        with HTTP 503, while the alarm chain is dead (docs/alarms.md, "The alarm chain
+        watched"): readings may come in, but no alarm would be raised."""
         parts = {"broker": False, "store": False, **(await run_in_threadpool(ctx.health))}
+        if ctx.chain is not None:
+            chain = ctx.chain()
+            parts["chain"] = {k: chain.get(k) for k in ("state", "rtt_ms", "checked_ms")}
         status = "ok" if parts["broker"] and parts["store"] else "degraded"
+        if parts.get("chain", {}).get("state") == "dead":
+            status = "failing"
+            response.status_code = 503
         return {**parts, "status": status}
 
     @app.get(

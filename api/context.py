@@ -48,6 +48,7 @@ class ApiContext:
     store: Store
     metrics: list[CollectorRegistry]
     health: Callable[[], dict[str, Any]]
+    chain: Callable[[], dict[str, Any]] | None = None  # the chain watch's state, if one runs
     keepalive_s: float = 15.0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     reloaded: asyncio.Event = field(default_factory=asyncio.Event)  # set, then replaced

@@ -169,7 +169,32 @@ class Me(_Answer):
     )
 
 
+class ChainOut(_Answer):
+    """The alarm chain as the chain watch last saw it (docs/alarms.md)."""
+
+    state: Literal["ok", "dead", "unknown"]
+    rtt_ms: float | None = None
+    checked_ms: int | None = None
+
+
+class MonitoringReason(_Answer):
+    alarm_id: str | None
+    key: str
+    site: str
+    condition: str
+    priority: Priority
+    state: str
+    note: str | None = None
+
+
+class Monitoring(_Answer):
+    degraded: bool
+    reasons: list[MonitoringReason]
+    chain: ChainOut
+
+
 class Health(_Answer):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded", "failing"]
     broker: bool
     store: bool
+    chain: ChainOut | None = None

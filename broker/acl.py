@@ -8,9 +8,11 @@ Users (the names of deploy/mosquitto/acl.example; where the two differ, these wi
 
     {site}.{gateway}   one per gateway: writes its own telemetry and state, reads nothing
     hazmon-ingest      reads every gateway's telemetry and state (also as $share/...)
-    hazmon-alarms      `hazmon alarms` and `hazmon up`: reads telemetry and state; writes
-                       alarms, risk, the journal head and the registry's MQTT notifier
-                       topics; reads back risk and the head (retained)
+    hazmon-alarms      `hazmon alarms`, `hazmon up` and `hazmon watch`: reads telemetry and
+                       state; writes alarms, risk, the journal head and the registry's
+                       MQTT notifier topics; reads back risk and the head (retained); the
+                       alarm chain's canary and echo, the watch's verdict, and reads
+                       Mosquitto's drop counter ($SYS/broker/publish/messages/dropped)
     hazmon-simulator   only with simulator=True: writes telemetry and state of the
                        registry's gateways (never on a broker real gateways use)
     hazmon-observer    only with observer=True: reads everything under hazmon/v1/
@@ -261,6 +263,11 @@ def _alarms(notify_topics: list[str]) -> BrokerUser:
         Rule("readwrite", topics.RISK_WILDCARD),
         Rule("readwrite", topics.JOURNAL_HEAD),
         *(Rule("write", t) for t in notify_topics),
+        # the alarm chain watched (`hazmon watch`, or in `hazmon up`): canary and echo,
+        # the watch's verdict, and the broker's drop counter
+        Rule("readwrite", f"{topics.ROOT}/_system/canary/#"),
+        Rule("readwrite", f"{topics.ROOT}/_system/chain/#"),
+        Rule("read", topics.BROKER_DROPPED),
     ]
     what = "hazmon alarms / hazmon up: reads what gateways send, publishes alarms and risk"
     return BrokerUser(ALARMS_USER, what, tuple(rules))

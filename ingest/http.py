@@ -16,9 +16,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 
 def serve(
-    host: str, port: int, *, registry: CollectorRegistry, health: Callable[[], dict[str, Any]]
+    host: str, port: int, *, registry: CollectorRegistry, health: Callable[[], dict[str, Any]],
+    healthy: Callable[[dict[str, Any]], bool] | None = None,
 ) -> ThreadingHTTPServer:
-    """Start serving in a daemon thread; `shutdown()` and `server_close()` stop it."""
+    """Start serving in a daemon thread; `shutdown()` and `server_close()` stop it.
+    `/health` answers 503 unless `healthy(state)` (by default: ingest's own test)."""
+    judge = healthy or _ingest_healthy
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -27,8 +30,7 @@ def serve(
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
             elif path == "/health":
                 state = health()
-                ok = bool(state.get("ready")) and bool(state.get("broker"))
-                ok = ok and not state.get("store_refused")  # wrong credentials
+                ok = judge(state)
                 body = json.dumps({"status": "ok" if ok else "degraded", **state}).encode()
                 self._send(200 if ok else 503, "application/json", body)
             else:
@@ -48,3 +50,8 @@ def serve(
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="ingest-http", daemon=True).start()
     return server
+
+
+def _ingest_healthy(state: dict[str, Any]) -> bool:
+    ok = bool(state.get("ready")) and bool(state.get("broker"))
+    return ok and not state.get("store_refused")  # wrong credentials

@@ -288,11 +288,12 @@ async def run(plan: Plan) -> None:
         address, broker_kind, nats = await _broker(plan, stack)
         services = (_jetstream_services(plan, nats, store) if nats is not None
                     else _services(plan, address, store))
-        app = _app(plan, services, address, store)
+        watch = _chain_watch(plan, address) if nats is None else None
+        app = _app(plan, services, address, store, watch)
         hangups.serve(lambda: _reload(plan, app, services))
         settle_heap()
         await _serve(plan, services, app, listener, stop, _banner(plan, address, broker_kind),
-                     store, address)
+                     store, address, watch)
     log.info("stopped")
 
 
@@ -448,8 +449,19 @@ def _jetstream_services(
     return services
 
 
+def _chain_watch(plan: Plan, address: BrokerAddress) -> Any:
+    """The alarm chain's watch (docs/alarms.md, "The alarm chain watched"), on a thread
+    and an MQTT connection of its own: an alarm service or event loop of this process
+    that hangs is found out (a frozen or dead process needs `hazmon watch` elsewhere)."""
+    from hazmon.alarms.watch import ChainWatch
+
+    return ChainWatch(registry=plan.registry, broker=address, settings=plan.settings,
+                      name=f"up-{socket.gethostname()}")
+
+
 def _app(
-    plan: Plan, services: list[tuple[str, Any]], address: BrokerAddress, store: Store
+    plan: Plan, services: list[tuple[str, Any]], address: BrokerAddress, store: Store,
+    watch: Any = None,
 ) -> FastAPI:
     from hazmon.api.app import create_app
     from hazmon.api.hardening import HardeningSettings, harden
@@ -459,9 +471,12 @@ def _app(
     desk = named["desk"] if "desk" in named else named["alarms"].desk
     metrics: list[CollectorRegistry] = [s.metrics_registry for _, s in services
                                         if hasattr(s, "metrics_registry")]
+    if watch is not None:
+        metrics.append(watch.metrics_registry)
     hardening = HardeningSettings()
     app = create_app(registry=plan.registry, desk=desk, store=store, metrics=metrics,
-                     health=_health(address, store), stream_caps=hardening.stream_caps)
+                     health=_health(address, store), stream_caps=hardening.stream_caps,
+                     chain=watch.status if watch is not None else None)
     harden(app, hardening)  # headers, body limit, slowed failing guesses, CORS
     return app
 
@@ -499,7 +514,7 @@ def _banner(plan: Plan, address: BrokerAddress, broker_kind: str) -> Iterator[st
 async def _serve(
     plan: Plan, services: list[tuple[str, Service]], app: FastAPI,
     listener: socket.socket, stop: asyncio.Event, banner: Iterator[str], store: Store,
-    mqtt: BrokerAddress | None = None,
+    mqtt: BrokerAddress | None = None, watch: Any = None,
 ) -> None:
     """The services, then (once all are subscribed) the HTTP server and the demo's
     simulator, until a signal; those stop first, then the services flush."""
@@ -510,6 +525,13 @@ async def _serve(
 
     async def front(group: asyncio.TaskGroup) -> list[Callable[[], Awaitable[None]]]:
         stoppers = [await _start_http(group, app, listener, plan.web)]
+        if watch is not None:  # every service is subscribed: canaries are answered
+            watch.start_thread()
+
+            async def stop_watch() -> None:
+                await asyncio.to_thread(watch.stop_thread)
+
+            stoppers.append(stop_watch)
         if plan.scenario:
             assert mqtt is not None, "the simulator needs the gateways' MQTT address"
             stoppers.append(_start_simulator(group, plan, mqtt))

@@ -8,6 +8,15 @@ STATE_WILDCARD = f"{ROOT}/+/+/state"
 ALARMS_WILDCARD = f"{ROOT}/+/alarms"
 RISK_WILDCARD = f"{ROOT}/+/risk"
 JOURNAL_HEAD = f"{ROOT}/journal/head"
+# the alarm chain watched (docs/alarms.md, "The alarm chain watched")
+CANARY = f"{ROOT}/_system/canary/ping"  # the watch's canary, to the alarm service
+CANARY_ECHO = f"{ROOT}/_system/canary/echo"  # the alarm service's echo, to the watch
+CHAIN_WILDCARD = f"{ROOT}/_system/chain/+"  # each watch's verdict (retained), by its name
+BROKER_DROPPED = "$SYS/broker/publish/messages/dropped"  # Mosquitto's drop counter
+
+
+def chain(watch: str) -> str:
+    return f"{ROOT}/_system/chain/{watch}"
 
 
 def telemetry(site: str, gateway: str) -> str:

@@ -305,13 +305,17 @@ class Mosquitto(_Server):
 
     ``autosave_interval_s`` makes the broker save its in-memory state periodically
     (Mosquitto's default is only on shutdown), for tests that ``kill()`` it and
-    expect persisted state to survive.
+    expect persisted state to survive. ``max_queued_messages`` small makes it drop what
+    a slow client cannot take; ``sys_interval_s`` is how often it publishes $SYS.
     """
 
     name = "mosquitto"
 
-    def __init__(self, *, autosave_interval_s: int | None = None) -> None:
+    def __init__(self, *, autosave_interval_s: int | None = None,
+                 max_queued_messages: int = 100_000, sys_interval_s: int | None = None) -> None:
         self.autosave_interval_s = autosave_interval_s
+        self.max_queued_messages = max_queued_messages
+        self.sys_interval_s = sys_interval_s
         self.port = 0
         super().__init__(MOSQUITTO_BIN, "mosquitto")
 
@@ -338,7 +342,7 @@ class Mosquitto(_Server):
             f"user {user}",
             f"listener {self.port} {self.host}",
             "allow_anonymous true",
-            "max_queued_messages 100000",
+            f"max_queued_messages {self.max_queued_messages}",
             "set_tcp_nodelay true",
             "persistence true",
             f"persistence_location {self.dir}/",
@@ -347,6 +351,8 @@ class Mosquitto(_Server):
         ]
         if self.autosave_interval_s is not None:
             lines.append(f"autosave_interval {self.autosave_interval_s}")
+        if self.sys_interval_s is not None:
+            lines.append(f"sys_interval {self.sys_interval_s}")
         config = self.dir / "mosquitto.conf"
         config.write_text("\n".join(lines) + "\n")
         return [str(self.binary), "-c", str(config)]

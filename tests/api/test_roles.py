@@ -56,6 +56,7 @@ ENDPOINTS: list[tuple[str, str, str, dict[str, Any] | None, Right]] = [
     ("GET", "/api/v1/journal", "/api/v1/journal?format=csv", None, Right.audit),
     ("GET", "/api/v1/journal/verify", "/api/v1/journal/verify", None, Right.audit),
     ("GET", "/api/v1/kpi", "/api/v1/kpi", None, Right.figures),
+    ("GET", "/api/v1/monitoring", "/api/v1/monitoring", None, Right.read),
     ("GET", "/api/v1/feeds", "/api/v1/feeds", None, Right.read),
     ("GET", "/api/v1/sites/{site}/feed-report",
      "/api/v1/sites/jh-chem-01/feed-report?month=2025-01", None, Right.audit),

@@ -50,6 +50,9 @@ WHO_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/journal"): AUDIT,
     ("GET", "/api/v1/journal/verify"): AUDIT,
     ("GET", "/api/v1/kpi"): FIGURES,
+    ("GET", "/api/v1/feeds"): ALL,
+    ("GET", "/api/v1/sites/{site}/feed-report"): AUDIT,
+    ("GET", "/api/v1/monitoring"): ALL,
 }
 PUBLIC = {("GET", "/health"), ("GET", "/metrics")}
 # Refused before the route runs: 413 over the size limit (hardening, before anything
