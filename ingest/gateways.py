@@ -15,7 +15,9 @@
 
 The first message after ingest starts sets the baseline (what came before is not
 known). Any change of the lost count, the boot or the online state gives a
-`gateway_status` point (docs/contract.md §5).
+`gateway_status` point (docs/contract.md §5); so does a gateway's first telemetry
+while its state is not known (nothing in the store yet), so that the store says from
+when it was online.
 
 `online` agrees with the alarm service's `offline` alarm (docs/alarms.md): false on
 the gateway's will or `online: false`, and also when no telemetry has arrived for the
@@ -86,7 +88,7 @@ class GatewayTracker:
     def _observe(self, site: str, gateway: str, boot: int, seq: int, ts_ms: int) -> Observation:
         gw = self.state(site, gateway)
         gw.last_rx_ms = ts_ms
-        came_back = gw.online is False
+        came_back = gw.online is not True  # offline before, or not known yet: a change
         gw.online = True  # it is delivering, whatever a will said before
         lost = 0
         rebooted = False
