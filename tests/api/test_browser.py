@@ -167,7 +167,9 @@ def test_console_shows_monitoring_degraded_with_its_reason(
 ) -> None:
     """Messages of a gateway lost (a `seq` gap of 5) raise its `feed_gap` alarm on the
     real alarm service: the console shows "monitoring degraded" with that reason, which
-    leads to the alarm, and the alarm chain's indicator in the header."""
+    leads to the alarm, the alarm chain's indicator in the header, and the site's feed
+    degraded; once the alarm is acknowledged the banner goes, the grade is blue again,
+    and the site, its feed still degraded for the hour, is not drawn in the calm blue."""
     server, site = hazmon
     page = browser.new_page(viewport={"width": 1280, "height": 860})
     errors: list[str] = []
@@ -195,13 +197,45 @@ def test_console_shows_monitoring_degraded_with_its_reason(
     expect(alarm).to_have_count(1)
     reason.locator("button.reason").click()
     expect(alarm).to_be_focused()
+    expect(alarm).to_have_class(re.compile(r"\bpicked\b"))
+    expect(alarm).to_be_in_viewport()
     expect(chain).to_have_text(re.compile(r"^报警链路 (\d+ ms|—)$|^报警链路中断$"))
-    shot(page, "7-monitoring-degraded-zh")
 
+    # messages lost: the site's feed is degraded, in the list and on the map
+    item = page.locator(f'.site-item[data-site="{site}"]')
+    expect(item).to_have_attribute("data-feed", "degraded", timeout=45_000)  # store, 15 s cache
+    expect(item.locator(".feed-badge")).to_have_text("数据异常")
+    expect(item.locator(".feed-rate")).to_have_text(re.compile(r"^在线率 \d+(\.\d)?%$"))
+    dot = page.locator(f'#map .site[data-site="{site}"]')
+    expect(dot).to_have_attribute("data-feed", "degraded")
+    expect(dot.locator(".feed-mark")).to_have_count(1)
+    shot(page, "7-monitoring-degraded-zh")
     page.click("#lang")
     expect(banner.locator("strong")).to_have_text("Monitoring degraded")
     expect(reason).to_contain_text("Feed gap")
-    expect(chain).to_have_text(re.compile(r"^Alarm chain (\d+ ms|—)$|^Alarm chain DEAD$"))
-    shot(page, "8-monitoring-degraded-en")
+    expect(item.locator(".feed-badge")).to_have_text("Feed degraded")
     page.click("#lang")
+    expect(reason).to_contain_text("数据丢失")
+
+    # acknowledged, the gap's alarm ends: no more "monitoring degraded", the grade is
+    # blue again, but the messages were lost within the hour: the feed is still
+    # degraded, and the site is not drawn in the calm blue
+    alarm.locator("button.ack").click()
+    page.fill("#note-text", "网关已重启")
+    page.click("#note-ok")
+    expect(banner).to_be_hidden(timeout=15_000)
+    expect(item).to_have_attribute("data-grade", "blue")
+    expect(item).to_have_attribute("data-feed", "degraded")
+    blue = "rgb(31, 111, 209)"
+    assert item.locator(".grade").evaluate("e => getComputedStyle(e).backgroundColor") != blue
+    assert item.evaluate("e => getComputedStyle(e).borderLeftColor") != blue
+    expect(dot).to_have_attribute("data-grade", "blue")
+    assert dot.locator(".dot").evaluate("e => getComputedStyle(e).fill") != blue
+    shot(page, "8-feed-degraded-blue-zh")
+
+    page.click("#lang")
+    expect(item.locator(".feed-badge")).to_have_text("Feed degraded")
+    expect(item.locator(".feed-rate")).to_have_text(re.compile(r"^Online \d+(\.\d)?%$"))
+    expect(chain).to_have_text(re.compile(r"^Alarm chain (\d+ ms|—)$|^Alarm chain DEAD$"))
+    shot(page, "9-feed-degraded-en")
     assert errors == []

@@ -41,12 +41,14 @@ function actions(alarm, may, act) {
   return out;
 }
 
-function row(alarm, sites, may, act) {
+function row(alarm, sites, may, act, picked) {
   const site = sites.get(alarm.site);
   const raised = alarm.raised_ms ?? alarm.ts_ms;
   return h("article", {
-    class: `alarm priority-${alarm.priority} state-${alarm.state}`,
+    class: `alarm priority-${alarm.priority} state-${alarm.state}${
+      alarm.alarm_id === picked ? " picked" : ""}`,
     dataset: { alarmId: alarm.alarm_id, state: alarm.state, priority: alarm.priority },
+    tabindex: -1, // focusable when led to (a reason of the "monitoring degraded" banner)
   },
   h("div", { class: "alarm-head" },
     h("span", { class: "badge" }, t(`priority.${alarm.priority}`)),
@@ -67,18 +69,26 @@ function row(alarm, sites, may, act) {
   h("div", { class: "alarm-actions" }, actions(alarm, may, act)));
 }
 
-/** Render the active list and the hidden one; `act(kind, alarm)` handles the buttons. */
+/** Render the active list and the hidden one; `act(kind, alarm)` handles the buttons;
+ * the `picked` alarm (an alarm_id) is highlighted, and a card that had the focus keeps it. */
 export function drawAlarms(
-  { list, counter, hiddenBox, hidden, hiddenCounter }, alarms, sites, may, act,
+  { list, counter, hiddenBox, hidden, hiddenCounter }, alarms, sites, may, act, picked = null,
 ) {
+  const focused = document.activeElement?.matches?.("article.alarm")
+    ? document.activeElement.dataset.alarmId : null;
   const shown = sortAlarms(alarms.filter((a) => !HIDDEN_STATES.has(a.state)));
   const hiding = sortAlarms(alarms.filter((a) => HIDDEN_STATES.has(a.state)));
   clear(list);
   counter.textContent = `${shown.length}`;
   if (!shown.length) list.append(h("p", { class: "empty" }, t("alarms.none")));
-  for (const alarm of shown) list.append(row(alarm, sites, may, act));
+  for (const alarm of shown) list.append(row(alarm, sites, may, act, picked));
   clear(hidden);
   hiddenCounter.textContent = `${hiding.length}`;
   hiddenBox.hidden = !hiding.length;
-  for (const alarm of hiding) hidden.append(row(alarm, sites, may, act));
+  for (const alarm of hiding) hidden.append(row(alarm, sites, may, act, picked));
+  if (focused) {
+    for (const card of [...list.children, ...hidden.children]) {
+      if (card.dataset.alarmId === focused) card.focus({ preventScroll: true });
+    }
+  }
 }

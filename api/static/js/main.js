@@ -23,7 +23,25 @@ const state = {
   running: false,
   monitoring: null, // the last answer of /api/v1/monitoring
   watch: null,
+  picked: null, // the alarm_id a monitoring reason led to, highlighted for a moment
+  during: new Set(), // for each read of the lists on its way: the events arriving meanwhile
 };
+
+/** Read the lists with `read()`, then apply again the live events that arrived while
+ * the answer was on its way (it may have been made before them). */
+async function readLists(read) {
+  const during = [];
+  state.during.add(during);
+  try {
+    await read();
+  } finally {
+    state.during.delete(during);
+  }
+  for (const { type, data } of during) {
+    if (type === "alarm") applyAlarm(data, false);
+    else if (type === "risk" && state.sites.has(data.site)) state.sites.get(data.site).risk_grade = data.grade;
+  }
+}
 
 // -- drawing ------------------------------------------------------------------------
 
@@ -70,7 +88,7 @@ function drawAlarmList() {
   drawAlarms({
     list: $("#alarm-list"), counter: $("#alarm-count"), hiddenBox: $("#hidden-alarms"),
     hidden: $("#hidden-list"), hiddenCounter: $("#hidden-count"),
-  }, alarms, state.sites, state.may, act);
+  }, alarms, state.sites, state.may, act, state.picked);
   const chip = $("#filter");
   chip.hidden = !state.siteFilter;
   chip.textContent = state.siteFilter ? `${state.sites.get(state.siteFilter)?.name} ✕` : "";
@@ -100,13 +118,18 @@ function pickAlarm(alarm) {
     state.siteFilter = null;
     drawAll();
   }
-  const card = document.querySelector(`[data-alarm-id="${CSS.escape(alarm.alarm_id)}"]`);
-  if (!card) return;
-  card.tabIndex = -1;
-  card.scrollIntoView({ block: "center" });
-  card.focus({ preventScroll: true });
-  card.classList.add("picked");
-  setTimeout(() => card.classList.remove("picked"), 3000);
+  state.picked = alarm.alarm_id;
+  drawAlarmList();
+  const card = document.querySelector(`article[data-alarm-id="${CSS.escape(alarm.alarm_id)}"]`);
+  if (card) {
+    card.scrollIntoView({ block: "center" });
+    card.focus({ preventScroll: true });
+  }
+  clearTimeout(pickAlarm.timer);
+  pickAlarm.timer = setTimeout(() => {
+    state.picked = null;
+    if (state.running) drawAlarmList();
+  }, 4000);
 }
 
 function pickSite(siteId) {
@@ -117,15 +140,41 @@ function pickSite(siteId) {
 // -- live state ---------------------------------------------------------------------
 
 async function reload() {
-  const [sites, alarms] = await Promise.all([
-    call("/api/v1/sites"), call("/api/v1/alarms?active=true"),
-  ]);
-  state.sites = new Map(sites.map((s) => [s.id, s]));
-  state.alarms = new Map(alarms.filter((a) => a.state !== "normal").map((a) => [a.alarm_id, a]));
+  sitesRead = Date.now();
+  await readLists(async () => {
+    const [sites, alarms] = await Promise.all([
+      call("/api/v1/sites"), call("/api/v1/alarms?active=true"),
+    ]);
+    state.sites = new Map(sites.map((s) => [s.id, s]));
+    state.alarms = new Map(alarms.filter((a) => a.state !== "normal").map((a) => [a.alarm_id, a]));
+  });
   for (const alarm of state.alarms.values()) {
     if (alarm.priority === "critical" && alarm.state === "unack") raiseCritical(alarm.alarm_id, false);
   }
   drawAll();
+}
+
+// A site's feed quality comes with the sites only: they are read again when what the
+// monitoring says changes (a gateway's messages lost, a gateway offline) and every minute
+// (an online rate moves slowly; a feed is degraded for an hour after a loss).
+const SITES_EVERY_MS = 15_000;
+let sitesRead = 0;
+
+async function refreshSites() {
+  sitesRead = Date.now();
+  await readLists(async () => {
+    const sites = await call("/api/v1/sites");
+    state.sites = new Map(sites.map((s) => [s.id, s]));
+  });
+  drawAll();
+}
+
+function monitoringSaid(answer) {
+  const said = (m) => JSON.stringify([m?.degraded, (m?.reasons ?? []).map((r) => [r.key, r.state])]);
+  const changed = state.monitoring !== null && said(answer) !== said(state.monitoring);
+  state.monitoring = answer;
+  drawMonitoring();
+  if (changed || Date.now() - sitesRead >= SITES_EVERY_MS) refreshSites().catch(fail);
 }
 
 // Live events do not say until when an alarm is shelved (action answers and the list
@@ -137,7 +186,8 @@ function completeLater() {
   completing = setTimeout(() => reload().catch(fail), 500);
 }
 
-function applyAlarm(event) {
+/** An alarm's change (live, or an action's answer); `alert`: sound a new critical one. */
+function applyAlarm(event, alert = true) {
   const before = state.alarms.get(event.alarm_id);
   const alarm = { ...before, ...event };
   alarm.raised_ms = event.raised_ms ?? before?.raised_ms ?? event.ts_ms;
@@ -152,6 +202,7 @@ function applyAlarm(event) {
   }
   if (alarm.state === "normal") state.alarms.delete(alarm.alarm_id);
   else state.alarms.set(alarm.alarm_id, alarm);
+  if (!alert) return;
   if (alarm.priority === "critical" && event.event === "raised" && alarm.state === "unack") {
     raiseCritical(alarm.alarm_id);
   } else if (alarm.state !== "unack") {
@@ -167,7 +218,8 @@ function applyAlarm(event) {
 function onEvent({ type, data }) {
   if (type === "ready" || type === "alarm") state.watch?.soon(); // monitoring may have changed
   if (type === "ready") reload().catch(fail);
-  else if (type === "alarm") applyAlarm(data);
+  for (const during of state.during) during.push({ type, data });
+  if (type === "alarm") applyAlarm(data);
   else if (type === "risk" && state.sites.has(data.site)) {
     state.sites.get(data.site).risk_grade = data.grade;
     drawSites();
@@ -287,10 +339,7 @@ async function start() {
   drawMonitoring();
   state.watch = watchMonitoring({
     fetch: () => call("/api/v1/monitoring"),
-    onData: (answer) => {
-      state.monitoring = answer;
-      drawMonitoring();
-    },
+    onData: monitoringSaid,
     onError: (error) => {
       if (error instanceof Unauthorized) signOut("login.lost");
       else { // not known now: the chain is unknown, the banner stays as last known
