@@ -67,6 +67,7 @@ class Plan:
     admin_token: str | None = None  # printed at start (demo)
     accept_truncated_journal: bool = False  # an auditor's decision, journalled
     web: Web = field(default_factory=Web)  # HTTPS and trusted proxies of the HTTP server
+    chain_period_s: float = 10.0  # the chain watch's canary period; 0: no watch
 
 
 # -- commands --------------------------------------------------------------------------
@@ -96,6 +97,11 @@ EMBEDDED = typer.Option(
 )
 BROKER_PORT = 1883  # the embedded broker's, when free
 LOG_LEVEL = typer.Option("INFO", "--log-level")
+CHAIN_PERIOD = typer.Option(
+    10.0, "--chain-period-s", min=0.0, max=3600.0,
+    help="the alarm chain's canary this often (dead after 3 periods, at least 30 s); "
+    "0: no watch in this process (docs/alarms.md)",
+)
 ACCEPT_TRUNCATED = typer.Option(
     False, "--accept-truncated-journal",
     help="start although the journal falls short of its anchors (cut off or rewritten): "
@@ -133,12 +139,13 @@ def up(
     tls_key: Path | None = TLS_KEY,
     forwarded_allow_ips: str = FORWARDED,
     embedded_broker: EmbeddedBroker = EMBEDDED,
+    chain_period_s: float = CHAIN_PERIOD,
 ) -> None:
     """Run ingest, alarms and the HTTP API/console in one process."""
     settings = Settings(config=config, broker=broker, influx=influx, data=data, http=http)
     web = web_options(tls_cert, tls_key, forwarded_allow_ips)
     plan = Plan(settings, load(config), accept_truncated_journal=accept_truncated_journal,
-                web=web, embedded_broker=embedded_broker.value)
+                web=web, embedded_broker=embedded_broker.value, chain_period_s=chain_period_s)
     start(plan, log_level)
 
 
@@ -169,6 +176,7 @@ def alarms(
         help="nats:// only: a partition's snapshot after this many commits (a takeover "
         "replays about as many)",
     ),
+    chain_period_s: float = CHAIN_PERIOD,
 ) -> None:
     """Run the alarm service and the HTTP API/console, without ingest; on nats:// an
     alarm worker of a JetStream cluster (no HTTP: the API runs on its own)."""
@@ -186,7 +194,8 @@ def alarms(
         return
     web = web_options(tls_cert, tls_key, forwarded_allow_ips)
     plan = Plan(settings, load(config), ingest=False,
-                accept_truncated_journal=accept_truncated_journal, web=web)
+                accept_truncated_journal=accept_truncated_journal, web=web,
+                chain_period_s=chain_period_s)
     start(plan, log_level)
 
 
@@ -288,7 +297,7 @@ async def run(plan: Plan) -> None:
         address, broker_kind, nats = await _broker(plan, stack)
         services = (_jetstream_services(plan, nats, store) if nats is not None
                     else _services(plan, address, store))
-        watch = _chain_watch(plan, address) if nats is None else None
+        watch = _chain_watch(plan, address) if nats is None and plan.chain_period_s else None
         app = _app(plan, services, address, store, watch)
         hangups.serve(lambda: _reload(plan, app, services))
         settle_heap()
@@ -456,7 +465,8 @@ def _chain_watch(plan: Plan, address: BrokerAddress) -> Any:
     from hazmon.alarms.watch import ChainWatch
 
     return ChainWatch(registry=plan.registry, broker=address, settings=plan.settings,
-                      name=f"up-{socket.gethostname()}")
+                      name=f"up-{socket.gethostname()}", period_s=plan.chain_period_s,
+                      deadline_s=max(30.0, 3 * plan.chain_period_s))
 
 
 def _app(
