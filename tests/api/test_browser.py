@@ -206,6 +206,7 @@ def test_console_shows_monitoring_degraded_with_its_reason(
     expect(item).to_have_attribute("data-feed", "degraded", timeout=45_000)  # store, 15 s cache
     expect(item.locator(".feed-badge")).to_have_text("数据异常")
     expect(item.locator(".feed-rate")).to_have_text(re.compile(r"^在线率 \d+(\.\d)?%$"))
+    expect(item.locator(".feed-lost")).to_have_text("近1小时丢失消息 5")
     dot = page.locator(f'#map .site[data-site="{site}"]')
     expect(dot).to_have_attribute("data-feed", "degraded")
     expect(dot.locator(".feed-mark")).to_have_count(1)

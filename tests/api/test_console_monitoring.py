@@ -35,6 +35,13 @@ out.chain = {
   missing: m.chainView(null),
   strange: m.chainView({ state: "exploded", rtt_ms: 5 }),
 };
+out.words = [
+  m.feedWords(m.feedOf({ feed: { online_rate_24h: 0.9, degraded: true, lost_messages_1h: 5,
+    offline_gateways: ["gw-1", "gw-2"] } })),
+  m.feedWords(m.feedOf({ feed: { online_rate_24h: null, degraded: false } })),
+  m.feedWords(m.feedOf({ feed: { degraded: true, lost_messages_1h: "x",
+    offline_gateways: "gw" } })),
+];
 out.rate = [0.95, 0.9995, 1, 0, 0.5, null, "0.9", 1.7].map(m.formatRate);
 out.feed = {
   none: m.feedOf({ id: "a" }),
@@ -150,10 +157,19 @@ def test_the_online_rate_is_never_rounded_up_to_100(results: dict[str, Any]) -> 
 def test_a_site_without_feed_is_shown_as_before(results: dict[str, Any]) -> None:
     feed = results["feed"]
     assert feed["none"] is None and feed["nullFeed"] is None
-    assert feed["degraded"] == {"degraded": True, "rate": "95%"}
-    assert feed["fine"] == {"degraded": False, "rate": "100%"}
-    assert feed["noRate"] == {"degraded": True, "rate": ""}
-    assert feed["nullRate"] == {"degraded": False, "rate": ""}
+    nothing: dict[str, Any] = {"lost": 0, "offline": []}
+    assert feed["degraded"] == {"degraded": True, "rate": "95%", **nothing}
+    assert feed["fine"] == {"degraded": False, "rate": "100%", **nothing}
+    assert feed["noRate"] == {"degraded": True, "rate": "", **nothing}
+    assert feed["nullRate"] == {"degraded": False, "rate": "", **nothing}
+
+
+def test_a_feed_says_why_where_the_server_tells(results: dict[str, Any]) -> None:
+    assert results["words"] == [
+        [["rate", "在线率 90%"], ["lost", "近1小时丢失消息 5"], ["offline", "离线网关 gw-1, gw-2"]],
+        [],
+        [],  # fields of another shape are left out
+    ]
 
 
 def test_a_reason_leads_to_its_alarm_where_there_is_one(results: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import { showSensor } from "./detail.js";
 import { $, clear, h } from "./dom.js";
 import { applyLanguage, setText, t, toggleLanguage } from "./i18n.js";
 import { drawMap } from "./map.js";
-import { drawChain, drawDegraded, feedOf, watchMonitoring } from "./monitoring.js";
+import { drawChain, drawDegraded, feedOf, feedWords, watchMonitoring } from "./monitoring.js";
 
 const state = {
   me: null,
@@ -74,7 +74,7 @@ function drawSites() {
     h("span", { class: "name" }, site.name),
     feed ? h("span", { class: "feed" },
       feed.degraded ? h("span", { class: "feed-badge" }, t("feed.degraded")) : null,
-      feed.rate ? h("span", { class: "feed-rate" }, `${t("feed.online")} ${feed.rate}`) : null)
+      feedWords(feed).map(([what, words]) => h("span", { class: `feed-${what}` }, words)))
       : null,
     h("span", { class: "counts" },
       ["critical", "high", "medium"].filter((p) => counts[p]).map((p) =>

@@ -6,7 +6,7 @@
 
 import { clear, h } from "./dom.js";
 import { t } from "./i18n.js";
-import { feedOf } from "./monitoring.js";
+import { feedOf, feedWords } from "./monitoring.js";
 
 // Simplified outline of Zhejiang province, [lon, lat], clockwise from the north-west.
 const OUTLINE = [
@@ -68,7 +68,7 @@ export function drawMap(svg, sites, onPick) {
     const active = Object.values(site.active_alarms || {}).reduce((a, b) => a + b, 0);
     const feed = feedOf(site);
     const feedText = feed && [feed.degraded ? t("feed.degraded") : "",
-      feed.rate ? `${t("feed.online")} ${feed.rate}` : ""].filter(Boolean).join(" · ");
+      ...feedWords(feed).map(([, words]) => words)].filter(Boolean).join(" · ");
     const dot = h("g", {
       class: `site grade-${site.risk_grade}${feed?.degraded ? " feed-degraded" : ""}`,
       tabindex: 0,

@@ -33,11 +33,25 @@ export function formatRate(rate) {
   return `${tenths % 10 ? (tenths / 10).toFixed(1) : tenths / 10}%`;
 }
 
-/** A site's feed quality, or null for a site the server tells none of (shown as before). */
+/** A site's feed quality, or null for a site the server tells none of (shown as before):
+ * degraded or not, the 24 h online rate ("" if unknown), and why, where the server says:
+ * messages lost in the last hour, gateways offline now. */
 export function feedOf(site) {
   const feed = site?.feed;
   if (!feed || typeof feed !== "object") return null;
-  return { degraded: feed.degraded === true, rate: formatRate(feed.online_rate_24h) };
+  const lost = Number.isInteger(feed.lost_messages_1h) ? feed.lost_messages_1h : 0;
+  const offline = Array.isArray(feed.offline_gateways) ? feed.offline_gateways.map(String) : [];
+  return { degraded: feed.degraded === true, rate: formatRate(feed.online_rate_24h), lost, offline };
+}
+
+/** The words of a feed's quality (its badge aside), as [what, words]: online rate,
+ * messages lost, gateways offline; each only where known. */
+export function feedWords(feed) {
+  return [
+    ["rate", feed.rate ? `${t("feed.online")} ${feed.rate}` : ""],
+    ["lost", feed.lost > 0 ? `${t("feed.lost")} ${feed.lost}` : ""],
+    ["offline", feed.offline.length ? `${t("feed.offline")} ${feed.offline.join(", ")}` : ""],
+  ].filter(([, words]) => words);
 }
 
 /** The alarm a reason is about, among the console's alarms (a Map by alarm_id), if any:
