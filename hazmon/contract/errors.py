@@ -29,6 +29,7 @@ to status codes in one place (hazmon.api.errors), the command line to exit statu
     │   │                                       hazmon cannot use
     │   └── Fenced                  another worker owns the partition now
     ├── hazmon.ingest.service.IngestError       ingest cannot start or go on
+    ├── hazmon.feeds.calendar.BadMonth          a report month malformed or not begun
     ├── hazmon.api.errors.ApiError  raised by the HTTP layer itself
     │   ├── Unauthorized, Forbidden, NotFound, BadRequest
     │   └── hazmon.api.streamgate.TooManyStreams, StreamsFull
