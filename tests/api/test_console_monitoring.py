@@ -122,9 +122,18 @@ watch.soon();                // while a call is out: nothing more
 await advance(5000);         // 37 s: more than 5 s after it started, the next at once
 slowMs = 0;
 await advance(4000);         // 41 s
-running = false;
-await advance(30_000);       // signed out: no more
+watch.stop();                // signed out (and maybe in again): this watch asks no more
+await advance(30_000);       // 71 s
+const again = [];
+m.watchMonitoring({
+  fetch: async () => { again.push(now); return { n: 0 }; },
+  onData: () => {}, onError: () => {}, running: () => running,
+});
+await advance(5000);
+running = false;             // signed out: no more
+await advance(30_000);
 out.calls = calls.map((t) => t - 100_000);
+out.again = again.map((t) => t - 100_000);
 out.answers = answers;
 console.log(JSON.stringify(out));
 """
@@ -194,3 +203,4 @@ def test_the_poll_is_never_closer_than_5_s(results: dict[str, Any]) -> None:
     assert calls == [0, 5000, 10_000, 15_000, 20_000, 25_000, 30_000, 37_000]
     assert all(b - a >= 5000 for a, b in pairwise(calls))
     assert results["answers"] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert results["again"] == [71_000, 76_000]  # a new watch; the stopped one is quiet

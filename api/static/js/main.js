@@ -27,22 +27,6 @@ const state = {
   during: new Set(), // for each read of the lists on its way: the events arriving meanwhile
 };
 
-/** Read the lists with `read()`, then apply again the live events that arrived while
- * the answer was on its way (it may have been made before them). */
-async function readLists(read) {
-  const during = [];
-  state.during.add(during);
-  try {
-    await read();
-  } finally {
-    state.during.delete(during);
-  }
-  for (const { type, data } of during) {
-    if (type === "alarm") applyAlarm(data, false);
-    else if (type === "risk" && state.sites.has(data.site)) state.sites.get(data.site).risk_grade = data.grade;
-  }
-}
-
 // -- drawing ------------------------------------------------------------------------
 
 function countActive() {
@@ -139,6 +123,22 @@ function pickSite(siteId) {
 
 // -- live state ---------------------------------------------------------------------
 
+/** Read the lists with `read()`, then apply again the live events that arrived while
+ * the answer was on its way (it may have been made before them). */
+async function readLists(read) {
+  const during = [];
+  state.during.add(during);
+  try {
+    await read();
+  } finally {
+    state.during.delete(during);
+  }
+  for (const { type, data } of during) {
+    if (type === "alarm") applyAlarm(data, false);
+    else if (type === "risk" && state.sites.has(data.site)) state.sites.get(data.site).risk_grade = data.grade;
+  }
+}
+
 async function reload() {
   sitesRead = Date.now();
   await readLists(async () => {
@@ -155,8 +155,9 @@ async function reload() {
 }
 
 // A site's feed quality comes with the sites only: they are read again when what the
-// monitoring says changes (a gateway's messages lost, a gateway offline) and every minute
-// (an online rate moves slowly; a feed is degraded for an hour after a loss).
+// monitoring says changes (a gateway's messages lost, a gateway offline) and every 15 s
+// (the server keeps a site's feed figures that long; a feed stays degraded for an hour
+// after a loss, with no event to say when it is not).
 const SITES_EVERY_MS = 15_000;
 let sitesRead = 0;
 
@@ -314,7 +315,6 @@ function signOut(messageKey) {
   state.monitoring = null;
   $("#chain").hidden = true;
   $("#degraded").hidden = true;
-  document.body.classList.remove("monitoring-degraded");
   token.clear();
   silence();
   showLogin(messageKey);

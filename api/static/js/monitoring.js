@@ -89,7 +89,6 @@ export function drawChain(el, chain) {
 export function drawDegraded(box, list, monitoring, alarms, sites, onPick) {
   const reasons = Array.isArray(monitoring?.reasons) ? monitoring.reasons : [];
   box.hidden = !monitoring?.degraded;
-  document.body.classList.toggle("monitoring-degraded", !box.hidden);
   clear(list);
   for (const reason of reasons) {
     const alarm = alarmOf(reason, alarms);
@@ -115,15 +114,17 @@ export function watchMonitoring({ fetch, onData, onError, running }) {
   let lastStart = null;
   let timer = null;
   let busy = false;
+  let stopped = false; // this watch, even if another session is running by now
+  const going = () => !stopped && running();
 
   function schedule() {
     clearTimeout(timer);
-    if (!running()) return;
+    if (!going()) return;
     timer = setTimeout(tick, Math.max(0, nextFetchAt(lastStart, Date.now()) - Date.now()));
   }
 
   async function tick() {
-    if (!running()) return;
+    if (!going()) return;
     if (busy) return;
     busy = true;
     lastStart = Date.now();
@@ -143,6 +144,7 @@ export function watchMonitoring({ fetch, onData, onError, running }) {
       if (!busy) schedule(); // else the next is scheduled when this answer is in
     },
     stop() {
+      stopped = true;
       clearTimeout(timer);
     },
   };
