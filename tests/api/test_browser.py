@@ -10,7 +10,9 @@ go to test-artifacts/."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -242,4 +244,59 @@ def test_console_shows_monitoring_degraded_with_its_reason(
     expect(item.locator(".feed-rate")).to_have_text(re.compile(r"^Online \d+(\.\d)?%$"))
     expect(chain).to_have_text(re.compile(r"^Alarm chain (\d+ ms|—)$|^Alarm chain DEAD$"))
     shot(page, "9-feed-degraded-en")
+    assert errors == []
+
+
+@pytest.fixture
+def hazmon_own_broker(
+    tmp_path: Path, fresh_mosquitto: Mosquitto, unique_id: str
+) -> Iterator[tuple[Hazmon, Mosquitto]]:
+    """`hazmon up` on a broker of its own, which the test may freeze."""
+    config = tmp_path / "plant.yaml"
+    config.write_text(registry_yaml(f"{unique_id}-plant"), encoding="utf-8")
+    running = Hazmon("up", "--config", str(config), "--broker", fresh_mosquitto.url,
+                     "--data", str(tmp_path / "data"), http=f"127.0.0.1:{free_port()}",
+                     log=tmp_path / "hazmon.log")
+    try:
+        running.wait_serving()
+        yield running, fresh_mosquitto
+    finally:
+        running.stop()
+
+
+@pytest.mark.slow
+def test_console_shows_the_alarm_chain_dead_and_back(
+    browser: Browser, hazmon_own_broker: tuple[Hazmon, Mosquitto]
+) -> None:
+    """The broker frozen (SIGSTOP), the chain's canary goes unanswered: after 30 s the
+    header says "alarm chain DEAD" in red and "monitoring degraded" names it; the broker
+    going on (SIGCONT), the chain is back with its round trip and the banner goes."""
+    server, broker = hazmon_own_broker
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(server.base_url + "/")
+    page.fill("#token", TOKEN)
+    page.click("#login-form button[type=submit]")
+    chain = page.locator("#chain")
+    expect(chain).to_have_attribute("data-state", "ok", timeout=30_000)
+    expect(chain).to_have_text(re.compile(r"^报警链路 \d+ ms$"))
+    expect(page.locator("#degraded")).to_be_hidden()
+
+    pid = broker.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        expect(chain).to_have_attribute("data-state", "dead", timeout=60_000)
+        expect(chain).to_have_text("报警链路中断")
+        assert chain.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(215, 38, 30)"
+        reason = page.locator('#degraded li[data-key="_system/chain/chain_dead"]')
+        expect(reason).to_contain_text("平台自身 · 报警链路中断", timeout=10_000)
+        shot(page, "10-alarm-chain-dead")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    expect(chain).to_have_attribute("data-state", "ok", timeout=60_000)
+    expect(chain).to_have_text(re.compile(r"^报警链路 \d+ ms$"))
+    expect(page.locator("#degraded")).to_be_hidden(timeout=15_000)
     assert errors == []
