@@ -141,6 +141,7 @@ class Engine:
         started_ms = self.started_ms if self.started_ms is not None else now_ms
         plant = self.plant
         out = Output(events=silence.offline_by_silence(plant, started_ms, now_ms))
+        out.events += silence.gaps_confirmed(plant, now_ms)
         out.events += silence.sensors_clock(plant, started_ms, now_ms)
         out.events += silence.shelving_expired(plant, now_ms)
         for point in plant.points.values():

@@ -288,6 +288,8 @@ class GatewayLink:
     last_rx_ms: int | None = None  # last live telemetry (service clock)
     alive_since_ms: int | None = None  # since when it is delivering again
     recent: list[tuple[int, int]] = field(default_factory=list)  # (boot, seq), not kept
+    # messages not come yet: [boot, first seq, last seq, noticed at, a new boot's start]
+    missing: list[list[int]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -311,6 +313,7 @@ class GatewayLink:
             "dead_boot": self.dead_boot,
             "last_rx_ms": self.last_rx_ms,
             "alive_since_ms": self.alive_since_ms,
+            "missing": self.missing,
         }
 
     def load(self, doc: Doc) -> None:
@@ -319,6 +322,7 @@ class GatewayLink:
         self.dead_boot = doc.get("dead_boot")
         self.last_rx_ms = doc.get("last_rx_ms")
         self.alive_since_ms = doc.get("alive_since_ms")
+        self.missing = [[int(x) for x in r] for r in doc.get("missing") or []]
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,20 +51,62 @@ def gateway_state(
     return edge(plant, point, Cause(now_ms, now_ms), note=f"gateway offline (boot {boot})")
 
 
+GAP_CONFIRM_MS = 10_000  # a gap not filled within this is messages lost
+MAX_GAPS = 64  # gaps waiting per gateway; beyond, the oldest is judged at once
+
+
 def feed_gap(plant: Plant, link: GatewayLink, boot: int, seq: int, now_ms: int) -> list[Event]:
-    """Messages of the gateway lost before this one (a gap in its `seq`,
-    docs/contract.md §3): its `feed_gap` point is raised with the count as its value
-    and clears at once, so the occurrence waits for an acknowledgement (rtn_unack)
-    however the feed goes on. Nothing before the gateway's first message is known, and
-    a repeat or an older message (a redelivery) loses nothing."""
-    if link.boot < 0 or boot < link.boot:
+    """Note the messages of the gateway that a message skips (a gap in its `seq`,
+    docs/contract.md §3); a late message fills its place. A gap still open after
+    GAP_CONFIRM_MS is messages lost (`gaps_confirmed`, by the service clock): a
+    redelivery after a takeover that comes behind newer messages is not a loss. Nothing
+    before the gateway's first message is known; a repeat loses nothing."""
+    if link.boot < 0:
         return []
-    first = link.seq + 1 if boot == link.boot else 0  # a new boot counts from 0
-    lost = seq - first
-    if lost <= 0:
+    if boot < link.boot or (boot == link.boot and seq <= link.seq):
+        _filled(plant, link, boot, seq)
         return []
+    new_boot = boot != link.boot
+    first = 0 if new_boot else link.seq + 1  # a new boot counts from 0
+    if seq <= first:
+        return []
+    link.missing.append([boot, first, seq - 1, now_ms, int(new_boot)])
+    plant.mark_gateway(link)
+    if len(link.missing) <= MAX_GAPS:
+        return []
+    return _lost(plant, link, [link.missing.pop(0)], now_ms)
+
+
+def gaps_confirmed(plant: Plant, now_ms: int) -> list[Event]:
+    """The service clock: gaps open for GAP_CONFIRM_MS raise the gateway's `feed_gap`."""
+    events: list[Event] = []
+    for link in plant.gateways.values():
+        if not link.missing:
+            continue
+        ripe = [r for r in link.missing if now_ms - r[3] >= GAP_CONFIRM_MS]
+        if ripe:
+            link.missing = [r for r in link.missing if now_ms - r[3] < GAP_CONFIRM_MS]
+            plant.mark_gateway(link)
+            events += _lost(plant, link, ripe, now_ms)
+    return events
+
+
+def _filled(plant: Plant, link: GatewayLink, boot: int, seq: int) -> None:
+    for i, (b, first, last, noticed, new_boot) in enumerate(link.missing):
+        if b == boot and first <= seq <= last:
+            parts = [[b, first, seq - 1, noticed, new_boot], [b, seq + 1, last, noticed, 0]]
+            link.missing[i:i + 1] = [p for p in parts if p[1] <= p[2]]
+            plant.mark_gateway(link)
+            return
+
+
+def _lost(plant: Plant, link: GatewayLink, gaps: list[list[int]], now_ms: int) -> list[Event]:
+    """The gateway's `feed_gap` raised with the count as its value, then cleared at once,
+    so that the occurrence waits for an acknowledgement (rtn_unack)."""
+    lost = sum(last - first + 1 for _, first, last, _, _ in gaps)
+    where = "; ".join(f"seq {first} to {last}" + (f" of boot {b}" if new_boot else "")
+                      for b, first, last, _, new_boot in gaps)
     point = plant.feed_points[link.id]
-    where = f"seq {first} to {seq - 1}" + (f" of boot {boot}" if boot != link.boot else "")
     force(point, True)
     events = edge(plant, point, Cause(now_ms, now_ms, float(lost)),
                   note=f"{lost} message{'s' if lost > 1 else ''} lost ({where})")
