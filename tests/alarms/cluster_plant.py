@@ -6,6 +6,7 @@ partition's changelog."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import threading
 import time
@@ -153,7 +154,8 @@ async def _journal(cluster: NatsCluster, snapshots: bool) -> list[dict[str, Any]
     """Every partition's history, with its partition and sequence: with `snapshots`,
     the journal of its newest snapshot as one record (sequence: the record it covers;
     the changelog before it may be trimmed), then every changelog record after it;
-    else every changelog record there is."""
+    else every changelog record still kept (a hand-over's snapshot trims the records
+    before the previous snapshot)."""
     records: list[dict[str, Any]] = []
     async with cluster.connected("hazmon-alarms", "test-reader") as nc:
         store = await js.existing_snapshot_store(nc)
@@ -164,12 +166,26 @@ async def _journal(cluster: NatsCluster, snapshots: bool) -> list[dict[str, Any]
                 data, covers = found
                 records.append({"events": changelog.snapshot_journal(data), "partition": p,
                                 "seq": covers, "snapshot": True})
+            elif not snapshots:
+                covers = await _before_first_kept(nc, p)
 
             def keep(seq: int, data: bytes, p: int = p) -> None:
                 records.append({**orjson.loads(data), "partition": p, "seq": seq})
 
             await js.replay(nc, p, keep, after=covers)
     return records
+
+
+async def _before_first_kept(nc: Any, partition: int) -> int:
+    """The record the partition's oldest kept record follows (0 when none was trimmed)."""
+    try:
+        doc = await js.api(nc, f"STREAM.MSG.GET.{js.PARTS_STREAM}",
+                           {"next_by_subj": js.part_subject(partition), "seq": 1})
+    except js.JetStreamError:  # no record at all
+        return 0
+    headers = base64.b64decode(doc["message"].get("hdrs") or b"").decode()
+    found = re.search(rf"{js.AFTER_HEADER}:\s*(\d+)", headers)
+    return int(found.group(1)) if found else 0
 
 
 def journal(cluster: NatsCluster, *, snapshots: bool = True) -> list[dict[str, Any]]:

@@ -99,5 +99,6 @@ def test_a_flat_out_burst_is_held_on_disk_and_nothing_is_lost(
           f"{drained_s:.0f} s; backlog peak {peak[0]} messages, {peak[1] / 1e6:.1f} MB")
     assert stored() == plant.readings
     assert {k: n for k, n in got.items() if n != 1} == {}, "a crossing raised more than once"
-    assert set(got) == expected_keys(), sorted(expected_keys() - set(got))
+    assert set(got) == expected_keys(), (sorted(expected_keys() - set(got)),
+                                        sorted(set(got) - expected_keys()))
     assert peak[0] > plant.sent / 3, "the burst never got far ahead of hazmon"
