@@ -107,11 +107,11 @@ def _lost(plant: Plant, link: GatewayLink, gaps: list[list[int]], now_ms: int) -
     where = "; ".join(f"seq {first} to {last}" + (f" of boot {b}" if new_boot else "")
                       for b, first, last, _, new_boot in gaps)
     point = plant.feed_points[link.id]
+    note = f"{lost} message{'s' if lost > 1 else ''} lost ({where})"
     force(point, True)
-    events = edge(plant, point, Cause(now_ms, now_ms, float(lost)),
-                  note=f"{lost} message{'s' if lost > 1 else ''} lost ({where})")
-    force(point, False)
-    return events + edge(plant, point, Cause(now_ms, now_ms, note="messages follow again"))
+    events = edge(plant, point, Cause(now_ms, now_ms, float(lost)), note=note)
+    force(point, False)  # its latest event still says what was lost (the console shows it)
+    return events + edge(plant, point, Cause(now_ms, now_ms, float(lost), note=note))
 
 
 def telemetry_seen(

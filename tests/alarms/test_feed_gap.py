@@ -36,7 +36,7 @@ def test_a_gap_of_five_messages_raises_feed_gap_with_count_five() -> None:
     out = eng.tick(T0 + 16 + GAP_CONFIRM_MS)
     assert _gap_events(out) == [
         ("raised", "unack", "high", 5.0, "5 messages lost (seq 11 to 15)"),
-        ("cleared", "rtn_unack", "high", None, "messages follow again")]
+        ("cleared", "rtn_unack", "high", 5.0, "5 messages lost (seq 11 to 15)")]
     assert [n.key for n in out.notify] == [GAP]  # notified like any high alarm
     assert _gap_events(eng.tick(T0 + 16 + 2 * GAP_CONFIRM_MS)) == []  # judged once
 
