@@ -84,6 +84,7 @@ log = logging.getLogger(__name__)
 
 
 CHAIN_PREFIX = topics.chain("")
+SYSTEM_TOPICS = f"{topics.ROOT}/_system/"  # the chain watch's canaries and verdicts
 WATCH_FRESH_MS = 30_000  # a watch's verdict older than this is a watch gone: ignored
 
 
@@ -176,7 +177,9 @@ class AlarmService:
             registry=self.metrics_registry,
         )
         self._acked = Counter(
-            "hazmon_alarm_messages_acked", "MQTT messages evaluated, committed and acknowledged",
+            "hazmon_alarm_messages_acked",
+            "Gateway messages evaluated, committed and acknowledged (the chain watch's "
+            "canaries and verdicts not counted)",
             registry=self.metrics_registry,
         )
         self._retained_ignored = Counter(
@@ -505,7 +508,7 @@ class AlarmService:
 
     def _ack(self, link: Link, items: list[Inbound]) -> None:
         link.ack(items)  # only now: what they caused is committed
-        self._acked.inc(len(items))
+        self._acked.inc(sum(1 for i in items if not i.topic.startswith(SYSTEM_TOPICS)))
         items.clear()
 
     def _process(self, items: list[Inbound], defer: bool) -> tuple[Output, bool]:

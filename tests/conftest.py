@@ -45,8 +45,31 @@ settings.load_profile(
 )
 
 
+# Tests that measure time or throughput, load the machine flat out or kill and time
+# servers of a cluster: `solo`, run one at a time after the other server tests, which
+# run on two workers (scripts/test).
+SOLO = (
+    "benchmarks/tests/",
+    "tests/alarms/test_burst.py",
+    "tests/alarms/test_workers.py",
+    "tests/alarms/test_cluster_api.py",
+    "tests/alarms/test_chain_watch.py",
+    "tests/ingest/test_jetstream.py",
+    "tests/ingest/test_resilience.py",
+    "tests/cli/test_cluster_config.py",
+    "tests/api/test_live_security.py",
+    "tests/security/test_hostile_live.py",
+    "tests/simulators/test_load.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     mark_tiers(items)
+    root = Path(__file__).resolve().parent.parent
+    for item in items:
+        where = Path(str(item.fspath)).resolve().relative_to(root).as_posix()
+        if where.startswith(SOLO) and not item.get_closest_marker("unit"):
+            item.add_marker(pytest.mark.solo)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
