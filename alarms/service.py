@@ -74,6 +74,7 @@ from hazmon.bus.mqtt import MqttOptions, stable_client_id
 from hazmon.bus.seam import Inbound, Link, open_link
 from hazmon.contract import topics
 from hazmon.contract.errors import HazmonError
+from hazmon.contract.kinds import Priority
 from hazmon.contract.registry import GRADE_LEVEL, Registry
 from hazmon.contract.settings import BrokerAddress, Settings
 from hazmon.runtime.faults import Faults
@@ -619,8 +620,20 @@ class AlarmService:
         self._emitted(await asyncio.to_thread(self._commit_system_alarms, failing))
 
     def _commit_system_alarms(self, failing: dict[str, str]) -> Output:
+        """Journal the change; then tell the first tier of each alarm's priority of its
+        raise and its clearing (the chain watch tells of its own, chain_dead and
+        broker_dropping: it works when this service does not)."""
         with self.desk.lock:
-            return Output(events=self.system.commit(self.desk.db, failing, self._now()))
+            events = self.system.commit(self.desk.db, failing, self._now())
+        escalation = self.desk.registry.escalation
+        notify: list[NotifyRequest] = []
+        for ev in events:
+            tiers = escalation.tiers(Priority(ev.priority))
+            if ev.key in system.CRITICAL or not tiers:
+                continue
+            notify += [NotifyRequest(f"{ev.alarm_id}/{ev.event}|{who}", who, str(ev.alarm_id),
+                                     ev.key, ev.site, 1, ev.wire()) for who in tiers[0].notify]
+        return Output(events=events, notify=notify)
 
     # -- notifying -------------------------------------------------------------------------
 
@@ -640,7 +653,12 @@ class AlarmService:
     async def _report(self, request: NotifyRequest, ok: bool, detail: str, final: bool) -> None:
         """Journal a delivery attempt. If that fails (disk full...), the request stays
         in the outbox and a later sweep sends it again (with the same idempotency key):
-        a fault of `alarms/notify-journal` meanwhile."""
+        a fault of `alarms/notify-journal` meanwhile. A system alarm's notification is
+        not in the outbox (its alarm is no point of the plant): logged only."""
+        if request.site == system.SITE:
+            (log.info if ok else log.error)("system alarm %s to %s: %s", request.alarm_id,
+                                             request.recipient, detail)
+            return
         try:
             out = await asyncio.to_thread(
                 partial(self.desk.record_outcome, request, ok=ok, detail=detail, final=final)

@@ -8,9 +8,10 @@ failed, e.g. `_system/alarms/anchor-file`), priority high (critical for the alar
 dead and the broker dropping messages, which the chain watch reports: alarms/watch.py),
 and the last error as its note. It is journalled, published on
 `hazmon/v1/_system/alarms`, stored, sent to live streams and listed by the API like
-any alarm. It needs no acknowledgement: it is `raised` (normal -> unack) when its
-source starts failing and `cleared` (-> normal, the occurrence ends) once the source
-works again.
+any alarm, and told to the first escalation tier of its priority when raised and
+when cleared (AlarmService; the chain watch tells of its own). It needs no
+acknowledgement: it is `raised` (normal -> unack) when its source starts failing and
+`cleared` (-> normal, the occurrence ends) once the source works again.
 """
 
 from __future__ import annotations

@@ -163,6 +163,15 @@ async def test_an_io_error_in_a_background_writer_raises_a_system_alarm_and_noth
         await recorder.until(is_system("cleared", writer))
         assert not [a for a in service.desk.alarms(site="_system", active=True) if a["key"] == key]
         assert not task.done()
+        # the first tier of its priority (high: duty) was told of both
+        duty = service._dispatcher.notifiers["duty"] if service._dispatcher else None
+        assert isinstance(duty, MemoryNotifier)
+        for _ in range(100):
+            told = [r.payload["event"] for r in duty.received if r.key == key]
+            if told == ["raised", "cleared"]:
+                break
+            await asyncio.sleep(0.05)
+        assert told == ["raised", "cleared"]
     finally:
         await stopped(task)
         recorder.close()
