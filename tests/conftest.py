@@ -55,7 +55,6 @@ SOLO = (
     "tests/alarms/test_cluster_api.py",
     "tests/ingest/test_jetstream.py",
     "tests/cli/test_cluster_config.py",
-    "tests/api/test_live_security.py",
     "tests/security/test_hostile_live.py",
     "tests/simulators/test_load.py",
 )

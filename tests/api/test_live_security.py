@@ -161,9 +161,14 @@ def tally(streams: list[Stream]) -> dict[Any, int]:
 
 
 def still_serving(running: Hazmon) -> None:
+    """Alive, healthy, and no alarm but a system alarm that has ended: a background
+    write that met EMFILE while the descriptors were exhausted is raised as a system
+    alarm and cleared once it works again (docs/alarms.md), which is what it should do."""
     assert running.proc.poll() is None, running.output()[-3000:]
     assert httpx.get(f"{running.base_url}/health", timeout=5).json()["status"] == "ok"
-    assert running.get("/api/v1/alarms", TOKENS["operator"]) == []
+    alarms = running.get("/api/v1/alarms", TOKENS["operator"])
+    assert [a for a in alarms if a["site"] != "_system" or a["state"] != "normal"] == []
+    assert all("EMFILE" in (a.get("note") or "") or a["event"] == "cleared" for a in alarms)
 
 
 async def test_a_viewer_opening_hundreds_of_streams_gets_its_cap_and_the_service_goes_on(
