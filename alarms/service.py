@@ -170,6 +170,7 @@ class AlarmService:
         self._publish_failing = False
         # each chain watch's last verdict: (its time, chain dead, broker dropping)
         self._watches: dict[str, tuple[int, bool, bool]] = {}
+        self._watch_seen: list[tuple[int, bool, bool]] = []  # failing verdicts since a sync
         self._evaluation_failing = False
         self._retry: list[Inbound] = []  # evaluated when a commit failed: evaluated again
         self.metrics_registry = CollectorRegistry(auto_describe=True)
@@ -427,15 +428,20 @@ class AlarmService:
             if doc is None:
                 self._watches.pop(watch, None)  # the watch stopped
                 return
-            self._watches[watch] = (int(doc["ts_ms"]), doc.get("state") == "dead",
-                                    bool(doc.get("broker_dropping")))
+            verdict = (int(doc["ts_ms"]), doc.get("state") == "dead",
+                       bool(doc.get("broker_dropping")))
         except (ValueError, KeyError, TypeError, AttributeError):
             return
+        self._watches[watch] = verdict
+        if verdict[1] or verdict[2]:  # kept until the next sync, even if "ok" follows:
+            self._watch_seen.append(verdict)  # a frozen service reads them all at once
 
     def _watch_failing(self) -> dict[str, str]:
-        """What the watches heard from within WATCH_FRESH_MS report failing."""
+        """What the watches heard from within WATCH_FRESH_MS report failing, and what
+        they reported failing since the last call."""
         now = self._now()
-        fresh = [v for v in self._watches.values() if now - v[0] <= WATCH_FRESH_MS]
+        seen, self._watch_seen = self._watch_seen, []
+        fresh = [v for v in [*self._watches.values(), *seen] if now - v[0] <= WATCH_FRESH_MS]
         failing: dict[str, str] = {}
         if any(dead for _, dead, _ in fresh):
             failing["chain/chain_dead"] = "no echo of the alarm chain's canary"

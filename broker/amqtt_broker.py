@@ -16,7 +16,7 @@ import asyncio
 import errno
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -62,6 +62,13 @@ def quiet_closed_connections(loop: asyncio.AbstractEventLoop, context: dict[str,
     loop.default_exception_handler(context)
 
 
+
+class SnapshotSubscriptions(dict[str, Any]):
+    """A dict whose iteration goes over a copy of its keys: safe while it changes."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().keys()))
+
 class QuietEmptyConnections(logging.Filter):
     """amqtt logs a connection closed before its first packet as ERROR and WARNING:
     DEBUG here."""
@@ -96,7 +103,15 @@ class AmqttThread:
         class ClosingBroker(Broker):  # type: ignore[misc]  # amqtt ships no types
             """amqtt leaves the socket of a connection its client closed first open, for
             the garbage collector to find (ResourceWarning: unclosed transport): closed
-            here once amqtt is done with it."""
+            here once amqtt is done with it. And amqtt 0.12.1 iterates its subscriptions
+            while it awaits, so a client subscribing meanwhile ended another's
+            connection ("dictionary changed size during iteration"): it iterates a copy
+            here (`SnapshotSubscriptions`)."""
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                made: dict[str, Any] = getattr(self, "_subscriptions")  # noqa: B009
+                setattr(self, "_subscriptions", SnapshotSubscriptions(made))  # noqa: B010
 
             async def stream_connected(
                 self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,

@@ -51,6 +51,7 @@ settings.load_profile(
 SOLO = (
     "benchmarks/tests/",
     "tests/alarms/test_burst.py",
+    "tests/alarms/test_group_commit.py",
     "tests/alarms/test_workers.py",
     "tests/alarms/test_cluster_api.py",
     "tests/ingest/test_jetstream.py",

@@ -56,10 +56,11 @@ def acked(service: AlarmService) -> float:
     return value or 0.0
 
 
-async def until(check: object, timeout_s: float = 10.0) -> None:
+async def until(check: object, timeout_s: float = 10.0, seen: object = None) -> None:
+    """Until `check()`; `seen()` says what there was instead when it times out."""
     deadline = time.monotonic() + timeout_s
     while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out: {seen() if seen else ''}"  # type: ignore[operator]
         await asyncio.sleep(0.02)
 
 
@@ -94,13 +95,15 @@ async def test_quiet_messages_wait_for_a_commit_an_alarm_does_not(
         await asyncio.to_thread(publish, pub, topic, body)
         await recorder.until(is_event(site, "raised", "high"))
         assert time.monotonic() - began < 2.0  # told at once, not at the group's deadline
-        await until(lambda: acked(service) == 21)  # the 20 went with the alarm's commit
+        # the 20 went with the alarm's commit
+        await until(lambda: acked(service) == 21, seen=lambda: f"acked {acked(service)}")
         assert last_rows(tmp_path) == 2
         body = {"boot": 1, "seq": 21, "readings": [
             {"sensor": "GT-1", "ts_ms": now + 21, "value": 3.0}]}
         began = time.monotonic()
         await asyncio.to_thread(publish, pub, topic, body)
-        await until(lambda: acked(service) == 22)  # by the deadline, with nothing else
+        # by the deadline, with nothing else
+        await until(lambda: acked(service) == 22, seen=lambda: f"acked {acked(service)}")
         assert 2.0 < time.monotonic() - began < 6.0
     finally:
         await stopped(task)
