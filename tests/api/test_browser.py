@@ -190,7 +190,7 @@ def test_console_shows_monitoring_degraded_with_its_reason(
     publish_reading(mosquitto, site, 5.0, seq=6)  # seq 1 to 5 lost
     key = f"{site}/gw-1/feed_gap"
     banner = page.locator("#degraded")
-    expect(banner).to_be_visible(timeout=30_000)  # a gap counts once 10 s open; polled every 5 s
+    expect(banner).to_be_visible(timeout=50_000)  # a gap counts once 30 s open; polled every 5 s
     expect(banner.locator("strong")).to_have_text("监测降级")
     reason = banner.locator(f'li[data-key="{key}"]')
     expect(reason).to_contain_text("数据丢失")
