@@ -16,6 +16,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 import orjson
@@ -23,6 +24,9 @@ import orjson
 from hazmon.alarms.core.model import NotifyRequest
 from hazmon.alarms.errors import AlarmError
 from hazmon.bus import backoff
+
+if TYPE_CHECKING:
+    from hazmon.contract.registry import Notifier as NotifierSpec
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +116,22 @@ class LogNotifier(Notifier):
             p.get("value"), p.get("state"),
         )
         return "log: written"
+
+
+def from_registry(
+    specs: Mapping[str, NotifierSpec], publish: Publish, *, webhook_timeout_s: float
+) -> dict[str, Notifier]:
+    """The registry's notifiers (`notifiers:`): a webhook, an MQTT topic published
+    through `publish`, else the log."""
+    made: dict[str, Notifier] = {}
+    for name, spec in specs.items():
+        if spec.webhook:
+            made[name] = WebhookNotifier(spec.webhook, timeout_s=webhook_timeout_s)
+        elif spec.mqtt:
+            made[name] = MqttNotifier(spec.mqtt, publish)
+        else:
+            made[name] = LogNotifier(name)
+    return made
 
 
 @dataclass

@@ -59,14 +59,7 @@ from hazmon.alarms.core import NotifyRequest, Output, RiskChange
 from hazmon.alarms.journal import anchors
 from hazmon.alarms.journal.anchoring import Anchoring
 from hazmon.alarms.journal.anchors import Anchor
-from hazmon.alarms.notifiers import (
-    Dispatcher,
-    LogNotifier,
-    MqttNotifier,
-    Notifier,
-    RetryPolicy,
-    WebhookNotifier,
-)
+from hazmon.alarms.notifiers import Dispatcher, Notifier, RetryPolicy, from_registry
 from hazmon.alarms.series import Deconflict, event_point, risk_point
 from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.alarms.state_db import AlarmDb
@@ -383,8 +376,9 @@ class AlarmService:
         if self.abandoned:
             return
         timing = self.timing
-        canaries = [i.payload for i in items if i.topic == topics.CANARY]
-        for item in items:
+        own = [i for i in items if i.topic.startswith(SYSTEM_TOPICS)]  # one pass; mostly none
+        canaries = [i.payload for i in own if i.topic == topics.CANARY]
+        for item in own:
             if item.topic.startswith(CHAIN_PREFIX):
                 self._watch_said(item.topic.removeprefix(CHAIN_PREFIX), item.payload)
         with self.desk.lock:
@@ -646,15 +640,8 @@ class AlarmService:
     def _notifiers(self, link: Link) -> dict[str, Notifier]:
         if self._given_notifiers is not None:
             return dict(self._given_notifiers)
-        made: dict[str, Notifier] = {}
-        for name, spec in self.desk.registry.notifiers.items():
-            if spec.webhook:
-                made[name] = WebhookNotifier(spec.webhook, timeout_s=self.timing.webhook_timeout_s)
-            elif spec.mqtt:
-                made[name] = MqttNotifier(spec.mqtt, partial(link.publish_confirmed))
-            else:
-                made[name] = LogNotifier(name)
-        return made
+        return from_registry(self.desk.registry.notifiers, partial(link.publish_confirmed),
+                             webhook_timeout_s=self.timing.webhook_timeout_s)
 
     async def _report(self, request: NotifyRequest, ok: bool, detail: str, final: bool) -> None:
         """Journal a delivery attempt. If that fails (disk full...), the request stays

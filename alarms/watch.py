@@ -47,13 +47,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hazmon.alarms.core.model import NotifyRequest
-from hazmon.alarms.notifiers import (
-    LogNotifier,
-    MqttNotifier,
-    Notifier,
-    NotifyFailed,
-    WebhookNotifier,
-)
+from hazmon.alarms.notifiers import Notifier, NotifyFailed, from_registry
 from hazmon.bus.mqtt import MqttError, MqttOptions, close_client, connect
 from hazmon.contract import topics
 from hazmon.contract.registry import Registry
@@ -378,15 +372,8 @@ class ChainWatch:
     def _notifiers(self) -> dict[str, Notifier]:
         if self._given_notifiers is not None:
             return dict(self._given_notifiers)
-        made: dict[str, Notifier] = {}
-        for name, spec in self.registry.notifiers.items():
-            if spec.webhook:
-                made[name] = WebhookNotifier(spec.webhook, timeout_s=NOTIFY_TIMEOUT_S)
-            elif spec.mqtt:
-                made[name] = MqttNotifier(spec.mqtt, self._publish_notification)
-            else:
-                made[name] = LogNotifier(name)
-        return made
+        return from_registry(self.registry.notifiers, self._publish_notification,
+                             webhook_timeout_s=NOTIFY_TIMEOUT_S)
 
     async def _publish_notification(self, topic: str, payload: bytes) -> None:
         client = self._client

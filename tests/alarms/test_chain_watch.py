@@ -18,7 +18,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hazmon.testing.fixtures import started
 from hazmon.testing.processes import Child, hazmon
 from hazmon.testing.servers import InfluxDB, Mosquitto, free_port
+from tests.alarms.test_correctness_live import wait_until
 from tests.alarms.webhook_server import WebhookServer
 from tests.api.running import Hazmon
 
@@ -65,16 +66,6 @@ auth:
   tokens:
     - {{name: duty.tester, role: admin, sha256: "{digest}"}}
 """
-
-
-def wait_until(test: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = test()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s:.0f} s: {what}")
 
 
 class Stack:
