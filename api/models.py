@@ -33,6 +33,13 @@ class OptionalNoteBody(_Body):
     note: str | None = OptionalText
 
 
+class AckManyBody(_Body):
+    """Several occurrences acknowledged with one note (a flood worked through)."""
+
+    alarm_ids: list[str] = Field(min_length=1, max_length=500)
+    note: str | None = OptionalText
+
+
 class ShelveBody(_Body):
     minutes: int = Field(ge=1, le=1_000_000)
     reason: str = Text
@@ -142,6 +149,16 @@ class AlarmOut(_Answer):
     acked_ms: int | None = None
     acked_by: str | None = None
     shelved_until_ms: int | None = None  # addition: when a shelved occurrence comes back
+
+
+class AckOutcome(_Answer):
+    """One occurrence of a bulk acknowledgement: its state now, or why it was not."""
+
+    alarm_id: str
+    ok: bool
+    alarm: AlarmOut | None = None
+    error: str | None = None
+    detail: str | None = None
 
 
 class InService(_Answer):

@@ -15,12 +15,20 @@ from typing import Any
 from fastapi import APIRouter, Path, Query
 
 from hazmon.alarms.core.inputs import Ack, Note, Reset, Shelve, Unshelve
-from hazmon.alarms.errors import UnknownAlarm
+from hazmon.alarms.errors import AlarmError, UnknownAlarm
 from hazmon.api.auth import AuthFirstRoute, Principal
 from hazmon.api.context import act
 from hazmon.api.deps import Context, Operator, Reader
-from hazmon.api.errors import responses
-from hazmon.api.models import AlarmOut, NoteBody, OptionalNoteBody, Priority, ShelveBody
+from hazmon.api.errors import responses, status_and_code
+from hazmon.api.models import (
+    AckManyBody,
+    AckOutcome,
+    AlarmOut,
+    NoteBody,
+    OptionalNoteBody,
+    Priority,
+    ShelveBody,
+)
 
 router = APIRouter(
     prefix="/api/v1", route_class=AuthFirstRoute, tags=["alarms"],
@@ -64,6 +72,28 @@ def visible(alarm_id: str, principal: Principal) -> str:
     if not principal.sees(alarm_id.split("/", 1)[0]):
         raise UnknownAlarm(alarm_id)
     return alarm_id
+
+
+@router.post("/alarms/ack", response_model=list[AckOutcome], responses=responses(400))
+async def ack_many(
+    *,
+    body: AckManyBody,
+    principal: Operator,
+    ctx: Context,
+) -> list[dict[str, Any]]:
+    """Acknowledge several occurrences with one note, each as `POST .../ack` would (one
+    journal entry each, in the order given). Each answers for itself: one that cannot
+    be acknowledged (gone, another site's, already acknowledged) says why and does not
+    stop the others."""
+    outcomes: list[dict[str, Any]] = []
+    for alarm_id in dict.fromkeys(body.alarm_ids):  # each once, in order
+        try:
+            inp = Ack(visible(alarm_id, principal), principal.name, body.note)
+            outcomes.append({"alarm_id": alarm_id, "ok": True, "alarm": await act(ctx.desk, inp)})
+        except AlarmError as exc:
+            _, code = status_and_code(exc)
+            outcomes.append({"alarm_id": alarm_id, "ok": False, "error": code, "detail": str(exc)})
+    return outcomes
 
 
 @router.post("/alarms/{alarm_id:path}/ack", response_model=AlarmOut, responses=ACTION)

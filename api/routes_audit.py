@@ -11,6 +11,7 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
+from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -18,16 +19,25 @@ from starlette.concurrency import run_in_threadpool
 
 from hazmon.alarms.journal.export import export
 from hazmon.api.auth import AuthFirstRoute
+from hazmon.api.context import ApiContext
 from hazmon.api.deps import Analyst, Auditor, Context, FromMs, ToMs
 from hazmon.api.errors import BadRequest, responses
 from hazmon.api.models import Verification
 from hazmon.api.routes_sites import HOUR_MS, window
+from hazmon.api.sheet import Plant, excel_csv
 
 router = APIRouter(
     prefix="/api/v1", route_class=AuthFirstRoute, tags=["audit"], responses=responses(401, 403, 422)
 )
 
-MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "excel": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson",
+}
+FILENAMES = {"csv": "hazmon-journal.csv", "excel": "hazmon-journal-excel.csv",
+             "jsonl": "hazmon-journal.jsonl"}
+ZONES = frozenset(available_timezones())
 
 
 def _first_and_rest(chunks: Iterator[str]) -> Iterator[str]:
@@ -52,11 +62,18 @@ async def journal(
     from_ms: FromMs = None,
     to_ms: ToMs = None,
     site: str | None = Query(None, max_length=64),
-    format: Literal["csv", "jsonl"] = Query("jsonl"),
+    format: Literal["csv", "jsonl", "excel"] = Query("jsonl"),
+    lang: Literal["zh", "en"] = Query("zh", description="excel: the language of its words"),
+    tz: str = Query("Asia/Shanghai", max_length=64,
+                    description="excel: the IANA time zone of its times"),
+    bom: bool = Query(True, description="excel: a UTF-8 byte-order mark first"),
     principal: Auditor,
     ctx: Context,
 ) -> StreamingResponse:
-    """The alarm journal as JSON lines (exact, for re-checks) or CSV (for people).
+    """The alarm journal as JSON lines (exact, for re-checks), CSV (the same fields,
+    epoch milliseconds) or `excel` (CSV for people: local ISO times with their offset,
+    priority, site and sensor names, words in `lang`, a byte-order mark unless
+    `bom=false`).
 
     Every parameter is optional: without bounds, all of it (of the token's sites, for
     a scoped token). JSON lines keep every field and the `prev`/`hash` chain; CSV
@@ -64,29 +81,48 @@ async def journal(
     """
     if site is not None:
         ctx.site(site, principal)
+    if format == "excel" and tz not in ZONES:
+        raise BadRequest(f"no time zone {tz!r} (an IANA name such as Asia/Shanghai)")
     scope = principal.sites
+    machine = "jsonl" if format == "excel" else format
     if site is not None or scope is None or len(scope) == 1:
         only = site if site is not None or scope is None else next(iter(scope))
-        chunks = ctx.desk.journal_export(from_ms=from_ms, to_ms=to_ms, site=only, fmt=format)
+        chunks = ctx.desk.journal_export(from_ms=from_ms, to_ms=to_ms, site=only, fmt=machine)
     else:
         every = ctx.desk.journal_export(from_ms=from_ms, to_ms=to_ms, site=None, fmt="jsonl")
-        chunks = export(_entries_of(every, scope), format)
+        chunks = export(_entries_of(every, scope), machine)
+    if format == "excel":
+        chunks = _excel(ctx, chunks, lang=lang, tz=tz, bom=bom)
     body = await run_in_threadpool(_first_and_rest, chunks)
-    filename = f"hazmon-journal.{format}"
     return StreamingResponse(
         body,
         media_type=MEDIA_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": f'attachment; filename="{FILENAMES[format]}"'},
     )
 
 
-def _entries_of(chunks: Iterable[str], sites: frozenset[str]) -> Iterator[dict[str, Any]]:
-    """The entries of a JSON-lines export whose site is one of `sites`."""
+def _excel(
+    ctx: ApiContext, jsonl: Iterable[str], *, lang: Literal["zh", "en"], tz: str, bom: bool
+) -> Iterator[str]:
+    """A JSON-lines export as the spreadsheet's CSV, each entry's alarm priority taken
+    from the occurrences (else the registry); read when the first chunk is asked for
+    (in the worker thread)."""
+    occurrences = ctx.desk.alarms(limit=10_000)
+    priorities = {str(a["alarm_id"]): str(a["priority"]) for a in occurrences
+                  if a.get("alarm_id") and a.get("priority")}
+    plant = Plant(ctx.registry, priorities)
+    yield from excel_csv(_entries_of(jsonl, None), plant, lang=lang, tz=tz, bom=bom)
+
+
+def _entries_of(
+    chunks: Iterable[str], sites: frozenset[str] | None
+) -> Iterator[dict[str, Any]]:
+    """The entries of a JSON-lines export whose site is one of `sites` (None: all)."""
     for chunk in chunks:
         for line in chunk.splitlines():
             if line:
                 entry = json.loads(line)
-                if entry.get("site") in sites:
+                if sites is None or entry.get("site") in sites:
                     yield entry
 
 

@@ -34,6 +34,8 @@ ENDPOINTS: list[tuple[str, str, str, dict[str, Any] | None, Right]] = [
      Right.read),
     ("GET", "/api/v1/alarms", "/api/v1/alarms?active=true", None, Right.read),
     ("GET", "/api/v1/stream", "/api/v1/stream", None, Right.read),
+    ("POST", "/api/v1/alarms/ack", "/api/v1/alarms/ack", {"alarm_ids": ["x/y/high#1"]},
+     Right.operate),
     ("POST", "/api/v1/alarms/{alarm_id}/ack", f"/api/v1/alarms/{ENCODED}/ack",
      {"note": "seen"}, Right.operate),
     ("POST", "/api/v1/alarms/{alarm_id}/reset", f"/api/v1/alarms/{ENCODED}/reset",
