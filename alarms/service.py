@@ -381,6 +381,8 @@ class AlarmService:
         for item in own:
             if item.topic.startswith(CHAIN_PREFIX):
                 self._watch_said(item.topic.removeprefix(CHAIN_PREFIX), item.payload)
+        for payload in canaries:  # on JetStream a canary carries its watch's verdict
+            self._canary_said(payload)
         with self.desk.lock:
             now = time.monotonic()
             if not self._waiting:
@@ -430,6 +432,14 @@ class AlarmService:
         if verdict[1] or verdict[2]:  # kept until the next sync, even if "ok" follows:
             self._watch_seen.append(verdict)  # a frozen service reads them all at once
 
+    def _canary_said(self, payload: bytes) -> None:
+        """The verdict a JetStream canary carries (alarms/watch.py): its partition's lane
+        of the chain, and for every partition whether the stream discards."""
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+            verdict = orjson.loads(payload).get("verdict")
+            if verdict is not None:
+                self._watch_said(str(verdict["watch"]), orjson.dumps(verdict))
+
     def _watch_failing(self) -> dict[str, str]:
         """What the watches heard from within WATCH_FRESH_MS report failing, and what
         they reported failing since the last call."""
@@ -437,10 +447,11 @@ class AlarmService:
         seen, self._watch_seen = self._watch_seen, []
         fresh = [v for v in [*self._watches.values(), *seen] if now - v[0] <= WATCH_FRESH_MS]
         failing: dict[str, str] = {}
+        chain, broker = system.watch_sources(self.component)
         if any(dead for _, dead, _ in fresh):
-            failing["chain/chain_dead"] = "no echo of the alarm chain's canary"
+            failing[chain] = "no echo of the alarm chain's canary"
         if any(dropping for _, _, dropping in fresh):
-            failing["broker/broker_dropping"] = "the broker dropped messages"
+            failing[broker] = "the broker dropped messages"
         return failing
 
     def _commit_failed(self, exc: Exception, items: list[Inbound]) -> None:
@@ -629,7 +640,7 @@ class AlarmService:
         notify: list[NotifyRequest] = []
         for ev in events:
             tiers = escalation.tiers(Priority(ev.priority))
-            if ev.key in system.CRITICAL or not tiers:
+            if system.told_by_watch(ev.key) or not tiers:
                 continue
             notify += [NotifyRequest(f"{ev.alarm_id}/{ev.event}|{who}", who, str(ev.alarm_id),
                                      ev.key, ev.site, 1, ev.wire()) for who in tiers[0].notify]

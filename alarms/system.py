@@ -26,11 +26,26 @@ log = logging.getLogger(__name__)
 
 SITE = "_system"
 PRIORITY = "high"
-CRITICAL = frozenset({"_system/chain/chain_dead", "_system/broker/broker_dropping"})
+WATCHED = frozenset({"chain_dead", "broker_dropping"})  # what the chain watch reports
 
 
 def priority_of(key: str) -> str:
-    return "critical" if key in CRITICAL else PRIORITY
+    return "critical" if told_by_watch(key) else PRIORITY
+
+
+def told_by_watch(key: str) -> bool:
+    """A dead chain or a dropping broker (critical): the chain watch, which works when
+    the alarm service does not, sends their notifications itself."""
+    return key.rpartition("/")[2] in WATCHED
+
+
+def watch_sources(component: str) -> tuple[str, str]:
+    """The sources of the chain watch's verdicts in a service's journal: `chain/...` and
+    `broker/...` for the one alarm service on MQTT; each JetStream partition's own
+    (`alarms-p3/chain_dead`: its lane of the chain, the stream discarding)."""
+    if component == "alarms":
+        return "chain/chain_dead", "broker/broker_dropping"
+    return f"{component}/chain_dead", f"{component}/broker_dropping"
 
 
 def key_of(source: str) -> str:

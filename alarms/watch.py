@@ -23,8 +23,18 @@ on `$SYS/broker/publish/messages/dropped`, every `sys_interval`. When that count
 rises, the watch raises `_system/broker/broker_dropping` (critical) the same way, and
 clears it once it has not risen for `quiet_s`.
 
-The verdicts (`ChainVerdict`, `DropVerdict`) are pure: they take the times they are
-given. The watch's state is also published every second, retained, on
+On NATS JetStream (`broker` a NatsAddress: docs/scale-out.md) the canary goes into
+every partition of the stream (`hz.in.{p}.canary`): the partition's owner evaluates,
+commits and echoes it, so each partition is a lane of the chain with its own round
+trip, and the chain is dead when any lane is. The stream has no drop counter: under
+interest retention every message it holds is one a consumer has not acknowledged, so
+a stream at its byte, message or age limit (`StreamLimits`) pushes out messages
+hazmon has not taken; that raises `broker_dropping`. Each canary carries the watch's
+verdict for its partition, which the partition's owner journals (its lane dead, the
+stream discarding) as system alarms of the partition.
+
+The verdicts (`ChainVerdict`, `DropVerdict`, `StreamLimits`) are pure: they take the
+times they are given. The watch's state is also published every second, retained, on
 `hazmon/v1/_system/chain/{name}`, where the alarm service journals `chain_dead` and
 `broker_dropping` as system alarms (docs/alarms.md) once it runs.
 """
@@ -51,7 +61,7 @@ from hazmon.alarms.notifiers import Notifier, NotifyFailed, from_registry
 from hazmon.bus.mqtt import MqttError, MqttOptions, close_client, connect
 from hazmon.contract import topics
 from hazmon.contract.registry import Registry
-from hazmon.contract.settings import BrokerAddress, Settings
+from hazmon.contract.settings import BrokerAddress, NatsAddress, Settings
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +154,206 @@ class DropVerdict:
         return True
 
 
+@dataclass(slots=True)
+class StreamLimits:
+    """A JetStream stream under interest retention, from its info (`STREAM.INFO`): every
+    message it holds is one some consumer has not acknowledged, so while it is at its
+    byte, message or age limit, each message the limit pushes out is lost to a consumer.
+    `seen` gives a cumulative count for DropVerdict: the messages removed between two
+    looks while the stream was at its limit at both (an upper bound when consumers
+    acknowledge meanwhile; the gateways' seq gaps, `feed_gap`, say what each lost)."""
+
+    full: bool = False
+    last_seq: int | None = None
+    messages: int = 0
+    discarded: int = 0
+
+    @staticmethod
+    def at_limit(config: Mapping[str, Any], state: Mapping[str, Any], now_ms: int) -> bool:
+        msgs, size = int(state.get("messages", 0)), int(state.get("bytes", 0))
+        if msgs == 0:
+            return False
+        max_bytes, max_msgs = int(config.get("max_bytes", -1)), int(config.get("max_msgs", -1))
+        max_age_ms = int(config.get("max_age", 0)) // 1_000_000
+        if max_bytes > 0 and size + 2 * (size // msgs) >= max_bytes:
+            return True  # within two messages of the limit: the next ones push out
+        if max_msgs > 0 and msgs >= max_msgs:
+            return True
+        first_ms = _rfc3339_ms(state.get("first_ts"))
+        return max_age_ms > 0 and first_ms is not None and now_ms - first_ms >= max_age_ms - 2000
+
+    def seen(self, info: Mapping[str, Any], now_ms: int) -> int:
+        config, state = info["config"], info["state"]
+        full = self.at_limit(config, state, now_ms)
+        last, msgs = int(state.get("last_seq", 0)), int(state.get("messages", 0))
+        if self.last_seq is not None and last >= self.last_seq and (full or self.full):
+            removed = (last - self.last_seq) - (msgs - self.messages)
+            if full and removed > 0:
+                self.discarded += removed
+        self.full, self.last_seq, self.messages = full, last, msgs
+        return self.discarded
+
+
+def _rfc3339_ms(text: Any) -> int | None:
+    """`2026-12-06T14:38:23.123456789Z` (NATS's times) in ms; None for none."""
+    if not isinstance(text, str) or text.startswith("0001-"):
+        return None
+    from datetime import datetime
+
+    head, _, rest = text.rstrip("Z").partition(".")
+    frac = "".join(c for c in rest if c.isdigit())[:6].ljust(6, "0")
+    try:
+        stamp = datetime.fromisoformat(f"{head}.{frac}+00:00")
+    except ValueError:
+        return None
+    return int(stamp.timestamp() * 1000)
+
+
+# -- how the watch reaches the chain ---------------------------------------------------------
+
+
+class MqttChannel:
+    """The watch on MQTT: one lane (the alarm service), the verdict retained, the
+    broker's drop counter from $SYS."""
+
+    def __init__(self, broker: BrokerAddress, settings: Settings, client_id: str) -> None:
+        self._opts = dataclasses.replace(
+            MqttOptions.build(broker, settings, client_id=client_id, clean_start=True),
+            session_expiry_s=0)
+        self._client: Any = None
+
+    async def open(self, on_echo: Callable[[bytes], None],
+                   on_dropped: Callable[[int], None], retry_s: float) -> None:
+        def on_message(_client: Any, _userdata: Any, msg: Any) -> None:
+            if msg.topic == topics.CANARY_ECHO:
+                on_echo(msg.payload)
+            elif msg.topic == topics.BROKER_DROPPED:
+                with contextlib.suppress(ValueError):
+                    on_dropped(int(msg.payload))
+
+        while self._client is None:
+            try:
+                self._client, _ = await asyncio.to_thread(
+                    connect, self._opts, attempts=3, timeout_s=10.0, on_message=on_message)
+            except MqttError as exc:
+                log.warning("chain watch: broker unreachable (%s); trying again", exc)
+                await asyncio.sleep(retry_s)
+        self._subscribe(self._client)
+        self._client.on_connect = lambda c, *_: self._subscribe(c)  # again after a reconnect
+
+    @staticmethod
+    def _subscribe(client: Any) -> None:
+        client.subscribe(topics.CANARY_ECHO, qos=1)
+        client.subscribe(topics.BROKER_DROPPED, qos=0)
+
+    async def lanes(self) -> int:
+        return 1
+
+    def canary(self, lane: int, payload: bytes, msg_id: str) -> None:
+        self._client.publish(topics.CANARY, payload, qos=1)
+
+    async def look(self) -> None:
+        """Nothing to ask: Mosquitto publishes its counter every sys_interval."""
+
+    def verdict(self, topic: str, payload: bytes) -> None:
+        with contextlib.suppress(Exception):
+            self._client.publish(topic, payload, qos=1, retain=True)
+
+    async def publish(self, topic: str, payload: bytes, timeout_s: float) -> None:
+        info = self._client.publish(topic, payload, qos=1)
+        await asyncio.to_thread(info.wait_for_publish, timeout_s)
+
+    async def close(self, verdict_topic: str) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        with contextlib.suppress(Exception):  # its verdict goes with it
+            client.publish(verdict_topic, b"", qos=1, retain=True)
+        await asyncio.to_thread(close_client, client)
+
+
+class NatsChannel:
+    """The watch on NATS JetStream: one lane per partition of HAZMON_IN, the verdict in
+    each canary, and the stream's limits (`StreamLimits`) looked at every second."""
+
+    def __init__(self, address: NatsAddress, settings: Settings, name: str) -> None:
+        self._servers = list(address.servers)
+        self._user, self._password = settings.mqtt_username, settings.mqtt_secret()
+        self._name = name
+        self._nc: Any = None
+        self._on_dropped: Callable[[int], None] | None = None
+        self._limits = StreamLimits()
+
+    async def open(self, on_echo: Callable[[bytes], None],
+                   on_dropped: Callable[[int], None], retry_s: float) -> None:
+        from hazmon.bus import jetstream as js
+
+        while self._nc is None:
+            try:
+                self._nc = await js.connect(self._servers, name=self._name, user=self._user,
+                                            password=self._password)
+            except Exception as exc:
+                log.warning("chain watch: NATS unreachable (%s); trying again", exc)
+                await asyncio.sleep(retry_s)
+
+        async def echoed(msg: Any) -> None:
+            on_echo(msg.data)
+
+        await self._nc.subscribe(js.subject_of(topics.CANARY_ECHO), cb=echoed)
+        self._on_dropped = on_dropped
+
+    async def lanes(self) -> int:
+        """The stream's partition count (0 while there is no stream yet)."""
+        from hazmon.bus import jetstream as js
+
+        try:
+            info = await js.api(self._nc, f"STREAM.INFO.{js.IN_STREAM}", {}, timeout_s=5.0)
+        except js.JetStreamError:
+            return 0
+        return js.partitions_of(info["config"].get("subject_transform")) or 0
+
+    def canary(self, lane: int, payload: bytes, msg_id: str) -> None:
+        from hazmon.bus import jetstream as js
+
+        task = asyncio.ensure_future(self._nc.publish(
+            js.canary_subject(lane), payload, headers={"Nats-Msg-Id": msg_id}))
+        task.add_done_callback(_log_failure)
+
+    async def look(self) -> None:
+        from hazmon.bus import jetstream as js
+
+        try:
+            info = await js.api(self._nc, f"STREAM.INFO.{js.IN_STREAM}", {}, timeout_s=5.0)
+        except js.JetStreamError as exc:
+            log.debug("chain watch: no stream info: %s", exc)
+            return
+        if self._on_dropped is not None:
+            self._on_dropped(self._limits.seen(info, wall_ms()))
+
+    def verdict(self, topic: str, payload: bytes) -> None:
+        from hazmon.bus import jetstream as js
+
+        task = asyncio.ensure_future(self._nc.publish(js.subject_of(topic), payload))
+        task.add_done_callback(_log_failure)
+
+    async def publish(self, topic: str, payload: bytes, timeout_s: float) -> None:
+        from hazmon.bus import jetstream as js
+
+        await self._nc.publish(js.subject_of(topic), payload)
+        await self._nc.flush(timeout=max(1, int(timeout_s)))
+
+    async def close(self, verdict_topic: str) -> None:
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.drain(), 5.0)
+
+
+def _log_failure(fut: Any) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("chain watch: publish failed: %s", fut.exception())
+
+
 # -- the watch ------------------------------------------------------------------------------
 
 
@@ -152,7 +362,7 @@ class ChainWatch:
         self,
         *,
         registry: Registry,
-        broker: BrokerAddress,
+        broker: BrokerAddress | NatsAddress,
         settings: Settings,
         period_s: float = PERIOD_S,
         deadline_s: float = DEADLINE_S,
@@ -166,13 +376,16 @@ class ChainWatch:
         self.settings = settings
         self.period_s = period_s
         self.name = name
-        self.chain = ChainVerdict(int(deadline_s * 1000))
+        self.deadline_ms = int(deadline_s * 1000)
+        self.lanes: dict[int, ChainVerdict] = {}  # by partition (one lane, 0, on MQTT)
         self.drops = DropVerdict(int(drops_quiet_s * 1000))
+        self._died: set[int] = set()  # lanes found dead since their last canary
+        self._dropped_0 = False  # the stream found discarding since partition 0's last canary
         self._clock = clock
         self._given_notifiers = notifiers
         self._numbers = itertools.count(1)
         self._run_id = f"{name}-{wall_ms()}"
-        self._client: Any = None
+        self._channel: MqttChannel | NatsChannel | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()  # the status is read from other threads
         self._thread: threading.Thread | None = None
@@ -190,26 +403,38 @@ class ChainWatch:
                                  registry=self.metrics_registry)
         dead = Gauge("hazmon_chain_dead", "1 while the alarm chain is dead",
                      registry=self.metrics_registry)
-        dead.set_function(lambda: 1.0 if self.chain.dead else 0.0)
+        dead.set_function(lambda: 1.0 if self.dead_lanes() else 0.0)
         dropping = Gauge("hazmon_broker_dropping", "1 while the broker drops messages",
                          registry=self.metrics_registry)
         dropping.set_function(lambda: 1.0 if self.drops.dropping else 0.0)
 
     # -- what others read -----------------------------------------------------------------
 
+    def dead_lanes(self) -> list[int]:
+        return sorted(lane for lane, chain in list(self.lanes.items()) if chain.dead)
+
     def status(self) -> dict[str, Any]:
-        """The chain's state for /health, the API and the console."""
+        """The chain's state for /health, the API and the console: dead when any lane
+        is; its round trip is the slowest lane's latest."""
         with self._lock:
-            chain = self.chain
-            state = "dead" if chain.dead else "ok" if chain.echoed_ms is not None else "unknown"
-            return {
+            lanes = list(self.lanes.values())
+            dead = [chain for chain in lanes if chain.dead]
+            rtts = [chain.rtt_ms for chain in lanes if chain.rtt_ms is not None]
+            echoed = [chain.echoed_ms for chain in lanes if chain.echoed_ms is not None]
+            state = "dead" if dead else "ok" if echoed else "unknown"
+            doc: dict[str, Any] = {
                 "state": state,
-                "rtt_ms": chain.rtt_ms,
-                "checked_ms": chain.echoed_ms,
-                "dead_since_ms": chain.dead_since_ms,
+                "rtt_ms": max(rtts) if rtts else None,
+                "checked_ms": max(echoed) if echoed else None,
+                "dead_since_ms": min(c.dead_since_ms for c in dead if c.dead_since_ms)
+                if dead else None,
                 "broker_dropping": self.drops.dropping,
                 "broker_dropped": self.drops.dropped,
             }
+            if isinstance(self.broker, NatsAddress):
+                doc["lanes"] = len(lanes)
+                doc["dead_lanes"] = self.dead_lanes()
+            return doc
 
     # -- running --------------------------------------------------------------------------
 
@@ -237,79 +462,98 @@ class ChainWatch:
         self._stop.set()  # the waiting thread ends
         await stopped
 
+    def _make_channel(self) -> MqttChannel | NatsChannel:
+        if isinstance(self.broker, NatsAddress):
+            return NatsChannel(self.broker, self.settings, self.name)
+        return MqttChannel(self.broker, self.settings, f"{self.name}-{id(self):x}")
+
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         notifiers = self._notifiers()
-        opts = dataclasses.replace(
-            MqttOptions.build(self.broker, self.settings, client_id=f"{self.name}-{id(self):x}",
-                              clean_start=True), session_expiry_s=0)
-        client = None
-        while client is None:
-            try:
-                client, _ = await asyncio.to_thread(
-                    connect, opts, attempts=3, timeout_s=10.0, on_message=self._on_message)
-            except MqttError as exc:
-                log.warning("chain watch: broker unreachable (%s); trying again", exc)
-                await asyncio.sleep(self.period_s)
-        self._client = client
-        self._subscribe(client)
-        client.on_connect = lambda c, *_: self._subscribe(c)  # a reconnect subscribes again
+        channel = self._channel = self._make_channel()
+        await channel.open(self._on_echo, self._on_dropped, self.period_s)
         self.started = True
         log.info("chain watch: a canary every %.0f s, dead after %.0f s without an echo",
-                 self.period_s, self.chain.deadline_ms / 1000)
+                 self.period_s, self.deadline_ms / 1000)
         try:
             next_at = time.monotonic()
             while True:
                 now = time.monotonic()
                 if now >= next_at:
-                    self._send_canary(client)
+                    await self._send_canaries(channel)
                     next_at = now + self.period_s
+                await channel.look()
                 await self._judge(notifiers)
                 await asyncio.sleep(min(1.0, self.period_s))
         finally:
-            with contextlib.suppress(Exception):  # its verdict goes with it
-                client.publish(topics.chain(self.name), b"", qos=1, retain=True)
-            await asyncio.to_thread(close_client, client)
+            await channel.close(topics.chain(self.name))
             for notifier in notifiers.values():
                 with contextlib.suppress(Exception):
                     await notifier.aclose()
 
-    def _subscribe(self, client: Any) -> None:
-        client.subscribe(topics.CANARY_ECHO, qos=1)
-        client.subscribe(topics.BROKER_DROPPED, qos=0)
-
-    def _send_canary(self, client: Any) -> None:
+    async def _send_canaries(self, channel: MqttChannel | NatsChannel) -> None:
+        """One canary per lane, each with the verdict its lane's owner journals."""
+        count = await channel.lanes()
         number = next(self._numbers)
         now = self._clock()
         with self._lock:
-            self.chain.sent(number, now)
-        payload = orjson.dumps({"watch": self._run_id, "n": number, "sent_ms": now})
-        client.publish(topics.CANARY, payload, qos=1)
-        self._canaries.inc()
+            for lane in range(count):
+                self.lanes.setdefault(lane, ChainVerdict(self.deadline_ms)).sent(number, now)
+        for lane in range(count):
+            doc: dict[str, Any] = {"watch": self._run_id, "n": number, "lane": lane,
+                                   "sent_ms": now}
+            if isinstance(channel, NatsChannel):
+                doc["verdict"] = self._lane_verdict(lane, now)
+            channel.canary(lane, orjson.dumps(doc), f"{self._run_id}-{number}-{lane}")
+        self._canaries.inc(count)
 
-    def _on_message(self, _client: Any, _userdata: Any, msg: Any) -> None:
-        """On paho's thread: an echo, or the broker's drop counter."""
+    def _lane_verdict(self, lane: int, now_ms: int) -> dict[str, Any]:
+        """What partition `lane` journals: its lane dead (now, or found dead since its
+        previous canary: a lane that came back before a canary told it is journalled
+        too); partition 0, the stream discarding (one record for the stream)."""
+        with self._lock:
+            chain = self.lanes.get(lane)
+            dead = (chain is not None and chain.dead) or lane in self._died
+            self._died.discard(lane)
+            dropping = lane == 0 and (self.drops.dropping or self._dropped_0)
+            if lane == 0:
+                self._dropped_0 = False
+            return {"watch": self.name, "ts_ms": now_ms, "state": "dead" if dead else "ok",
+                    "broker_dropping": dropping}
+
+    def _on_echo(self, payload: bytes) -> None:
+        """An echo (on paho's thread on MQTT)."""
         now = self._clock()
-        if msg.topic == topics.CANARY_ECHO:
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                doc = orjson.loads(msg.payload)
-                if doc["watch"] != self._run_id:
-                    return  # another watch's canary
-                with self._lock:
-                    back = self.chain.echoed(int(doc["n"]), now)
-                    rtt = self.chain.rtt_ms
-                if rtt is not None:
-                    self._rtt.observe(rtt / 1000)
-                if back:
-                    self._later("cleared", CHAIN_DEAD, "canaries answered again")
-        elif msg.topic == topics.BROKER_DROPPED:
-            with contextlib.suppress(ValueError):
-                with self._lock:
-                    started = self.drops.seen(int(msg.payload), now)
-                if started:
-                    self._later("raised", BROKER_DROPPING,
-                                "the broker dropped messages for a client that could not "
-                                "keep up ($SYS/broker/publish/messages/dropped rose)")
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            doc = orjson.loads(payload)
+            if doc["watch"] != self._run_id:
+                return  # another watch's canary
+            lane = int(doc.get("lane", 0))
+            with self._lock:
+                chain = self.lanes.get(lane)
+                if chain is None:
+                    return
+                back = chain.echoed(int(doc["n"]), now)
+                rtt = chain.rtt_ms
+                still_dead = any(c.dead for c in self.lanes.values())
+            if rtt is not None:
+                self._rtt.observe(rtt / 1000)
+            if back and not still_dead:
+                self._later("cleared", CHAIN_DEAD, "canaries answered again")
+
+    def _on_dropped(self, counter: int) -> None:
+        """The broker's cumulative count of messages dropped (Mosquitto's $SYS counter;
+        on JetStream, StreamLimits')."""
+        now = self._clock()
+        with self._lock:
+            started = self.drops.seen(counter, now)
+            self._dropped_0 = self._dropped_0 or bool(started)
+        if started:
+            why = ("HAZMON_IN is at its retention limit: messages not yet taken are pushed "
+                   "out" if isinstance(self.broker, NatsAddress) else
+                   "the broker dropped messages for a client that could not keep up "
+                   "($SYS/broker/publish/messages/dropped rose)")
+            self._later("raised", BROKER_DROPPING, why)
 
     def _later(self, event: str, key: str, note: str) -> None:
         loop = self._loop
@@ -320,12 +564,16 @@ class ChainWatch:
     async def _judge(self, notifiers: Mapping[str, Notifier]) -> None:
         now = self._clock()
         with self._lock:
-            dead = self.chain.check(now)
-            silent_s = self.chain.silent_ms(now) / 1000
+            was_dead = any(chain.dead for chain in self.lanes.values())
+            found = [lane for lane, chain in self.lanes.items() if chain.check(now)]
+            self._died.update(found)
+            silent_s = max((c.silent_ms(now) for c in self.lanes.values()), default=0) / 1000
             quiet = self.drops.check(now)
-        if dead:
-            self._pending.append(("raised", CHAIN_DEAD,
-                                  f"no echo of the alarm chain's canary for {silent_s:.0f} s"))
+        if found and not was_dead:
+            where = (f" (partitions {', '.join(map(str, found))})"
+                     if isinstance(self.broker, NatsAddress) else "")
+            self._pending.append(("raised", CHAIN_DEAD, "no echo of the alarm chain's "
+                                  f"canary for {silent_s:.0f} s{where}"))
         if quiet:
             self._pending.append(("cleared", BROKER_DROPPING, "the broker dropped nothing "
                                   f"for {self.drops.quiet_ms / 1000:.0f} s"))
@@ -335,12 +583,11 @@ class ChainWatch:
         self._publish_status()
 
     def _publish_status(self) -> None:
-        client = self._client
-        if client is None:
+        channel = self._channel
+        if channel is None:
             return
-        with contextlib.suppress(Exception):
-            doc = {**self.status(), "watch": self.name, "ts_ms": self._clock()}
-            client.publish(topics.chain(self.name), orjson.dumps(doc), qos=1, retain=True)
+        doc = {**self.status(), "watch": self.name, "ts_ms": self._clock()}
+        channel.verdict(topics.chain(self.name), orjson.dumps(doc))
 
     async def _tell(self, notifiers: Mapping[str, Notifier], event: str, key: str,
                     note: str, now_ms: int) -> None:
@@ -376,8 +623,7 @@ class ChainWatch:
                              webhook_timeout_s=NOTIFY_TIMEOUT_S)
 
     async def _publish_notification(self, topic: str, payload: bytes) -> None:
-        client = self._client
-        if client is None:
+        channel = self._channel
+        if channel is None:
             raise NotifyFailed("not connected")
-        info = client.publish(topic, payload, qos=1)
-        await asyncio.to_thread(info.wait_for_publish, NOTIFY_TIMEOUT_S)
+        await channel.publish(topic, payload, NOTIFY_TIMEOUT_S)

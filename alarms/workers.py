@@ -42,6 +42,9 @@ What runs where (one event loop; evaluation in worker threads):
   message id per partition and second, so that partitions whose sites are silent get
   an owner too, and so that each partition's clock (`StreamClock`: the time the
   stream stored the newest message evaluated) moves on while its gateways are silent.
+- the chain watch (alarms/watch.py) puts a canary into every partition; its owner
+  evaluates, commits and echoes it like a reading, and journals the verdict it carries
+  (the partition's lane dead, the stream discarding) as system alarms of the partition.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ from hazmon.alarms.errors import AlarmError
 from hazmon.alarms.state_db import DB_FILE
 from hazmon.bus import jetstream as js
 from hazmon.bus.seam import Inbound
+from hazmon.contract import topics
 from hazmon.contract.registry import Registry
 from hazmon.contract.settings import Settings
 from hazmon.stores.base import Store
@@ -675,9 +679,13 @@ class AlarmWorkers:
         return owned
 
     async def _deliver(self, owned: Owned, messages: list[Msg]) -> None:
-        ticks = [m for m in messages if m.subject.endswith(".tick")]
-        items = [Inbound(js.topic_of(m.subject), m.data, m)
-                 for m in messages if not m.subject.endswith(".tick")]
+        """A batch to the partition's service: gateway messages, and the chain watch's
+        canaries (evaluated, committed and echoed as on MQTT: alarms/watch.py); ticks
+        only move its clock."""
+        ticks = [m for m in messages if js.is_tick(m.subject)]
+        items = [Inbound(topics.CANARY if js.is_canary(m.subject) else js.topic_of(m.subject),
+                         m.data, m)
+                 for m in messages if not js.is_tick(m.subject)]
         owned.clock.advance(messages)
         if items:
             await asyncio.to_thread(owned.service.consume, items)

@@ -12,7 +12,9 @@ hazmon's services speak NATS (nats-py) and create what they need at start, idemp
   the site id modulo P, the same as `partition_of`), so one site's messages always
   land in one partition, in order. `hz.in.{p}.tick` carries a clock tick per partition
   and second (published by every alarm worker, deduplicated by message id): it gives
-  a partition an owner even when its sites are silent.
+  a partition an owner even when its sites are silent. `hz.in.{p}.canary` carries the
+  chain watch's canary to each partition (alarms/watch.py): its owner echoes it once
+  evaluated and committed.
 - Ingest replicas share the durable consumer `ingest` (all partitions).
 - Alarm workers share one durable consumer per partition, `alarms-p{p}`, in the
   priority group `alarms` with the pinned-client policy: the server gives each
@@ -148,6 +150,23 @@ def tick_subject(partition: int) -> str:
     return f"hz.in.{partition}.tick"
 
 
+def canary_subject(partition: int) -> str:
+    return f"hz.in.{partition}.canary"
+
+
+def is_tick(subject: str) -> bool:
+    return subject.endswith(".tick")
+
+
+def is_canary(subject: str) -> bool:
+    return subject.endswith(".canary")
+
+
+def is_control(subject: str) -> bool:
+    """A clock tick or a canary: the alarm workers' own, nothing to store."""
+    return subject.endswith((".tick", ".canary"))
+
+
 def part_subject(partition: int) -> str:
     return f"hz.part.{partition}"
 
@@ -155,7 +174,8 @@ def part_subject(partition: int) -> str:
 def in_stream_config(plan: StreamPlan) -> dict[str, Any]:
     return {
         "name": IN_STREAM,
-        "subjects": ["hazmon.v1.*.*.telemetry", "hazmon.v1.*.*.state", "hz.in.*.tick"],
+        "subjects": ["hazmon.v1.*.*.telemetry", "hazmon.v1.*.*.state", "hz.in.*.tick",
+                     "hz.in.*.canary"],
         "retention": "interest",
         "storage": "file",
         "num_replicas": plan.replicas,
@@ -281,6 +301,11 @@ async def _ensure_stream(nc: Nats, cfg: dict[str, Any], *, strict: bool) -> int 
             await api(nc, f"STREAM.CREATE.{name}", cfg)
             return partitions_of(cfg.get("subject_transform"))
         info = await api(nc, f"STREAM.INFO.{name}", {})  # made meanwhile by another
+    missing = [s for s in cfg["subjects"] if s not in info["config"].get("subjects", [])]
+    if missing:  # a stream made by an earlier version: it gains the subjects it lacks
+        update = {**info["config"], "subjects": [*info["config"]["subjects"], *missing]}
+        await api(nc, f"STREAM.UPDATE.{name}", update)
+        log.info("stream %s: subjects %s added", name, ", ".join(missing))
     have = info["config"].get("subject_transform")
     want = cfg.get("subject_transform")
     if want is not None and have != want and strict:

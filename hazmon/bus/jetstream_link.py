@@ -95,11 +95,11 @@ class JetStreamLink:
                     log.warning("%s: pull failed: %s", self.name, exc)
                     await asyncio.sleep(0.5)
                     continue
-                ticks = [m for m in got.messages if m.subject.endswith(".tick")]
+                own = [m for m in got.messages if js.is_control(m.subject)]
                 items = [Inbound(js.topic_of(m.subject), m.data, m)
-                         for m in got.messages if not m.subject.endswith(".tick")]
-                if ticks:
-                    await js.ack_all(ticks)  # the alarm workers' clock: nothing to store
+                         for m in got.messages if not js.is_control(m.subject)]
+                if own:  # the alarm workers' clock and canaries: nothing to store
+                    await js.ack_all(own)
                 if items:
                     try:
                         await asyncio.to_thread(self._consumer, items)

@@ -39,7 +39,7 @@ from hazmon.cli._addresses import http_option
 from hazmon.cli._process import Service, config_errors, setup_logging, stop_on_signals, supervise
 from hazmon.cli._process import run as run_process
 from hazmon.contract.errors import ConfigError, HazmonError
-from hazmon.contract.settings import BrokerAddress, Settings, parse_broker_url
+from hazmon.contract.settings import BrokerAddress, NatsAddress, Settings, parse_broker_url
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -297,7 +297,8 @@ async def run(plan: Plan) -> None:
         address, broker_kind, nats = await _broker(plan, stack)
         services = (_jetstream_services(plan, nats, store) if nats is not None
                     else _services(plan, address, store))
-        watch = _chain_watch(plan, address) if nats is None and plan.chain_period_s else None
+        watch = (_chain_watch(plan, address if nats is None else NatsAddress(nats))
+                 if plan.chain_period_s else None)
         app = _app(plan, services, address, store, watch)
         hangups.serve(lambda: _reload(plan, app, services))
         settle_heap()
@@ -458,10 +459,11 @@ def _jetstream_services(
     return services
 
 
-def _chain_watch(plan: Plan, address: BrokerAddress) -> Any:
+def _chain_watch(plan: Plan, address: BrokerAddress | NatsAddress) -> Any:
     """The alarm chain's watch (docs/alarms.md, "The alarm chain watched"), on a thread
-    and an MQTT connection of its own: an alarm service or event loop of this process
-    that hangs is found out (a frozen or dead process needs `hazmon watch` elsewhere)."""
+    and a broker connection of its own: an alarm service or event loop of this process
+    that hangs is found out (a frozen or dead process needs `hazmon watch` elsewhere).
+    On JetStream its canaries go through every partition."""
     from hazmon.alarms.watch import ChainWatch
 
     return ChainWatch(registry=plan.registry, broker=address, settings=plan.settings,

@@ -3,6 +3,10 @@ alarm chain watched").
 
     hazmon watch --config plant.yaml --broker mqtt://127.0.0.1:1883 [--http 127.0.0.1:9102]
         [--period-s 10] [--deadline-s 30]
+    hazmon watch --config plant.yaml --broker nats://n1:4222,n2:4222,n3:4222
+
+On JetStream (nats://) its canary goes through every partition (each partition's
+owner echoes it), and a stream at its retention limit raises `broker_dropping`.
 
 It publishes a canary every `--period-s` that the alarm service echoes once evaluated
 and committed; without an echo for `--deadline-s` it sends `_system/chain/chain_dead`
@@ -27,7 +31,9 @@ from hazmon.contract.errors import ConfigError
 
 def watch(
     config: Path = typer.Option(..., "--config", help="the site registry (YAML): its notifiers"),
-    broker: str = typer.Option(..., "--broker", help="mqtt://HOST:PORT of the alarm service"),
+    broker: str = typer.Option(
+        ..., "--broker",
+        help="mqtt://HOST:PORT of the alarm service, or nats://H1:4222[,...] of the cluster"),
     http: str = typer.Option(
         "127.0.0.1:9102", "--http", callback=http_option(9102),
         help="HOST:PORT of /health and /metrics (a HOST alone: port 9102)",
@@ -45,7 +51,7 @@ def watch(
     registry's notifiers when either fails."""
     from hazmon.alarms.watch import ChainWatch
     from hazmon.contract.config import load_registry
-    from hazmon.contract.settings import Settings, parse_broker_url
+    from hazmon.contract.settings import Settings, is_nats_url, parse_broker_url, parse_nats_url
 
     setup_logging(log_level, quiet=["httpx"])
     if deadline_s <= period_s:
@@ -53,7 +59,7 @@ def watch(
         raise typer.Exit(2)
     try:
         registry = load_registry(config)
-        address = parse_broker_url(broker)
+        address = parse_nats_url(broker) if is_nats_url(broker) else parse_broker_url(broker)
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
