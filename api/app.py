@@ -30,6 +30,7 @@ from hazmon.api import (
     routes_audit,
     routes_feeds,
     routes_monitoring,
+    routes_replay,
     routes_sites,
     stream,
 )
@@ -85,7 +86,7 @@ def create_app(
     app.state.stream_gate = StreamGate(stream_caps)
     install_error_handlers(app)
     for module in (routes_sites, routes_alarms, routes_audit, routes_feeds, routes_monitoring,
-                   stream):
+                   routes_replay, stream):
         app.include_router(module.router)
     _add_service_routes(app)
     _add_docs(app)

@@ -21,6 +21,8 @@ to status codes in one place (hazmon.api.errors), the command line to exit statu
     │   ├── UnknownAlarm            no such occurrence or sensor
     │   ├── IllegalTransition       an operator input the ISA-18.2 table forbids
     │   ├── LimitExceeded           over a configured maximum, or a reason missing
+    │   ├── hazmon.alarms.replay.run.BadRange      a replay range empty, reversed or too long
+    │   ├── hazmon.alarms.replay.whatif.UnknownSite   a replay's site in neither registry
     │   └── hazmon.alarms.notifiers.NotifyFailed   one delivery attempt failed
     ├── hazmon.alarms.journal.anchoring.JournalBehind   the journal falls short of an anchor
     ├── hazmon.alarms.changelog.BadRecord       a partition's changelog record of another

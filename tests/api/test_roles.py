@@ -15,7 +15,7 @@ from hazmon.api.auth import ROLE_RIGHTS, Authenticator, AuthFirstRoute, Right, r
 from hazmon.api.errors import Unauthorized
 from hazmon.api.testing import HOUR_MS, DrivenDesk
 from hazmon.contract.registry import Token
-from tests.api.conftest import ROLES, bearer
+from tests.api.conftest import DEMO_PLANT, ROLES, bearer
 
 ALARM = "jh-chem-01/GT-101/high#1"
 ENCODED = "jh-chem-01%2FGT-101%2Fhigh%231"
@@ -62,6 +62,9 @@ ENDPOINTS: list[tuple[str, str, str, dict[str, Any] | None, Right]] = [
     ("GET", "/api/v1/feeds", "/api/v1/feeds", None, Right.read),
     ("GET", "/api/v1/sites/{site}/feed-report",
      "/api/v1/sites/jh-chem-01/feed-report?month=2025-01", None, Right.audit),
+    ("POST", "/api/v1/replay", "/api/v1/replay",
+     {"proposed": DEMO_PLANT.read_text(encoding="utf-8"), "from_ms": 0, "to_ms": 60_000},
+     Right.engineer),
 ]
 IDS = [f"{m} {route}" for m, route, *_ in ENDPOINTS]
 
