@@ -85,7 +85,10 @@ def test_each_missing_secret_is_named(missing: str) -> None:
 
 
 def test_the_stack_has_its_services(config: dict[str, Any]) -> None:
-    assert set(config["services"]) == {*INFRASTRUCTURE, "ingest", "alarms", "simulator"}
+    assert set(config["services"]) == {*INFRASTRUCTURE, "ingest", "alarms", "watch",
+                                       "simulator"}
+    assert config["services"]["watch"]["command"][:1] == ["watch"]
+    assert "--broker=mqtt://mosquitto:1884" in config["services"]["watch"]["command"]
     assert config["services"]["simulator"]["profiles"] == ["simulator"]
     for name in ("mosquitto", "influxdb", "grafana", "ingest", "alarms"):
         assert "profiles" not in config["services"][name]

@@ -128,6 +128,20 @@ def test_hazmon_services_use_the_cluster_and_are_probed_where_they_serve() -> No
         assert pod["securityContext"]["runAsNonRoot"] is True
 
 
+def test_the_chain_watch_runs_apart_from_the_alarm_workers_on_the_cluster() -> None:
+    pod = one("Deployment", "hazmon-watch")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    args = container["args"]
+    assert args[0] == "watch" and f"--broker={BROKER}" in args
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["HAZMON_MQTT_USERNAME"] == "hazmon-alarms"  # it puts canaries into partitions
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/metrics"  # dead chain: no restart
+    avoid = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert avoid[0]["podAffinityTerm"]["labelSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "hazmon-alarms"}
+
+
 def test_the_configmap_matches_a_generated_node_and_nats_server_accepts_it(
     tmp_path: Path,
 ) -> None:
