@@ -97,6 +97,7 @@ class SensorOut(_Answer):
     id: str
     gateway: str
     kind: str
+    name: str | None = None
     unit: str | None
     area: str | None = None
     value: float | None

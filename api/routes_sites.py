@@ -123,6 +123,7 @@ def _sensor_rows(
                     "id": sensor.id,
                     "gateway": gateway.id,
                     "kind": sensor.kind.value,
+                    "name": sensor.name,
                     "unit": sensor.unit,
                     "area": sensor.area,
                     "value": row.value if row else None,

@@ -2,7 +2,7 @@
 // 10 s (WebAudio, allowed once the user has clicked: signing in is that click) and
 // the page title flashing, until the duty officer says "seen" or acknowledges it.
 
-import { $ } from "./dom.js";
+import { $, clear, h } from "./dom.js";
 import { t } from "./i18n.js";
 
 let audio = null;
@@ -11,6 +11,12 @@ let titleTimer = null;
 let pending = new Set();
 const silenced = new Set(); // ids the officer has already said "seen" to
 let baseTitle = document.title;
+let named = { describe: (id) => id, pick: () => {} };
+
+/** How the banner names an alarm (`describe(id)`: a line) and leads to it (`pick(id)`). */
+export function nameAlarmsWith(describe, pick) {
+  named = { describe, pick };
+}
 
 export function unlockAudio() {
   const Context = window.AudioContext || window.webkitAudioContext;
@@ -45,6 +51,12 @@ function flashTitle() {
 function show() {
   const banner = $("#banner");
   $("#banner-text").textContent = `${t("banner.critical")} (${pending.size})`;
+  const list = clear($("#banner-list"));
+  for (const id of pending) { // each one named, a button that brings it into view
+    list.append(h("button", { type: "button", class: "goto", dataset: { alarmId: id,
+      focus: `${id}|banner` }, onclick: () => named.pick(id) },
+    `${t("banner.goto")}: ${named.describe(id)}`));
+  }
   banner.hidden = false;
   document.body.classList.add("critical-pending");
 }

@@ -4,6 +4,7 @@
 import { ApiError, call } from "./api.js";
 import { clear, h } from "./dom.js";
 import { formatTime, t } from "./i18n.js";
+import { noteWords } from "./notes.js";
 
 const H = 200;
 const PAD = { left: 44, right: 10, top: 10, bottom: 22 };
@@ -22,7 +23,7 @@ function drawTrend(svg, readings, sensor) {
   if (!numeric.length) {
     const states = readings.filter((r) => r.state).slice(-1)[0];
     svg.append(h("text", { class: "empty", x: W / 2, y: H / 2 },
-      states ? `${t(`istate.${states.state}`, states.state)} @ ${formatTime(states.ts_ms)}`
+      states ? `${t(`istate.${states.state}`, states.state)} · ${formatTime(states.ts_ms)}`
         : t("detail.none")));
     return;
   }
@@ -36,7 +37,9 @@ function drawTrend(svg, readings, sensor) {
   for (const [name, v] of thresholds) {
     svg.append(h("line", { class: `threshold ${name}`, x1: PAD.left, x2: W - PAD.right,
       y1: y(v).toFixed(1), y2: y(v).toFixed(1) }),
-    h("text", { class: "axis", x: 2, y: (y(v) + 4).toFixed(1) }, `${v}`));
+    h("text", { class: "axis", x: 2, y: (y(v) + 4).toFixed(1) }, `${v}`),
+    h("text", { class: `axis end limit ${name}`, x: W - PAD.right, y: (y(v) - 3).toFixed(1) },
+      `${t(`condition.${name}`, name)} ${v}${sensor?.unit ? ` ${sensor.unit}` : ""}`));
   }
   const points = numeric.map((r) => `${x(r.ts_ms).toFixed(1)},${y(r.value).toFixed(1)}`);
   // A line needs two readings: each reading is also a dot while they are far enough
@@ -60,14 +63,16 @@ function drawHistory(table, events) {
   table.append(h("tr", {}, ["col.time", "col.event", "col.state", "col.value", "col.user",
     "col.note"].map((key) => h("th", {}, t(key)))));
   if (!events.length) table.append(h("tr", {}, h("td", { colspan: 6 }, t("detail.none"))));
+  const cell = (key, ...text) => h("td", { dataset: { label: t(key) } }, ...text);
   for (const e of events) {
+    const value = typeof e.value === "string" ? t(`istate.${e.value}`, e.value) : e.value ?? "";
     table.append(h("tr", {},
-      h("td", {}, formatTime(e.ts_ms)),
-      h("td", {}, `${t(`event.${e.event}`, e.event)} ${t(`condition.${e.condition}`, "")}`),
-      h("td", {}, t(`state.${e.state}`, e.state ?? "")),
-      h("td", {}, e.value ?? ""),
-      h("td", {}, e.user ?? ""),
-      h("td", {}, e.note ?? "")));
+      cell("col.time", formatTime(e.ts_ms)),
+      cell("col.event", `${t(`event.${e.event}`, e.event)} ${t(`condition.${e.condition}`, "")}`),
+      cell("col.state", t(`state.${e.state}`, e.state ?? "")),
+      cell("col.value", value),
+      cell("col.user", e.user ?? ""),
+      cell("col.note", e.user ? e.note ?? "" : noteWords(e.note))));
   }
 }
 
@@ -85,8 +90,9 @@ export async function showSensor(panel, siteId, sensorId, siteName) {
     orNone(call(`${base}/events`)),
   ]);
   const sensor = sensors.find((s) => s.id === sensorId);
-  panel.querySelector("#detail-title").textContent =
-    `${siteName || siteId} · ${sensorId}${sensor?.area ? ` · ${sensor.area}` : ""}`;
+  const kind = sensor ? t(`kind.${sensor.kind}`, sensor.kind) : t("kind.gateway");
+  panel.querySelector("#detail-title").textContent = [siteName || siteId, sensorId, kind,
+    sensor?.area, sensor?.name].filter(Boolean).join(" · ");
   panel.dataset.site = siteId;
   panel.dataset.sensor = sensorId;
   panel.hidden = false;

@@ -6,13 +6,15 @@ export function h(tag, attrs = {}, ...children) {
   const el = svg ? document.createElementNS("http://www.w3.org/2000/svg", tag)
     : document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
+    if (value === null || value === undefined || (value === false && key !== "checked")) continue;
     if (key.startsWith("on") && typeof value === "function") {
       el.addEventListener(key.slice(2), value);
     } else if (key === "dataset") {
       Object.assign(el.dataset, value);
     } else if (key === "text") {
       el.textContent = value;
+    } else if (key === "checked") {
+      el.checked = Boolean(value);
     } else {
       el.setAttribute(key, value === true ? "" : String(value));
     }
@@ -30,5 +32,29 @@ export function $(selector) {
 
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
+  return el;
+}
+
+/** Run `draw()` (which may replace the focused element) and give the focus back to the
+ * element that has the same `data-focus` key afterwards, without scrolling: a redraw
+ * or a live event never drops the keyboard user's place to the page body. */
+export function keepFocus(draw) {
+  const key = document.activeElement?.dataset?.focus;
+  const result = draw();
+  if (key && document.activeElement?.dataset?.focus !== key) {
+    const again = document.querySelector(`[data-focus="${CSS.escape(key)}"]`);
+    if (again) again.focus({ preventScroll: true });
+  }
+  return result;
+}
+
+/** Enter and Space activate an element that is not a button by nature (role=button). */
+export function activateOnKeys(el, run) {
+  el.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      run(event);
+    }
+  });
   return el;
 }
