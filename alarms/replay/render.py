@@ -28,7 +28,7 @@ def _row(label: str, name: str, f: dict[str, Any]) -> str:
     cells = (f"{f['raised']:,}", f"{f['per_10min']['mean']:.2f}", str(f["per_10min"]["peak"]),
              str(f["floods"]["count"]), str(f["chattering"]["points"]), str(f["fleeting"]),
              str(f["standing"]), duration(f["time_in_alarm_ms"]))
-    return f"{label:<20} {name:<9}" + "".join(f"{c:>10}" for c in cells)
+    return f"{label:<12} {name:<9}" + "".join(f" {c:>10}" for c in cells)
 
 
 def table(report: dict[str, Any]) -> str:
@@ -42,7 +42,7 @@ def table(report: dict[str, Any]) -> str:
                      f"{report['seconds']:.1f} s "
                      f"(proposed: {report['proposed_source']}, current: "
                      f"{report['current_source']})")
-    lines += ["", f"{'site':<20} {'registry':<9}" + "".join(f"{c:>10}" for c in COLUMNS)]
+    lines += ["", f"{'site':<12} {'registry':<9}" + "".join(f" {c:>10}" for c in COLUMNS)]
     for site in sorted(cur["sites"]):
         lines.append(_row(site, "current", cur["sites"][site]))
         lines.append(_row("", "proposed", pro["sites"][site]))
