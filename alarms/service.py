@@ -67,7 +67,6 @@ from hazmon.bus.mqtt import MqttOptions, stable_client_id
 from hazmon.bus.seam import Inbound, Link, open_link
 from hazmon.contract import topics
 from hazmon.contract.errors import HazmonError
-from hazmon.contract.kinds import Priority
 from hazmon.contract.registry import GRADE_LEVEL, Registry
 from hazmon.contract.settings import BrokerAddress, Settings
 from hazmon.runtime.faults import Faults
@@ -157,9 +156,7 @@ class AlarmService:
         self._to_store: deque[Point] = deque(maxlen=self.timing.store_buffer)
         self._deconflict = Deconflict()
         self.faults = faults or Faults()
-        self.system = system.SystemAlarms()
-        for alarm_id, key, raised_ms, doc in self.desk.db.open_of_site(system.SITE):
-            self.system.restore(key, alarm_id, raised_ms, doc.get("latest") or {})
+        self.system = self.desk.system
         self._publish_failing = False
         # each chain watch's last verdict: (its time, chain dead, broker dropping)
         self._watches: dict[str, tuple[int, bool, bool]] = {}
@@ -627,24 +624,17 @@ class AlarmService:
         """Raise a system alarm for every failing source, clear those working again."""
         failing = {**self.faults.active(), **self._watch_failing()}
         if not failing and not self.system.open:
-            return
+            return  # nothing to raise, clear or escalate
         self._emitted(await asyncio.to_thread(self._commit_system_alarms, failing))
 
     def _commit_system_alarms(self, failing: dict[str, str]) -> Output:
-        """Journal the change; then tell the first tier of each alarm's priority of its
-        raise and its clearing (the chain watch tells of its own, chain_dead and
-        broker_dropping: it works when this service does not)."""
+        """Journal what changed and the escalation due (alarms/system.py); the events
+        and the tiers to tell (a dead chain's and a dropping broker's first tier was
+        told by the chain watch: it works when this service does not)."""
         with self.desk.lock:
-            events = self.system.commit(self.desk.db, failing, self._now())
-        escalation = self.desk.registry.escalation
-        notify: list[NotifyRequest] = []
-        for ev in events:
-            tiers = escalation.tiers(Priority(ev.priority))
-            if system.told_by_watch(ev.key) or not tiers:
-                continue
-            notify += [NotifyRequest(f"{ev.alarm_id}/{ev.event}|{who}", who, str(ev.alarm_id),
-                                     ev.key, ev.site, 1, ev.wire()) for who in tiers[0].notify]
-        return Output(events=events, notify=notify)
+            change = self.system.commit(self.desk.db, failing, self._now(),
+                                        self.desk.registry.escalation)
+        return Output(events=change.events, notify=change.notify)
 
     # -- notifying -------------------------------------------------------------------------
 

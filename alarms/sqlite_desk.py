@@ -31,8 +31,16 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from hazmon.alarms import state_db as db
+from hazmon.alarms import system
 from hazmon.alarms.core import Engine, NotifyRequest, Output
-from hazmon.alarms.core.inputs import BypassPermit, OperatorInput, OutOfService, ReturnToService
+from hazmon.alarms.core.errors import IllegalTransition
+from hazmon.alarms.core.inputs import (
+    Ack,
+    BypassPermit,
+    OperatorInput,
+    OutOfService,
+    ReturnToService,
+)
 from hazmon.alarms.core.model import Event
 from hazmon.alarms.desk import Desk
 from hazmon.alarms.errors import UnknownAlarm
@@ -72,6 +80,9 @@ class AlarmDesk:
         self.lock = threading.RLock()
         self.db = database or db.AlarmDb(data_dir)
         self.engine = self._engine_from_db()
+        self.system = system.SystemAlarms()  # the service's own faults (alarms/system.py)
+        for alarm_id, key, raised_ms, doc in self.db.open_of_site(system.SITE):
+            self.system.restore(key, alarm_id, raised_ms, doc)
         self._decoder = Decoder(registry)
         self.anchoring = anchoring
         if anchoring is not None:
@@ -314,8 +325,24 @@ class AlarmDesk:
         it is now (an input on an alarm) or what was granted (one on a sensor)."""
         if isinstance(inp, BypassPermit):
             return self._grant(inp)
+        alarm_id = getattr(inp, "alarm_id", "")
+        if alarm_id.startswith(f"{system.SITE}/"):
+            return self._act_on_system(inp)
         self._act(lambda now_ms: self.engine.act(inp, now_ms=now_ms))
         return self.answer_to(inp)
+
+    def _act_on_system(self, inp: OperatorInput) -> dict[str, Any]:
+        """A system alarm takes an acknowledgement, nothing else (alarms/system.py)."""
+        alarm_id = str(getattr(inp, "alarm_id", ""))
+        if not isinstance(inp, Ack):
+            found = self.db.occurrence(alarm_id)
+            state = str(found.get("state")) if found else "normal"
+            raise IllegalTransition(state, type(inp).__name__.lower(), alarm_id)
+        with self.lock:
+            now_ms = self._now()
+            change = self.system.commit_ack(self.db, alarm_id, inp.user, inp.note, now_ms)
+        self.hand_over(Output(events=change.events))
+        return self._alarm(alarm_id)
 
     def answer_to(self, inp: OperatorInput) -> dict[str, Any]:
         """What `act(inp)` answers, as things are now: for an input committed earlier
