@@ -35,8 +35,9 @@ async def test_the_excel_export_has_local_times_priority_and_names(
     assert answer.content.startswith(b"\xef\xbb\xbf")  # Excel on a Chinese Windows reads UTF-8
     rows = read(answer.content)
     assert list(rows[0]) == [
-        "时间", "优先级", "企业", "企业编号", "探测器/网关", "名称", "类型", "区域", "报警类型",
-        "事件", "原状态", "新状态", "数值", "单位", "操作人", "说明", "报警编号", "日志序号", "哈希",
+        "时间", "优先级", "企业", "企业编号", "探测器/网关", "名称", "类型", "区域",
+        "报警类型", "事件", "原状态", "新状态", "数值", "单位", "操作人", "说明", "报警编号",
+        "日志序号", "哈希",
     ]
     raised = next(r for r in rows if r["报警编号"] == alarm["alarm_id"] and r["事件"] == "报警")
     assert ISO_LOCAL.match(raised["时间"]), raised["时间"]

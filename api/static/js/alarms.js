@@ -171,7 +171,7 @@ export function row(alarm, view) {
   const d = describe(alarm, view.plant);
   const raised = raisedOf(alarm);
   const ackable = isUnack(alarm);
-  const note = alarm.note ? (alarm.user ? alarm.note : noteWords(alarm.note)) : "";
+  const note = noteWords(alarm.note); // a person's words stay as written
   return h("article", {
     class: `alarm priority-${alarm.priority} state-${alarm.state}${
       alarm.alarm_id === view.picked ? " picked" : ""}`,

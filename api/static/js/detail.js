@@ -72,7 +72,7 @@ function drawHistory(table, events) {
       cell("col.state", t(`state.${e.state}`, e.state ?? "")),
       cell("col.value", value),
       cell("col.user", e.user ?? ""),
-      cell("col.note", e.user ? e.note ?? "" : noteWords(e.note))));
+      cell("col.note", noteWords(e.note))));
   }
 }
 
