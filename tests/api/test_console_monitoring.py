@@ -191,8 +191,8 @@ def test_a_reason_leads_to_its_alarm_where_there_is_one(results: dict[str, Any])
 
 def test_a_reason_reads_where_what_note_and_state(results: dict[str, Any]) -> None:
     assert results["reason"] == [
-        "Plant P · 数据丢失 — 5 messages lost (seq 10 to 14) (未确认)",
-        "平台自身 · 报警链路中断 (已恢复未确认)",
+        "Plant P · 数据丢失 — 丢失 5 条消息（序号 10–14） (未确认)",  # the service's note in words
+        "平台自身 · 报警链路中断 (已恢复·未确认)",
         "gone · new_kind",
     ]
 

@@ -6,6 +6,7 @@
 
 import { clear, h } from "./dom.js";
 import { t } from "./i18n.js";
+import { noteWords } from "./notes.js";
 
 export const POLL_MS = 5000;
 
@@ -74,7 +75,7 @@ export function reasonText(reason, sites) {
     : sites.get(reason.site)?.name ?? reason.site;
   const what = t(`condition.${reason.condition}`, reason.condition);
   const state = reason.state ? ` (${t(`state.${reason.state}`, reason.state)})` : "";
-  return `${where} · ${what}${reason.note ? ` — ${reason.note}` : ""}${state}`;
+  return `${where} · ${what}${reason.note ? ` — ${noteWords(reason.note)}` : ""}${state}`;
 }
 
 /** Show the header's indicator for `chain` (null: nothing known). */
