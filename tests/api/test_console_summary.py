@@ -267,7 +267,7 @@ def test_a_card_says_the_sensor_its_value_with_unit_the_limit_and_when(
               for p in ("critical", "high", "medium")]
     assert [b[0] for b in badges] == ["◆", "▲", "■"]  # shape, not colour alone
     # the banner names the critical alarms and leads to each
-    goto = page.locator(f'#banner-list button[data-alarm-id="{GT101}"]')
+    goto = page.locator(f'#banner-list button[data-goto="{GT101}"]')
     expect(goto).to_contain_text("GT-101 高高报")
     goto.click()
     expect(card).to_be_focused()

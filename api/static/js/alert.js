@@ -53,7 +53,7 @@ function show() {
   $("#banner-text").textContent = `${t("banner.critical")} (${pending.size})`;
   const list = clear($("#banner-list"));
   for (const id of pending) { // each one named, a button that brings it into view
-    list.append(h("button", { type: "button", class: "goto", dataset: { alarmId: id,
+    list.append(h("button", { type: "button", class: "goto", dataset: { goto: id,
       focus: `${id}|banner` }, onclick: () => named.pick(id) },
     `${t("banner.goto")}: ${named.describe(id)}`));
   }

@@ -173,6 +173,7 @@ function drawMonitoring() {
 
 function drawAll() {
   keepFocus(() => {
+    refreshBanner(); // names the alarms with what is known now
     countActive();
     drawSites();
     drawAlarmList();
@@ -530,6 +531,8 @@ function openDetail(siteId, sensorId, opener = undefined) {
   const panel = $("#detail");
   const opening = opener !== undefined;
   if (opening) detailOpener = opener;
+  // on a wide screen the drawer starts under the header (its tools stay usable)
+  document.documentElement.style.setProperty("--top-h", `${$(".top").offsetHeight}px`);
   showSensor(panel, siteId, sensorId, state.sites.get(siteId)?.name)
     .then(() => {
       if (opening) $("#detail-title").focus({ preventScroll: true });
