@@ -42,20 +42,24 @@ async def replay(body: ReplayRequest, principal: Engineer, ctx: Context) -> dict
     alarms raised, alarms per operator per 10 minutes, floods, chattering, fleeting
     and standing alarms, time in alarm, and the current registry's alarms the
     proposal misses or raises late (`safety`). At most 31 days; a token scoped to
-    some sites names one of them in `site`."""
+    one site replays that site's, one scoped to several names one in `site`."""
     if body.to_ms <= body.from_ms:
         raise BadRequest("to_ms must come after from_ms")
     if body.to_ms - body.from_ms > MAX_API_RANGE_MS:
         raise BadRequest("at most 31 days per request; longer ranges with `hazmon replay`")
-    if body.site is not None:
-        ctx.site(body.site, principal)  # 404 unless in the registry and the scope
+    site = body.site
+    if site is not None:
+        ctx.site(site, principal)  # 404 unless in the registry and the scope
     elif principal.sites is not None:
-        raise BadRequest("a token scoped to some sites must name one in `site`")
+        if len(principal.sites) > 1:
+            names = ", ".join(sorted(principal.sites))
+            raise BadRequest(f"this token covers several sites ({names}): name one in `site`")
+        site = next(iter(principal.sites))
     proposed = parse_registry(body.proposed, file="proposed")  # ConfigError: 400
     current = ctx.registry
 
     def run() -> dict[str, Any]:
         return what_if(ctx.store, current=current, proposed=proposed, from_ms=body.from_ms,
-                       to_ms=body.to_ms, site=body.site)
+                       to_ms=body.to_ms, site=site)
 
     return await run_in_threadpool(run)

@@ -39,6 +39,7 @@ WHO_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/alarms"): ALL,
     ("GET", "/api/v1/stream"): ALL,
     ("POST", "/api/v1/alarms/{alarm_id}/ack"): OPERATE,
+    ("POST", "/api/v1/alarms/ack"): OPERATE,
     ("POST", "/api/v1/alarms/{alarm_id}/reset"): OPERATE,
     ("POST", "/api/v1/alarms/{alarm_id}/shelve"): OPERATE,
     ("POST", "/api/v1/alarms/{alarm_id}/note"): OPERATE,
@@ -53,6 +54,7 @@ WHO_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/feeds"): ALL,
     ("GET", "/api/v1/sites/{site}/feed-report"): AUDIT,
     ("GET", "/api/v1/monitoring"): ALL,
+    ("POST", "/api/v1/replay"): ENGINEER,
 }
 PUBLIC = {("GET", "/health"), ("GET", "/metrics")}
 # Refused before the route runs: 413 over the size limit (hardening, before anything
