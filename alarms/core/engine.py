@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from hazmon.alarms.core import operator, silence
+from hazmon.alarms.core import cause_effect, operator, silence
 from hazmon.alarms.core.escalation import escalate, outcome_event
 from hazmon.alarms.core.inputs import (
     Ack,
@@ -144,6 +144,7 @@ class Engine:
         out.events += silence.gaps_confirmed(plant, now_ms)
         out.events += silence.sensors_clock(plant, started_ms, now_ms)
         out.events += silence.shelving_expired(plant, now_ms)
+        out.events += cause_effect.deadlines(plant, now_ms)
         for point in plant.points.values():
             if point.occ is not None and point.occ.esc_since_ms is not None:
                 out.extend(escalate(plant, point, now_ms))

@@ -231,6 +231,10 @@ class SensorState:
     oos_reason: str | None = None
     oos_by: str | None = None
     permit: Permit | None = None
+    # an interlock in a cause-and-effect matrix (hazmon.alarms.core.cause_effect): the
+    # demands waiting for its trip, by matrix row, and when it last tripped
+    ce_demands: dict[str, Doc] = field(default_factory=dict)
+    ce_tripped_ms: int | None = None
 
     @property
     def id(self) -> str:
@@ -246,6 +250,7 @@ class SensorState:
         every reading changes it."""
         doc = {name: getattr(self, name) for name in _SENSOR_FIELDS}
         doc["hist_active"] = list(self.hist_active)
+        doc["ce_demands"] = {row: dict(d) for row, d in self.ce_demands.items()}
         doc["permit"] = asdict(self.permit) if self.permit is not None else None
         return doc
 
@@ -259,7 +264,7 @@ class SensorState:
         for name in (
             "last_ts_ms", "last_seen_ms", "last_value", "last_quality", "last_hist_ts_ms",
             "hist_active", "maintenance_since_ms", "maintenance_overrun", "oos_until_ms",
-            "oos_reason", "oos_by",
+            "oos_reason", "oos_by", "ce_demands", "ce_tripped_ms",
         ):
             if name in doc:
                 setattr(self, name, doc[name])

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hazmon.alarms.core.conditions import range_floor
+from hazmon.alarms.core.matrix import Matrix
 from hazmon.alarms.core.model import (
     AlarmPoint,
     Dirty,
@@ -101,6 +102,7 @@ class Plant:
         self.touched_sites: set[str] = set()
         self._touched_points: set[str] = set()
         self._touched_sensors: set[str] = set()
+        self.matrix = Matrix(registry)  # the sites' cause-and-effect rows
         for site, gateway, sensor in registry.sensors():
             self._add_sensor(site, gateway.id, sensor)
         for site in registry.sites:
@@ -114,7 +116,10 @@ class Plant:
         self.gateway_sensors.setdefault(f"{site.id}/{gateway}", []).append(sid)
         self.site_sensors.setdefault(site.id, []).append(sid)
         points: dict[Condition, AlarmPoint] = {}
-        for condition in sensor_conditions(sensor):
+        conditions = sensor_conditions(sensor)
+        if sensor.id in self.matrix.effects(site.id):
+            conditions.append(Condition.ce_failed)  # it must trip on its rows' demands
+        for condition in conditions:
             key = f"{sid}/{condition.value}"
             point = AlarmPoint(
                 key, site.id, gateway, sensor.id, condition,

@@ -10,6 +10,7 @@ message, the same reading sent again in another message) changes nothing.
 
 from __future__ import annotations
 
+from hazmon.alarms.core import cause_effect
 from hazmon.alarms.core.conditions import Verdict, analog_verdicts, interlock_verdicts, step
 from hazmon.alarms.core.model import AlarmPoint, Event, NotifyRequest, Output, SensorState
 from hazmon.alarms.core.plant import Plant
@@ -133,8 +134,11 @@ def edge(plant: Plant, point: AlarmPoint, cause: Cause, note: str | None = None)
     maintenance = state.in_maintenance if state is not None else False
     inp = Input.active if point.active else Input.clear
     why = note if point.active else None
-    return feed(plant, point, inp, Cause(cause.ts_ms, cause.now_ms, cause.value,
-                                         note=why or cause.note, maintenance=maintenance))
+    events = feed(plant, point, inp, Cause(cause.ts_ms, cause.now_ms, cause.value,
+                                           note=why or cause.note, maintenance=maintenance))
+    if point.key in plant.matrix.watched:  # a cause or the effect of a matrix row
+        events += cause_effect.on_edge(plant, point, cause)
+    return events
 
 
 def _stale_ends(

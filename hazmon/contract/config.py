@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hazmon.contract.kinds import KINDS, TOXIC_GASES, Condition, Kind, toxic_defaults
+from hazmon.contract.matrix import matrix_problems, sensor_rationalization_problems
 from hazmon.contract.registry import Registry, Sensor, Thresholds, default_thresholds
 from hazmon.contract.yamlcheck import PathKey, parse_yaml_model, read_text
 
@@ -50,6 +51,8 @@ def _semantic_problems(data: dict[str, Any]) -> Iterator[tuple[PathKey, str]]:
         yield from _duplicate(site_ids, site.get("id"), ("sites", si, "id"), "site")
         sensor_ids: dict[str, int] = {}
         gateway_ids: dict[str, int] = {}
+        sensors: dict[str, Sensor] = {}
+        required = site.get("rationalization") == "required"
         for gi, gateway in enumerate(_as_list(site.get("gateways"))):
             gateway = _as_dict(gateway)
             gpath: PathKey = ("sites", si, "gateways", gi)
@@ -62,8 +65,12 @@ def _semantic_problems(data: dict[str, Any]) -> Iterator[tuple[PathKey, str]]:
                     sensor = Sensor.model_validate(raw)
                 except ValidationError:
                     continue  # its shape problems are already reported
+                sensors.setdefault(sensor.id, sensor)
                 for rel, expected in sensor_problems(sensor):
                     yield (*xpath, *rel), expected
+                for rel, expected in sensor_rationalization_problems(sensor, required=required):
+                    yield (*xpath, *rel), expected
+        yield from matrix_problems(site, sensors, ("sites", si))
     yield from _escalation_problems(data)
     yield from _token_problems(data, site_ids)
 

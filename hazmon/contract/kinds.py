@@ -34,6 +34,7 @@ class Condition(StrEnum):
     stale = "stale"
     offline = "offline"
     feed_gap = "feed_gap"  # a gateway's messages lost on the way (a gap in its seq)
+    ce_failed = "ce_failed"  # an interlock that did not trip in time on a real demand
 
 
 class Priority(StrEnum):
@@ -229,7 +230,7 @@ def toxic_defaults(gas: ToxicGas, *, unit: str, basis: str) -> dict[Condition, f
 
 
 def interlock_priority(condition: Condition, grade: str) -> Priority:
-    if condition is Condition.trip:
+    if condition in (Condition.trip, Condition.ce_failed):
         return Priority.critical
     if condition is Condition.bypass:
         return Priority.critical if grade == "A" else Priority.high

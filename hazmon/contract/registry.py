@@ -51,6 +51,17 @@ class Thresholds(_Model):
         return [(c, v) for c, v in pairs if v is not None]
 
 
+class Rationalization(_Model):
+    """Why an alarm exists and what to do about it (EEMUA 191 / ISA-18.2 rationalization):
+    the operator sees cause, consequence and action with the alarm."""
+
+    cause: str = Field(min_length=1)
+    consequence: str = Field(min_length=1)
+    action: str = Field(min_length=1)
+    respond_within_s: float = Field(gt=0)
+    source: str = Field(min_length=1)  # a standard's clause or an engineering note
+
+
 class Sensor(_Model):
     id: Id
     kind: Kind
@@ -68,6 +79,7 @@ class Sensor(_Model):
     latch: bool | None = None
     grade: Literal["A", "B"] | None = None
     insulation: Literal["pvc", "xlpe"] | None = None
+    rationalization: dict[str, Rationalization] = Field(default_factory=dict)  # by condition
 
     @field_validator("unit")
     @classmethod
@@ -101,7 +113,7 @@ class Sensor(_Model):
 
     def latches(self, condition: Condition) -> bool:
         if condition in (Condition.fault, Condition.stale, Condition.offline,
-                         Condition.feed_gap):
+                         Condition.feed_gap, Condition.ce_failed):
             return False
         if self.latch is not None:
             return self.latch
@@ -128,6 +140,37 @@ class Location(_Model):
     lon: float = Field(ge=-180, le=180)
 
 
+class Cause(_Model):
+    """A demand: `vote` (MooN, by default 1ooN) of the sensors in `condition`."""
+
+    sensors: list[Id] = Field(min_length=1)
+    condition: Condition
+    vote: str | None = None  # MooN; checked by hazmon.contract.matrix
+
+    @property
+    def needed(self) -> int:
+        """M of MooN: how many of the sensors must be in the condition."""
+        if self.vote is None or "oo" not in self.vote:
+            return 1
+        return int(self.vote.split("oo")[0])
+
+
+class Effect(_Model):
+    interlock: Id
+    state: Literal["tripped"] = "tripped"
+
+
+class CauseEffectRow(_Model):
+    """One row of a site's cause-and-effect matrix: on the cause, the effect within
+    `within_s` (docs/alarms.md, "Cause-and-effect verification")."""
+
+    id: Id
+    description: str | None = None
+    cause: Cause
+    effect: Effect
+    within_s: float
+
+
 class Site(_Model):
     id: Id
     name: str
@@ -135,6 +178,8 @@ class Site(_Model):
     location: Location
     baseline_risk: Grade = "blue"
     gateways: list[Gateway] = Field(min_length=1)
+    cause_effect: list[CauseEffectRow] = Field(default_factory=list)
+    rationalization: Literal["required", "optional"] = "optional"
 
 
 class Tier(_Model):

@@ -60,6 +60,21 @@ notifiers:
 """
 
 
+# a cause-and-effect matrix on gw1's detectors and interlocks (docs/alarms.md)
+MATRIX_YAML = """    cause_effect:
+      - {id: CE-1, cause: {sensors: [GT-1, GT-2], condition: high}, within_s: 3,
+         effect: {interlock: ESD-A}}
+      - {id: CE-2, cause: {sensors: [GT-1, GT-2], condition: high_high, vote: 2oo2},
+         within_s: 5, effect: {interlock: ESD-B, state: tripped}}
+    gateways:
+"""
+
+
+def matrix_registry() -> Registry:
+    """The test plant with MATRIX_YAML on its site."""
+    return registry(REGISTRY_YAML.replace("    gateways:\n", MATRIX_YAML, 1))
+
+
 def registry(text: str = REGISTRY_YAML, **overrides: Any) -> Registry:
     reg = parse_registry(text)
     return reg.model_copy(update=overrides) if overrides else reg

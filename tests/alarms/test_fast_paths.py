@@ -23,11 +23,11 @@ from hazmon.alarms.core.plant import quiet_band
 from hazmon.alarms.errors import IllegalTransition
 from hazmon.contract.config import parse_registry
 from hazmon.contract.registry import LEVEL_GRADE
-from tests.alarms.plant import GW, SITE, T0, reading, registry
+from tests.alarms.plant import GW, SITE, T0, matrix_registry, reading
 
 pytestmark = pytest.mark.unit
 
-REGISTRY = registry()
+REGISTRY = matrix_registry()  # its cause-and-effect rows (ce_failed) go through both paths
 SENSORS = {  # values around every threshold, deadband and range edge of these sensors
     "GT-1": [0.0, 5.0, 22.9, 23.0, 24.9, 25.0, 49.9, 50.0, 120.0, -4.9, -5.1],
     "GT-2": [0.0, 22.9, 23.1, 25.0, 30.0, 51.0],
@@ -47,6 +47,10 @@ step = st.one_of(
     st.tuples(st.just("oos"), st.sampled_from(["GT-1", "O2-1"]), st.integers(0, 1),
               st.just(""), st.just(0)),
 )
+
+
+CE_FAILED_LATE = [("reading", "GT-1", 5, "good", 1), ("tick", "", 11, "", 0),
+                  ("interlock", "ESD-A", 1, "good", 1)]
 
 
 @contextmanager
@@ -118,6 +122,7 @@ def run(history: list[tuple[str, str, int, str, int]]) -> tuple[list[Any], dict[
 @given(st.lists(step, max_size=40))
 @example([("reading", "GT-2", 4, "good", 1), ("tick", "", 3, "", 0)])  # on-delay, by clock
 @example([("reading", "GT-1", 5, "good", 1), ("reading", "GT-1", 1, "good", 1)])
+@example(CE_FAILED_LATE)  # a demand, its deadline on the clock, the trip late
 def test_shortcuts_change_nothing_but_speed(
     history: list[tuple[str, str, int, str, int]],
 ) -> None:
@@ -127,6 +132,14 @@ def test_shortcuts_change_nothing_but_speed(
     assert fast == plain
     grades, scanned = fast[1]["grades"], fast[1]["scanned"]
     assert grades == {site: LEVEL_GRADE[level] for site, level in scanned.items()}
+
+
+def test_the_examples_reach_the_cause_and_effect_rows() -> None:
+    events, _ = run(CE_FAILED_LATE)
+    found = [(e["key"], e["event"]) for e in events if isinstance(e, dict)]
+    assert (f"{SITE}/ESD-A", "ce_demand") in found
+    assert (f"{SITE}/ESD-A/ce_failed", "raised") in found
+    assert (f"{SITE}/ESD-A", "ce_late") in found
 
 
 def test_the_plain_paths_are_restored() -> None:

@@ -31,10 +31,10 @@ from hazmon.alarms.errors import AlarmError
 from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.contract.registry import LEVEL_GRADE
 from hazmon.stores.memory import MemoryStore
-from tests.alarms.plant import T0, Clock, registry
+from tests.alarms.plant import T0, Clock, matrix_registry
 
 TOPIC = "hazmon/v1/s1/gw1/telemetry"
-REGISTRY = registry()
+REGISTRY = matrix_registry()  # with cause-and-effect rows: demands kept over a restart
 ANALOG = {"GT-1": [0.0, 24.0, 26.0, 51.0, 120.0, -9.0], "GT-2": [0.0, 24.0, 30.0],
           "O2-1": [20.9, 19.0, 19.6]}
 QUALITIES = ["good", "good", "good", "uncertain", "bad", "maintenance"]
