@@ -10,7 +10,9 @@ the journal, for a time window, per site and in total.
 - standing alarms: occurrences whose condition stayed active (raised, not yet
   cleared, not hidden nor ended) for over 24 h within the window;
 - bad actors: the ten keys that raised most, with their share of all raises;
-- priorities: raises and share per priority.
+- priorities: raises and share per priority;
+- `unrationalized(registry)`: the high and critical alarms of the registry without a
+  rationalization record (docs/alarms.md, "The rationalization record").
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from hazmon.contract.matrix import rated_conditions
+from hazmon.contract.registry import Registry
 
 TEN_MIN_MS = 600_000
 CHATTER_MS = 60_000
@@ -149,3 +154,16 @@ def kpi(
             s: figures(raises[s], intervals[s], from_ms=from_ms, to_ms=to_ms) for s in sites
         },
     }
+
+
+def unrationalized(registry: Registry, *, site: str | None = None) -> list[dict[str, Any]]:
+    """Every high and critical alarm (sensor and condition) of the registry, or of one
+    site, that has no rationalization record, in registry order."""
+    return [
+        {"key": f"{s.id}/{x.id}/{c.value}", "site": s.id, "sensor": x.id,
+         "condition": c.value, "priority": x.priority(c).value}
+        for s, _, x in registry.sensors()
+        if site is None or s.id == site
+        for c in rated_conditions(x)
+        if c.value not in x.rationalization
+    ]

@@ -28,6 +28,7 @@ from hazmon.alarms.desk import Desk
 from hazmon.api import (
     routes_alarms,
     routes_audit,
+    routes_cause_effect,
     routes_feeds,
     routes_monitoring,
     routes_replay,
@@ -86,7 +87,7 @@ def create_app(
     app.state.stream_gate = StreamGate(stream_caps)
     install_error_handlers(app)
     for module in (routes_sites, routes_alarms, routes_audit, routes_feeds, routes_monitoring,
-                   routes_replay, stream):
+                   routes_replay, routes_cause_effect, stream):
         app.include_router(module.router)
     _add_service_routes(app)
     _add_docs(app)

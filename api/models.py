@@ -130,6 +130,16 @@ class AlarmEventOut(_Answer):
     note: str | None = None
 
 
+class RationalizationOut(_Answer):
+    """Why the alarm exists and what to do (the registry's rationalization record)."""
+
+    cause: str
+    consequence: str
+    action: str
+    respond_within_s: float
+    source: str
+
+
 class AlarmOut(_Answer):
     """An occurrence: its latest alarm event (docs/contract.md §6) plus when raised and acked."""
 
@@ -150,6 +160,7 @@ class AlarmOut(_Answer):
     acked_ms: int | None = None
     acked_by: str | None = None
     shelved_until_ms: int | None = None  # addition: when a shelved occurrence comes back
+    rationalization: RationalizationOut | None = None  # addition: cause, consequence, action
 
 
 class AckOutcome(_Answer):

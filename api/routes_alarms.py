@@ -29,6 +29,7 @@ from hazmon.api.models import (
     Priority,
     ShelveBody,
 )
+from hazmon.api.rationalization import with_rationalization
 
 router = APIRouter(
     prefix="/api/v1", route_class=AuthFirstRoute, tags=["alarms"],
@@ -56,14 +57,15 @@ async def alarms(
     if site is not None or principal.sites is None:
         if not principal.sees(site):
             return []  # like a site without occurrences
-        return ctx.desk.alarms(active=active, site=site, priority=priority, limit=limit)
+        found = ctx.desk.alarms(active=active, site=site, priority=priority, limit=limit)
+        return with_rationalization(ctx.registry, found)
     found = [
         alarm
         for each in sorted(principal.sites)
         for alarm in ctx.desk.alarms(active=active, site=each, priority=priority, limit=limit)
     ]
     found.sort(key=lambda a: (a.get("raised_ms") or 0, a.get("alarm_id", "")), reverse=True)
-    return found[:limit]
+    return with_rationalization(ctx.registry, found[:limit])
 
 
 def visible(alarm_id: str, principal: Principal) -> str:
@@ -105,7 +107,8 @@ async def ack(
     ctx: Context,
 ) -> dict[str, Any]:
     """Acknowledge an occurrence (409 if its state does not allow it)."""
-    return await act(ctx.desk, Ack(visible(alarm_id, principal), principal.name, body.note))
+    acked = await act(ctx.desk, Ack(visible(alarm_id, principal), principal.name, body.note))
+    return with_rationalization(ctx.registry, [acked])[0]
 
 
 @router.post("/alarms/{alarm_id:path}/reset", response_model=AlarmOut, responses=ACTION)

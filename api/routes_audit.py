@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from hazmon.alarms.journal.export import export
+from hazmon.alarms.kpi import unrationalized
 from hazmon.api.auth import AuthFirstRoute
 from hazmon.api.context import ApiContext
 from hazmon.api.deps import Analyst, Auditor, Context, FromMs, ToMs
@@ -156,4 +157,5 @@ async def kpi(
             names = ", ".join(sorted(principal.sites))
             raise BadRequest(f"this token covers several sites ({names}): name one with ?site=")
         site = next(iter(principal.sites))
-    return ctx.desk.kpi(from_ms=start, to_ms=end, site=site)
+    figures = ctx.desk.kpi(from_ms=start, to_ms=end, site=site)
+    return {**figures, "unrationalized": unrationalized(ctx.registry, site=site)}

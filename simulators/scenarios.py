@@ -9,8 +9,12 @@
 | `calibration` | a detector in calibration (quality maintenance) with span gas        |
 | `power_loss`  | a gateway loses power for 60 s (will message), then reboots          |
 | `bypass`      | an interlock is bypassed (no permit: the platform raises `bypass`)   |
+| `late_trip`   | a release on a cause-and-effect row's sensors; its interlock trips   |
+|               | 10 s later than the row allows (`ce_failed`, then `ce_late`)         |
+| `missing_trip`| a release on another row's sensors; its interlock never trips        |
 | `demo`        | all of the above on different sites; alarms within the first minute, |
-|               | site colours change; repeats every 30 minutes                        |
+|               | site colours change; a late trip at 600 s, a missing one at 900 s;   |
+|               | repeats every 30 minutes                                             |
 
 Targets are picked from the registry: the leak goes where a gas detector shares a
 gateway with a grade A interlock (a hazardous chemicals site first), and so on.
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 
 from hazmon.contract.errors import HazmonError
 from hazmon.contract.kinds import Condition, Kind
-from hazmon.contract.registry import Gateway, Registry, Sensor, Site
+from hazmon.contract.registry import CauseEffectRow, Gateway, Registry, Sensor, Site
 from hazmon.simulators.effects import Creep, Detector, Effect, Leak, Overheat, PowerLoss, Window
 from hazmon.simulators.signals import profile_for, thresholds_of
 
@@ -204,6 +208,55 @@ def add_power_loss(
     return None
 
 
+def _matrix_rows(registry: Registry, avoid: Iterable[str]) -> list[tuple[Site, CauseEffectRow]]:
+    """Cause-and-effect rows on gas detectors, of sites not in `avoid` first."""
+    used = set(avoid)
+    rows = [(site, row) for site in registry.sites for row in site.cause_effect
+            if row.cause.condition is Condition.high_high]
+    return sorted(rows, key=lambda pair: pair[0].id in used)
+
+
+def _matrix_leak(site: Site, row: CauseEffectRow, *, start_s: float, trip: bool) -> Leak:
+    """A release over a row's cause sensors, every one of them past level 2; the row's
+    interlock trips 10 s after the row's time (`trip`) or never."""
+    sensors = {x.id: x for gw in site.gateways for x in gw.sensors}
+    source = sensors[row.cause.sensors[0]]
+    level_2 = thresholds_of(source)[Condition.high_high]
+    top = (source.range or (0.0, 100.0))[1]
+    peak = min(1.6 * level_2, 0.95 * top)
+    detectors = [Detector(sid, 1.0 - 0.05 * i, 2.0 * i, 12.0 + 2 * i)
+                 for i, sid in enumerate(row.cause.sensors)]
+    return Leak(site.id, detectors, level_2, peak, start_s=start_s,
+                esd=row.effect.interlock if trip else None, esd_delay_s=row.within_s + 10.0)
+
+
+def add_late_trip(
+    sc: Scenario, registry: Registry, *, start_s: float = 10.0, avoid: Iterable[str] = ()
+) -> str | None:
+    for site, row in _matrix_rows(registry, avoid):
+        leak = _matrix_leak(site, row, start_s=start_s, trip=True)
+        sc.effects.append(leak)
+        sc.timeline.append(
+            f"{start_s:.0f} s: release at {site.id}/{', '.join(row.cause.sensors)} ({row.id}); "
+            f"{row.effect.interlock} trips late, at {leak.trip_s:.0f} s"
+        )
+        return site.id
+    return None
+
+
+def add_missing_trip(
+    sc: Scenario, registry: Registry, *, start_s: float = 10.0, avoid: Iterable[str] = ()
+) -> str | None:
+    for site, row in _matrix_rows(registry, avoid):
+        sc.effects.append(_matrix_leak(site, row, start_s=start_s, trip=False))
+        sc.timeline.append(
+            f"{start_s:.0f} s: release at {site.id}/{', '.join(row.cause.sensors)} ({row.id}); "
+            f"{row.effect.interlock} does not trip"
+        )
+        return site.id
+    return None
+
+
 def _demo(sc: Scenario, registry: Registry) -> None:
     used: list[str] = []
     steps: list[tuple[Callable[..., str | None], float]] = [
@@ -218,6 +271,12 @@ def _demo(sc: Scenario, registry: Registry) -> None:
         site = add(sc, registry, start_s=start_s, avoid=used)
         if site is not None:
             used.append(site)
+    # the interlocks' answers, on rows of other sites than the first release's
+    matrix_used = used[:1]
+    for add, start_s in ((add_late_trip, 600.0), (add_missing_trip, 900.0)):
+        site = add(sc, registry, start_s=start_s, avoid=matrix_used)
+        if site is not None:
+            matrix_used.append(site)
     sc.cycle_s = 1800.0
 
 
@@ -236,5 +295,7 @@ SCENARIOS: dict[str, Callable[[Scenario, Registry], None]] = {
     "calibration": _single(add_calibration),
     "power_loss": _single(add_power_loss),
     "bypass": _single(add_bypass),
+    "late_trip": _single(add_late_trip),
+    "missing_trip": _single(add_missing_trip),
     "demo": _demo,
 }

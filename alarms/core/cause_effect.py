@@ -167,7 +167,7 @@ def _close_missing(plant: Plant, row: MatrixRow, lock: SensorState, cause: Cause
     note = (f"{row.id}: the cause is gone and {row.interlock} never tripped on the demand "
             f"at {iso_utc(int(demand['since_ms']))} ({demand['readings']})")
     events = [_record(lock, "ce_missing", cause.ts_ms, None, note)]
-    return events + _failed(plant, row, False, _noted(cause, note))
+    return events + _failed(plant, row, False, Cause(cause.ts_ms, cause.now_ms, None, note=note))
 
 
 def _failed(plant: Plant, row: MatrixRow, active: bool, cause: Cause) -> list[Event]:

@@ -115,9 +115,14 @@ def kpi(
     from_ms: int | None = typer.Option(None, "--from-ms", help="window start (default: 24 h ago)"),
     to_ms: int | None = typer.Option(None, "--to-ms", help="window end (default: now)"),
     site: str | None = typer.Option(None, "--site", help="only this site"),
+    config: Path | None = typer.Option(
+        None, "--config", help="the site registry: list its alarms lacking a rationalization"
+    ),
 ) -> None:
     """Alarm-system health figures (EEMUA 191 / ISA-18.2) from the journal, as JSON."""
+    from hazmon.alarms.kpi import unrationalized
     from hazmon.alarms.sqlite_desk import journal_kpi
+    from hazmon.contract.config import load_registry
 
     path = _database(data)
     end = to_ms if to_ms is not None else time.time_ns() // 1_000_000
@@ -126,6 +131,8 @@ def kpi(
         typer.echo("--from-ms must not be after --to-ms", err=True)
         raise typer.Exit(2)
     result = journal_kpi(path, from_ms=start, to_ms=end, site=site)
+    if config is not None:
+        result["unrationalized"] = unrationalized(load_registry(config), site=site)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 

@@ -55,6 +55,8 @@ WHO_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/sites/{site}/feed-report"): AUDIT,
     ("GET", "/api/v1/monitoring"): ALL,
     ("POST", "/api/v1/replay"): ENGINEER,
+    ("GET", "/api/v1/sites/{site}/cause-effect"): ALL,
+    ("GET", "/api/v1/sites/{site}/interlocks/{interlock}/cause-effect"): ALL,
 }
 PUBLIC = {("GET", "/health"), ("GET", "/metrics")}
 # Refused before the route runs: 413 over the size limit (hardening, before anything
