@@ -5,7 +5,11 @@ restart. The registry's checks of the matrix are in tests/contract/test_matrix.p
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hazmon.alarms.core import Engine, Output
 from hazmon.alarms.core.model import Event
@@ -158,3 +162,45 @@ def test_an_interlock_outside_every_matrix_has_no_ce_failed_point() -> None:
     assert FAILED_A in eng.plant.points
     assert key("GT-9", "ce_failed") not in eng.plant.points
     assert key("ESD-A", "ce_failed") not in engine().plant.points  # no matrix
+
+
+STEPS = st.lists(st.one_of(
+    st.tuples(st.sampled_from(["GT_9", "GT_10", "GT_11"]), st.sampled_from([0.0, 55.0])),
+    st.tuples(st.just("lock"), st.sampled_from(["normal", "tripped"])),
+    st.tuples(st.just("tick"), st.just(0.0)),
+), max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(STEPS, st.lists(st.sampled_from([0.5, 1.0, 3.0, 7.0]), min_size=25, max_size=25))
+def test_every_answer_follows_its_demand_and_ce_failed_tells_a_failed_one(
+    steps: list[tuple[str, Any]], gaps_s: list[float]
+) -> None:
+    """Over any history of CE-1 (2oo3): one demand open at a time, every answer
+    (in time, late, missing) closes the open one, in-time answers are within 5 s and
+    late ones after, and `ce_failed` is active exactly while a failed demand waits."""
+    p = Plant()
+    t_s, open_demand = 0.0, False
+    for (what, arg), gap_s in zip(steps, gaps_s, strict=False):
+        t_s += gap_s
+        if what == "lock":
+            out = p.lock(t_s, arg)
+        elif what == "tick":
+            out = p.tick(t_s)
+        else:
+            out = p.gas_at(t_s, **{what: arg})
+        for event in records(out):
+            if event.event == "ce_demand":
+                assert not open_demand
+                open_demand = True
+            elif event.event in ("ce_response", "ce_late", "ce_missing"):
+                assert open_demand or event.value == 0  # 0: tripped before it was confirmed
+                open_demand = False
+                if event.event == "ce_response":
+                    assert isinstance(event.value, int) and 0 <= event.value <= 5000
+                if event.event == "ce_late":
+                    assert isinstance(event.value, int) and event.value > 5000
+        waiting = p.eng.plant.sensors[LOCK_A].ce_demands
+        assert open_demand == ("CE-1" in waiting)
+        failed = any(d["failed"] for d in waiting.values())
+        assert p.eng.plant.points[FAILED_A].active == failed
