@@ -56,6 +56,8 @@ class Matrix:
             periods = {x.id: g.period_s for g in site.gateways for x in g.sensors}
             for given in site.cause_effect:
                 lock = given.effect.interlock
+                if not {lock, *given.cause.sensors} <= periods.keys():
+                    continue  # a registry cut to some gateways (a replay's) lacks a part
                 self.rows.append(MatrixRow(
                     site.id, given.id, given.description, tuple(given.cause.sensors),
                     given.cause.condition, given.cause.needed, lock,

@@ -204,3 +204,16 @@ def test_every_answer_follows_its_demand_and_ce_failed_tells_a_failed_one(
         assert open_demand == ("CE-1" in waiting)
         failed = any(d["failed"] for d in waiting.values())
         assert p.eng.plant.points[FAILED_A].active == failed
+
+
+def test_a_registry_cut_to_one_gateway_keeps_only_the_rows_it_holds() -> None:
+    """A replay runs one gateway at a time on the registry cut to it (alarms/replay)."""
+    reg = registry(CE_YAML)
+    site = reg.sites[0]
+    one = site.model_copy(update={"gateways": site.gateways[:1]})
+    cut = reg.model_copy(update={"sites": [one]})
+    eng = engine(cut)
+    assert [r.id for r in eng.plant.matrix.rows] == ["CE-2"]  # CE-1's detectors are on gw2
+    assert FAILED_A not in eng.plant.points
+    assert named(Plant(eng).lock(1, "tripped")) == []
+    eng.tick(T0 + 60_000)
