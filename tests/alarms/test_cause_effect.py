@@ -171,7 +171,7 @@ STEPS = st.lists(st.one_of(
 ), max_size=25)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(STEPS, st.lists(st.sampled_from([0.5, 1.0, 3.0, 7.0]), min_size=25, max_size=25))
 def test_every_answer_follows_its_demand_and_ce_failed_tells_a_failed_one(
     steps: list[tuple[str, Any]], gaps_s: list[float]
