@@ -140,8 +140,6 @@ def test_a_trip_two_seconds_after_the_demand_is_recorded_with_its_time(plant: Pl
     assert 2000 <= record["response_ms"]["p50"] < 2500
     assert (record["failures"], record["spurious"]) == (0, 0)
     assert [r["event"] for r in record["records"]] == ["ce_response", "ce_demand"]
-    time.sleep(4.5)  # past the row's 5 s and the clock's grace: no failure
-    assert plant.journal(f"{plant.site}/ESD-1/ce_failed") == []
 
 
 def test_no_trip_within_five_seconds_raises_ce_failed(plant: Plant) -> None:
@@ -156,6 +154,8 @@ def test_no_trip_within_five_seconds_raises_ce_failed(plant: Plant) -> None:
              if a["key"] == key)
     assert (alarm["priority"], alarm["state"]) == ("critical", "unack")
     assert plant.record("ESD-2")["demands"] == 1
+    # by now the answered demand of the test before is over 6 s old: no failure there
+    assert plant.journal(f"{plant.site}/ESD-1/ce_failed") == []
 
 
 def test_a_two_out_of_three_cause_needs_two_of_three(plant: Plant) -> None:
