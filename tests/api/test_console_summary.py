@@ -178,9 +178,22 @@ def errors() -> list[str]:
     return []
 
 
+OPEN: list[Any] = []  # the browser contexts of the running test
+
+
+@pytest.fixture(autouse=True)
+def closed_after() -> Iterator[None]:
+    """Each test's pages closed after it: an open page holds a live stream, and a token
+    may hold 10 (api/streamgate.py); the module opens more pages than that."""
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
 def open_console(browser: Browser, stack: Stack, errors: list[str], *, lang: str = "zh",
                  size: dict[str, int] = DESKTOP, query: str = "") -> Page:
     context = browser.new_context(viewport=size, accept_downloads=True)  # type: ignore[arg-type]
+    OPEN.append(context)
     context.add_init_script(f"localStorage.setItem('hazmon.lang', '{lang}')")
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -279,6 +292,37 @@ def test_a_card_says_the_sensor_its_value_with_unit_the_limit_and_when(
     expect(esd).to_contain_text("Tripped")
     shot(page, "2-desktop-en")
     assert errors == []
+
+
+@pytest.mark.parametrize(("lang", "size"), [("zh", DESKTOP), ("en", PHONE)],
+                         ids=["zh-desktop", "en-phone"])
+def test_axe_finds_no_serious_accessibility_violation(
+    browser: Browser, stack: Stack, errors: list[str], lang: str, size: dict[str, int]
+) -> None:
+    """axe-core (the engine of browsers' accessibility audits) over the console in a
+    flood, with a dialog and the trend drawer open: no violation it rates serious or
+    critical (WCAG 2.1 A and AA rules)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = open_console(browser, stack, errors, lang=lang, size=size)
+    rules = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+    options = {"runOnly": {"type": "tag", "values": rules}, "resultTypes": ["violations"]}
+    views = {"summary": page}
+    found: dict[str, list[str]] = {}
+    for view in ("summary", "trend", "dialog"):
+        if view == "trend":
+            row(page, GT101).locator("button.trend").click()
+            expect(page.locator("#detail")).to_be_in_viewport(ratio=0.5)
+        if view == "dialog":
+            page.keyboard.press("Escape")
+            row(page, GT101).locator("button.ack").click()
+            expect(page.locator("dialog[open]")).to_be_visible()
+        results = Axe().run(views["summary"], options=options)
+        found[view] = [
+            f"{v['id']} ({v['impact']}): {v['nodes'][0]['target']} {v['help']}"
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")
+        ]
+    assert found == {"summary": [], "trend": [], "dialog": []}, found
 
 
 def test_no_internal_english_in_the_chinese_console(
@@ -502,3 +546,4 @@ def test_a_flood_acknowledged_in_a_few_actions_and_exported_for_excel(
     assert {r["优先级"] for r in note} >= {"紧急", "高"}
     shot(page, "9-all-acknowledged-zh")
     assert errors == []
+

@@ -60,7 +60,7 @@ function drawSites() {
     const counts = site.active_alarms;
     const feed = feedOf(site); // null: the server tells no feed quality, shown as before
     const picked = state.filter.site === site.id;
-    list.append(activateOnKeys(h("li", {
+    list.append(activateOnKeys(h("div", { // a button, so no list item: one semantics each
       class: `site-item grade-${site.risk_grade}${feed?.degraded ? " feed-degraded" : ""}${
         picked ? " picked" : ""}`,
       dataset: { site: site.id, grade: site.risk_grade, focus: `site|${site.id}`,
