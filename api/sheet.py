@@ -72,6 +72,11 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {  # what -> code -> (zh, en)
         "escalated": ("升级", "Escalated"), "notified": ("已通知", "Notified"),
         "notify_failed": ("通知失败", "Notification failed"), "note": ("备注", "Note"),
         "out_of_service": ("停用", "Out of service"), "in_service": ("恢复投用", "In service"),
+        # cause-and-effect records of an interlock (journal only, docs/alarms.md)
+        "ce_demand": ("联锁动作需求", "Demand on interlock"),
+        "ce_response": ("按时动作", "Tripped in time"),
+        "ce_late": ("迟动", "Tripped late"), "ce_missing": ("拒动", "Never tripped"),
+        "ce_spurious": ("误动", "Spurious trip"),
     },
     "condition": {
         "high": ("高报", "High"), "high_high": ("高高报", "High-high"),
@@ -80,6 +85,7 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {  # what -> code -> (zh, en)
         "fault": ("故障", "Fault"), "stale": ("数据中断", "Stale"),
         "offline": ("网关离线", "Gateway offline"), "feed_gap": ("数据丢失", "Feed gap"),
         "chain_dead": ("报警链路中断", "Alarm chain dead"),
+        "ce_failed": ("联锁未按因果动作", "Interlock failed to act on demand"),
     },
     "kind": {
         "combustible_gas": ("可燃气体", "Combustible gas"),
@@ -122,8 +128,8 @@ class Plant:
     def describe(self, entry: dict[str, Any]) -> dict[str, Any]:
         site = str(entry.get("site") or "")
         key = str(entry.get("key") or "")
-        parts = key.split("/")
-        thing = parts[1] if len(parts) == 3 else ""
+        parts = key.split("/")  # site/sensor/condition, or site/sensor (a C&E record)
+        thing = parts[1] if len(parts) in (2, 3) else ""
         condition = parts[2] if len(parts) == 3 else ""
         sensor = self.sensors.get((site, thing))
         priority = self.priorities.get(str(entry.get("alarm_id") or ""))

@@ -99,3 +99,38 @@ async def test_several_alarms_acknowledged_with_one_note_in_one_request(
     assert viewer.status_code == 403
     empty = await client.post("/api/v1/alarms/ack", headers=OPERATOR, json={"alarm_ids": []})
     assert empty.status_code == 422
+
+
+CE_WORDS = {  # lang -> (event, condition, sensor, priority) headers and the words expected
+    "zh": (("事件", "报警类型", "探测器/网关", "优先级"),
+           ("联锁动作需求", "迟动", "联锁未按因果动作", "报警", "恢复", "紧急")),
+    "en": (("Event", "Condition", "Sensor / gateway", "Priority"),
+           ("Demand on interlock", "Tripped late", "Interlock failed to act on demand",
+            "Raised", "Cleared", "Critical")),
+}
+
+
+async def test_the_excel_export_words_cause_and_effect_records(
+    client: httpx.AsyncClient, desk: DrivenDesk
+) -> None:
+    """A demand on jh-chem-01's ESD-01 (CE-01, 5 s) not answered in time raises
+    `ce_failed`; the trip 9 s after the demand is late: the records and the alarm in
+    words, on ESD-01's row."""
+    desk.send("jh-chem-01", "GT-101", 45.0)
+    desk.clock.advance_ms(2000)  # GT-101's on-delay: the demand
+    desk.send("jh-chem-01", "GT-101", 45.0)
+    desk.clock.advance_ms(8500)  # past 5 s and the gateway's report period
+    desk.tick()
+    desk.clock.advance_ms(500)
+    desk.send("jh-chem-01", "ESD-01", "tripped")
+    for lang, ((event, condition, sensor, priority), words) in CE_WORDS.items():
+        demand, late, failed, raised, cleared, critical = words
+        answer = await client.get("/api/v1/journal", headers=AUDITOR,
+                                  params={"format": "excel", "lang": lang})
+        rows = read(answer.content)
+        records = [r for r in rows if r[event] in (demand, late)]
+        assert [(r[event], r[sensor]) for r in records] == [
+            (demand, "ESD-01"), (late, "ESD-01")]
+        alarm = [r for r in rows if r[condition] == failed]
+        assert [(r[event], r[sensor], r[priority]) for r in alarm[:2]] == [
+            (raised, "ESD-01", critical), (cleared, "ESD-01", critical)]
