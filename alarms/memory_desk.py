@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 from hazmon.alarms.core import Engine, NotifyRequest, OccurrenceRecord, Output
 from hazmon.alarms.core.inputs import BypassPermit, OperatorInput, OutOfService, ReturnToService
+from hazmon.alarms.dangers.book import DangerBook, MemoryBackend
 from hazmon.alarms.desk import Desk
 from hazmon.alarms.errors import UnknownAlarm
 from hazmon.alarms.journal.chain import GENESIS, entry_hash, entry_of, verify
@@ -61,6 +62,11 @@ class MemoryDesk:
         self.journal: list[dict[str, Any]] = []
         self.notifications: list[NotifyRequest] = []
         self._subscribers: dict[Queue, asyncio.AbstractEventLoop | None] = {}
+        # hidden dangers (docs/hidden-dangers.md) in this journal; their rules run when
+        # `dangers.tick()` is called, not with `tick()`
+        self.dangers = DangerBook(
+            backend=MemoryBackend(self), lock=self._lock, clock=self._clock,
+            engine=lambda: self.engine, registry=lambda: self.registry, tell=self._tell)
 
     def _now(self) -> int:
         return int(self._clock())
@@ -122,6 +128,12 @@ class MemoryDesk:
         self._occurrences.update(self.engine.take_dirty().occurrences)
         self.notifications += out.notify
         return out
+
+    def keep(self, out: Output, occurrences: dict[str, OccurrenceRecord]) -> None:
+        """Journal what the shell made itself (hidden dangers) with the occurrences it
+        opened or ended (the lock is held)."""
+        self._keep(out)
+        self._occurrences.update(occurrences)
 
     def _tell(self, out: Output) -> None:
         for event in out.events:

@@ -103,6 +103,7 @@ class Timing:
     group_commit_s: float = 0.05
     group_commit_max: int = 10_000
     store_buffer: int = 100_000
+    dangers_s: float = 5.0  # hidden dangers' rules, overdue and grade floors
     notify_retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -240,6 +241,7 @@ class AlarmService:
                     (timing.tick_s, self._tick, "clock"),
                     (timing.tick_s, self._sync_system_alarms, "system-alarms"),
                     (timing.outbox_sweep_s, self._sweep, "outbox"),
+                    (timing.dangers_s, self._dangers, "hidden-dangers"),
                 ]
                 if self.anchoring is not None:
                     jobs.append((timing.anchor_s, self._anchor, "anchor-file"))
@@ -532,6 +534,11 @@ class AlarmService:
 
     async def _tick(self) -> None:
         await asyncio.to_thread(self.desk.tick)  # what it caused comes to `_emitted`
+
+    async def _dangers(self) -> None:
+        """Hidden dangers: the rules, overdue escalation and the grade floors
+        (alarms/dangers/book.py); what it caused comes to `_emitted`."""
+        await asyncio.to_thread(self.desk.dangers.tick)
 
     # -- telling the world -----------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from hazmon.alarms.core.inputs import (
     ReturnToService,
 )
 from hazmon.alarms.core.model import Event
+from hazmon.alarms.dangers.book import DangerBook, SqliteBackend
 from hazmon.alarms.desk import Desk
 from hazmon.alarms.errors import UnknownAlarm
 from hazmon.alarms.journal import anchors
@@ -92,6 +93,13 @@ class AlarmDesk:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tell: Callable[[Output], None] = self.tell_subscribers
         self._backlog: deque[Output] = deque(maxlen=BACKLOG)
+        # hidden dangers (docs/hidden-dangers.md): records in this database, changes in
+        # its journal, the grade floors they put under the sites in this engine
+        self.dangers = DangerBook(
+            backend=SqliteBackend(self.db, data_dir / "hidden-dangers"), lock=self.lock,
+            clock=self._clock, engine=lambda: self.engine, registry=lambda: self.registry,
+            tell=self.hand_over)
+        self.dangers.refresh_floors()
 
     def close(self) -> None:
         with self.lock:
@@ -328,6 +336,10 @@ class AlarmDesk:
         alarm_id = getattr(inp, "alarm_id", "")
         if alarm_id.startswith(f"{system.SITE}/"):
             return self._act_on_system(inp)
+        if self.dangers.owns_alarm(alarm_id):  # an overdue major hidden danger's alarm
+            if not isinstance(inp, Ack):
+                raise IllegalTransition("unack", type(inp).__name__.lower(), alarm_id)
+            return self.dangers.ack_alarm(alarm_id, user=inp.user, note=inp.note)
         self._act(lambda now_ms: self.engine.act(inp, now_ms=now_ms))
         return self.answer_to(inp)
 

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from hazmon.alarms.core.model import Dirty, Doc, Event, LastReading, NotifyRequest
+from hazmon.alarms.dangers import table as dangers
 from hazmon.alarms.journal import chain as journal
 from hazmon.alarms.journal.chain import Head
 
@@ -98,6 +99,7 @@ class AlarmDb:
         self.path = data_dir / DB_FILE
         self._conn = connect(self.path)
         self._conn.executescript(SCHEMA)
+        self._conn.executescript(dangers.SCHEMA)  # hidden dangers: docs/hidden-dangers.md
         self.head: Head = journal.read_head(self._conn)
         # called (in the committing thread, after the commit) with the new head
         # whenever a commit journals entries: the service anchors it
@@ -136,6 +138,7 @@ class AlarmDb:
         cur.execute("BEGIN IMMEDIATE")
         try:
             head = journal.append(cur, self.head, events) if events else self.head
+            dangers.project(cur, events)  # the records of hidden dangers, from their entries
             self._write_state(cur, dirty)
             cur.executemany(
                 "INSERT OR IGNORE INTO outbox (id, created_ms, doc) VALUES (?, ?, ?)",
@@ -172,6 +175,12 @@ class AlarmDb:
         )
 
     # -- reads --------------------------------------------------------------------------
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """The connection, for reads of other tables of this file (hidden dangers);
+        the caller holds the desk's lock."""
+        return self._conn
 
     def open_of_site(self, site: str) -> list[tuple[str, str, int, Doc]]:
         """(alarm_id, key, raised_ms, occurrence doc) of the site's open occurrences."""

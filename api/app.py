@@ -29,6 +29,7 @@ from hazmon.api import (
     routes_alarms,
     routes_audit,
     routes_cause_effect,
+    routes_dangers,
     routes_feeds,
     routes_monitoring,
     routes_replay,
@@ -87,7 +88,7 @@ def create_app(
     app.state.stream_gate = StreamGate(stream_caps)
     install_error_handlers(app)
     for module in (routes_sites, routes_alarms, routes_audit, routes_feeds, routes_monitoring,
-                   routes_replay, routes_cause_effect, stream):
+                   routes_replay, routes_cause_effect, routes_dangers, stream):
         app.include_router(module.router)
     _add_service_routes(app)
     _add_docs(app)

@@ -40,14 +40,18 @@ class Right(StrEnum):
     engineer = "engineer"  # bypass permits, out-of-service and return, the registry
     audit = "audit"  # journal export and verify
     figures = "figures"  # the alarm-system figures (KPI)
+    inspect = "inspect"  # hidden dangers: record, order a rectification, accept or reject
+    rectify = "rectify"  # hidden dangers: enterprise self-check, rectify, evidence, submit
 
 
 ROLE_RIGHTS: dict[str, frozenset[Right]] = {
     "viewer": frozenset({Right.read}),
-    "operator": frozenset({Right.read, Right.operate}),
-    "engineer": frozenset({Right.read, Right.engineer, Right.figures}),
+    "operator": frozenset({Right.read, Right.operate, Right.rectify}),
+    "engineer": frozenset({Right.read, Right.engineer, Right.figures, Right.rectify}),
     "auditor": frozenset({Right.read, Right.audit, Right.figures}),
     "admin": frozenset(Right),
+    # the safety bureau's staff (docs/hidden-dangers.md), usually scoped to some sites
+    "inspector": frozenset({Right.read, Right.inspect}),
 }
 
 

@@ -7,6 +7,8 @@ repeating `Depends(require(Right.operate))` and `Depends(context)`.
     Engineer    engineer: permits, out-of-service, return to service, registry
     Auditor     audit: journal export and verify
     Analyst     figures: the alarm-system figures (KPI)
+    Inspector   inspect: hidden dangers recorded, ordered, accepted or rejected (bureau)
+    Rectifier   rectify: hidden dangers self-checked, rectified, evidenced, submitted
     Context     the API's context (registry, desk, store)
     FromMs, ToMs  the bounds of a time window, epoch milliseconds (optional)
 """
@@ -27,6 +29,8 @@ Operator = Annotated[Principal, Depends(require(Right.operate))]
 Engineer = Annotated[Principal, Depends(require(Right.engineer))]
 Auditor = Annotated[Principal, Depends(require(Right.audit))]
 Analyst = Annotated[Principal, Depends(require(Right.figures))]
+Inspector = Annotated[Principal, Depends(require(Right.inspect))]
+Rectifier = Annotated[Principal, Depends(require(Right.rectify))]
 Context = Annotated[ApiContext, Depends(context)]
 FromMs = Annotated[int | None, Query(ge=0, le=MAX_MS)]
 ToMs = Annotated[int | None, Query(ge=0, le=MAX_MS)]

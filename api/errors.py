@@ -12,6 +12,9 @@ raises the errors of its own package; this module decides what they mean over HT
     │   ├── StreamsFull               503 live streams in total (streamgate)
     │   └── BadRequest                400 a query that cannot be answered
     ├── hazmon.alarms.errors.AlarmError
+    │   ├── hazmon.alarms.dangers.model  hidden dangers: UnknownDanger 404,
+    │   │   IllegalDangerAction 409, EvidenceTooLarge 413, EvidenceType 415,
+    │   │   BadEvidence 400
     │   ├── UnknownAlarm              404
     │   ├── IllegalTransition         409 nothing changed
     │   └── LimitExceeded             400
@@ -19,6 +22,8 @@ raises the errors of its own package; this module decides what they mean over HT
     ├── hazmon.stores.base.StoreError        503 (StoreUnavailable too)
     ├── hazmon.bus.jetstream.JetStreamError  503 the cluster (or a partition's owner)
     │                                 did not answer: a takeover may be in progress
+    ├── hazmon.alarms.dangers.ledger.BadPeriod  400 a quarter or period malformed
+    ├── hazmon.api.routes_dangers.DangersUnavailable  503 no hidden dangers on this desk
     └── ConfigError                   400
     RequestValidationError            422 a bad body or query
     starlette HTTPException           its own status (404 route, 405 method, ...)
@@ -38,6 +43,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from hazmon.alarms.dangers.ledger import BadPeriod
+from hazmon.alarms.dangers.model import (
+    BadEvidence,
+    EvidenceTooLarge,
+    EvidenceType,
+    UnknownDanger,
+)
 from hazmon.alarms.errors import AlarmError, IllegalTransition, LimitExceeded, UnknownAlarm
 from hazmon.bus.jetstream import JetStreamError
 from hazmon.contract.errors import ConfigError, HazmonError
@@ -86,6 +98,11 @@ class ErrorBody(BaseModel):
 
 # (error class, status, code), most specific first.
 ERROR_MAP: Sequence[tuple[type[Exception], int, str]] = (
+    (UnknownDanger, 404, "unknown_hidden_danger"),
+    (EvidenceTooLarge, 413, "evidence_too_large"),
+    (EvidenceType, 415, "unsupported_evidence_type"),
+    (BadEvidence, 400, "bad_evidence"),
+    (BadPeriod, 400, "bad_period"),
     (UnknownAlarm, 404, "unknown_alarm"),
     (IllegalTransition, 409, "illegal_transition"),
     (LimitExceeded, 400, "limit_exceeded"),

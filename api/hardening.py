@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -54,6 +55,10 @@ DOCS_CSP = "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect")
 API_PREFIX = "/api/"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# a hidden danger's evidence file (a photo, a PDF) is the one larger body the API takes;
+# the route itself holds it to the registry's `hidden_dangers.evidence_max_bytes`
+DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+UPLOAD_PATH = re.compile(r"^/api/v1/dangers/HD-[A-Za-z0-9_.-]{1,80}/evidence/files$")
 
 
 class HardeningSettings(BaseSettings):
@@ -67,6 +72,7 @@ class HardeningSettings(BaseSettings):
 
     cors_origins: str = ""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     auth_free_failures: int = Field(default=10, ge=1)
     auth_failure_interval_s: float = Field(default=6.0, gt=0)
     auth_max_delay_s: float = Field(default=30.0, ge=0)
@@ -122,7 +128,8 @@ def harden(
         clock=clock,
         sleep=sleep,
     )
-    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes,
+                       max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(SlowGuesses, throttle=throttle)
     cors = cors_middleware(settings)
     if cors is not None:
@@ -230,17 +237,22 @@ class BodyLimit:
 
     CODE = "request_entity_too_large"
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> None:
         self.app = app
         self.limit = max_body_bytes
+        self.upload_limit = max_upload_bytes  # PUT of a hidden danger's evidence file
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = f"the request body is over the limit of {self.limit} bytes"
+        limit = self.limit
+        if scope.get("method") == "PUT" and UPLOAD_PATH.match(scope.get("path", "")):
+            limit = self.upload_limit
+        detail = f"the request body is over the limit of {limit} bytes"
         declared = _content_length(scope)
-        if declared is None or declared > self.limit:
+        if declared is None or declared > limit:
             if declared is None:
                 detail = "Content-Length is not a number"
                 await send_error(send, 400, "bad_request", detail, [(b"connection", b"close")])
@@ -255,8 +267,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:

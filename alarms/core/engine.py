@@ -56,6 +56,9 @@ class Engine:
         self.plant = Plant(registry)
         self.started_ms: int | None = None
         self._levels: dict[str, int] = {}
+        # a lower bound of each site's grade set by the shell (hidden dangers:
+        # docs/hidden-dangers.md); the grade is the higher of it and the plant's
+        self.floors: dict[str, int] = {}
         self._recent: dict[str, tuple[deque[tuple[int, int]], set[tuple[int, int]]]] = {}
         self._restored: dict[str, tuple[int, int]] = {}
         self.boot_jumps = 0  # messages refused for a boot far beyond the gateway's last
@@ -82,7 +85,8 @@ class Engine:
     def start(self, now_ms: int) -> None:
         self.started_ms = now_ms
         self.plant.rebuild_site_sets()
-        self._levels = {s: site_level(self.plant, s, now_ms) for s in self.plant.sites}
+        self._levels = {s: max(site_level(self.plant, s, now_ms), self.floors.get(s, 0))
+                        for s in self.plant.sites}
         self.plant.touched_sites.clear()
 
     def take_dirty(self) -> Dirty:
@@ -184,6 +188,15 @@ class Engine:
                 )
         return self._finish(Output(events), now_ms)
 
+    def set_floors(self, floors: dict[str, int], now_ms: int) -> Output:
+        """Grade floors per site from outside the plant's points (the shell's hidden
+        dangers); the grades that change as a result come out as RiskChanges."""
+        changed = {s for s in set(floors) | set(self.floors)
+                   if floors.get(s, 0) != self.floors.get(s, 0) and s in self.plant.sites}
+        self.floors = dict(floors)
+        self.plant.touched_sites.update(changed)
+        return self._finish(Output(), now_ms, escalation_done=True)
+
     # -- feedback from the notifiers -----------------------------------------------------
 
     def notify_outcome(
@@ -265,7 +278,7 @@ class Engine:
         if touched:
             self.plant.refresh_site_sets()
         for site in sorted(touched):
-            level = site_level(self.plant, site, now_ms)
+            level = max(site_level(self.plant, site, now_ms), self.floors.get(site, 0))
             if level != self._levels.get(site):
                 self._levels[site] = level
                 out.risk.append(RiskChange(site, LEVEL_GRADE[level], level, now_ms))

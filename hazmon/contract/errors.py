@@ -23,7 +23,13 @@ to status codes in one place (hazmon.api.errors), the command line to exit statu
     │   ├── LimitExceeded           over a configured maximum, or a reason missing
     │   ├── hazmon.alarms.replay.run.BadRange      a replay range empty, reversed or too long
     │   ├── hazmon.alarms.replay.whatif.UnknownSite   a replay's site in neither registry
-    │   └── hazmon.alarms.notifiers.NotifyFailed   one delivery attempt failed
+    │   ├── hazmon.alarms.notifiers.NotifyFailed   one delivery attempt failed
+    │   ├── hazmon.alarms.dangers.model.UnknownDanger        no such hidden danger
+    │   ├── hazmon.alarms.dangers.model.IllegalDangerAction  not in the loop's table
+    │   └── hazmon.alarms.dangers.model.BadEvidence          evidence refused
+    │       ├── EvidenceTooLarge    a file over the limit
+    │       └── EvidenceType        not a JPEG, PNG or PDF by its first bytes
+    ├── hazmon.alarms.dangers.ledger.BadPeriod  a ledger's quarter or period malformed
     ├── hazmon.alarms.journal.anchoring.JournalBehind   the journal falls short of an anchor
     ├── hazmon.alarms.changelog.BadRecord       a partition's changelog record of another
     │                                           version (also a ValueError)
@@ -34,6 +40,7 @@ to status codes in one place (hazmon.api.errors), the command line to exit statu
     ├── hazmon.feeds.calendar.BadMonth          a report month malformed or not begun
     ├── hazmon.api.errors.ApiError  raised by the HTTP layer itself
     │   ├── Unauthorized, Forbidden, NotFound, BadRequest
+    │   ├── hazmon.api.routes_dangers.DangersUnavailable   no hidden dangers here
     │   └── hazmon.api.streamgate.TooManyStreams, StreamsFull
     ├── hazmon.api.hardening.BodyTooLarge       413 (also starlette's HTTPException,
     │                               so FastAPI lets it through a body read)

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from hazmon.contract.dangers import HiddenDangers
 from hazmon.contract.kinds import (
     CABLE_DEFAULTS,
     KINDS,
@@ -27,7 +28,7 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Grade = Literal["blue", "yellow", "orange", "red"]
 GRADE_LEVEL: dict[str, int] = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
 LEVEL_GRADE: tuple[str, ...] = ("blue", "yellow", "orange", "red")
-Role = Literal["viewer", "operator", "engineer", "auditor", "admin"]
+Role = Literal["viewer", "operator", "engineer", "auditor", "admin", "inspector"]
 
 
 class _Model(BaseModel):
@@ -249,6 +250,7 @@ class Registry(_Model):
     bypass: Bypass = Bypass()
     maintenance: Maintenance = Maintenance()
     auth: Auth = Auth()
+    hidden_dangers: HiddenDangers = HiddenDangers()
 
     def site(self, site_id: str) -> Site | None:
         return next((s for s in self.sites if s.id == site_id), None)

@@ -20,7 +20,7 @@ from hazmon.contract.registry import Registry
 from hazmon.stores.memory import MemoryStore
 
 DEMO_PLANT = Path(__file__).parents[2] / "hazmon" / "demo" / "plant.yaml"
-ROLES = ("viewer", "operator", "engineer", "auditor", "admin")
+ROLES = ("viewer", "operator", "engineer", "auditor", "admin", "inspector")
 
 
 def token(role: str) -> str:

@@ -4,6 +4,7 @@ before the body or the query is looked at."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 
+from hazmon.alarms.dangers.book import NewDanger
 from hazmon.api.auth import ROLE_RIGHTS, Authenticator, AuthFirstRoute, Right, right_of
 from hazmon.api.errors import Unauthorized
 from hazmon.api.testing import HOUR_MS, DrivenDesk
@@ -23,8 +25,13 @@ SENSOR = "/api/v1/sites/jh-chem-01/sensors/GT-101"
 # in an hour: ahead of the desk's clock, within the longest permit and out-of-service
 UNTIL_MS = int(time.time() * 1000) + HOUR_MS
 
+DANGER = "HD-jh-chem-01-0001"
+NEW_DANGER = {"area": "罐区A", "description": "防火堤破损", "grade": "general"}
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)  # an evidence file: a PNG by its first bytes
+PNG_SHA = hashlib.sha256(PNG).hexdigest()
+
 # (method, path in the OpenAPI document, concrete path, body, right needed)
-ENDPOINTS: list[tuple[str, str, str, dict[str, Any] | None, Right]] = [
+ENDPOINTS: list[tuple[str, str, str, Any, Right]] = [
     ("GET", "/api/v1/me", "/api/v1/me", None, Right.read),
     ("GET", "/api/v1/sites", "/api/v1/sites", None, Right.read),
     ("GET", "/api/v1/sites/{site}/sensors", "/api/v1/sites/jh-chem-01/sensors", None, Right.read),
@@ -69,6 +76,33 @@ ENDPOINTS: list[tuple[str, str, str, dict[str, Any] | None, Right]] = [
     ("POST", "/api/v1/replay", "/api/v1/replay",
      {"proposed": DEMO_PLANT.read_text(encoding="utf-8"), "from_ms": 0, "to_ms": 60_000},
      Right.engineer),
+    # hidden dangers (docs/hidden-dangers.md): `ready` records DANGER with a PNG
+    ("GET", "/api/v1/dangers", "/api/v1/dangers?state=open", None, Right.read),
+    ("POST", "/api/v1/sites/{site}/dangers", "/api/v1/sites/jh-chem-01/dangers", NEW_DANGER,
+     Right.inspect),
+    ("POST", "/api/v1/sites/{site}/dangers/self-check",
+     "/api/v1/sites/jh-chem-01/dangers/self-check", NEW_DANGER, Right.rectify),
+    ("GET", "/api/v1/dangers/ledger", "/api/v1/dangers/ledger?site=jh-chem-01&quarter=2026Q4",
+     None, Right.read),
+    ("GET", "/api/v1/dangers/stats", "/api/v1/dangers/stats?quarter=2026Q4", None, Right.read),
+    ("GET", "/api/v1/dangers/{danger_id}", f"/api/v1/dangers/{DANGER}", None, Right.read),
+    ("POST", "/api/v1/dangers/{danger_id}/order", f"/api/v1/dangers/{DANGER}/order",
+     {"deadline_ms": UNTIL_MS, "owner_enterprise": "zhang.wei", "owner_bureau": "liu.jun"},
+     Right.inspect),
+    ("POST", "/api/v1/dangers/{danger_id}/rectify", f"/api/v1/dangers/{DANGER}/rectify",
+     {"note": "开始整改"}, Right.rectify),
+    ("POST", "/api/v1/dangers/{danger_id}/evidence", f"/api/v1/dangers/{DANGER}/evidence",
+     {"text": "已更换"}, Right.rectify),
+    ("PUT", "/api/v1/dangers/{danger_id}/evidence/files",
+     f"/api/v1/dangers/{DANGER}/evidence/files?name=site.png", PNG, Right.rectify),
+    ("GET", "/api/v1/dangers/{danger_id}/evidence/files/{sha256}",
+     f"/api/v1/dangers/{DANGER}/evidence/files/{PNG_SHA}", None, Right.read),
+    ("POST", "/api/v1/dangers/{danger_id}/submit", f"/api/v1/dangers/{DANGER}/submit",
+     {"note": "完成"}, Right.rectify),
+    ("POST", "/api/v1/dangers/{danger_id}/accept", f"/api/v1/dangers/{DANGER}/accept",
+     {"note": "合格"}, Right.inspect),
+    ("POST", "/api/v1/dangers/{danger_id}/reject", f"/api/v1/dangers/{DANGER}/reject",
+     {"note": "照片不清"}, Right.inspect),
 ]
 IDS = [f"{m} {route}" for m, route, *_ in ENDPOINTS]
 
@@ -87,23 +121,40 @@ def test_the_matrix_is_the_contracts() -> None:
     may = {role: {r.value for r in rights} for role, rights in ROLE_RIGHTS.items()}
     assert may == {
         "viewer": {"read"},
-        "operator": {"read", "operate"},
-        "engineer": {"read", "engineer", "figures"},
+        "operator": {"read", "operate", "rectify"},
+        "engineer": {"read", "engineer", "figures", "rectify"},
         "auditor": {"read", "audit", "figures"},
-        "admin": {"read", "operate", "engineer", "audit", "figures"},
+        "admin": {"read", "operate", "engineer", "audit", "figures", "inspect", "rectify"},
+        "inspector": {"read", "inspect"},
     }
 
 
+def payload(body: Any) -> dict[str, Any]:
+    """The request's body: raw bytes (an evidence file), else JSON."""
+    return {"content": body} if isinstance(body, bytes) else {"json": body}
+
+
 async def _call(
-    client: httpx.AsyncClient, method: str, path: str, body: dict[str, Any] | None,
-    headers: dict[str, str],
+    client: httpx.AsyncClient, method: str, path: str, body: Any, headers: dict[str, str],
 ) -> int:
-    return (await client.request(method, path, json=body, headers=headers)).status_code
+    return (await client.request(method, path, **payload(body), headers=headers)).status_code
+
+
+READY_ENTRIES = 3  # the alarm raised; DANGER recorded, its evidence file
+
+
+def with_danger(desk: DrivenDesk) -> None:
+    """DANGER recorded at jh-chem-01 with PNG as evidence."""
+    desk.dangers.create(NewDanger(site="jh-chem-01", area="罐区A", description="防火堤破损",
+                                  grade="general", source="inspection", found_by="liu.jun"),
+                        user="liu.jun", note=None)
+    desk.dangers.add_file(DANGER, name="site.png", data=PNG, user="zhang.wei")
 
 
 @pytest.fixture
 def ready(app: FastAPI, desk: DrivenDesk) -> DrivenDesk:
     desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 22.0)
+    with_danger(desk)
     app.state.ctx.stopping.set()  # the event stream answers `ready` and ends
     return desk
 
@@ -115,11 +166,11 @@ async def test_no_token_or_an_unknown_one_is_401(
 ) -> None:
     for headers in ({}, {"Authorization": "Bearer not-a-token"},
                     {"Authorization": "Basic ZGVtbzpkZW1v"}, {"Authorization": "Bearer "}):
-        response = await client.request(method, path, json=body, headers=headers)
+        response = await client.request(method, path, **payload(body), headers=headers)
         assert response.status_code == 401, headers
         assert response.json()["error"] == "unauthorized"
         assert response.headers["www-authenticate"] == "Bearer"
-    assert len(ready.journal) == 1  # nothing happened
+    assert len(ready.journal) == READY_ENTRIES  # nothing happened
 
 
 @pytest.mark.parametrize(("method", "route", "path", "body", "right"), ENDPOINTS, ids=IDS)
@@ -156,7 +207,7 @@ async def test_the_token_is_checked_before_the_body_and_the_query(
                 response = await client.request(method, target, content=content,
                                                 headers={**json, **bearer(role)})
                 assert (response.status_code, response.json()["error"]) == (403, "forbidden")
-    assert len(ready.journal) == 1  # nothing happened
+    assert len(ready.journal) == READY_ENTRIES  # nothing happened
 
 
 async def test_no_token_and_a_bad_body_is_401_and_a_viewer_with_one_403(
@@ -192,7 +243,7 @@ async def test_a_forbidden_action_changes_nothing(
                            headers=bearer("viewer"))
     assert response.json() == {"error": "forbidden", "detail": "the role 'viewer' may not operate"}
     assert ready.occurrence(ALARM)["state"] == "unack"
-    assert len(ready.journal) == 1
+    assert len(ready.journal) == READY_ENTRIES
 
 
 async def test_actions_are_made_in_the_token_names_name(

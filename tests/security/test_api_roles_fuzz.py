@@ -23,7 +23,9 @@ from hazmon.contract.config import load_registry
 from hazmon.stores.memory import MemoryStore
 from tests.security.test_hardening import DEMO_PLANT
 
-ALL = frozenset({"viewer", "operator", "engineer", "auditor", "admin"})
+ALL = frozenset({"viewer", "operator", "engineer", "auditor", "admin", "inspector"})
+INSPECT = frozenset({"inspector", "admin"})  # hidden dangers: the bureau's side
+RECTIFY = frozenset({"operator", "engineer", "admin"})  # hidden dangers: the enterprise's
 OPERATE = frozenset({"operator", "admin"})
 ENGINEER = frozenset({"engineer", "admin"})
 AUDIT = frozenset({"auditor", "admin"})
@@ -57,6 +59,20 @@ WHO_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/replay"): ENGINEER,
     ("GET", "/api/v1/sites/{site}/cause-effect"): ALL,
     ("GET", "/api/v1/sites/{site}/interlocks/{interlock}/cause-effect"): ALL,
+    ("GET", "/api/v1/dangers"): ALL,
+    ("POST", "/api/v1/sites/{site}/dangers"): INSPECT,
+    ("POST", "/api/v1/sites/{site}/dangers/self-check"): RECTIFY,
+    ("GET", "/api/v1/dangers/ledger"): ALL,
+    ("GET", "/api/v1/dangers/stats"): ALL,
+    ("GET", "/api/v1/dangers/{danger_id}"): ALL,
+    ("POST", "/api/v1/dangers/{danger_id}/order"): INSPECT,
+    ("POST", "/api/v1/dangers/{danger_id}/rectify"): RECTIFY,
+    ("POST", "/api/v1/dangers/{danger_id}/evidence"): RECTIFY,
+    ("PUT", "/api/v1/dangers/{danger_id}/evidence/files"): RECTIFY,
+    ("GET", "/api/v1/dangers/{danger_id}/evidence/files/{sha256}"): ALL,
+    ("POST", "/api/v1/dangers/{danger_id}/submit"): RECTIFY,
+    ("POST", "/api/v1/dangers/{danger_id}/accept"): INSPECT,
+    ("POST", "/api/v1/dangers/{danger_id}/reject"): INSPECT,
 }
 PUBLIC = {("GET", "/health"), ("GET", "/metrics")}
 # Refused before the route runs: 413 over the size limit (hardening, before anything
