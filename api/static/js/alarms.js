@@ -5,6 +5,7 @@
 // (ISA-18.2) for a section of their own below it, with when a shelving ends.
 // Priority is told by shape, colour and text: ◆ critical, ▲ high, ■ medium.
 
+import { failedWords } from "./causeeffect.js";
 import { clear, h } from "./dom.js";
 import { formatAge, formatClock, formatTime, t } from "./i18n.js";
 import { noteWords } from "./notes.js";
@@ -60,7 +61,8 @@ export function describe(alarm, plant) {
     area: sensor?.area ?? "",
     name: sensor?.name ?? "",
     condition: t(`condition.${alarm.condition}`, alarm.condition),
-    valueAt: withUnit(alarm.value),
+    // an interlock that failed to act on demand: how late it tripped, or that it did not
+    valueAt: alarm.condition === "ce_failed" ? failedWords(alarm.value) : withUnit(alarm.value),
     valueNow: current === null || current === undefined ? "" : withUnit(current),
     limit: typeof limit === "number" ? withUnit(limit) : "",
     past,

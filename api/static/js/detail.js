@@ -1,10 +1,13 @@
 // One sensor: its last hour as a line (and dots) with its thresholds, and its alarm
-// history.
+// history; the rationalization of the alarm it was opened from; an interlock's
+// cause-and-effect record.
 
 import { ApiError, call } from "./api.js";
+import { ceValue, drawCauseEffect } from "./causeeffect.js";
 import { clear, h } from "./dom.js";
 import { formatTime, t } from "./i18n.js";
 import { noteWords } from "./notes.js";
+import { drawRationale, rationaleOf } from "./rationale.js";
 
 const H = 200;
 const PAD = { left: 44, right: 10, top: 10, bottom: 22 };
@@ -65,7 +68,8 @@ function drawHistory(table, events) {
   if (!events.length) table.append(h("tr", {}, h("td", { colspan: 6 }, t("detail.none"))));
   const cell = (key, ...text) => h("td", { dataset: { label: t(key) } }, ...text);
   for (const e of events) {
-    const value = typeof e.value === "string" ? t(`istate.${e.value}`, e.value) : e.value ?? "";
+    const value = ceValue(e.event, e.condition, e.value)
+      ?? (typeof e.value === "string" ? t(`istate.${e.value}`, e.value) : e.value ?? "");
     table.append(h("tr", {},
       cell("col.time", formatTime(e.ts_ms)),
       cell("col.event", `${t(`event.${e.event}`, e.event)} ${t(`condition.${e.condition}`, "")}`),
@@ -76,20 +80,29 @@ function drawHistory(table, events) {
   }
 }
 
-/** Load and draw one sensor's trend and history into the detail panel. */
-export async function showSensor(panel, siteId, sensorId, siteName) {
+/** Load and draw one sensor's trend and history into the detail panel, with the
+ * rationalization of `alarm` (the alarm it was opened from) and, for an interlock,
+ * its cause-and-effect record. */
+export async function showSensor(panel, siteId, sensorId, siteName, alarm = null) {
   const base = `/api/v1/sites/${encodeURIComponent(siteId)}/sensors/${encodeURIComponent(sensorId)}`;
   // A gateway-level alarm (offline) names a gateway, which has no trend: show none.
   const orNone = (promise) => promise.catch((e) => {
     if (e instanceof ApiError) return [];
     throw e;
   });
-  const [sensors, readings, events] = await Promise.all([
+  const [sensors, readings, events, explained] = await Promise.all([
     orNone(call(`/api/v1/sites/${encodeURIComponent(siteId)}/sensors`)),
     orNone(call(`${base}/readings`)),
     orNone(call(`${base}/events`)),
+    alarm?.site === siteId && alarm?.sensor === sensorId ? rationaleOf(alarm) : null,
   ]);
   const sensor = sensors.find((s) => s.id === sensorId);
+  const record = sensor?.kind === "interlock" ? await call(
+    `/api/v1/sites/${encodeURIComponent(siteId)}/interlocks/${encodeURIComponent(sensorId)}/cause-effect`,
+  ).catch((e) => {
+    if (e instanceof ApiError) return null;
+    throw e;
+  }) : null;
   const kind = sensor ? t(`kind.${sensor.kind}`, sensor.kind) : t("kind.gateway");
   panel.querySelector("#detail-title").textContent = [siteName || siteId, sensorId, kind,
     sensor?.area, sensor?.name].filter(Boolean).join(" · ");
@@ -97,5 +110,7 @@ export async function showSensor(panel, siteId, sensorId, siteName) {
   panel.dataset.sensor = sensorId;
   panel.hidden = false;
   drawTrend(panel.querySelector("#trend"), readings, sensor);
+  drawRationale(panel.querySelector("#detail-rationale"), explained);
+  drawCauseEffect(panel.querySelector("#ce"), record);
   drawHistory(panel.querySelector("#history"), events);
 }

@@ -13,6 +13,7 @@ import { $, activateOnKeys, clear, h, keepFocus } from "./dom.js";
 import { applyLanguage, formatTime, language, setText, t, toggleLanguage } from "./i18n.js";
 import { drawMap, GRADE_MARKS, GRADES } from "./map.js";
 import { reasonCode } from "./notes.js";
+import { explainIn } from "./rationale.js";
 import { drawChain, drawDegraded, feedOf, feedWords, watchMonitoring } from "./monitoring.js";
 
 const state = {
@@ -470,7 +471,10 @@ async function ackMany(alarms) {
   const outcomes = await ask("#note-dialog", {
     titleKey: "ackMany.title", okKey: "action.ack",
     subject: [`${alarms.length} ${t("ackMany.count")}`, ...subjectOf(alarms)],
-    prepare: () => { $("#note-text").required = false; },
+    prepare: () => {
+      $("#note-text").required = false;
+      explainIn($("#note-rationale"), null);
+    },
     send: () => call("/api/v1/alarms/ack", { method: "POST", body: {
       alarm_ids: alarms.map((a) => a.alarm_id), note: $("#note-text").value.trim() || null } }),
   });
@@ -486,7 +490,7 @@ async function ackMany(alarms) {
 
 async function act(kind, alarm, event) {
   if (kind === "trend") {
-    openDetail(alarm.site, alarm.sensor, event?.currentTarget?.dataset?.focus ?? null);
+    openDetail(alarm.site, alarm.sensor, event?.currentTarget?.dataset?.focus ?? null, alarm);
     return;
   }
   if (kind === "ackMany") {
@@ -507,7 +511,10 @@ async function act(kind, alarm, event) {
   } else {
     answer = await ask("#note-dialog", {
       titleKey: `${kind}.title`, okKey: `action.${kind}`, subject,
-      prepare: () => { $("#note-text").required = kind === "unshelve"; }, // say why
+      prepare: () => {
+        $("#note-text").required = kind === "unshelve"; // say why
+        explainIn($("#note-rationale"), kind === "ack" ? alarm : null); // why it exists, what to do
+      },
       send: () => call(path, { method: "POST",
         body: { note: $("#note-text").value.trim() || null } }),
     });
@@ -523,17 +530,20 @@ function showOther() {
 }
 
 let detailOpener = null; // the focus key of the button that opened the detail
+let detailAlarm = null; // the alarm it was opened from (its rationalization is shown)
 
 /** The sensor's trend and history in a drawer beside the list (a full-screen sheet on
  * a phone), in view at once; `opener`: a button's focus key, to open it with the focus
  * on its title (and give it back on closing); without one, a refresh. */
-function openDetail(siteId, sensorId, opener = undefined) {
+function openDetail(siteId, sensorId, opener = undefined, alarm = undefined) {
   const panel = $("#detail");
   const opening = opener !== undefined;
   if (opening) detailOpener = opener;
+  if (alarm !== undefined) detailAlarm = alarm;
+  detailAlarm = (detailAlarm && state.alarms.get(detailAlarm.alarm_id)) ?? detailAlarm;
   // on a wide screen the drawer starts under the header (its tools stay usable)
   document.documentElement.style.setProperty("--top-h", `${$(".top").offsetHeight}px`);
-  showSensor(panel, siteId, sensorId, state.sites.get(siteId)?.name)
+  showSensor(panel, siteId, sensorId, state.sites.get(siteId)?.name, detailAlarm)
     .then(() => {
       if (opening) $("#detail-title").focus({ preventScroll: true });
     })

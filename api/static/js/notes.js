@@ -58,7 +58,45 @@ const FIXED = {
   "threshold crossed in replayed (historical) data": "note.historical",
 };
 
+// A vote `2oo3` in the console's language (三取二 is said 3取2).
+export function voteWords(vote) {
+  const m = /^(\d+)oo(\d+)$/.exec(String(vote ?? ""));
+  return m ? fill("ce.vote", m[1], m[2]) : String(vote ?? "");
+}
+
+/** The cause readings of a C&E note, `GT-101 44.94, GT-102 19.34 %LEL; high_high 1oo4`
+ * (several rows' joined by "; "): the condition and the vote in words, a sensor not
+ * read yet ("GT-102 None") said so. */
+function readings(text) {
+  return text.split("; ").map((part) => {
+    const m = /^([a-z_]+) (\d+oo\d+)$/.exec(part);
+    if (m) return `${t(`condition.${m[1]}`, m[1])} ${voteWords(m[2])}`;
+    return part.replace(/(\S+) None\b/g, (_, id) => `${id} ${t("note.ce.no_reading")}`);
+  }).join(t("note.sep"));
+}
+
+// The cause-and-effect records' notes (alarms/core/cause_effect.py), each starting
+// with its row of the matrix; times in seconds ("12.0 s"), stamps in UTC.
+const S = "([\\d.]+) s";
+const CAUSE_EFFECT = [
+  [new RegExp(`^(\\S+): (.+); (\\S+) to trip within ${S}$`, "s"),
+    (m) => fill("note.ce.demand", m[1], readings(m[2]), m[3], m[4])],
+  [new RegExp(`^(\\S+): (\\S+) tripped ${S} after the demand \\(within ${S}\\)(; its reading arrived after the deadline was judged)?$`),
+    (m) => fill("note.ce.response", m[1], m[2], m[3], m[4]) + (m[5] ? t("note.ce.after_deadline") : "")],
+  [new RegExp(`^(\\S+): (\\S+) had tripped ${S} before the demand was confirmed \\(within ${S}\\)$`),
+    (m) => fill("note.ce.before", m[1], m[2], m[3], m[4])],
+  [new RegExp(`^(\\S+): (\\S+) tripped ${S} after the demand, late by ${S} \\(within ${S}; (.+)\\)$`, "s"),
+    (m) => fill("note.ce.late", m[1], m[2], m[3], m[4], m[5], readings(m[6]))],
+  [new RegExp(`^(\\S+): (\\S+) not tripped within ${S} of the demand at (\\S+) \\((.+)\\)$`, "s"),
+    (m) => fill("note.ce.failed", m[1], m[2], m[3], iso(m[4]), readings(m[5]))],
+  [/^(\S+): the cause is gone and (\S+) never tripped on the demand at (\S+) \((.+)\)$/s,
+    (m) => fill("note.ce.missing", m[1], m[2], iso(m[3]), readings(m[4]))],
+  [/^(\S+) tripped without a demand of (.+?) \((.+)\)$/s,
+    (m) => fill("note.ce.spurious", m[1], m[2], readings(m[3]))],
+];
+
 const PATTERNS = [
+  ...CAUSE_EFFECT,
   [/^gateway offline \(boot (\d+)\)$/, (m) => fill("note.gateway_offline", m[1])],
   [/^no telemetry for (\d+) s$/, (m) => fill("note.no_telemetry", m[1])],
   [/^no reading for (\d+) s$/, (m) => fill("note.no_reading", m[1])],
