@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from hazmon.alarms.core import Engine, NotifyRequest, OccurrenceRecord, Output
 from hazmon.alarms.core.model import Dirty, Event
-from hazmon.alarms.dangers import model, rules, table
+from hazmon.alarms.dangers import ledger, model, rules, table
 from hazmon.alarms.dangers.model import (
     ACTIONS,
     BadEvidence,
@@ -489,7 +489,7 @@ class DangerBook:
                 continue
             major = doc.get("grade") == "major"
             note = (f"{'重大' if major else '一般'}隐患逾期未整改（期限 "
-                    f"{doc.get('deadline_ms')}）：{doc.get('description')}")
+                    f"{ledger.when(doc.get('deadline_ms'))}）：{doc.get('description')}")
             delta: Doc = {"overdue_deadline_ms": doc["deadline_ms"], "overdue_ms": now_ms}
             number = int(doc.get("overdue_count") or 0) + 1
             if major:

@@ -115,7 +115,7 @@ def stats(records: list[Doc], from_ms: int, to_ms: int, now_ms: int) -> dict[str
     closed = [d for d in records if from_ms <= int(d.get("closed_ms") or -1) < to_ms]
     overdue = [d for d in records if _late_in(d, from_ms, end)]
     open_at_end = [d for d in records if int(d.get("found_ms") or 0) < end
-                   and not (d.get("closed_ms") and int(d["closed_ms"]) < end)]
+                   and not (d.get("closed_ms") and int(d["closed_ms"]) <= end)]
     return {
         "from_ms": from_ms, "to_ms": to_ms,
         "found": len(found), "closed": len(closed), "overdue": len(overdue),

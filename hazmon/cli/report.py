@@ -1,6 +1,7 @@
 """`hazmon report feeds`: the monthly feed report of one enterprise (site), for auditors,
 from the store and the alarm journal of a data folder (docs/feeds.md; the same report
-as `GET /api/v1/sites/{site}/feed-report`)."""
+as `GET /api/v1/sites/{site}/feed-report`). `hazmon report dangers`: the hidden-danger
+ledger of a site and a quarter (docs/hidden-dangers.md)."""
 
 from __future__ import annotations
 
@@ -99,6 +100,67 @@ def _render(
         conn.close()
         store.close()
     return render.html(report, lang) if fmt == "html" else render.csv_text(report, lang)
+
+
+@report_app.command("dangers")
+def dangers(
+    site: str = typer.Option(..., "--site", help="the site (enterprise) id"),
+    quarter: str = typer.Option(..., "--quarter", help="YYYYQn, e.g. 2026Q4 (China Standard "
+                                                      "Time)"),
+    config: Path = typer.Option(..., "--config", help="the site registry (YAML)"),
+    data: Path = typer.Option(Path("hazmon-data"), "--data",
+                              help="the data folder (its alarm database, alarms.db)"),
+    fmt: str = typer.Option("csv", "--format", help="csv (Chinese headers), html (printable) "
+                                                    "or json (the quarter's figures)"),
+    bom: bool = typer.Option(False, "--bom", help="csv: a UTF-8 byte-order mark first (Excel)"),
+    out: Path | None = typer.Option(None, "--out", help="write here instead of stdout"),
+) -> None:
+    """The hidden-danger ledger (隐患排查治理台账) of a site for a quarter, from a data
+    folder (docs/hidden-dangers.md; the same as GET /api/v1/dangers/ledger and /stats).
+    Exit 2 on a malformed quarter, an unknown site or a folder without an alarm
+    database."""
+    import json
+
+    from hazmon.alarms import state_db as db
+    from hazmon.alarms.dangers import ledger, model, table
+    from hazmon.contract.config import load_registry
+    from hazmon.contract.errors import ConfigError
+
+    if fmt not in ("csv", "html", "json"):
+        raise _fail("--format must be csv, html or json")
+    try:
+        start, end = ledger.quarter(quarter)
+        registry = load_registry(config)
+    except (ledger.BadPeriod, ConfigError) as exc:
+        raise _fail(str(exc)) from None
+    found = registry.site(site)
+    if found is None:
+        raise _fail(f"no site {site!r} in {config}")
+    path = data / db.DB_FILE
+    if not path.is_file():
+        raise _fail(f"no alarm database in {data} (expected {path})")
+    now_ms = time.time_ns() // 1_000_000
+    conn = db.connect(path, readonly=True)
+    try:
+        every = [model.public(d, now_ms) for d in table.records(conn, site)]
+    finally:
+        conn.close()
+    records = ledger.in_period(every, start, end)
+    figures = ledger.stats(every, start, end, now_ms)
+    if fmt == "json":
+        text = json.dumps({"site": site, "quarter": quarter.upper(), **figures},
+                          ensure_ascii=False, indent=2) + "\n"
+    elif fmt == "html":
+        text = ledger.to_html(records, site=site, site_name=found.name, from_ms=start,
+                              to_ms=end, figures=figures)
+    else:
+        text = ledger.to_csv(records, bom=bom)
+    if out is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
 
 
 def register(app: typer.Typer) -> None:
