@@ -23,11 +23,22 @@ DEGRADING = frozenset({"feed_gap", "chain_dead", "broker_dropping"})
 UNKNOWN_CHAIN = {"state": "unknown", "rtt_ms": None, "checked_ms": None}
 
 
+def degrading(alarm: dict[str, Any]) -> bool:
+    """Whether an open occurrence says monitoring is degraded: messages lost
+    (`feed_gap`) until someone acknowledged the loss; a system alarm while its source
+    still fails (one that works again, waiting returned for an acknowledgement, is in
+    the alarm list, not in the banner)."""
+    if alarm["condition"] == "feed_gap":
+        return True
+    return (alarm["site"] == system.SITE or alarm["condition"] in DEGRADING) and (
+        alarm.get("state") != "rtn_unack")
+
+
 @router.get("/monitoring", response_model=Monitoring, tags=["monitoring"])
 async def monitoring(*, principal: Reader, ctx: Context) -> dict[str, Any]:
-    """`degraded` while any reason is active: an occurrence not yet ended of a system
-    alarm or of a `feed_gap` in the caller's sites; `chain` as the chain watch last saw
-    it (`unknown` where no watch runs beside this API)."""
+    """`degraded` while any reason is active: a system alarm whose source still fails,
+    or an occurrence not yet ended of a `feed_gap` in the caller's sites; `chain` as the
+    chain watch last saw it (`unknown` where no watch runs beside this API)."""
     chain = dict(UNKNOWN_CHAIN)
     if ctx.chain is not None:
         chain.update({k: v for k, v in ctx.chain().items() if k in UNKNOWN_CHAIN})
@@ -35,7 +46,7 @@ async def monitoring(*, principal: Reader, ctx: Context) -> dict[str, Any]:
         {k: alarm.get(k) for k in ("alarm_id", "key", "site", "condition", "priority",
                                    "state", "note")}
         for alarm in ctx.desk.alarms(active=True, limit=10_000)
-        if (alarm["site"] == system.SITE or alarm["condition"] in DEGRADING)
+        if degrading(alarm)
         and (alarm["site"] == system.SITE or principal.sees(alarm["site"]))
     ]
     if chain["state"] == "dead" and not any(r["condition"] == "chain_dead" for r in reasons):
