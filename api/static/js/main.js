@@ -15,6 +15,7 @@ import { drawMap, GRADE_MARKS, GRADES } from "./map.js";
 import { reasonCode } from "./notes.js";
 import { explainIn } from "./rationale.js";
 import { drawChain, drawDegraded, feedOf, feedWords, watchMonitoring } from "./monitoring.js";
+import { closeDangers, initDangers } from "./dangers.js";
 
 const state = {
   me: null,
@@ -603,6 +604,8 @@ function signOut(messageKey) {
   state.monitoring = null;
   $("#chain").hidden = true;
   $("#degraded").hidden = true;
+  closeDangers();
+  $("#dangers-open").hidden = true;
   token.clear();
   silence();
   showLogin(messageKey);
@@ -623,6 +626,7 @@ async function start() {
   readFilters();
   $("#logout").hidden = false;
   $("#export").hidden = !state.may.audit;
+  initDangers({ me: state.me, sites: () => state.sites }); // hidden dangers (dangers.js)
   drawWho();
   state.running = true;
   $("#chain").hidden = false;
