@@ -42,7 +42,7 @@ from hazmon.alarms.core.model import (
     RiskChange,
 )
 from hazmon.alarms.core.plant import Plant
-from hazmon.alarms.core.readings import first_tier, historical_reading, live_reading
+from hazmon.alarms.core.readings import first_tier, historical_reading, live_batch
 from hazmon.alarms.core.risk import site_level
 from hazmon.contract.registry import LEVEL_GRADE, Registry
 from hazmon.contract.sequence import boot_jump
@@ -124,10 +124,7 @@ class Engine:
         plant = self.plant
         events = out.events
         events += silence.telemetry_seen(plant, link, boot, seq, now_ms)
-        for reading in readings:
-            found = live_reading(plant, reading, now_ms)
-            if found:
-                events += found
+        events += live_batch(plant, site, readings, now_ms)
         return self._finish(out, now_ms)
 
     def on_gateway_state(

@@ -96,7 +96,7 @@ class Plant:
         self.flagged: dict[str, dict[str, SensorState]] = {s: {} for s in self.sites}
         self._dirty_points: set[str] = set()
         self._dirty_sensors: set[str] = set()
-        self._dirty_last: set[str] = set()
+        self.dirty_last: set[str] = set()  # sensors whose last reading changed
         self._dirty_gateways: set[str] = set()
         self._dirty_occ: dict[str, tuple[AlarmPoint, Occurrence]] = {}
         self.touched_sites: set[str] = set()
@@ -175,14 +175,14 @@ class Plant:
     def mark_sensor(self, state: SensorState, *, touch: bool = True) -> None:
         sid = state.id
         self._dirty_sensors.add(sid)
-        self._dirty_last.add(sid)
+        self.dirty_last.add(sid)
         if touch:
             self.touched_sites.add(state.site)
             self._touched_sensors.add(sid)
 
     def mark_last(self, sid: str) -> None:
         """Persist the sensor's last reading (every live reading changes it)."""
-        self._dirty_last.add(sid)
+        self.dirty_last.add(sid)
 
     # -- what counts for the risk grades ---------------------------------------------
 
@@ -228,11 +228,11 @@ class Plant:
                 alarm_id: occurrence_record(point, occ)
                 for alarm_id, (point, occ) in self._dirty_occ.items()
             },
-            last={i: self.sensors[i].last() for i in self._dirty_last},
+            last={i: self.sensors[i].last() for i in self.dirty_last},
         )
         self._dirty_points.clear()
         self._dirty_sensors.clear()
-        self._dirty_last.clear()
+        self.dirty_last.clear()
         self._dirty_gateways.clear()
         self._dirty_occ.clear()
         return dirty

@@ -1,7 +1,8 @@
 """The engine's shortcuts change nothing but speed (hypothesis): the same random
 history through an engine with its shortcuts and through one with each shortcut
 replaced by the plain path gives the same events, the same state and the same risk
-grades. The shortcuts: a quiet reading skips the verdicts (readings._quiet), the
+grades. The shortcuts: a quiet reading skips the verdicts (readings._quiet, and inline
+in the batch loop, readings.live_batch), the
 service clock skips sensors it would leave alone (silence.sensors_clock), a site's
 grade comes from the points and sensors that count (Plant.hazards / flagged).
 """
@@ -65,12 +66,14 @@ def plain_paths() -> Iterator[None]:
         return events
 
     readings._quiet = lambda *_a: False  # type: ignore[assignment]
+    readings.QUIET_SHORTCUT = False  # the batch loop's inline quiet readings too
     silence.sensors_clock = every_sensor
     risk.site_level = engine_module.site_level = risk.site_level_scan
     try:
         yield
     finally:
         readings._quiet, silence.sensors_clock = quiet, clock
+        readings.QUIET_SHORTCUT = True
         risk.site_level = engine_module.site_level = level
 
 
