@@ -230,3 +230,20 @@ async def test_an_overdue_major_danger_turns_its_site_red_raises_an_alarm_and_no
     assert desk.risk_grades()[SITE] == "orange"
     assert await call(client, "GET", f"/alarms?site={SITE}&active=true", "viewer") == []
     assert (await call(client, "GET", "/journal/verify", "auditor"))["ok"] is True
+
+
+async def test_an_overdue_general_danger_notifies_the_high_tier_and_raises_no_alarm(
+    client: httpx.AsyncClient, desk: DrivenDesk, clock: ManualClock,
+) -> None:
+    hd = (await call(client, "POST", f"/sites/{SITE}/dangers", "inspector",
+                     NEW | {"grade": "general", "deadline_ms": START_MS + HOUR_MS}))["id"]
+    clock.advance_ms(2 * HOUR_MS)
+    desk.dangers.tick()
+    desk.dangers.tick()
+    assert desk.risk_grades()[SITE] == "yellow"  # its baseline: a general one adds nothing
+    high_first = desk.registry.escalation.tiers(Priority.high)[0].notify
+    assert sorted(n.recipient for n in desk.notifications) == sorted(high_first)
+    assert {n.alarm_id for n in desk.notifications} == {hd}
+    assert await call(client, "GET", f"/alarms?site={SITE}&active=true", "viewer") == []
+    doc = await call(client, "GET", f"/dangers/{hd}", "viewer")
+    assert doc["overdue"] is True and doc["history"][-1]["event"] == "hd_overdue"
