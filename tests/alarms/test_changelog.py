@@ -30,7 +30,7 @@ def dump(folder: Path) -> dict[str, list[tuple[object, ...]]]:
     with closing(sqlite3.connect(folder / DB_FILE)) as conn:
         return {
             table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
-            for table in ("journal", "state", "sensor_last", "occurrences", "outbox")
+            for table in ("journal", "state", "site_last", "occurrences", "outbox")
         }
 
 

@@ -1,7 +1,7 @@
-"""What the alarm DB keeps per sensor: the last reading as a plain row written with
-every reading (`sensor_last`), the sensor's situation as a document only when it
-changes; a restart restores both, and a data folder written before the split (the
-last reading inside the document) still restores."""
+"""What the alarm DB keeps per sensor: the last reading, in one document per site
+written with every commit of readings (`site_last`), the sensor's situation as a
+document only when it changes; a restart restores both, and a data folder written
+before the split (the last reading inside the document) still restores."""
 
 from __future__ import annotations
 
@@ -32,14 +32,13 @@ def rows(data: Path, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
 
 
-def test_a_quiet_reading_writes_one_row_and_no_document(tmp_path: Path) -> None:
+def test_a_quiet_reading_writes_its_sites_row_and_no_document(tmp_path: Path) -> None:
     clock = Clock()
     d = desk(tmp_path, clock)
     d.receive([(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0, "value": 3.5}))])
     d.close()
-    assert rows(tmp_path, "SELECT id, ts_ms, seen_ms, value, quality FROM sensor_last") == [
-        ("s1/GT-1", T0, T0, 3.5, "good")
-    ]
+    [(site, doc)] = rows(tmp_path, "SELECT site, doc FROM site_last")
+    assert (site, orjson.loads(doc)) == ("s1", {"GT-1": [T0, T0, 3.5, "good"]})
     assert rows(tmp_path, "SELECT id FROM state WHERE kind = 'sensor'") == []
 
 
@@ -113,3 +112,53 @@ def test_a_failed_commit_forgets_what_it_held_so_the_redelivery_is_evaluated(
     journalled = rows(tmp_path, "SELECT event, key FROM journal WHERE event = 'raised'")
     assert sorted(k for _, k in journalled) == ["s1/GT-1/high", "s1/GT-1/high_high"]
     d.close()
+
+
+def test_last_readings_of_an_older_data_folder_stay_until_newer_ones_come(
+    tmp_path: Path,
+) -> None:
+    """A data folder written when each sensor had a row of its own (`sensor_last`):
+    a sensor without a reading since keeps that row's reading; one with a newer
+    reading takes it from its site's document."""
+    clock = Clock()
+    d = desk(tmp_path, clock)
+    d.close()
+    with sqlite3.connect(tmp_path / "alarms.db") as conn:
+        conn.executemany("INSERT INTO sensor_last VALUES (?, ?, ?, ?, ?)",
+                         [("s1/GT-1", T0 - 9_000, T0 - 9_000, 1.5, "good"),
+                          ("s1/GT-2", T0 - 9_000, T0 - 9_000, 2.5, "good")])
+    d = desk(tmp_path, clock)
+    assert d.engine.plant.sensors["s1/GT-1"].last_value == 1.5
+    d.receive([(TOPIC, telemetry(1, {"sensor": "GT-2", "ts_ms": T0, "value": 4.0}))])
+    d.close()
+    again = desk(tmp_path, clock)
+    sensors = again.engine.plant.sensors
+    assert sensors["s1/GT-1"].last() == (T0 - 9_000, T0 - 9_000, 1.5, "good")
+    assert sensors["s1/GT-2"].last() == (T0, T0, 4.0, "good")
+
+
+def test_a_failed_commit_never_writes_its_readings_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The site documents kept in memory are forgotten when a commit fails, so a later
+    commit of the same site writes what is committed, not what failed: after a restart
+    the message that failed is evaluated again (its readings are not taken for seen)."""
+    clock = Clock()
+    d = desk(tmp_path, clock)
+    d.receive([(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0, "value": 3.0}))])
+    real = d.db._site_rows
+
+    def full(*args: Any) -> Any:
+        real(*args)  # the documents in memory take the readings; then the disk is full
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(d.db, "_site_rows", full)
+    with pytest.raises(sqlite3.OperationalError):
+        d.receive([(TOPIC, telemetry(2, {"sensor": "GT-1", "ts_ms": T0 + 1_000, "value": 9.0},
+                                     {"sensor": "GT-2", "ts_ms": T0 + 1_000, "value": 9.0}))])
+    monkeypatch.setattr(d.db, "_site_rows", real)
+    d.receive([(TOPIC, telemetry(3, {"sensor": "GT-2", "ts_ms": T0 + 500, "value": 2.0}))])
+    d.close()
+    [(doc,)] = rows(tmp_path, "SELECT doc FROM site_last")
+    # GT-2's reading is stamped ahead of the clock (T0): its time is capped at T0
+    assert orjson.loads(doc) == {"GT-1": [T0, T0, 3.0, "good"], "GT-2": [T0, T0, 2.0, "good"]}
