@@ -115,9 +115,10 @@ class AlarmEvent(_Wire):
 # -- decoded readings ---------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Reading:
-    """One accepted reading, with the registry facts the consumers need."""
+class Reading(msgspec.Struct, gc=False):
+    """One accepted reading, with the registry facts the consumers need (a msgspec
+    Struct: made for every reading, and three times cheaper to make than a dataclass;
+    it holds no other object, so the garbage collector need not track it)."""
 
     site: str
     gateway: str
