@@ -111,8 +111,7 @@ class InfluxStore(Store):
     # -- writes -------------------------------------------------------------------------
 
     def pack(self, readings: Sequence[Reading], points: Sequence[Point]) -> bytes:
-        encode = self._encoder.encode
-        lines = [encode(r) for r in readings]
+        lines = self._encoder.encode_all(readings)
         good, refused = _point_lines(points)
         for item in refused:
             log.warning("point left out of the batch: %s (%s)", item.item, item.reason)

@@ -137,3 +137,18 @@ def test_interlock_state_is_a_string_field() -> None:
         'reading,gateway=g,kind=interlock,quality=good,sensor=ESD-01,site=s state="tripped" '
         f"{NOW_MS}"
     )
+
+
+def test_a_batch_encodes_as_each_reading_does() -> None:
+    from hazmon.contract.lineproto import ReadingEncoder
+    from hazmon.contract.wire import Reading
+
+    readings = [
+        Reading("s 1", "gw,1", "GT=1", "combustible_gas", 1_000, 3.5, None, "good", False, False),
+        Reading("s 1", "gw,1", "GT=1", "combustible_gas", 2_000, 120.0, None, "good", True, False),
+        Reading("s 1", "gw,1", "GT=1", "combustible_gas", 3_000, 4.0, None, "bad", False, False),
+        Reading("s 1", "gw,1", "ESD", "interlock", 4_000, None, 'trip"ped', "good", False, False),
+        Reading("s 1", "gw,1", "GT=1", "combustible_gas", 5_000, 5.0, None, "good", False, False),
+    ]
+    one_by_one = ReadingEncoder()
+    assert ReadingEncoder().encode_all(readings) == [one_by_one.encode(r) for r in readings]
