@@ -25,6 +25,8 @@ from hazmon.alarms.journal import chain as journal
 from hazmon.alarms.journal.chain import Head
 
 DB_FILE = "alarms.db"
+SITE_DOC_FROM = 32  # last readings of a site in one commit: from this many, one document
+SITE_DOC_SHARE = 8  # ... or from this fraction (1/8) of the site's sensors
 
 SCHEMA = (
     journal.SCHEMA
@@ -64,6 +66,15 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 """
 )
+
+
+def _newer_seen(doc: tuple[Any, Any], row: LastReading) -> bool:
+    """Whether a site document's entry (ts, seen) is newer than a sensor's own row:
+    by the time it was seen, then by its time; a tie goes to the document."""
+    def key(ts_ms: Any, seen_ms: Any) -> tuple[int, int]:
+        return (seen_ms if seen_ms is not None else -1, ts_ms if ts_ms is not None else -1)
+
+    return key(*doc) >= key(row[0], row[1])
 
 
 def _dumps(doc: Any) -> str:
@@ -113,26 +124,37 @@ class AlarmDb:
     def close(self) -> None:
         self._conn.close()
 
-    def _site_rows(self, cur: sqlite3.Cursor,
-                   last: dict[str, LastReading]) -> list[tuple[str, bytes]]:
-        """Each sensor's last reading, kept per site as one document of all its sensors
-        (`site_last`): a commit writes one row per site that had readings, not one per
-        sensor (a row per sensor was a fifth of the alarm service's CPU at 100,000
-        readings/s). `_last` mirrors the rows as committed (read on first use); a commit
-        that fails forgets it, so what was not committed is never written later."""
-        changed: dict[str, dict[str, Any]] = {}
+    def _last_rows(self, cur: sqlite3.Cursor, last: dict[str, LastReading]
+                   ) -> tuple[list[tuple[str, bytes]], list[tuple[Any, ...]]]:
+        """Each sensor's last reading (every reading changes one): a site with at least
+        SITE_DOC_FROM of them in this commit, or an eighth of its sensors, gets one
+        document of all its sensors (`site_last`), else each its own row
+        (`sensor_last`). A row per sensor was a fifth of the alarm service's CPU at 50
+        readings per message; a site's document rewritten whole for a handful of its
+        readings costs more than rows at 1 reading per message. `load` takes, for each
+        sensor, the newer of the two (by the time it was seen). `_last` mirrors the
+        documents as committed (read on first use); a commit that fails forgets it, so
+        nothing not committed is ever written."""
+        by_site: dict[str, list[tuple[str, str, LastReading]]] = {}
         for sid, row in last.items():
             site, _, sensor = sid.partition("/")
-            sensors = changed.get(site)
+            by_site.setdefault(site, []).append((sid, sensor, row))
+        docs: list[tuple[str, bytes]] = []
+        rows: list[tuple[Any, ...]] = []
+        for site, changed in by_site.items():
+            known = len(self._last.get(site) or ())
+            if len(changed) < SITE_DOC_FROM and len(changed) * SITE_DOC_SHARE < known:
+                rows += [(sid, *row) for sid, _, row in changed]  # a few of a large site
+                continue
+            sensors = self._last.get(site)
             if sensors is None:
-                sensors = self._last.get(site)
-                if sensors is None:
-                    found = cur.execute("SELECT doc FROM site_last WHERE site = ?",
-                                        (site,)).fetchone()
-                    sensors = self._last[site] = orjson.loads(found[0]) if found else {}
-                changed[site] = sensors
-            sensors[sensor] = row
-        return [(site, orjson.dumps(sensors)) for site, sensors in changed.items()]
+                found = cur.execute("SELECT doc FROM site_last WHERE site = ?",
+                                    (site,)).fetchone()
+                sensors = self._last[site] = orjson.loads(found[0]) if found else {}
+            for _, sensor, row in changed:
+                sensors[sensor] = row
+            docs.append((site, orjson.dumps(sensors)))
+        return docs, rows
 
     def load(self) -> Saved:
         saved = Saved()
@@ -142,13 +164,16 @@ class AlarmDb:
                 kinds[kind][ident] = json.loads(doc)
         for sid, ts_ms, seen_ms, value, quality in self._conn.execute(
             "SELECT id, ts_ms, seen_ms, value, quality FROM sensor_last"
-        ):  # a data folder written before `site_last`; what is newer overrides it
+        ):
             saved.last[sid] = (ts_ms, seen_ms, value, quality)
         self._last = {}
         for site, doc in self._conn.execute("SELECT site, doc FROM site_last"):
             sensors = self._last[site] = orjson.loads(doc)
             for sensor, (ts_ms, seen_ms, value, quality) in sensors.items():
-                saved.last[f"{site}/{sensor}"] = (ts_ms, seen_ms, value, quality)
+                sid = f"{site}/{sensor}"
+                row = saved.last.get(sid)
+                if row is None or _newer_seen((ts_ms, seen_ms), row):
+                    saved.last[sid] = (ts_ms, seen_ms, value, quality)
         for alarm_id, doc in self._conn.execute(
             "SELECT alarm_id, doc FROM occurrences WHERE ended_ms IS NULL"
         ):
@@ -191,9 +216,12 @@ class AlarmDb:
         rows += [("point", k, _dumps(d)) for k, d in dirty.points.items()]
         rows += [("gateway", i, _dumps(d)) for i, d in dirty.gateways.items()]
         cur.executemany("INSERT OR REPLACE INTO state (kind, id, doc) VALUES (?, ?, ?)", rows)
-        if dirty.last:  # one row per site that had a reading: `_site_rows`
-            cur.executemany("INSERT OR REPLACE INTO site_last (site, doc) VALUES (?, ?)",
-                            self._site_rows(cur, dirty.last))
+        if dirty.last:  # per site, or per sensor: `_last_rows`
+            docs, rows = self._last_rows(cur, dirty.last)
+            cur.executemany("INSERT OR REPLACE INTO site_last (site, doc) VALUES (?, ?)", docs)
+            cur.executemany(
+                "INSERT OR REPLACE INTO sensor_last (id, ts_ms, seen_ms, value, quality) "
+                "VALUES (?, ?, ?, ?, ?)", rows)
         cur.executemany(
             "INSERT OR REPLACE INTO occurrences "
             "(alarm_id, key, site, priority, raised_ms, ended_ms, doc) VALUES (?,?,?,?,?,?,?)",

@@ -29,8 +29,10 @@ TOPIC = "hazmon/v1/s1/gw1/telemetry"
 def last_rows(data: Path) -> int:
     """Sensors with a last reading on disk."""
     with sqlite3.connect(f"file:{data / 'alarms.db'}?mode=ro", uri=True) as conn:
-        return sum(len(orjson.loads(doc)) for (doc,) in conn.execute(
-            "SELECT doc FROM site_last"))
+        sensors = {sid for (sid,) in conn.execute("SELECT id FROM sensor_last")}
+        for site, doc in conn.execute("SELECT site, doc FROM site_last"):
+            sensors |= {f"{site}/{sensor}" for sensor in orjson.loads(doc)}
+        return len(sensors)
 
 
 @pytest.mark.unit

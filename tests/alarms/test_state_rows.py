@@ -1,7 +1,8 @@
-"""What the alarm DB keeps per sensor: the last reading, in one document per site
-written with every commit of readings (`site_last`), the sensor's situation as a
-document only when it changes; a restart restores both, and a data folder written
-before the split (the last reading inside the document) still restores."""
+"""What the alarm DB keeps per sensor: the last reading, written with every commit
+of readings (a row per sensor, `sensor_last`, or one document for a site with many in
+the commit, `site_last`), the sensor's situation as a document only when it changes;
+a restart restores both, and a data folder written before the split (the last reading
+inside the document) still restores."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from hazmon.alarms import state_db
 from hazmon.alarms.sqlite_desk import AlarmDesk
 from hazmon.stores.memory import MemoryStore
 from tests.alarms.plant import T0, Clock, registry, telemetry
@@ -32,12 +34,12 @@ def rows(data: Path, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
 
 
-def test_a_quiet_reading_writes_its_sites_row_and_no_document(tmp_path: Path) -> None:
+def test_a_quiet_reading_writes_its_last_reading_and_no_document(tmp_path: Path) -> None:
     clock = Clock()
     d = desk(tmp_path, clock)
     d.receive([(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0, "value": 3.5}))])
     d.close()
-    [(site, doc)] = rows(tmp_path, "SELECT site, doc FROM site_last")
+    [(site, doc)] = rows(tmp_path, "SELECT site, doc FROM site_last")  # a site new to it
     assert (site, orjson.loads(doc)) == ("s1", {"GT-1": [T0, T0, 3.5, "good"]})
     assert rows(tmp_path, "SELECT id FROM state WHERE kind = 'sensor'") == []
 
@@ -117,9 +119,9 @@ def test_a_failed_commit_forgets_what_it_held_so_the_redelivery_is_evaluated(
 def test_last_readings_of_an_older_data_folder_stay_until_newer_ones_come(
     tmp_path: Path,
 ) -> None:
-    """A data folder written when each sensor had a row of its own (`sensor_last`):
-    a sensor without a reading since keeps that row's reading; one with a newer
-    reading takes it from its site's document."""
+    """A data folder with rows per sensor only (`sensor_last`, as older versions
+    wrote): a sensor without a reading since keeps its row's reading; one with a newer
+    reading has the newer one after a restart."""
     clock = Clock()
     d = desk(tmp_path, clock)
     d.close()
@@ -137,26 +139,48 @@ def test_last_readings_of_an_older_data_folder_stay_until_newer_ones_come(
     assert sensors["s1/GT-2"].last() == (T0, T0, 4.0, "good")
 
 
+def test_a_site_with_many_readings_in_a_commit_gets_one_document_and_the_newer_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state_db, "SITE_DOC_FROM", 2)  # two in a commit: a document
+    monkeypatch.setattr(state_db, "SITE_DOC_SHARE", 0)  # else rows, however small the site
+    clock = Clock()
+    d = desk(tmp_path, clock)
+    d.receive([(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0, "value": 3.0},
+                                 {"sensor": "GT-2", "ts_ms": T0, "value": 4.0}))])
+    clock.advance(1)
+    d.receive([(TOPIC, telemetry(2, {"sensor": "GT-1", "ts_ms": T0 + 1_000, "value": 5.0}))])
+    d.close()
+    [(site, doc)] = rows(tmp_path, "SELECT site, doc FROM site_last")
+    assert (site, orjson.loads(doc)) == ("s1", {"GT-1": [T0, T0, 3.0, "good"],
+                                                "GT-2": [T0, T0, 4.0, "good"]})
+    assert rows(tmp_path, "SELECT id, value FROM sensor_last") == [("s1/GT-1", 5.0)]
+    sensors = desk(tmp_path, clock).engine.plant.sensors  # the row is newer than the document
+    assert sensors["s1/GT-1"].last() == (T0 + 1_000, T0 + 1_000, 5.0, "good")
+    assert sensors["s1/GT-2"].last() == (T0, T0, 4.0, "good")
+
+
 def test_a_failed_commit_never_writes_its_readings_later(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(state_db, "SITE_DOC_FROM", 1)
     """The site documents kept in memory are forgotten when a commit fails, so a later
     commit of the same site writes what is committed, not what failed: after a restart
     the message that failed is evaluated again (its readings are not taken for seen)."""
     clock = Clock()
     d = desk(tmp_path, clock)
     d.receive([(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0, "value": 3.0}))])
-    real = d.db._site_rows
+    real = d.db._last_rows
 
     def full(*args: Any) -> Any:
         real(*args)  # the documents in memory take the readings; then the disk is full
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(d.db, "_site_rows", full)
+    monkeypatch.setattr(d.db, "_last_rows", full)
     with pytest.raises(sqlite3.OperationalError):
         d.receive([(TOPIC, telemetry(2, {"sensor": "GT-1", "ts_ms": T0 + 1_000, "value": 9.0},
                                      {"sensor": "GT-2", "ts_ms": T0 + 1_000, "value": 9.0}))])
-    monkeypatch.setattr(d.db, "_site_rows", real)
+    monkeypatch.setattr(d.db, "_last_rows", real)
     d.receive([(TOPIC, telemetry(3, {"sensor": "GT-2", "ts_ms": T0 + 500, "value": 2.0}))])
     d.close()
     [(doc,)] = rows(tmp_path, "SELECT doc FROM site_last")
