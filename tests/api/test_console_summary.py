@@ -374,6 +374,22 @@ def test_keyboard_opens_sites_and_contrast_and_map_text_are_readable(
     assert grades == sorted(grades, key=order.index)  # red to blue
     expect(page.locator("#map .site-label")).to_have_text(
         [re.compile(r"^金华测试化工有限公司 \(\d+\)$"), re.compile(r"^义乌测试涂装厂 \(\d+\)$")])
+    # no text of the map covers another (site names, town names), as drawn on screen
+    boxes = page.locator("#map .site-label text, #map .town text").evaluate_all(
+        "ts => ts.map((t) => { const r = t.getBoundingClientRect();"
+        " return [t.textContent, r.left, r.top, r.right, r.bottom]; })")
+    assert len(boxes) >= 4, boxes  # the two sites and some towns
+    for i, (a, *ra) in enumerate(boxes):
+        for b, *rb in boxes[i + 1:]:
+            apart = ra[2] <= rb[0] or rb[2] <= ra[0] or ra[3] <= rb[1] or rb[3] <= ra[1]
+            assert apart, f"{a!r} {ra} overlaps {b!r} {rb}"
+    # the province's outline is drawn whole, inside the map
+    outline, frame = page.locator("#map polygon.province"), page.locator("#map")
+    inside = outline.evaluate("(p) => { const b = p.getBoundingClientRect(),"
+                              " s = p.ownerSVGElement.getBoundingClientRect();"
+                              " return b.left >= s.left - 0.5 && b.top >= s.top - 0.5"
+                              " && b.right <= s.right + 0.5 && b.bottom <= s.bottom + 0.5; }")
+    assert inside and frame.is_visible()
     item = page.locator(f'.site-item[data-site="{OTHER}"]')
     item.focus()
     page.keyboard.press("Enter")
