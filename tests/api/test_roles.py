@@ -19,6 +19,10 @@ from hazmon.api.testing import HOUR_MS, DrivenDesk
 from hazmon.contract.registry import Token
 from tests.api.conftest import DEMO_PLANT, ROLES, bearer
 
+# every endpoint times every role (and scope) on the whole app: the integration tier,
+# so that the unit tier stays a quick answer
+pytestmark = pytest.mark.integration
+
 ALARM = "jh-chem-01/GT-101/high#1"
 ENCODED = "jh-chem-01%2FGT-101%2Fhigh%231"
 SENSOR = "/api/v1/sites/jh-chem-01/sensors/GT-101"

@@ -28,6 +28,10 @@ from hazmon.stores.memory import MemoryStore
 from tests.api.conftest import ROLES
 from tests.api.test_roles import ENDPOINTS, IDS, payload, with_danger
 
+# every endpoint times every role (and scope) on the whole app: the integration tier,
+# so that the unit tier stays a quick answer
+pytestmark = pytest.mark.integration
+
 A = "jh-chem-01"
 B_SITES = ("dy-cold-01", "wy-mine-01")
 A_ALARM = "jh-chem-01/GT-101/high#1"

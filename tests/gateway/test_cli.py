@@ -17,6 +17,8 @@ from hazmon.testing.mqtt_clients import subscriber
 from hazmon.testing.processes import Child
 from hazmon.testing.servers import Mosquitto
 
+pytestmark = pytest.mark.integration  # the tests run `hazmon gateway` as a process
+
 HAZMON = [str(Path(sys.executable).parent / "hazmon")]
 
 

@@ -6,9 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hazmon.stores.spool import Spool
 from hazmon.testing.servers import free_port
 from tests.ingest.helpers import registry_yaml
+
+pytestmark = pytest.mark.integration  # each test runs `hazmon ingest` as a process
 
 
 def ingest(*args: str) -> subprocess.CompletedProcess[str]:
