@@ -485,6 +485,10 @@ class DangerBook:
             if alarm.get("alarm_id") and alarm.get("state") != "normal" and not late:
                 self._end_alarm(pending, doc, alarm, now_ms)
                 continue
+            if late and alarm.get("state") == "unack" and (
+                    doc.get("overdue_deadline_ms") == doc.get("deadline_ms")):
+                self._escalate(pending, doc, alarm, escalation, now_ms)
+                continue
             if not late or doc.get("overdue_deadline_ms") == doc.get("deadline_ms"):
                 continue
             major = doc.get("grade") == "major"
@@ -507,6 +511,37 @@ class DangerBook:
                 pending.out.notify.append(NotifyRequest(
                     f"{doc['id']}|overdue@{doc['deadline_ms']}|{recipient}", recipient,
                     str(wire["alarm_id"]), str(wire["key"]), str(doc["site"]), 1, wire))
+
+    def _escalate(self, pending: _Pending, doc: Doc, alarm: Doc, escalation: Any,
+                  now_ms: int) -> None:
+        """The overdue alarm of a major danger, unacknowledged, goes up the tiers of
+        `critical` as a process alarm does (hazmon.alarms.core.escalation): tier k once it
+        has waited its `after_s` since it was raised, then the last tier every
+        `repeat_s`; one step per tick, its progress kept with the alarm."""
+        tiers = escalation.tiers(Priority.critical)
+        step = int(alarm.get("esc_done") or 1)  # tier 1 was told when it was raised
+        if not tiers:
+            return
+        raised = int(alarm["raised_ms"])
+        if step < len(tiers):
+            due, tier = raised + int(tiers[step].after_s * 1000), tiers[step]
+        else:
+            last = int(alarm.get("esc_last_ms") or raised)
+            due, tier = last + int(escalation.repeat_s * 1000), tiers[-1]
+        if now_ms < due:
+            return
+        who = ", ".join(tier.notify) or "nobody"
+        reminder = step - len(tiers) + 1
+        note = f"tier {step + 1}: {who}" if reminder < 1 else f"reminder {reminder}: {who}"
+        alarm = {**alarm, "esc_done": step + 1, "esc_last_ms": now_ms}
+        wire = self._alarm_event(pending, doc, alarm, "escalated", "unack", "unack", now_ms,
+                                 note, None)
+        self._entry(pending, doc, "alarm_escalated", str(doc["state"]), {"alarm": alarm},
+                    HAZMON, note, now_ms)
+        for recipient in tier.notify:
+            pending.out.notify.append(NotifyRequest(
+                f"{alarm['alarm_id']}|s{step}|{recipient}", recipient, str(alarm["alarm_id"]),
+                str(wire["key"]), str(doc["site"]), min(step, len(tiers) - 1) + 1, wire))
 
     def _end_alarm(self, pending: _Pending, doc: Doc, alarm: Doc, now_ms: int) -> None:
         before = str(alarm["state"])

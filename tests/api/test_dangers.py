@@ -222,6 +222,24 @@ async def test_an_overdue_major_danger_turns_its_site_red_raises_an_alarm_and_no
     assert critical_first
     assert sorted(n.recipient for n in desk.notifications) == sorted(critical_first)
     assert all(n.alarm_id == alarm["alarm_id"] for n in desk.notifications)
+    # unacknowledged, it goes up the tiers of `critical` as a process alarm does
+    escalation = desk.registry.escalation
+    tiers = escalation.tiers(Priority.critical)
+    assert len(tiers) >= 2
+    told = len(desk.notifications)
+    clock.advance_ms(int(tiers[1].after_s * 1000))
+    desk.dangers.tick()
+    second = desk.notifications[told:]
+    assert sorted(n.recipient for n in second) == sorted(tiers[1].notify)
+    assert {(n.alarm_id, n.tier) for n in second} == {(alarm["alarm_id"], 2)}
+    desk.dangers.tick()  # nothing more is due yet
+    assert len(desk.notifications) == told + len(second)
+    [again] = await call(client, "GET", f"/alarms?site={SITE}&active=true", "viewer")
+    assert again["state"] == "unack" and "tier 2" in again["note"]
+    desk.dangers.ack_alarm(alarm["alarm_id"], user="duty.officer", note="收到")
+    clock.advance_ms(int(escalation.repeat_s * 1000) * 3)
+    desk.dangers.tick()  # acknowledged: nobody is reminded
+    assert len(desk.notifications) == told + len(second)
     # a new deadline: no longer overdue, the alarm ends, orange again
     await call(client, "POST", f"/dangers/{hd}/order", "inspector",
                {"deadline_ms": START_MS + 48 * HOUR_MS, "owner_enterprise": "a",
