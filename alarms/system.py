@@ -30,6 +30,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 
+from hazmon.alarms.core import escalation
 from hazmon.alarms.core.errors import IllegalTransition, UnknownAlarm
 from hazmon.alarms.core.model import Dirty, Event, NotifyRequest, OccurrenceRecord
 from hazmon.alarms.state_db import AlarmDb
@@ -201,7 +202,7 @@ class SystemAlarms:
     def escalate(self, policy: Escalation, now_ms: int) -> Change:
         """The tiers due for every unacknowledged system alarm: tier k once it has been
         unacknowledged for its `after_s`, then the last tier every `repeat_s` (one
-        reminder at a time, however many fell due), as hazmon.alarms.core.escalation."""
+        reminder at a time, however many fell due), by hazmon.alarms.core.escalation."""
         change = Change()
         for source, occ in sorted(self.open.items()):
             key = key_of(source)
@@ -210,22 +211,17 @@ class SystemAlarms:
                 continue
             while True:
                 step = occ.esc_done
-                if step < len(tiers):
-                    due, tier = occ.esc_since_ms + int(tiers[step].after_s * 1000), tiers[step]
-                else:
-                    last = occ.esc_last_ms if occ.esc_last_ms is not None else occ.esc_since_ms
-                    due, tier = last + int(policy.repeat_s * 1000), tiers[-1]
-                if now_ms < due:
+                due_ms, tier = escalation.due(tiers, step, since_ms=occ.esc_since_ms,
+                                              last_ms=occ.esc_last_ms,
+                                              repeat_ms=int(policy.repeat_s * 1000))
+                if now_ms < due_ms:
                     break
-                who = ", ".join(tier.notify) or "nobody"
-                reminder = step - len(tiers) + 1
                 if step == 0:
                     payload = occ.latest  # tier 1 is told of the event that started it
                 else:
-                    note = (f"tier {step + 1}: {who}" if reminder < 1
-                            else f"reminder {reminder}: {who}")
                     ev = event(source, "escalated", alarm_id=occ.alarm_id, ts_ms=now_ms,
-                               from_state=occ.state, state=occ.state, note=note)
+                               from_state=occ.state, state=occ.state,
+                               note=escalation.step_note(step, len(tiers), tier))
                     change.events.append(ev)
                     payload = occ.latest = ev.wire()
                 if not (step == 0 and told_by_watch(key)):  # the watch told everyone

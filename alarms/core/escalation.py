@@ -58,18 +58,31 @@ def escalate(plant: Plant, point: AlarmPoint, now_ms: int) -> Output:
 
 def _due(occ: Occurrence, tiers: list[Tier], step: int, repeat_ms: int) -> tuple[int, Tier]:
     assert occ.esc_since_ms is not None
+    return due(tiers, step, since_ms=occ.esc_since_ms, last_ms=occ.esc_last_ms,
+               repeat_ms=repeat_ms)
+
+
+def due(tiers: list[Tier], step: int, *, since_ms: int, last_ms: int | None,
+        repeat_ms: int) -> tuple[int, Tier]:
+    """When step `step` of a round started at `since_ms` falls due, and its tier: tier k
+    at its `after_s`, then the last tier `repeat_ms` after the step before (`last_ms`).
+    The shell's own alarms (alarms/system.py, hidden dangers) escalate by it too."""
     if step < len(tiers):
-        return occ.esc_since_ms + int(tiers[step].after_s * 1000), tiers[step]
-    last_ms = occ.esc_last_ms if occ.esc_last_ms is not None else occ.esc_since_ms
-    return last_ms + repeat_ms, tiers[-1]
+        return since_ms + int(tiers[step].after_s * 1000), tiers[step]
+    return (last_ms if last_ms is not None else since_ms) + repeat_ms, tiers[-1]
+
+
+def step_note(step: int, n_tiers: int, tier: Tier) -> str:
+    """An `escalated` event's note: `tier 2: lead`, then `reminder 1: lead`."""
+    who = ", ".join(tier.notify) or "nobody"
+    reminder = step - n_tiers + 1
+    return f"tier {step + 1}: {who}" if reminder < 1 else f"reminder {reminder}: {who}"
 
 
 def _escalated(
     point: AlarmPoint, occ: Occurrence, step: int, n_tiers: int, tier: Tier, now_ms: int
 ) -> Event:
-    who = ", ".join(tier.notify) or "nobody"
-    reminder = step - n_tiers + 1
-    note = f"tier {step + 1}: {who}" if reminder < 1 else f"reminder {reminder}: {who}"
+    note = step_note(step, n_tiers, tier)
     return Event(
         key=point.key,
         site=point.site,

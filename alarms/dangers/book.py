@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hazmon.alarms.core import Engine, NotifyRequest, OccurrenceRecord, Output
+from hazmon.alarms.core import escalation as core_escalation
 from hazmon.alarms.core.model import Dirty, Event
 from hazmon.alarms.dangers import ledger, model, rules, table
 from hazmon.alarms.dangers.model import (
@@ -522,17 +523,14 @@ class DangerBook:
         step = int(alarm.get("esc_done") or 1)  # tier 1 was told when it was raised
         if not tiers:
             return
-        raised = int(alarm["raised_ms"])
-        if step < len(tiers):
-            due, tier = raised + int(tiers[step].after_s * 1000), tiers[step]
-        else:
-            last = int(alarm.get("esc_last_ms") or raised)
-            due, tier = last + int(escalation.repeat_s * 1000), tiers[-1]
-        if now_ms < due:
+        last = alarm.get("esc_last_ms")
+        due_ms, tier = core_escalation.due(
+            tiers, step, since_ms=int(alarm["raised_ms"]),
+            last_ms=int(last) if last is not None else None,
+            repeat_ms=int(escalation.repeat_s * 1000))
+        if now_ms < due_ms:
             return
-        who = ", ".join(tier.notify) or "nobody"
-        reminder = step - len(tiers) + 1
-        note = f"tier {step + 1}: {who}" if reminder < 1 else f"reminder {reminder}: {who}"
+        note = core_escalation.step_note(step, len(tiers), tier)
         alarm = {**alarm, "esc_done": step + 1, "esc_last_ms": now_ms}
         wire = self._alarm_event(pending, doc, alarm, "escalated", "unack", "unack", now_ms,
                                  note, None)
