@@ -383,6 +383,8 @@ def test_three_nodes_from_the_generated_files_form_a_cluster(nats_cluster: NatsC
 def test_a_gateways_qos1_reading_is_stored_and_another_gateways_topic_is_closed(
     nats_cluster: NatsCluster,
 ) -> None:
+    nats_cluster.wait_for_mqtt()  # the listener makes its streams at its first connection
+
     async def scenario() -> None:
         async with _stream(nats_cluster, "READINGS", ["hazmon.v1.*.*.telemetry"]) as js:
             port = nats_cluster.nodes[1].mqtt_port
