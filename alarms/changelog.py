@@ -71,7 +71,7 @@ def encode(
                 "points": dirty.points,
                 "gateways": dirty.gateways,
                 "occurrences": {k: asdict(o) for k, o in dirty.occurrences.items()},
-                "last": {k: list(v) for k, v in dirty.last.items()},
+                "last": dirty.last_by_sensor(),
             },
             "outbox_add": [r.doc() for r in outbox_add],
             "outbox_done": list(outbox_done),
@@ -117,6 +117,15 @@ class BadRecord(HazmonError, ValueError):
     """A changelog record this version cannot apply."""
 
 
+def last_by_site(last: dict[str, list[Any]]) -> dict[str, dict[str, list[Any]]]:
+    """A record's last readings (by sensor id) as `Dirty.last` holds them (by site)."""
+    out: dict[str, dict[str, list[Any]]] = {}
+    for sid, row in last.items():
+        site, _, sensor = sid.partition("/")
+        out.setdefault(site, {})[sensor] = list(row[:4])
+    return out
+
+
 def apply(db: AlarmDb, data: bytes) -> None:
     """Commit one record to a local database (no writer: it is already replicated)."""
     doc: dict[str, Any] = orjson.loads(data)
@@ -130,7 +139,7 @@ def apply(db: AlarmDb, data: bytes) -> None:
         points=d["points"],
         gateways=d["gateways"],
         occurrences={k: OccurrenceRecord(**o) for k, o in d["occurrences"].items()},
-        last={k: (v[0], v[1], v[2], v[3]) for k, v in d["last"].items()},
+        last=last_by_site(d["last"]),
     )
     head = AlarmDb.commit(
         db,

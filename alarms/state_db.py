@@ -124,7 +124,7 @@ class AlarmDb:
     def close(self) -> None:
         self._conn.close()
 
-    def _last_rows(self, cur: sqlite3.Cursor, last: dict[str, LastReading]
+    def _last_rows(self, cur: sqlite3.Cursor, dirty: Dirty
                    ) -> tuple[list[tuple[str, bytes]], list[tuple[Any, ...]]]:
         """Each sensor's last reading (every reading changes one): a site with at least
         SITE_DOC_FROM of them in this commit, or an eighth of its sensors, gets one
@@ -132,27 +132,31 @@ class AlarmDb:
         (`sensor_last`). A row per sensor was a fifth of the alarm service's CPU at 50
         readings per message; a site's document rewritten whole for a handful of its
         readings costs more than rows at 1 reading per message. `load` takes, for each
-        sensor, the newer of the two (by the time it was seen). `_last` mirrors the
-        documents as committed (read on first use); a commit that fails forgets it, so
-        nothing not committed is ever written."""
-        by_site: dict[str, list[tuple[str, str, LastReading]]] = {}
-        for sid, row in last.items():
-            site, _, sensor = sid.partition("/")
-            by_site.setdefault(site, []).append((sid, sensor, row))
+        sensor, the newer of the two (by the time it was seen).
+
+        The document is the engine's own table of the site's last readings when the
+        commit carries it (`Dirty.last_tables`: one serialization, no walk over the
+        sensors); otherwise (a changelog record) `_last`, the documents as committed
+        (read on first use), brought up to date. A commit that fails forgets `_last`,
+        so nothing not committed is ever written."""
         docs: list[tuple[str, bytes]] = []
         rows: list[tuple[Any, ...]] = []
-        for site, changed in by_site.items():
-            known = len(self._last.get(site) or ())
+        for site, changed in dirty.last.items():
+            table = dirty.last_tables.get(site)
+            known = len(table) if table is not None else len(self._last.get(site) or ())
             if len(changed) < SITE_DOC_FROM and len(changed) * SITE_DOC_SHARE < known:
-                rows += [(sid, *row) for sid, _, row in changed]  # a few of a large site
+                rows += [(f"{site}/{sensor}", *row) for sensor, row in changed.items()]
+                continue  # a few of a large site
+            if table is not None:
+                self._last.pop(site, None)  # the engine's table is newer than a copy
+                docs.append((site, orjson.dumps(table)))
                 continue
             sensors = self._last.get(site)
             if sensors is None:
                 found = cur.execute("SELECT doc FROM site_last WHERE site = ?",
                                     (site,)).fetchone()
                 sensors = self._last[site] = orjson.loads(found[0]) if found else {}
-            for _, sensor, row in changed:
-                sensors[sensor] = row
+            sensors.update(changed)
             docs.append((site, orjson.dumps(sensors)))
         return docs, rows
 
@@ -217,7 +221,7 @@ class AlarmDb:
         rows += [("gateway", i, _dumps(d)) for i, d in dirty.gateways.items()]
         cur.executemany("INSERT OR REPLACE INTO state (kind, id, doc) VALUES (?, ?, ?)", rows)
         if dirty.last:  # per site, or per sensor: `_last_rows`
-            docs, rows = self._last_rows(cur, dirty.last)
+            docs, rows = self._last_rows(cur, dirty)
             cur.executemany("INSERT OR REPLACE INTO site_last (site, doc) VALUES (?, ?)", docs)
             cur.executemany(
                 "INSERT OR REPLACE INTO sensor_last (id, ts_ms, seen_ms, value, quality) "

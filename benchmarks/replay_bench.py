@@ -30,8 +30,8 @@ def record(i: int) -> bytes:
     sensor = f"GT-{i % 500}"
     dirty = Dirty(
         sensors={f"s1/{sensor}": {"value": float(i % 97), "ts_ms": 1_700_000_000_000 + i}},
-        last={f"s1/{sensor}": (1_700_000_000_000 + i, 1_700_000_000_000 + i, float(i % 97),
-                               "good")},
+        last={"s1": {sensor: [1_700_000_000_000 + i, 1_700_000_000_000 + i, float(i % 97),
+                              "good"]}},
         gateways={"s1/gw1": {"boot": 1, "seq": i}},
     )
     events = []

@@ -11,6 +11,7 @@ neither starts nor cancels an on-delay.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from enum import Enum
 
 from hazmon.alarms.core.model import AlarmPoint
@@ -56,16 +57,48 @@ def under_range(sensor: Sensor, value: float) -> bool:
     return value < range_floor(sensor)
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What an analog sensor's verdicts are computed from, read once from its
+    configuration (the engine's slow path evaluates many readings per second)."""
+
+    thresholds: tuple[tuple[Condition, float, bool], ...]  # condition, threshold, a high one
+    deadband: float
+    floor: float  # range_floor
+    on_delay_ms: int
+    off_delay_ms: int
+
+
+def limits_of(sensor: Sensor) -> Limits:
+    return Limits(
+        tuple((c, t, c in HIGH_CONDITIONS) for c, t in sensor.thresholds.items()),
+        sensor.deadband, range_floor(sensor),
+        int(sensor.on_delay_s * 1000), int(sensor.off_delay_s * 1000),
+    )
+
+
+_FAULT = Condition.fault
+_ACTIVE, _INACTIVE, _HOLD = Verdict.ACTIVE, Verdict.INACTIVE, Verdict.HOLD
+
+
 def analog_verdicts(sensor: Sensor, value: float, quality: str) -> dict[Condition, Verdict]:
     """Verdicts of one analog reading that is not a maintenance reading."""
-    faulty = quality == "bad" or under_range(sensor, value)
-    verdicts = {Condition.fault: _quality_verdict(faulty, not faulty, quality)}
-    if faulty:
-        return verdicts  # a fault leaves every process alarm as it is
-    for condition, threshold in sensor.thresholds.items():
-        verdicts[condition] = threshold_verdict(
-            condition, threshold, sensor.deadband, value, quality
-        )
+    return analog_verdicts_by(limits_of(sensor), value, quality)
+
+
+def analog_verdicts_by(limits: Limits, value: float, quality: str) -> dict[Condition, Verdict]:
+    """`analog_verdicts` from the sensor's `Limits`."""
+    if quality == "bad" or value < limits.floor:
+        return {_FAULT: _ACTIVE}  # a fault leaves every process alarm as it is
+    good = quality == "good"
+    verdicts = {_FAULT: _INACTIVE if good else _HOLD}
+    deadband = limits.deadband
+    for condition, threshold, high in limits.thresholds:
+        if high:
+            active, inactive = value >= threshold, value < threshold - deadband
+        else:
+            active, inactive = value <= threshold, value > threshold + deadband
+        verdicts[condition] = _ACTIVE if active else _INACTIVE if inactive and good else _HOLD
     return verdicts
 
 

@@ -114,7 +114,8 @@ class Engine:
         if self._boot_jump(link, boot):
             return Output()
         out = Output()
-        out.events += silence.feed_gap(self.plant, link, boot, seq, now_ms)
+        if boot != link.boot or seq != link.seq + 1:  # else the next message: no gap
+            out.events += silence.feed_gap(self.plant, link, boot, seq, now_ms)
         if historical:
             link.note_message(boot, seq)
             self.plant.mark_gateway(link)
@@ -239,7 +240,10 @@ class Engine:
         return False
 
     def _seen(self, gid: str, boot: int, seq: int) -> bool:
-        order, members = self._recent.setdefault(gid, (deque(), set()))
+        recent = self._recent.get(gid)
+        if recent is None:
+            recent = self._recent[gid] = (deque(), set())
+        order, members = recent
         if (boot, seq) in members:
             return True
         restored = self._restored.get(gid)

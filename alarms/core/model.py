@@ -22,6 +22,7 @@ from hazmon.contract.kinds import Condition, Priority
 Doc = dict[str, Any]
 Value = float | str | None
 LastReading = tuple[int | None, int | None, Value, str]  # ts_ms, seen_ms, value, quality
+LastRow = list[Any]  # a LastReading, changed in place (SensorState.row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,11 +219,13 @@ class SensorState:
     site: str
     gateway: str
     sensor: str
-    last_ts_ms: int | None = None  # the last live reading evaluated (reading clock, capped)
-    last_raw_ts_ms: int | None = None  # its own stamp, uncapped (in memory only)
-    last_seen_ms: int | None = None  # when it arrived (service clock)
-    last_value: Value = None
-    last_quality: str = "good"
+    # the last live reading evaluated: [ts_ms (reading clock, capped), seen_ms (when it
+    # arrived, service clock), value, quality], the `last_*` properties. One list for
+    # the sensor's life, changed in place: the plant's per-site table of last readings
+    # (`Plant.last_rows`) holds the same list, so persisting a site's last readings is
+    # one serialization of that table, not a walk over its sensors
+    row: LastRow = field(default_factory=lambda: [None, None, None, "good"])
+    last_raw_ts_ms: int | None = None  # the last reading's own stamp, uncapped (in memory only)
     last_hist_ts_ms: int | None = None
     hist_active: list[str] = field(default_factory=list)  # conditions active in replay
     maintenance_since_ms: int | None = None
@@ -241,6 +244,38 @@ class SensorState:
         return f"{self.site}/{self.sensor}"
 
     @property
+    def last_ts_ms(self) -> int | None:
+        return self.row[0]  # type: ignore[no-any-return]
+
+    @last_ts_ms.setter
+    def last_ts_ms(self, value: int | None) -> None:
+        self.row[0] = value
+
+    @property
+    def last_seen_ms(self) -> int | None:
+        return self.row[1]  # type: ignore[no-any-return]
+
+    @last_seen_ms.setter
+    def last_seen_ms(self, value: int | None) -> None:
+        self.row[1] = value
+
+    @property
+    def last_value(self) -> Value:
+        return self.row[2]  # type: ignore[no-any-return]
+
+    @last_value.setter
+    def last_value(self, value: Value) -> None:
+        self.row[2] = value
+
+    @property
+    def last_quality(self) -> str:
+        return self.row[3]  # type: ignore[no-any-return]
+
+    @last_quality.setter
+    def last_quality(self, value: str) -> None:
+        self.row[3] = value
+
+    @property
     def in_maintenance(self) -> bool:
         return self.maintenance_since_ms is not None and not self.maintenance_overrun
 
@@ -255,10 +290,11 @@ class SensorState:
         return doc
 
     def last(self) -> LastReading:
-        return (self.last_ts_ms, self.last_seen_ms, self.last_value, self.last_quality)
+        ts_ms, seen_ms, value, quality = self.row
+        return (ts_ms, seen_ms, value, quality)
 
     def load_last(self, row: LastReading) -> None:
-        self.last_ts_ms, self.last_seen_ms, self.last_value, self.last_quality = row
+        self.row[:] = row  # in place: the plant's table holds this list
 
     def load(self, doc: Doc) -> None:
         for name in (
@@ -272,10 +308,9 @@ class SensorState:
         self.permit = Permit(**permit) if permit else None
 
 
-LAST_FIELDS = ("last_ts_ms", "last_seen_ms", "last_value", "last_quality")
 _SENSOR_FIELDS = tuple(
     f.name for f in fields(SensorState)
-    if f.name not in ("permit", "last_raw_ts_ms") and f.name not in LAST_FIELDS
+    if f.name not in ("permit", "row", "last_raw_ts_ms")
 )
 _OCCURRENCE_FIELDS = tuple(f.name for f in fields(Occurrence))
 
@@ -295,10 +330,10 @@ class GatewayLink:
     recent: list[tuple[int, int]] = field(default_factory=list)  # (boot, seq), not kept
     # messages not come yet: [boot, first seq, last seq, noticed at, a new boot's start]
     missing: list[list[int]] = field(default_factory=list)
+    id: str = field(init=False, default="")  # site/gateway
 
-    @property
-    def id(self) -> str:
-        return f"{self.site}/{self.gateway}"
+    def __post_init__(self) -> None:
+        self.id = f"{self.site}/{self.gateway}"
 
     def note_message(self, boot: int, seq: int) -> None:
         """Keep the newest boot and the highest seq of it (a restart's repeat mark)."""
@@ -351,7 +386,17 @@ class Dirty:
     points: dict[str, Doc] = field(default_factory=dict)
     gateways: dict[str, Doc] = field(default_factory=dict)
     occurrences: dict[str, OccurrenceRecord] = field(default_factory=dict)
-    last: dict[str, LastReading] = field(default_factory=dict)  # sensor id: last reading
+    # the last readings that changed, by site: {site: {sensor: [ts_ms, seen_ms, value,
+    # quality]}}; and, for those sites, every sensor's (the plant's live table,
+    # `Plant.last_rows`: read it before evaluating on; absent when not known, as in a
+    # changelog record)
+    last: dict[str, dict[str, LastRow]] = field(default_factory=dict)
+    last_tables: dict[str, dict[str, LastRow]] = field(default_factory=dict)
+
+    def last_by_sensor(self) -> dict[str, LastRow]:
+        """The changed last readings by sensor id (`site/sensor`)."""
+        return {f"{site}/{sensor}": row for site, rows in self.last.items()
+                for sensor, row in rows.items()}
 
     def __bool__(self) -> bool:
         return bool(

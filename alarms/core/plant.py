@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from hazmon.alarms.core.conditions import range_floor
+from hazmon.alarms.core.conditions import Limits, limits_of, range_floor
 from hazmon.alarms.core.matrix import Matrix
 from hazmon.alarms.core.model import (
     AlarmPoint,
@@ -25,6 +25,7 @@ from hazmon.alarms.core.model import (
     Doc,
     GatewayLink,
     LastReading,
+    LastRow,
     Occurrence,
     OccurrenceRecord,
     SensorState,
@@ -60,6 +61,10 @@ def quiet_band(sensor: Sensor) -> QuietBand | None:
     return QuietBand(above, below, range_floor(sensor))
 
 
+# a sensor's state, its last-reading row, its quiet band and its points
+Quick = tuple[SensorState, LastRow, QuietBand | None, tuple[AlarmPoint, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Clocks:
     """A sensor's service-clock periods, in ms."""
@@ -90,13 +95,20 @@ class Plant:
         self.site_points: dict[str, list[AlarmPoint]] = {}
         self.site_sensors: dict[str, list[str]] = {}
         self.quiet: dict[str, QuietBand | None] = {}
+        self.limits: dict[str, Limits] = {}  # by sensor id: what its verdicts need
         self.clocks: dict[str, Clocks] = {}
         self.point_list: dict[str, tuple[AlarmPoint, ...]] = {}  # by sensor id
         self.hazards: dict[str, dict[str, AlarmPoint]] = {s: {} for s in self.sites}
         self.flagged: dict[str, dict[str, SensorState]] = {s: {} for s in self.sites}
         self._dirty_points: set[str] = set()
         self._dirty_sensors: set[str] = set()
-        self.dirty_last: set[str] = set()  # sensors whose last reading changed
+        # each site's last readings, {sensor: SensorState.row} (the same lists) of the
+        # sensors that have one, and the sensors of each site whose last reading changed
+        self.last_rows: dict[str, dict[str, LastRow]] = {s: {} for s in self.sites}
+        self.dirty_last: dict[str, set[str]] = {}
+        # the engine's hot loop (readings.live_batch): by site, by sensor name, what a
+        # reading needs to be found quiet, in one lookup
+        self.quick: dict[str, dict[str, Quick]] = {s: {} for s in self.sites}
         self._dirty_gateways: set[str] = set()
         self._dirty_occ: dict[str, tuple[AlarmPoint, Occurrence]] = {}
         self.touched_sites: set[str] = set()
@@ -130,6 +142,11 @@ class Plant:
         self.sensor_points[sid] = points
         self.point_list[sid] = tuple(points.values())
         self.quiet[sid] = quiet_band(sensor)
+        self.limits[sid] = limits_of(sensor)
+        state = self.sensors[sid]
+        self.last_rows.setdefault(site.id, {})
+        self.quick.setdefault(site.id, {})[sensor.id] = (
+            state, state.row, self.quiet[sid], self.point_list[sid])
         self.clocks[sid] = Clocks(
             int((sensor.stale_after_s or 10.0) * 1000), int(sensor.on_delay_s * 1000)
         )
@@ -175,14 +192,18 @@ class Plant:
     def mark_sensor(self, state: SensorState, *, touch: bool = True) -> None:
         sid = state.id
         self._dirty_sensors.add(sid)
-        self.dirty_last.add(sid)
+        self.mark_last(state)
         if touch:
             self.touched_sites.add(state.site)
             self._touched_sensors.add(sid)
 
-    def mark_last(self, sid: str) -> None:
+    def mark_last(self, state: SensorState) -> None:
         """Persist the sensor's last reading (every live reading changes it)."""
-        self.dirty_last.add(sid)
+        self.last_rows[state.site][state.sensor] = state.row
+        changed = self.dirty_last.get(state.site)
+        if changed is None:
+            changed = self.dirty_last[state.site] = set()
+        changed.add(state.sensor)
 
     # -- what counts for the risk grades ---------------------------------------------
 
@@ -228,7 +249,11 @@ class Plant:
                 alarm_id: occurrence_record(point, occ)
                 for alarm_id, (point, occ) in self._dirty_occ.items()
             },
-            last={i: self.sensors[i].last() for i in self.dirty_last},
+            last={site: {sensor: rows[sensor] for sensor in changed}
+                  for site, changed in self.dirty_last.items() if changed
+                  for rows in (self.last_rows[site],)},
+            last_tables={site: self.last_rows[site]
+                         for site, changed in self.dirty_last.items() if changed},
         )
         self._dirty_points.clear()
         self._dirty_sensors.clear()
@@ -255,6 +280,10 @@ class Plant:
         for sid, row in (last or {}).items():
             if sid in self.sensors:
                 self.sensors[sid].load_last(row)
+        for sid in {*sensors, *(last or ())}:  # a reading restored (rows, or older docs)
+            state = self.sensors.get(sid)
+            if state is not None and (state.row[0] is not None or state.row[1] is not None):
+                self.last_rows[state.site][state.sensor] = state.row
         for gid, doc in gateways.items():
             if gid in self.gateways:
                 self.gateways[gid].load(doc)

@@ -11,7 +11,12 @@ message, the same reading sent again in another message) changes nothing.
 from __future__ import annotations
 
 from hazmon.alarms.core import cause_effect
-from hazmon.alarms.core.conditions import Verdict, analog_verdicts, interlock_verdicts, step
+from hazmon.alarms.core.conditions import (
+    Verdict,
+    analog_verdicts_by,
+    interlock_verdicts,
+    step,
+)
 from hazmon.alarms.core.model import AlarmPoint, Event, NotifyRequest, Output, SensorState
 from hazmon.alarms.core.plant import Plant
 from hazmon.alarms.core.points import Cause, feed
@@ -24,10 +29,10 @@ DELAYED = frozenset(THRESHOLD_CONDITIONS)
 
 
 def verdicts(
-    cfg: Sensor, state: SensorState, reading: Reading, at_ms: int
+    plant: Plant, state: SensorState, reading: Reading, at_ms: int
 ) -> dict[Condition, Verdict]:
     if reading.value is not None:
-        return analog_verdicts(cfg, reading.value, reading.quality)
+        return analog_verdicts_by(plant.limits[state.id], reading.value, reading.quality)
     permitted = state.permit is not None and state.permit.valid(at_ms)
     return interlock_verdicts(reading.state or "normal", reading.quality, permitted)
 
@@ -51,7 +56,7 @@ def live_reading(plant: Plant, reading: Reading, now_ms: int) -> list[Event]:
     state.last_ts_ms, state.last_seen_ms = ts_ms, now_ms
     state.last_raw_ts_ms = reading.ts_ms
     state.last_value, state.last_quality = value, reading.quality
-    plant.mark_last(sid)
+    plant.mark_last(state)
     if _quiet(plant, sid, state, reading):
         return []
     cfg = plant.configs[sid]
@@ -59,8 +64,9 @@ def live_reading(plant: Plant, reading: Reading, now_ms: int) -> list[Event]:
     if reading.quality == "maintenance":
         return events + _maintenance_starts(plant, state, reading, ts_ms, now_ms)
     ending = state.maintenance_since_ms is not None
-    events += apply_verdicts(plant, cfg, state, verdicts(cfg, state, reading, now_ms),
-                             Cause(ts_ms, now_ms, value), fault_note(cfg, reading))
+    found = verdicts(plant, state, reading, now_ms)
+    why = fault_note(cfg, reading) if found.get(Condition.fault) is Verdict.ACTIVE else None
+    events += apply_verdicts(plant, state, found, Cause(ts_ms, now_ms, value), why)
     if ending:
         events += _maintenance_ends(plant, state, reading, ts_ms, now_ms)
     return events
@@ -81,37 +87,43 @@ def live_batch(plant: Plant, site: str, readings: list[Reading], now_ms: int) ->
             if found:
                 events += found
         return events
-    prefix = site + "/"
-    sensors, bands, point_lists = plant.sensors, plant.quiet, plant.point_list
-    dirty_last = plant.dirty_last
+    quick = plant.quick.get(site)
+    if quick is None:
+        return events
+    changed = plant.dirty_last.get(site)
+    if changed is None:
+        changed = plant.dirty_last[site] = set()
     for reading in readings:
-        sid = prefix + reading.sensor
-        state = sensors.get(sid)
-        if state is not None and reading.quality == "good" and state.maintenance_since_ms is None:
+        name = reading.sensor
+        entry = quick.get(name)
+        if entry is not None and reading.quality == "good":
+            state, row, band, points = entry
             raw_ms = reading.ts_ms
             ts_ms = raw_ms if raw_ms < now_ms else now_ms
-            last = state.last_ts_ms
-            value = reading.value
-            if last is None or ts_ms > last or (  # as `_newer`
-                    ts_ms == last and state.last_raw_ts_ms is not None
-                    and raw_ms > state.last_raw_ts_ms):
+            last = row[0]
+            if state.maintenance_since_ms is None and (last is None or ts_ms > last or (
+                    ts_ms == last and state.last_raw_ts_ms is not None  # as `_newer`
+                    and raw_ms > state.last_raw_ts_ms)):
+                value = reading.value
                 if value is not None:
-                    band = bands[sid]
                     quiet = (band is not None and band.above < value < band.below
                              and value >= band.floor)
                 else:
                     quiet = reading.state == "normal"
                 if quiet:
-                    for point in point_lists[sid]:
+                    for point in points:
                         if point.active or point.pending_ts_ms is not None:
                             quiet = False
                             break
                 if quiet:
-                    state.last_ts_ms, state.last_seen_ms = ts_ms, now_ms
+                    if last is None:  # its first: into the site's table
+                        plant.last_rows[site][name] = row
+                    row[0] = ts_ms
+                    row[1] = now_ms
+                    row[2] = value if value is not None else reading.state
+                    row[3] = "good"
                     state.last_raw_ts_ms = raw_ms
-                    state.last_value = value if value is not None else reading.state
-                    state.last_quality = "good"
-                    dirty_last.add(sid)
+                    changed.add(name)
                     continue
         found = live_reading(plant, reading, now_ms)
         if found:
@@ -153,15 +165,16 @@ def _quiet(plant: Plant, sid: str, state: SensorState, reading: Reading) -> bool
 
 def apply_verdicts(
     plant: Plant,
-    cfg: Sensor,
     state: SensorState,
     found: dict[Condition, Verdict],
     cause: Cause,
     fault_why: str | None = None,
 ) -> list[Event]:
     events: list[Event] = []
-    points = plant.sensor_points[state.id]
-    on_ms, off_ms = int(cfg.on_delay_s * 1000), int(cfg.off_delay_s * 1000)
+    sid = state.id
+    points = plant.sensor_points[sid]
+    limits = plant.limits[sid]
+    on_ms, off_ms = limits.on_delay_ms, limits.off_delay_ms
     for condition, verdict in found.items():
         point = points.get(condition)
         if point is None:
@@ -253,9 +266,8 @@ def historical_reading(plant: Plant, reading: Reading, now_ms: int) -> Output:
         return out
     state.last_hist_ts_ms = ts_ms
     plant.mark_sensor(state, touch=False)  # last_hist_ts_ms is in the sensor's doc
-    cfg = plant.configs[sid]
     value = reading.value if reading.value is not None else reading.state
-    for condition, verdict in verdicts(cfg, state, reading, reading.ts_ms).items():
+    for condition, verdict in verdicts(plant, state, reading, reading.ts_ms).items():
         point = plant.sensor_points[sid].get(condition)
         was = condition.value in state.hist_active
         if point is None or verdict is Verdict.HOLD or (verdict is Verdict.ACTIVE) == was:
