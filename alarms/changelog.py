@@ -32,13 +32,14 @@ from typing import Any
 
 import orjson
 
-from hazmon.alarms.core.model import Dirty, Event, NotifyRequest, OccurrenceRecord
+from hazmon.alarms.core.model import Dirty, Event, LastReading, NotifyRequest, OccurrenceRecord
 from hazmon.alarms.journal import chain
 from hazmon.alarms.journal.chain import Head
-from hazmon.alarms.state_db import DB_FILE, AlarmDb, connect
+from hazmon.alarms.state_db import DB_FILE, SITE_DOC_FROM, SITE_DOC_SHARE, AlarmDb, connect
 from hazmon.contract.errors import HazmonError
 
-VERSION = 1
+VERSION = 2  # 2: last readings split into documents and rows (`last_docs`, `last_rows`)
+READABLE = frozenset({1, 2})
 
 Writer = Callable[[bytes], None]  # appends one record or raises (Fenced: not the owner)
 
@@ -71,7 +72,7 @@ def encode(
                 "points": dirty.points,
                 "gateways": dirty.gateways,
                 "occurrences": {k: asdict(o) for k, o in dirty.occurrences.items()},
-                "last": dirty.last_by_sensor(),
+                **_last(dirty),
             },
             "outbox_add": [r.doc() for r in outbox_add],
             "outbox_done": list(outbox_done),
@@ -117,6 +118,24 @@ class BadRecord(HazmonError, ValueError):
     """A changelog record this version cannot apply."""
 
 
+def _last(dirty: Dirty) -> dict[str, Any]:
+    """The record's last readings, split as the owner's database writes them
+    (`AlarmDb._last_rows`), so that replaying the records rebuilds it exactly."""
+    dirty.split_last(SITE_DOC_FROM, SITE_DOC_SHARE)
+    return {"last_docs": dirty.last_docs, "last_rows": dirty.last_rows}
+
+
+def record_last(dirty: dict[str, Any]) -> dict[str, LastReading]:
+    """A record's last readings by sensor id, whichever version wrote it."""
+    out = {sid: (r[0], r[1], r[2], r[3]) for sid, r in dirty.get("last", {}).items()}
+    for gid, table in dirty.get("last_docs", {}).items():
+        site = gid.partition("/")[0]
+        out.update((f"{site}/{sensor}", (r[0], r[1], r[2], r[3]))
+                   for sensor, r in table.items())
+    out.update((sid, (r[0], r[1], r[2], r[3])) for sid, r in dirty.get("last_rows", {}).items())
+    return out
+
+
 def last_by_site(last: dict[str, list[Any]]) -> dict[str, dict[str, list[Any]]]:
     """A record's last readings (by sensor id) as `Dirty.last` holds them (by site)."""
     out: dict[str, dict[str, list[Any]]] = {}
@@ -129,7 +148,7 @@ def last_by_site(last: dict[str, list[Any]]) -> dict[str, dict[str, list[Any]]]:
 def apply(db: AlarmDb, data: bytes) -> None:
     """Commit one record to a local database (no writer: it is already replicated)."""
     doc: dict[str, Any] = orjson.loads(data)
-    if doc.get("v") != VERSION:
+    if doc.get("v") not in READABLE:
         raise BadRecord(f"changelog record of version {doc.get('v')!r}, expected {VERSION}")
     if "takeover" in doc:
         return
@@ -139,7 +158,9 @@ def apply(db: AlarmDb, data: bytes) -> None:
         points=d["points"],
         gateways=d["gateways"],
         occurrences={k: OccurrenceRecord(**o) for k, o in d["occurrences"].items()},
-        last=last_by_site(d["last"]),
+        last=last_by_site(d.get("last", {})),
+        last_docs=d.get("last_docs", {}),
+        last_rows=d.get("last_rows", {}),
     )
     head = AlarmDb.commit(
         db,

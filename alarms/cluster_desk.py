@@ -150,7 +150,7 @@ class Copy:
                 sensors=dirty["sensors"], points=dirty["points"], gateways=dirty["gateways"],
                 open_occurrences={alarm_id: o["doc"] for alarm_id, o in occurrences.items()
                                   if o["ended_ms"] is None},
-                last={sid: (r[0], r[1], r[2], r[3]) for sid, r in dirty["last"].items()},
+                last=changelog.record_last(dirty),
             )
             for alarm_id, o in occurrences.items():
                 if o["ended_ms"] is None:

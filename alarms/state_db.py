@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS sensor_last (
     quality TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS site_last (
-    site TEXT PRIMARY KEY,
+    site TEXT PRIMARY KEY,  -- a gateway's (site/gateway), or a site's
     doc BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS occurrences (
@@ -126,37 +126,33 @@ class AlarmDb:
 
     def _last_rows(self, cur: sqlite3.Cursor, dirty: Dirty
                    ) -> tuple[list[tuple[str, bytes]], list[tuple[Any, ...]]]:
-        """Each sensor's last reading (every reading changes one): a site with at least
-        SITE_DOC_FROM of them in this commit, or an eighth of its sensors, gets one
-        document of all its sensors (`site_last`), else each its own row
-        (`sensor_last`). A row per sensor was a fifth of the alarm service's CPU at 50
-        readings per message; a site's document rewritten whole for a handful of its
-        readings costs more than rows at 1 reading per message. `load` takes, for each
-        sensor, the newer of the two (by the time it was seen).
+        """Each sensor's last reading (every reading changes one). A gateway with at
+        least SITE_DOC_FROM of them in this commit, or an eighth of its sensors, gets
+        one document of all its sensors (`site_last`, keyed `site/gateway`): the
+        engine's own table of them (`Dirty.last_tables`), serialized in one call. Any
+        other gets a row per sensor (`sensor_last`). A row per sensor was a fifth of the
+        alarm service's CPU at 50 readings per message; a document rewritten whole for
+        a handful of its readings costs more than rows at 1 reading per message. `load`
+        takes, for each sensor, the newer of the two (by the time it was seen).
 
-        The document is the engine's own table of the site's last readings when the
-        commit carries it (`Dirty.last_tables`: one serialization, no walk over the
-        sensors); otherwise (a changelog record) `_last`, the documents as committed
-        (read on first use), brought up to date. A commit that fails forgets `_last`,
-        so nothing not committed is ever written."""
-        docs: list[tuple[str, bytes]] = []
-        rows: list[tuple[Any, ...]] = []
-        for site, changed in dirty.last.items():
-            table = dirty.last_tables.get(site)
-            known = len(table) if table is not None else len(self._last.get(site) or ())
-            if len(changed) < SITE_DOC_FROM and len(changed) * SITE_DOC_SHARE < known:
-                rows += [(f"{site}/{sensor}", *row) for sensor, row in changed.items()]
-                continue  # a few of a large site
-            if table is not None:
-                self._last.pop(site, None)  # the engine's table is newer than a copy
-                docs.append((site, orjson.dumps(table)))
+        An older changelog record carries rows by site (`Dirty.last`): a site's
+        document (keyed `site`) is then `_last`, the documents as committed (read on
+        first use), brought up to date. A commit that fails forgets `_last`, so nothing
+        not committed is ever written."""
+        dirty.split_last(SITE_DOC_FROM, SITE_DOC_SHARE)
+        docs = [(gid, orjson.dumps(table)) for gid, table in dirty.last_docs.items()]
+        rows: list[tuple[Any, ...]] = [(sid, *row) for sid, row in dirty.last_rows.items()]
+        for site, changed_rows in dirty.last.items():
+            known = len(self._last.get(site) or ())
+            if len(changed_rows) < SITE_DOC_FROM and len(changed_rows) * SITE_DOC_SHARE < known:
+                rows += [(f"{site}/{sensor}", *row) for sensor, row in changed_rows.items()]
                 continue
             sensors = self._last.get(site)
             if sensors is None:
                 found = cur.execute("SELECT doc FROM site_last WHERE site = ?",
                                     (site,)).fetchone()
                 sensors = self._last[site] = orjson.loads(found[0]) if found else {}
-            sensors.update(changed)
+            sensors.update(changed_rows)
             docs.append((site, orjson.dumps(sensors)))
         return docs, rows
 
@@ -171,8 +167,11 @@ class AlarmDb:
         ):
             saved.last[sid] = (ts_ms, seen_ms, value, quality)
         self._last = {}
-        for site, doc in self._conn.execute("SELECT site, doc FROM site_last"):
-            sensors = self._last[site] = orjson.loads(doc)
+        for key, doc in self._conn.execute("SELECT site, doc FROM site_last"):
+            sensors = orjson.loads(doc)  # a gateway's (`site/gateway`) or a site's
+            site = key.partition("/")[0]
+            if site == key:
+                self._last[site] = sensors
             for sensor, (ts_ms, seen_ms, value, quality) in sensors.items():
                 sid = f"{site}/{sensor}"
                 row = saved.last.get(sid)
@@ -220,7 +219,7 @@ class AlarmDb:
         rows += [("point", k, _dumps(d)) for k, d in dirty.points.items()]
         rows += [("gateway", i, _dumps(d)) for i, d in dirty.gateways.items()]
         cur.executemany("INSERT OR REPLACE INTO state (kind, id, doc) VALUES (?, ?, ?)", rows)
-        if dirty.last:  # per site, or per sensor: `_last_rows`
+        if dirty.last or dirty.last_changed or dirty.last_docs or dirty.last_rows:
             docs, rows = self._last_rows(cur, dirty)
             cur.executemany("INSERT OR REPLACE INTO site_last (site, doc) VALUES (?, ?)", docs)
             cur.executemany(

@@ -125,7 +125,7 @@ class Engine:
         plant = self.plant
         events = out.events
         events += silence.telemetry_seen(plant, link, boot, seq, now_ms)
-        events += live_batch(plant, site, readings, now_ms)
+        events += live_batch(plant, gid, readings, now_ms)
         return self._finish(out, now_ms)
 
     def on_gateway_state(

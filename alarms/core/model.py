@@ -386,19 +386,32 @@ class Dirty:
     points: dict[str, Doc] = field(default_factory=dict)
     gateways: dict[str, Doc] = field(default_factory=dict)
     occurrences: dict[str, OccurrenceRecord] = field(default_factory=dict)
-    # the last readings that changed, by site: {site: {sensor: [ts_ms, seen_ms, value,
-    # quality]}}; and, for those sites, every sensor's (the plant's live table,
-    # `Plant.last_rows`: read it before evaluating on; absent when not known, as in a
-    # changelog record)
-    last: dict[str, dict[str, LastRow]] = field(default_factory=dict)
+    # the last readings that changed. From the engine: the sensors by gateway
+    # (`site/gateway`) and every gateway's table of rows (`Plant.last_rows`, live: read
+    # it before evaluating on), split into documents and rows at commit
+    # (`split_last`). From a changelog record: `last_docs` and `last_rows` as split
+    # by the owner, or (older records) `last`, rows by site
+    last_changed: dict[str, set[str]] = field(default_factory=dict)
     last_tables: dict[str, dict[str, LastRow]] = field(default_factory=dict)
+    last_docs: dict[str, dict[str, LastRow]] = field(default_factory=dict)
+    last_rows: dict[str, LastRow] = field(default_factory=dict)
+    last: dict[str, dict[str, LastRow]] = field(default_factory=dict)
 
-    def last_by_sensor(self) -> dict[str, LastRow]:
-        """The changed last readings by sensor id (`site/sensor`)."""
-        return {f"{site}/{sensor}": row for site, rows in self.last.items()
-                for sensor, row in rows.items()}
+    def split_last(self, doc_from: int, doc_share: int) -> None:
+        """Move the engine's changed last readings into `last_docs` (a gateway's whole
+        table, when at least `doc_from` of its sensors changed or 1/`doc_share` of
+        them) and `last_rows` (the others, by sensor id). Idempotent."""
+        for gid, changed in self.last_changed.items():
+            table = self.last_tables[gid]
+            if len(changed) < doc_from and len(changed) * doc_share < len(table):
+                site = gid.partition("/")[0]
+                self.last_rows.update((f"{site}/{sensor}", table[sensor]) for sensor in changed)
+            else:
+                self.last_docs[gid] = table
+        self.last_changed = {}
 
     def __bool__(self) -> bool:
         return bool(
             self.sensors or self.points or self.gateways or self.occurrences or self.last
+            or self.last_changed or self.last_docs or self.last_rows
         )

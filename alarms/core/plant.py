@@ -102,13 +102,14 @@ class Plant:
         self.flagged: dict[str, dict[str, SensorState]] = {s: {} for s in self.sites}
         self._dirty_points: set[str] = set()
         self._dirty_sensors: set[str] = set()
-        # each site's last readings, {sensor: SensorState.row} (the same lists) of the
-        # sensors that have one, and the sensors of each site whose last reading changed
-        self.last_rows: dict[str, dict[str, LastRow]] = {s: {} for s in self.sites}
+        # each gateway's last readings (by `site/gateway`), {sensor: SensorState.row}
+        # (the same lists) of the sensors that have one, and the sensors of each
+        # gateway whose last reading changed
+        self.last_rows: dict[str, dict[str, LastRow]] = {}
         self.dirty_last: dict[str, set[str]] = {}
-        # the engine's hot loop (readings.live_batch): by site, by sensor name, what a
-        # reading needs to be found quiet, in one lookup
-        self.quick: dict[str, dict[str, Quick]] = {s: {} for s in self.sites}
+        # the engine's hot loop (readings.live_batch): by gateway, by sensor name, what
+        # a reading needs to be found quiet, in one lookup
+        self.quick: dict[str, dict[str, Quick]] = {}
         self._dirty_gateways: set[str] = set()
         self._dirty_occ: dict[str, tuple[AlarmPoint, Occurrence]] = {}
         self.touched_sites: set[str] = set()
@@ -144,8 +145,9 @@ class Plant:
         self.quiet[sid] = quiet_band(sensor)
         self.limits[sid] = limits_of(sensor)
         state = self.sensors[sid]
-        self.last_rows.setdefault(site.id, {})
-        self.quick.setdefault(site.id, {})[sensor.id] = (
+        gid = f"{site.id}/{gateway}"
+        self.last_rows.setdefault(gid, {})
+        self.quick.setdefault(gid, {})[sensor.id] = (
             state, state.row, self.quiet[sid], self.point_list[sid])
         self.clocks[sid] = Clocks(
             int((sensor.stale_after_s or 10.0) * 1000), int(sensor.on_delay_s * 1000)
@@ -199,10 +201,11 @@ class Plant:
 
     def mark_last(self, state: SensorState) -> None:
         """Persist the sensor's last reading (every live reading changes it)."""
-        self.last_rows[state.site][state.sensor] = state.row
-        changed = self.dirty_last.get(state.site)
+        gid = f"{state.site}/{state.gateway}"
+        self.last_rows[gid][state.sensor] = state.row
+        changed = self.dirty_last.get(gid)
         if changed is None:
-            changed = self.dirty_last[state.site] = set()
+            changed = self.dirty_last[gid] = set()
         changed.add(state.sensor)
 
     # -- what counts for the risk grades ---------------------------------------------
@@ -249,15 +252,12 @@ class Plant:
                 alarm_id: occurrence_record(point, occ)
                 for alarm_id, (point, occ) in self._dirty_occ.items()
             },
-            last={site: {sensor: rows[sensor] for sensor in changed}
-                  for site, changed in self.dirty_last.items() if changed
-                  for rows in (self.last_rows[site],)},
-            last_tables={site: self.last_rows[site]
-                         for site, changed in self.dirty_last.items() if changed},
+            last_changed={gid: changed for gid, changed in self.dirty_last.items() if changed},
+            last_tables=self.last_rows,
         )
         self._dirty_points.clear()
         self._dirty_sensors.clear()
-        self.dirty_last.clear()
+        self.dirty_last = {}  # its sets went with `dirty`
         self._dirty_gateways.clear()
         self._dirty_occ.clear()
         return dirty
@@ -283,7 +283,7 @@ class Plant:
         for sid in {*sensors, *(last or ())}:  # a reading restored (rows, or older docs)
             state = self.sensors.get(sid)
             if state is not None and (state.row[0] is not None or state.row[1] is not None):
-                self.last_rows[state.site][state.sensor] = state.row
+                self.last_rows[f"{state.site}/{state.gateway}"][state.sensor] = state.row
         for gid, doc in gateways.items():
             if gid in self.gateways:
                 self.gateways[gid].load(doc)

@@ -75,7 +75,7 @@ def live_reading(plant: Plant, reading: Reading, now_ms: int) -> list[Event]:
 QUIET_SHORTCUT = True  # tests/alarms/test_fast_paths.py turns it off to compare
 
 
-def live_batch(plant: Plant, site: str, readings: list[Reading], now_ms: int) -> list[Event]:
+def live_batch(plant: Plant, gid: str, readings: list[Reading], now_ms: int) -> list[Event]:
     """The live readings of one message, in order: `live_reading` for each, except that
     a reading `_quiet` would skip is taken here in a few comparisons (most readings of
     a plant change nothing; this is the engine's hot loop): its sensor's last reading
@@ -87,12 +87,10 @@ def live_batch(plant: Plant, site: str, readings: list[Reading], now_ms: int) ->
             if found:
                 events += found
         return events
-    quick = plant.quick.get(site)
-    if quick is None:
-        return events
-    changed = plant.dirty_last.get(site)
+    quick = plant.quick.get(gid, {})  # the message's gateway: its sensors
+    changed = plant.dirty_last.get(gid)
     if changed is None:
-        changed = plant.dirty_last[site] = set()
+        changed = plant.dirty_last[gid] = set()
     for reading in readings:
         name = reading.sensor
         entry = quick.get(name)
@@ -116,8 +114,8 @@ def live_batch(plant: Plant, site: str, readings: list[Reading], now_ms: int) ->
                             quiet = False
                             break
                 if quiet:
-                    if last is None:  # its first: into the site's table
-                        plant.last_rows[site][name] = row
+                    if last is None:  # its first: into the gateway's table
+                        plant.last_rows[gid][name] = row
                     row[0] = ts_ms
                     row[1] = now_ms
                     row[2] = value if value is not None else reading.state

@@ -30,7 +30,8 @@ def dump(folder: Path) -> dict[str, list[tuple[object, ...]]]:
     with closing(sqlite3.connect(folder / DB_FILE)) as conn:
         return {
             table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
-            for table in ("journal", "state", "site_last", "occurrences", "outbox")
+            for table in ("journal", "state", "site_last", "sensor_last", "occurrences",
+                          "outbox")
         }
 
 
@@ -84,10 +85,24 @@ def test_a_refused_append_writes_nothing_and_forgets_the_evaluation(tmp_path: Pa
     assert desk.alarms(active=True)[0]["state"] == "unack"
 
 
+def test_a_record_of_the_first_version_still_applies(tmp_path: Path) -> None:
+    """Version 1 carried last readings by sensor id (`last`): a site's document."""
+    import orjson
+
+    record = {"v": 1, "by": "w", "head": None, "events": [], "outbox_add": [],
+              "outbox_done": [], "now_ms": 5, "dirty": {
+                  "sensors": {}, "points": {}, "gateways": {}, "occurrences": {},
+                  "last": {"s1/GT-1": [4, 5, 3.5, "good"]}}}
+    db = AlarmDb(tmp_path)
+    changelog.apply(db, orjson.dumps(record))
+    assert db.load().last == {"s1/GT-1": (4, 5, 3.5, "good")}
+    assert changelog.record_last(record["dirty"]) == {"s1/GT-1": (4, 5, 3.5, "good")}
+
+
 def test_a_record_of_another_version_is_refused(tmp_path: Path) -> None:
     db = AlarmDb(tmp_path)
-    with pytest.raises(changelog.BadRecord, match="version 2"):
-        changelog.apply(db, b'{"v": 2}')
+    with pytest.raises(changelog.BadRecord, match="version 3"):
+        changelog.apply(db, b'{"v": 3}')
 
 
 def test_an_altered_record_stops_the_replay(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """What the alarm DB keeps per sensor: the last reading, written with every commit
-of readings (a row per sensor, `sensor_last`, or one document for a site with many in
-the commit, `site_last`), the sensor's situation as a document only when it changes;
+of readings (a row per sensor, `sensor_last`, or one document for a gateway with many
+in the commit, `site_last`), the sensor's situation as a document only when it changes;
 a restart restores both, and a data folder written before the split (the last reading
 inside the document) still restores."""
 
@@ -39,8 +39,8 @@ def test_a_quiet_reading_writes_its_last_reading_and_no_document(tmp_path: Path)
     d = desk(tmp_path, clock)
     d.receive([(TOPIC, telemetry(1, {"sensor": "GT-1", "ts_ms": T0, "value": 3.5}))])
     d.close()
-    [(site, doc)] = rows(tmp_path, "SELECT site, doc FROM site_last")  # a site new to it
-    assert (site, orjson.loads(doc)) == ("s1", {"GT-1": [T0, T0, 3.5, "good"]})
+    [(key, doc)] = rows(tmp_path, "SELECT site, doc FROM site_last")  # a gateway new to it
+    assert (key, orjson.loads(doc)) == ("s1/gw1", {"GT-1": [T0, T0, 3.5, "good"]})
     assert rows(tmp_path, "SELECT id FROM state WHERE kind = 'sensor'") == []
 
 
@@ -151,9 +151,9 @@ def test_a_site_with_many_readings_in_a_commit_gets_one_document_and_the_newer_w
     clock.advance(1)
     d.receive([(TOPIC, telemetry(2, {"sensor": "GT-1", "ts_ms": T0 + 1_000, "value": 5.0}))])
     d.close()
-    [(site, doc)] = rows(tmp_path, "SELECT site, doc FROM site_last")
-    assert (site, orjson.loads(doc)) == ("s1", {"GT-1": [T0, T0, 3.0, "good"],
-                                                "GT-2": [T0, T0, 4.0, "good"]})
+    [(key, doc)] = rows(tmp_path, "SELECT site, doc FROM site_last")
+    assert (key, orjson.loads(doc)) == ("s1/gw1", {"GT-1": [T0, T0, 3.0, "good"],
+                                                   "GT-2": [T0, T0, 4.0, "good"]})
     assert rows(tmp_path, "SELECT id, value FROM sensor_last") == [("s1/GT-1", 5.0)]
     sensors = desk(tmp_path, clock).engine.plant.sensors  # the row is newer than the document
     assert sensors["s1/GT-1"].last() == (T0 + 1_000, T0 + 1_000, 5.0, "good")
