@@ -131,7 +131,7 @@ class Writer:
                 return True
             except (StoreUnavailable, OSError) as exc:  # OSError: EMFILE, ENOSPC...
                 self._down(exc)
-        return self._spool(_COUNT.pack(readings) + blob)
+        return self._spool(_COUNT.pack(readings) + self.store.for_spool(blob))
 
     def _write(self, blob: bytes, readings: int) -> None:
         started = time.perf_counter()

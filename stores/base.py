@@ -147,6 +147,10 @@ class Store(ABC):
         """Readings and points as one blob that `write_packed` takes (and a spool keeps)."""
         return pack_json(readings, points)
 
+    def for_spool(self, blob: bytes) -> bytes:
+        """A blob made by `pack` as the spool keeps it (`write_packed` takes both)."""
+        return blob
+
     def write_packed(self, blob: bytes) -> None:
         """Write a blob made by `pack` (of this store's `pack_format`)."""
         readings, points = unpack_json(blob)

@@ -1,10 +1,11 @@
 """InfluxStore: InfluxDB through the v1 HTTP API subset that 1.x, 2.x and 3.x serve.
 
-Writes: `POST /write?db=DB&precision=ms`, gzip (level 1) line protocol, one request
-per batch. Credentials come from Settings: `HAZMON_INFLUX_TOKEN` is sent as
-`Authorization: Token ...`; `HAZMON_INFLUX_USERNAME`/`_PASSWORD` (or
-`_PASSWORD_FILE`) as HTTP Basic credentials, which the v1 API takes like `u`/`p`
-but keeps out of URLs and logs.
+Writes: `POST /write?db=DB&precision=ms`, line protocol, one request per batch, gzip'd
+(level 1) unless InfluxDB is on this host (`HAZMON_INFLUX_GZIP`: auto, on, off); the
+spool keeps batches gzip'd either way. Credentials come from Settings:
+`HAZMON_INFLUX_TOKEN` is sent as `Authorization: Token ...`;
+`HAZMON_INFLUX_USERNAME`/`_PASSWORD` (or `_PASSWORD_FILE`) as HTTP Basic credentials,
+which the v1 API takes like `u`/`p` but keeps out of URLs and logs.
 
 Outcomes of a write:
 - 204: durable;
@@ -23,6 +24,7 @@ Reads use InfluxQL on `GET /query` (stores/influxql.py).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -54,14 +56,37 @@ _GZIP_WBITS = 31  # zlib's gzip container
 _TRANSPORT_RETRIES = 2
 _DROPPED = re.compile(r"dropped=(\d+)")
 _REFUSABLE = frozenset({400, 413, 422})
+_PLAIN_HEADERS = {"Content-Type": "text/plain; charset=utf-8"}
+_GZIP_HEADERS = {**_PLAIN_HEADERS, "Content-Encoding": "gzip"}
+
+
+_GZIP_MAGIC = b"\x1f\x8b"  # a gzip body; a line-protocol body starts with a measurement
 
 
 def gzip_lines(lines: Sequence[str]) -> bytes:
     return zlib.compress("\n".join(lines).encode(), GZIP_LEVEL, wbits=_GZIP_WBITS)
 
 
+def plain_lines(lines: Sequence[str]) -> bytes:
+    return "\n".join(lines).encode()
+
+
 def gunzip_lines(blob: bytes) -> list[str]:
-    return zlib.decompress(blob, wbits=_GZIP_WBITS).decode().split("\n")
+    """The lines of a body, gzip'd or not."""
+    if blob.startswith(_GZIP_MAGIC):
+        blob = zlib.decompress(blob, wbits=_GZIP_WBITS)
+    return blob.decode().split("\n")
+
+
+def loopback(url: str) -> bool:
+    """Whether a URL's host is this machine (127.0.0.0/8, ::1, localhost)."""
+    host = (httpx.URL(url).host or "").strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def http_client(
@@ -107,6 +132,11 @@ class InfluxStore(Store):
         self._db_created = False
         self._ql = InfluxQL(self._http, address.database)
         self.refused_credentials = False  # the last write was refused with 401/403
+        # gzip bodies: `HAZMON_INFLUX_GZIP`; auto: unless InfluxDB is on this host, where
+        # compressing costs ingest about a tenth of its CPU and saves nothing
+        choice = settings.influx_gzip if settings is not None else "auto"
+        self.gzip = choice == "on" or (choice == "auto" and not loopback(address.base_url))
+        self._lines = gzip_lines if self.gzip else plain_lines
 
     # -- writes -------------------------------------------------------------------------
 
@@ -115,7 +145,12 @@ class InfluxStore(Store):
         good, refused = _point_lines(points)
         for item in refused:
             log.warning("point left out of the batch: %s (%s)", item.item, item.reason)
-        return gzip_lines(lines + good)
+        return self._lines(lines + good)
+
+    def for_spool(self, blob: bytes) -> bytes:
+        """A blob to keep on disk: gzip'd whatever was sent (`write_packed` takes both)."""
+        return blob if blob.startswith(_GZIP_MAGIC) else zlib.compress(
+            blob, GZIP_LEVEL, wbits=_GZIP_WBITS)
 
     def write_readings(self, readings: Sequence[Reading]) -> None:
         if readings:
@@ -125,7 +160,7 @@ class InfluxStore(Store):
         good, refused = _point_lines(points)
         try:
             if good:
-                self.write_packed(gzip_lines(good))
+                self.write_packed(self._lines(good))
         except StoreRejected as exc:
             refused.extend(exc.refused)
         if refused:
@@ -143,7 +178,7 @@ class InfluxStore(Store):
         raise StoreUnavailable(f"InfluxDB /write: {response.status_code} {_error(response)}")
 
     def _send(self, blob: bytes) -> httpx.Response:
-        """POST one gzip body; connection problems and 5xx become StoreUnavailable."""
+        """POST one body (gzip'd or not); connection problems and 5xx become StoreUnavailable."""
         response = self._post(blob)
         missing_db = response.status_code == 404 and "database not found" in response.text
         if missing_db and not self._db_created:
@@ -162,7 +197,7 @@ class InfluxStore(Store):
 
     def _post(self, blob: bytes) -> httpx.Response:
         params = {"db": self.address.database, "precision": "ms"}
-        headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
+        headers = _GZIP_HEADERS if blob.startswith(_GZIP_MAGIC) else _PLAIN_HEADERS
         for attempt in range(_TRANSPORT_RETRIES + 1):
             try:
                 return self._http.post(
@@ -191,7 +226,7 @@ class InfluxStore(Store):
         half = len(lines) // 2
         refused: list[Refused] = []
         for part in (lines[:half], lines[half:]):
-            answer = self._send(gzip_lines(part))
+            answer = self._send(self._lines(part))
             if answer.status_code in _REFUSABLE:
                 refused.extend(self._split(part, answer))
             elif answer.status_code != 204:

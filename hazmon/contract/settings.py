@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
     influx_password: SecretStr | None = None
     influx_password_file: Path | None = None
     influx_token: SecretStr | None = None
+    # gzip the line protocol written to InfluxDB: auto, unless it listens on this host
+    # (on loopback compressing only costs both ends CPU); on; off
+    influx_gzip: Literal["auto", "on", "off"] = "auto"
 
     def mqtt_secret(self) -> str | None:
         if self.mqtt_password is not None:

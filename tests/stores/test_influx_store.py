@@ -42,6 +42,20 @@ class TestInfluxStore(StoreContract):
         assert "ESD-01" in refused.item and "conflict" in refused.reason
         assert influxdb.count(influx_db, "reading", "value") == 99
 
+    def test_gzip_and_plain_bodies_are_both_stored(
+        self, store: InfluxStore, influxdb: InfluxDB, influx_db: str
+    ) -> None:
+        zipped = InfluxStore(InfluxAddress(influxdb.url, influx_db),
+                             settings=Settings(influx_gzip="on"))
+        try:
+            assert zipped.gzip and not store.gzip  # on this host: plain unless asked
+            zipped.write_readings([reading(ts_ms=T0_MS + i) for i in range(3)])
+            store.write_readings([reading(ts_ms=T0_MS + 10 + i) for i in range(4)])
+            store.write_packed(store.for_spool(store.pack([reading(ts_ms=T0_MS + 20)], ())))
+            assert influxdb.count(influx_db, "reading", "value") == 8
+        finally:
+            zipped.close()
+
     def test_a_missing_database_is_created(self, influxdb: InfluxDB, unique_id: str) -> None:
         name = f"hazmon_new_{unique_id}"
         store = InfluxStore(InfluxAddress(influxdb.url, name))
@@ -181,3 +195,56 @@ def test_a_tag_key_that_appears_later_is_still_a_tag(influxdb: InfluxDB, influx_
         assert newest.fields == {"rejected": 2}
     finally:
         store.close()
+
+
+def _recorded(url: str, settings: Settings | None = None
+              ) -> tuple[InfluxStore, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: seen.append(r) or httpx.Response(204))
+    return InfluxStore(InfluxAddress(url, "db"), settings=settings, transport=transport), seen
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8086", "http://localhost:8086",
+                                 "http://[::1]:8086", "http://127.0.0.2:8086"])
+def test_on_this_host_bodies_are_plain_and_the_spool_keeps_them_gzipd(url: str) -> None:
+    store, seen = _recorded(url)
+    store.write_readings([reading(), reading("GT-102")])
+    assert "content-encoding" not in seen[0].headers
+    assert seen[0].content.decode().split("\n") == gunzip_lines(seen[0].content)
+    assert len(gunzip_lines(seen[0].content)) == 2
+    blob = store.pack([reading()], ())
+    kept = store.for_spool(blob)
+    assert kept[:2] == b"\x1f\x8b" and gunzip_lines(kept) == gunzip_lines(blob)
+    store.write_packed(kept)  # a spooled batch goes out gzip'd, said so
+    assert seen[-1].headers["content-encoding"] == "gzip"
+    assert gunzip_lines(seen[-1].content) == gunzip_lines(blob)
+
+
+@pytest.mark.parametrize(("url", "choice", "gzip"), [
+    ("http://influx.example:8086", "auto", True),
+    ("http://10.0.0.5:8086", "auto", True),
+    ("http://127.0.0.1:8086", "on", True),
+    ("http://influx.example:8086", "off", False),
+])
+def test_hazmon_influx_gzip_chooses(url: str, choice: str, gzip: bool) -> None:
+    store, seen = _recorded(url, Settings(influx_gzip=choice))  # type: ignore[arg-type]
+    store.write_readings([reading()])
+    assert ("content-encoding" in seen[0].headers) is gzip
+    assert store.for_spool(store.pack([reading()], ()))[:2] == b"\x1f\x8b"
+
+
+def test_a_refused_plain_batch_is_split_plain() -> None:
+    bodies: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request)
+        if b"BAD" in request.content:
+            return httpx.Response(400, json={"error": "partial write: conflict dropped=1"})
+        return httpx.Response(204)
+
+    store = InfluxStore(InfluxAddress("http://127.0.0.1:8086", "db"),
+                        transport=httpx.MockTransport(handler))
+    with pytest.raises(StoreRejected) as caught:
+        store.write_readings([reading(ts_ms=T0_MS + i) for i in range(7)] + [reading("BAD")])
+    assert [r.item.split(",")[4] for r in caught.value.refused] == ["sensor=BAD"]
+    assert all("content-encoding" not in r.headers for r in bodies)
