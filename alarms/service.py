@@ -102,6 +102,10 @@ class Timing:
     # groups: at most this long after the first of them, or once this many wait
     group_commit_s: float = 0.05
     group_commit_max: int = 10_000
+    # after a socket read of few messages, wait this long before the next one
+    # (hazmon.bus.consumer, gathering): at most this much later, many messages per
+    # evaluation and commit instead of one
+    gather_s: float = 0.002
     store_buffer: int = 100_000
     dangers_s: float = 5.0  # hidden dangers' rules, overdue and grade floors
     notify_retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -272,7 +276,7 @@ class AlarmService:
             self.broker, self.settings, client_id=self.client_id,
             topics=[topics.TELEMETRY_WILDCARD, topics.STATE_WILDCARD, topics.CANARY,
                     topics.CHAIN_WILDCARD],
-            consumer=self._consume_now, publishing=True,
+            consumer=self._consume_now, publishing=True, gather_s=self.timing.gather_s,
         )
 
     def consume(self, items: list[Inbound]) -> None:

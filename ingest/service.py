@@ -49,6 +49,11 @@ from hazmon.stores.spool import Spool
 
 log = logging.getLogger(__name__)
 
+# after a socket read of few messages, wait this long before the next one
+# (hazmon.bus.consumer, gathering): a message is stored at most this much later, and
+# ingest decodes and batches many per call instead of one
+READ_GATHER_S = 0.005
+
 
 class IngestError(HazmonError):
     """Ingest cannot run (its subscription was refused, its data folder is in use)."""
@@ -139,7 +144,7 @@ class IngestService:
             await asyncio.to_thread(self._seed_feeds)
             link = self.link = open_link(
                 self.broker, self.settings, client_id=self.client_id, topics=self.topics,
-                consumer=self._consume,
+                consumer=self._consume, gather_s=READ_GATHER_S,
             )
             await link.connect()
             await self._subscribed(link)

@@ -89,9 +89,12 @@ def open_link(
     topics: Sequence[str],
     consumer: Consumer,
     publishing: bool = False,
+    gather_s: float = 0.0,
 ) -> Link:
     """The link a service consumes `topics` through, with its session under
-    `client_id`; `publishing`: it publishes too (on a connection of its own). On a
+    `client_id`; `publishing`: it publishes too (on a connection of its own);
+    `gather_s`: on MQTT, after a socket read of few messages, wait this long before
+    the next, so that the next read takes what came meanwhile (`MqttLink`). On a
     JetStream cluster (`NatsAddress`) the link is a replica of the durable consumer
     `ingest` (hazmon.bus.jetstream_link): every gateway message, whatever `topics`."""
     from hazmon.contract.settings import NatsAddress
@@ -112,4 +115,5 @@ def open_link(
     from hazmon.bus.mqtt import MqttOptions
 
     opts = MqttOptions.build(broker, settings, client_id=client_id)
-    return MqttLink(opts, topics=topics, consumer=consumer, publishing=publishing)
+    return MqttLink(opts, topics=topics, consumer=consumer, publishing=publishing,
+                    gather_s=gather_s)

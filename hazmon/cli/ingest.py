@@ -23,7 +23,7 @@ from hazmon.cli._addresses import http_option
 from hazmon.cli._process import hazmon_error, setup_logging, stop_on_signals, supervise
 from hazmon.contract.errors import ConfigError, HazmonError
 from hazmon.runtime.private import private_dir, private_files
-from hazmon.runtime.process import raise_open_files_limit, settle_heap
+from hazmon.runtime.process import quick_handoffs, raise_open_files_limit, settle_heap
 
 if TYPE_CHECKING:
     from hazmon.ingest.service import IngestService
@@ -53,6 +53,7 @@ def ingest(
         private_dir(data)
         service = _build(config, broker, influx, data, share, client_id)
         settle_heap()
+        quick_handoffs()
         host, _, port = http.rpartition(":")
         asyncio.run(_run(service, host or "127.0.0.1", int(port)))
     except ConfigError as exc:

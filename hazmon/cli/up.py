@@ -280,7 +280,7 @@ def start(plan: Plan, log_level: str) -> None:
 
 async def run(plan: Plan) -> None:
     from hazmon.runtime.private import private_dir
-    from hazmon.runtime.process import settle_heap
+    from hazmon.runtime.process import quick_handoffs, settle_heap
     from hazmon.stores import open_store
 
     stop = stop_on_signals()
@@ -302,6 +302,7 @@ async def run(plan: Plan) -> None:
         app = _app(plan, services, address, store, watch)
         hangups.serve(lambda: _reload(plan, app, services))
         settle_heap()
+        quick_handoffs()
         await _serve(plan, services, app, listener, stop, _banner(plan, address, broker_kind),
                      store, address, watch)
     log.info("stopped")

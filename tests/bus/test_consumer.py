@@ -318,3 +318,43 @@ async def test_a_refused_subscription_is_an_error() -> None:
     link._on_subscribe(new_client(opts, protocol=MQTT_V311), None, 1, [refused])
     with pytest.raises(MqttError, match="subscription refused: Not authorized"):
         await asyncio.wait_for(link.subscribed(), 5)
+
+
+def send_paced(port: int, topic: str, payloads: list[bytes], gap_s: float) -> None:
+    """One publisher connection (QoS 1): one PUBLISH every `gap_s`, then the PUBACKs."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(connect_packet(f"paced-{time.time_ns()}"))
+        assert sock.recv(4)[:1] == b"\x20", "no CONNACK"
+        for i, payload in enumerate(payloads):
+            sock.sendall(publish_packet(topic.encode(), i + 1, payload))
+            time.sleep(gap_s)
+        received = 0
+        while received < 4 * len(payloads):
+            data = sock.recv(65536)
+            assert data, "the broker closed the publisher's connection"
+            received += len(data)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("gather_s", "most_calls", "least_calls"), [(0.0, 60, 30),
+                                                                     (0.05, 8, 1)])
+async def test_gathering_takes_a_trickle_in_few_reads(
+    mosquitto: Mosquitto, unique_id: str, gather_s: float, most_calls: int, least_calls: int
+) -> None:
+    """60 messages 4 ms apart: one consumer call per message or nearly without
+    gathering; with `gather_s` 50 ms, one call per 50 ms or so, every message once and
+    in order all the same."""
+    consumer = Recorder()
+    opts = MqttOptions(host=mosquitto.host, port=mosquitto.port, client_id=f"g-{unique_id}")
+    link = MqttLink(opts, topics=[f"{unique_id}/t"], consumer=consumer, gather_s=gather_s)
+    consumer.link = link
+    await link.connect(attempts=2, timeout_s=10)
+    await asyncio.wait_for(link.subscribed(), 10)
+    payloads = [b"%03d" % i for i in range(60)]
+    try:
+        await asyncio.to_thread(send_paced, mosquitto.port, f"{unique_id}/t", payloads, 0.004)
+        got = await received(consumer, 60)
+        assert [item.payload for item in got] == payloads
+        assert least_calls <= len(consumer.calls) <= most_calls, len(consumer.calls)
+    finally:
+        await asyncio.to_thread(link.close)

@@ -25,3 +25,16 @@ def test_what_exists_is_frozen_and_later_objects_are_collected() -> None:
         assert gc.is_tracked(later[0])
     finally:
         gc.unfreeze()
+
+
+def test_quick_handoffs_sets_a_1_ms_switch_interval() -> None:
+    import sys
+
+    from hazmon.runtime.process import SWITCH_INTERVAL_S, quick_handoffs
+
+    before = sys.getswitchinterval()
+    try:
+        quick_handoffs()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S) == 0.001
+    finally:
+        sys.setswitchinterval(before)
