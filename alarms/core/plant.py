@@ -97,6 +97,9 @@ class Plant:
         self.quiet: dict[str, QuietBand | None] = {}
         self.limits: dict[str, Limits] = {}  # by sensor id: what its verdicts need
         self.clocks: dict[str, Clocks] = {}
+        # the service clock's pass over every sensor (silence.sensors_clock): its state,
+        # last-reading row, stale period (ms) and whether it has an on-delay
+        self.clock_list: list[tuple[SensorState, LastRow, int, bool]] = []
         self.point_list: dict[str, tuple[AlarmPoint, ...]] = {}  # by sensor id
         self.hazards: dict[str, dict[str, AlarmPoint]] = {s: {} for s in self.sites}
         self.flagged: dict[str, dict[str, SensorState]] = {s: {} for s in self.sites}
@@ -149,9 +152,10 @@ class Plant:
         self.last_rows.setdefault(gid, {})
         self.quick.setdefault(gid, {})[sensor.id] = (
             state, state.row, self.quiet[sid], self.point_list[sid])
-        self.clocks[sid] = Clocks(
+        clock = self.clocks[sid] = Clocks(
             int((sensor.stale_after_s or 10.0) * 1000), int(sensor.on_delay_s * 1000)
         )
+        self.clock_list.append((state, state.row, clock.stale_ms, clock.on_delay_ms > 0))
 
     def _add_gateway(self, site: Site, gateway: str, period_s: float) -> None:
         gid = f"{site.id}/{gateway}"

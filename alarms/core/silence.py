@@ -151,14 +151,12 @@ def sensors_clock(plant: Plant, started_ms: int, now_ms: int) -> list[Event]:
     on-delay, no maintenance, not out of service, no permit. The service clock runs
     every second over every sensor of the plant, under the lock readings wait for."""
     events: list[Event] = []
-    clocks = plant.clocks
-    for sid, state in plant.sensors.items():
-        seen = state.last_seen_ms
-        clock = clocks[sid]
+    for state, row, stale_ms, delayed in plant.clock_list:
+        seen = row[1]  # last_seen_ms
         if (
             seen is not None
-            and now_ms - seen < clock.stale_ms
-            and clock.on_delay_ms <= 0
+            and now_ms - seen < stale_ms
+            and not delayed
             and state.maintenance_since_ms is None
             and state.oos_until_ms is None
             and state.permit is None
