@@ -108,17 +108,31 @@ class ReadingEncoder:
 
     def __init__(self) -> None:
         self._heads: dict[tuple[str, str, str, str], str] = {}
+        # the tag parts of `good` readings, by (site, gateway), then by sensor
+        self._good: dict[tuple[str, str], dict[str, str]] = {}
 
     def encode_all(self, readings: Sequence[Reading]) -> list[str]:
-        """`encode` of each, in one loop (a batch's readings are most of ingest's work)."""
-        heads, encode = self._heads, self.encode
+        """`encode` of each, in one loop (a batch's readings are most of ingest's work):
+        a `good` analog reading in range, most of them, is its gateway's table's head
+        for the sensor and its value and time; readings come in runs of one message, so
+        the table is looked up again only when the gateway changes."""
+        encode, tables = self.encode, self._good
         lines: list[str] = []
         add = lines.append
+        site = gateway = ""
+        good: dict[str, str] = {}
         for r in readings:
             value = r.value
-            head = heads.get((r.site, r.gateway, r.sensor, r.quality))
-            if head is None or value is None or r.over_range:
+            if value is None or r.over_range or r.quality != "good":
                 add(encode(r))
+                continue
+            if r.gateway is not gateway or r.site is not site:
+                site, gateway = r.site, r.gateway
+                good = tables.get((site, gateway)) or tables.setdefault((site, gateway), {})
+            head = good.get(r.sensor)
+            if head is None:
+                add(encode(r))
+                good[r.sensor] = self._heads[(site, gateway, r.sensor, "good")]
             else:
                 add(f"{head} value={value!r} {r.ts_ms}")
         return lines

@@ -152,3 +152,30 @@ def test_a_batch_encodes_as_each_reading_does() -> None:
     ]
     one_by_one = ReadingEncoder()
     assert ReadingEncoder().encode_all(readings) == [one_by_one.encode(r) for r in readings]
+
+
+_SITES = st.sampled_from(["s1", "s 2"])
+_GATEWAYS = st.sampled_from(["gw1", "gw,2"])
+_SENSORS = st.sampled_from(["GT-1", "GT=2", "ESD"])
+
+
+@st.composite
+def _reading(draw: st.DrawFn) -> Reading:
+    site, gateway, sensor = draw(_SITES), draw(_GATEWAYS), draw(_SENSORS)
+    quality = draw(st.sampled_from(["good", "bad", "uncertain", "maintenance"]))
+    ts_ms = draw(st.integers(0, 2**40))
+    if draw(st.booleans()):
+        value = draw(st.floats(-1e6, 1e6, allow_nan=False))
+        return Reading(site, gateway, sensor, "combustible_gas", ts_ms, value, None, quality,
+                       draw(st.booleans()), False)
+    state = draw(st.sampled_from(["normal", "tripped"]))
+    return Reading(site, gateway, sensor, "interlock", ts_ms, None, state, quality, False, False)
+
+
+@given(st.lists(st.lists(_reading(), max_size=12), max_size=4))
+def test_encode_all_is_encode_of_each_whatever_the_runs(batches: list[list[Reading]]) -> None:
+    """Batch after batch on one encoder (its tables filled by the ones before): runs of
+    one gateway, gateways alternating, every quality, over range or not."""
+    batched, one_by_one = ReadingEncoder(), ReadingEncoder()
+    for readings in batches:
+        assert batched.encode_all(readings) == [one_by_one.encode(r) for r in readings]
