@@ -30,6 +30,7 @@ from hazmon.stores.base import Point
 @dataclass(slots=True)
 class Batch:
     readings: list[Reading] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # readings as line protocol, one each
     points: list[Point] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     tokens: list[object] = field(default_factory=list)  # to acknowledge once durable
@@ -41,7 +42,11 @@ class Batch:
     opened_s: float = field(default_factory=time.monotonic)
 
     def __len__(self) -> int:
-        return len(self.readings) + len(self.dead) + len(self.points)
+        return len(self.readings) + len(self.lines) + len(self.dead) + len(self.points)
+
+    @property
+    def reading_count(self) -> int:
+        return len(self.readings) + len(self.lines)
 
     @property
     def empty(self) -> bool:
@@ -58,6 +63,7 @@ class Outcome:
     """What one message gave: readings, points, dead letters, and its accounting."""
 
     readings: Sequence[Reading] = ()
+    lines: Sequence[str] = ()  # or the readings as line protocol (Pipeline's `lines`)
     points: list[Point] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     lost: int = 0
@@ -90,7 +96,10 @@ class Batcher:
             batch = self._open
             if batch.empty:
                 batch.opened_s = time.monotonic()
-            batch.readings.extend(outcome.readings)
+            if outcome.readings:
+                batch.readings.extend(outcome.readings)
+            if outcome.lines:
+                batch.lines.extend(outcome.lines)
             if outcome.points:
                 batch.points.extend(outcome.points)
             if outcome.dead:

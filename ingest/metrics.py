@@ -91,7 +91,7 @@ class IngestMetrics:
     def received(self, batch: Batch) -> None:
         """Count a batch the writer took."""
         self.messages.inc(batch.messages)
-        self.readings_in.inc(len(batch.readings))
+        self.readings_in.inc(batch.reading_count)
         for reason, n in batch.rejected.items():
             self.rejected.labels(reason).inc(n)
         for (site, gateway), n in batch.lost.items():

@@ -103,7 +103,8 @@ class IngestService:
         self.client_id = client_id or settings.client_id or stable_client_id(data_dir, role)
         self.metrics = IngestMetrics()
         self.metrics_registry = self.metrics.registry
-        self.pipeline = Pipeline(registry, track_seq=share_group is None)
+        self.pipeline = Pipeline(registry, track_seq=share_group is None,
+                                 lines=store.takes_lines)
         t = self.tuning
         self.batcher = Batcher(
             max_items=t.batch_items, max_sealed=t.max_sealed, flush_interval_s=t.flush_interval_s

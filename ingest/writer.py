@@ -112,14 +112,14 @@ class Writer:
     def persist(self, batch: Batch) -> None:
         self.metrics.received(batch)
         with self.stats.lock:
-            self.stats.readings_in += len(batch.readings)
+            self.stats.readings_in += batch.reading_count
             self.stats.rejected.update(batch.rejected)
         if batch.dead:
             self._dead_letter(batch.dead)
         durable = True
-        if batch.readings or batch.points:
-            blob = self.store.pack(batch.readings, batch.points)
-            durable = self._store_or_spool(blob, len(batch.readings))
+        if batch.readings or batch.lines or batch.points:
+            blob = self.store.pack(batch.readings, batch.points, lines=batch.lines)
+            durable = self._store_or_spool(blob, batch.reading_count)
         if durable:
             self.ack(batch)
             self.metrics.acked.inc(len(batch.mids))

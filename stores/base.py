@@ -143,8 +143,15 @@ class Store(ABC):
 
     # -- the batch path of ingest ----------------------------------------------------
 
-    def pack(self, readings: Sequence[Reading], points: Sequence[Point]) -> bytes:
+    # whether `pack` takes readings already as line protocol (`lines`): ingest then
+    # decodes telemetry straight to it (hazmon.ingest.pipeline)
+    takes_lines: bool = False
+
+    def pack(self, readings: Sequence[Reading], points: Sequence[Point], *,
+             lines: Sequence[str] = ()) -> bytes:
         """Readings and points as one blob that `write_packed` takes (and a spool keeps)."""
+        if lines:
+            raise TypeError(f"{type(self).__name__} takes no line protocol")
         return pack_json(readings, points)
 
     def for_spool(self, blob: bytes) -> bytes:

@@ -140,12 +140,16 @@ class InfluxStore(Store):
 
     # -- writes -------------------------------------------------------------------------
 
-    def pack(self, readings: Sequence[Reading], points: Sequence[Point]) -> bytes:
-        lines = self._encoder.encode_all(readings)
+    takes_lines = True
+
+    def pack(self, readings: Sequence[Reading], points: Sequence[Point], *,
+             lines: Sequence[str] = ()) -> bytes:
+        body = [*lines, *self._encoder.encode_all(readings)] if lines else (
+            self._encoder.encode_all(readings))
         good, refused = _point_lines(points)
         for item in refused:
             log.warning("point left out of the batch: %s (%s)", item.item, item.reason)
-        return self._lines(lines + good)
+        return self._lines(body + good)
 
     def for_spool(self, blob: bytes) -> bytes:
         """A blob to keep on disk: gzip'd whatever was sent (`write_packed` takes both)."""

@@ -132,10 +132,17 @@ class ReadingEncoder:
             head = good.get(r.sensor)
             if head is None:
                 add(encode(r))
-                good[r.sensor] = self._heads[(site, gateway, r.sensor, "good")]
             else:
                 add(f"{head} value={value!r} {r.ts_ms}")
         return lines
+
+    def good_heads(self, site: str, gateway: str) -> dict[str, str]:
+        """The gateway's table of tag parts of `good` readings, by sensor (filled by
+        `encode`)."""
+        table = self._good.get((site, gateway))
+        if table is None:
+            table = self._good[(site, gateway)] = {}
+        return table
 
     def encode(self, r: Reading) -> str:
         key = (r.site, r.gateway, r.sensor, r.quality)
@@ -146,6 +153,8 @@ class ReadingEncoder:
                 f"quality={escape_key(r.quality)},sensor={escape_key(r.sensor)},"
                 f"site={escape_key(r.site)}"
             )
+            if r.quality == "good" and r.value is not None:
+                self.good_heads(r.site, r.gateway)[r.sensor] = head
         if r.value is not None:
             if r.over_range:
                 return f"{head} value={r.value!r},over_range=true {r.ts_ms}"

@@ -18,7 +18,7 @@ import math
 import reprlib
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 import orjson
@@ -173,6 +173,30 @@ class Decoded:
         return len(self.rejections) == 1 and self.rejections[0].index is None
 
 
+@dataclass(slots=True)
+class Lines:
+    """A telemetry message as line protocol (`Decoder.decode_lines`): one line per
+    reading, in order; `not_good`: how many readings are not of `good` quality."""
+
+    boot: int
+    seq: int
+    sent_ms: int | None
+    historical: bool
+    lines: list[str]
+    not_good: int
+
+
+class LineEncoder(Protocol):
+    """What `Decoder.decode_lines` encodes with (hazmon.contract.lineproto.ReadingEncoder)."""
+
+    def good_heads(self, site: str, gateway: str) -> dict[str, str]:
+        """The gateway's table: a sensor's tag part for `good` readings, by sensor;
+        `encode` of a good analog reading in range fills it."""
+        ...
+
+    def encode(self, reading: Reading) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _SensorInfo:
     kind: str
@@ -227,6 +251,63 @@ class Decoder:
                         sensor.kind.value, sensor.kind is not Kind.interlock, high
                     )
                 self._gateways[(site.id, gateway.id)] = index
+
+    def decode_lines(self, site: str, gateway: str, payload: bytes, *, now_ms: int,
+                     encoder: LineEncoder) -> Lines | None:
+        """The message straight to line protocol when it is good throughout, as
+        `encoder.encode` of each reading `decode` gives (ingest, where the store is
+        InfluxDB: no Reading is made for a `good` analog reading in range, most of
+        them); None when `decode` would refuse anything in it, or take it by the
+        checked path."""
+        sensors = self._gateways.get((site, gateway))
+        if sensors is None or len(payload) > MAX_PAYLOAD_BYTES:
+            return None
+        try:
+            batch = _FAST.decode(payload)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        readings = batch.readings
+        sent_ms = batch.sent_ms
+        if (not 1 <= len(readings) <= MAX_READINGS or not 0 <= batch.boot <= MAX_WIRE_INT
+                or not 0 <= batch.seq <= MAX_WIRE_INT
+                or (sent_ms is not msgspec.UNSET and sent_ms < 0)):
+            return None
+        historical = batch.historical
+        latest_ms = now_ms + MAX_FUTURE_MS
+        unset = msgspec.UNSET
+        heads = encoder.good_heads(site, gateway)
+        lines: list[str] = []
+        add = lines.append
+        not_good = 0
+        for r in readings:
+            name = r.sensor
+            info = sensors.get(name)
+            ts_ms = r.ts_ms
+            if info is None or ts_ms < 0 or ts_ms > latest_ms:
+                return None
+            value, quality = r.value, r.quality
+            if info.analog:
+                if r.state is not unset or value is unset or not -_BIG < value < _BIG:
+                    return None
+                high = info.range_high
+                over = high is not None and value > high
+                if quality == "good" and not over:
+                    head = heads.get(name)
+                    if head is not None:
+                        add(f"{head} value={value!r} {ts_ms}")
+                        continue
+                reading = Reading(site, gateway, name, info.kind, ts_ms, value, None, quality,
+                                  over, historical)
+            else:
+                if value is not unset or r.state is unset:
+                    return None
+                reading = Reading(site, gateway, name, info.kind, ts_ms, None, r.state, quality,
+                                  False, historical)
+            if quality != "good":
+                not_good += 1
+            add(encoder.encode(reading))
+        return Lines(batch.boot, batch.seq, None if sent_ms is unset else sent_ms, historical,
+                     lines, not_good)
 
     def knows_gateway(self, site: str, gateway: str) -> bool:
         return (site, gateway) in self._gateways

@@ -12,7 +12,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hazmon.contract.config import parse_registry
-from hazmon.contract.wire import Decoder
+from hazmon.contract.lineproto import ReadingEncoder
+from hazmon.contract.wire import Decoder, Lines
 
 pytestmark = pytest.mark.unit
 
@@ -148,3 +149,50 @@ def test_every_good_message_takes_the_fast_path_with_the_same_readings(
     fast = wire._decode_fast("s1", "gw1", DECODER._gateways[("s1", "gw1")], payload, NOW)
     assert fast is not None
     assert fast == DECODER._decode_checked("s1", "gw1", payload, now_ms=NOW)
+
+
+_ENCODER = ReadingEncoder()  # one for every example: its tables filled by earlier ones
+
+
+def _lines_of(doc: dict[str, Any]) -> tuple[Lines | None, Any]:
+    payload = json.dumps(doc).encode()
+    return (DECODER.decode_lines("s1", "gw1", payload, now_ms=NOW, encoder=_ENCODER),
+            DECODER.decode("s1", "gw1", payload, now_ms=NOW))
+
+
+@settings(max_examples=300)
+@given(batch)
+@example({"boot": 1, "seq": 2, "readings": [
+    {"sensor": "GT-1", "ts_ms": NOW, "value": 5}, {"sensor": "TT-1", "ts_ms": NOW, "value": 99},
+    {"sensor": "GT-1", "ts_ms": NOW, "value": 5.5, "quality": "uncertain"},
+    {"sensor": "ESD-1", "ts_ms": NOW, "state": "tripped", "quality": "bad"}]})
+def test_decode_lines_is_decode_then_encode_or_nothing(doc: dict[str, Any]) -> None:
+    """Straight to line protocol (ingest on InfluxDB): the lines `encode` gives for the
+    readings `decode` accepts, when the message is good throughout; otherwise nothing,
+    and ingest takes the checked path (which says what is wrong)."""
+    fast, decoded = _lines_of(doc)
+    if decoded.rejections:
+        assert fast is None
+        return
+    if fast is None:  # good, but not for the fast parse (a float sent as 5, say)
+        return
+    assert fast.lines == [ReadingEncoder().encode(r) for r in decoded.readings]
+    assert (fast.boot, fast.seq, fast.sent_ms, fast.historical) == (
+        decoded.boot, decoded.seq, decoded.sent_ms, decoded.historical)
+    assert fast.not_good == sum(1 for r in decoded.readings if r.quality != "good")
+
+
+def test_decode_lines_takes_a_plain_good_message() -> None:
+    fast, decoded = _lines_of(good(value=12.5))
+    assert fast is not None and len(fast.lines) == 1 and fast.not_good == 0
+    assert fast.lines[0].endswith(f" value=12.5 {NOW}")
+
+
+@settings(max_examples=150)
+@given(good_batch)
+def test_every_good_message_goes_straight_to_its_lines(doc: dict[str, Any]) -> None:
+    """Every quality, over the range or not, interlocks: the lines of decode + encode."""
+    fast, decoded = _lines_of(doc)
+    assert fast is not None
+    assert fast.lines == [ReadingEncoder().encode(r) for r in decoded.readings]
+    assert fast.not_good == sum(1 for r in decoded.readings if r.quality != "good")
