@@ -18,15 +18,21 @@ checked first: a missing system library stops the run with its name.
 
 from __future__ import annotations
 
+import gc
+import itertools
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from _pytest.mark.expression import Expression
 from hypothesis import settings
 
 from hazmon.testing.fixtures import (  # noqa: F401 (fixtures are found by name)
+    TIER_MARKERS,
     fresh_influxdb,
     fresh_mosquitto,
     influx_db,
@@ -37,6 +43,13 @@ from hazmon.testing.fixtures import (  # noqa: F401 (fixtures are found by name)
     unique_id,
 )
 from hazmon.testing.servers import Mosquitto, ServerNotInstalledError
+
+if TYPE_CHECKING:
+    from hazmon.testing.nats import NatsCluster
+
+# What pytest, its plugins and the fixtures' modules built so far lives as long as the
+# session: out of the collector's way while the tests are imported (see settle_heap).
+gc.freeze()
 
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True, deadline=None)
 settings.register_profile("dev", print_blob=True)
@@ -70,8 +83,70 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.solo)
 
 
+# `pytestmark = pytest.mark.<marker>` or `pytestmark = [pytest.mark.<a>, pytest.mark.<b>]`
+MODULE_MARKS = re.compile(
+    r"^pytestmark = (?:\[)?(pytest\.mark\.\w+(?:, pytest\.mark\.\w+)*)(?:\])?(?:  #.*)?$",
+    re.MULTILINE,
+)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A test module of another tier is not imported when the ``-m`` expression cannot
+    select its tests: its module-level ``pytestmark`` names a tier marker, nothing in it
+    is marked ``unit`` (so mark_tiers marks none of its tests ``unit``), and the
+    expression is false whatever other markers its tests carry. Collecting such modules
+    was more than half of the unit tier's collection, in every worker: the schemathesis
+    ones (``fuzz``) build an app at import and make a test, with its examples, for each
+    API operation."""
+    expression = config.option.markexpr
+    if not expression or not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.suffix != ".py" or not collection_path.is_file():
+        return None
+    source = collection_path.read_text(encoding="utf-8")
+    declared = MODULE_MARKS.findall(source)
+    if len(declared) != 1 or "mark.unit" in source:
+        return None
+    marks = {mark.removeprefix("pytest.mark.") for mark in declared[0].split(", ")}
+    if not marks & TIER_MARKERS:
+        return None
+    if may_select(expression, {**dict.fromkeys(marks, True), "unit": False}):
+        return None
+    return True
+
+
+def may_select(expression: str, known: dict[str, bool]) -> bool:
+    """Whether the mark expression is true for some test whose markers are `known` (name:
+    present or not) and any others."""
+    try:
+        compiled = Expression.compile(expression)
+    except SyntaxError:
+        return True  # pytest reports it
+    free = sorted(compiled.idents() - known.keys())
+    for values in itertools.product((False, True), repeat=len(free)):
+        marked = {**known, **dict(zip(free, values, strict=True))}
+
+        def matcher(name: str, /, marked: dict[str, bool] = marked,
+                    **kwargs: str | int | bool | None) -> bool:
+            if kwargs:  # a marker's arguments: not known here
+                raise _Unknown
+            return marked[name]
+
+        try:
+            if compiled.evaluate(matcher):
+                return True
+        except _Unknown:
+            return True
+    return False
+
+
+class _Unknown(Exception):
+    """The mark expression asks about a marker's arguments, which are not known here."""
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Browser tests selected: stop at once if Playwright's driver cannot load."""
+    """Browser tests selected: stop at once if Playwright's driver cannot load. Then
+    what collection built, kept for the whole session, leaves the collector's way."""
     if any(item.get_closest_marker("browser") for item in session.items):
         missing = missing_libraries(playwright_driver())
         if missing:
@@ -81,6 +156,23 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 "libatomic1). scripts/test installs them.",
                 returncode=3,
             )
+    settle_heap()
+
+
+def settle_heap() -> None:
+    """The modules, test functions and fixtures' definitions collection built (about
+    400,000 objects in the unit tier) live until the session ends; every full collection
+    walked them all again (some 2.5 s of each worker's unit tier). Frozen, collections
+    walk only what the tests allocate, and that is collected as before. As
+    hazmon.runtime.process.settle_heap does for a service's start-up state."""
+    gc.collect()
+    gc.freeze()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """What the session built stays out of the collections Python runs at exit, which
+    walk every object left (most of a second per process)."""
+    gc.freeze()
 
 
 def playwright_driver() -> Path:
@@ -149,10 +241,10 @@ def clear_retained(broker: Mosquitto, topic: str) -> None:
 
 # --- NATS JetStream clusters from `hazmon cluster-config`'s files (hazmon.testing.nats) ---
 
-from hazmon.testing.nats import NatsCluster  # noqa: E402
-
 
 def _nats(size: int) -> Iterator[NatsCluster]:
+    from hazmon.testing.nats import NatsCluster  # the nats client, for these fixtures only
+
     try:
         cluster = NatsCluster(size=size)
     except ServerNotInstalledError as exc:

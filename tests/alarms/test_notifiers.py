@@ -53,6 +53,7 @@ async def run_until(
     return outcomes
 
 
+@pytest.mark.integration  # a real HTTP server (WebhookServer) on a local port
 def test_a_webhook_is_retried_with_backoff_until_the_server_takes_it() -> None:
     fast = RetryPolicy(first_s=0.05, max_s=0.2, max_attempts=5)
     with WebhookServer(fail_first=2) as server:

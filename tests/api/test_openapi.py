@@ -25,6 +25,8 @@ from hazmon.contract.config import load_registry
 from hazmon.stores.memory import MemoryStore
 from tests.api.conftest import DEMO_PLANT, bearer
 
+pytestmark = pytest.mark.fuzz
+
 
 def _app_with_alarms() -> FastAPI:
     registry = load_registry(DEMO_PLANT)
@@ -66,7 +68,6 @@ def _count_connections_under_urllib3_future(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(schemathesis.transport.requests, "_count_opened_connections", count)
 
 
-@pytest.mark.fuzz
 @schema.parametrize()
 @settings(
     max_examples=50,

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -14,6 +15,8 @@ from hazmon.api.app import stop_streams
 from hazmon.api.testing import DrivenDesk
 from hazmon.testing.servers import free_port
 from tests.api.conftest import bearer
+
+pytestmark = pytest.mark.integration  # a real HTTP server on a local port, real keepalives
 
 
 async def _next_block(lines: AsyncIterator[str]) -> list[str]:

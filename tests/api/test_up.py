@@ -51,6 +51,7 @@ def accepts(port: int) -> bool:
         return False
 
 
+@pytest.mark.integration  # serves HTTP on a local port
 async def test_http_listens_only_once_every_service_is_subscribed(registry: Registry) -> None:
     port = free_port()
     listener = _bind_http(f"127.0.0.1:{port}")
@@ -81,6 +82,7 @@ async def test_http_listens_only_once_every_service_is_subscribed(registry: Regi
     listener.close()
 
 
+@pytest.mark.integration  # serves HTTP on a local port
 async def test_up_prunes_the_embedded_store_with_a_retention(
     registry: Registry, tmp_path: Path
 ) -> None:

@@ -22,6 +22,7 @@ One import root, `hazmon`, in layers:
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,14 @@ def modules(package: str) -> dict[str, Path]:
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, imported name) of every absolute import of a file, anywhere in it."""
+    stat = path.stat()
+    return list(_imports(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.cache
+def _imports(path: Path, mtime_ns: int, size: int) -> tuple[tuple[int, str], ...]:
+    """Each file parsed once while it stays as it is (most tests here read the same)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
@@ -52,7 +61,7 @@ def imports(path: Path) -> list[tuple[int, str]]:
             found.append((node.lineno, node.module))
         elif isinstance(node, ast.ImportFrom):  # relative: only the tests use them
             assert not path.is_relative_to(PACKAGE), f"{path}:{node.lineno}: use absolute"
-    return found
+    return tuple(found)
 
 
 def first_party(name: str) -> str | None:

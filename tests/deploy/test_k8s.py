@@ -7,6 +7,8 @@ writes for these pods.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import re
 import subprocess
@@ -33,10 +35,17 @@ PORTS = {"client": 4222, "cluster": 6222, "mqtt": 1883, "monitor": 8222}
 
 
 def resources() -> list[dict[str, Any]]:
+    """Every resource of deploy/k8s, a copy of its own for each caller (tests change it)."""
     found = []
     for path in sorted(K8S.glob("*.yaml")):
-        found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        found += copy.deepcopy(documents(path.read_text()))
     return found
+
+
+@functools.cache
+def documents(text: str) -> list[dict[str, Any]]:
+    """The resources of a file's text, parsed once (most tests here look at several)."""
+    return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
 def one(kind: str, name: str) -> dict[str, Any]:

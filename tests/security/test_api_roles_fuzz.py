@@ -1,6 +1,7 @@
 """Schemathesis over the whole hardened API, as every role, with made-up tokens and with
 none: no request gets a 5xx, and no endpoint answers a role that lacks its right
-(docs/contract.md §7's role table, written out here independently of api/auth.py).
+(docs/contract.md §7's role table, written out independently of api/auth.py in
+tests/security/test_api_role_table.py, which checks that it covers every operation).
 
 tests/api/test_openapi.py checks the answers against the document as admin; this file
 checks who gets in. The event stream is left out (it never ends; tests/api covers it).
@@ -13,88 +14,21 @@ from typing import Any
 import pytest
 import schemathesis
 import schemathesis.transport.requests
-from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 
-from hazmon.api.app import create_app
-from hazmon.api.hardening import HardeningSettings, harden
-from hazmon.api.testing import DrivenDesk
-from hazmon.contract.config import load_registry
-from hazmon.stores.memory import MemoryStore
-from tests.security.test_hardening import DEMO_PLANT
+from tests.security.test_api_role_table import ALL, PUBLIC, WHO_MAY, hardened_app
 
-ALL = frozenset({"viewer", "operator", "engineer", "auditor", "admin", "inspector"})
-INSPECT = frozenset({"inspector", "admin"})  # hidden dangers: the bureau's side
-RECTIFY = frozenset({"operator", "engineer", "admin"})  # hidden dangers: the enterprise's
-OPERATE = frozenset({"operator", "admin"})
-ENGINEER = frozenset({"engineer", "admin"})
-AUDIT = frozenset({"auditor", "admin"})
-FIGURES = frozenset({"auditor", "engineer", "admin"})
+pytestmark = pytest.mark.fuzz
 
-# (method, path) -> the roles that may call it (docs/contract.md §7)
-WHO_MAY: dict[tuple[str, str], frozenset[str]] = {
-    ("GET", "/api/v1/me"): ALL,
-    ("GET", "/api/v1/sites"): ALL,
-    ("GET", "/api/v1/sites/{site}/sensors"): ALL,
-    ("GET", "/api/v1/sites/{site}/sensors/{sensor}/readings"): ALL,
-    ("GET", "/api/v1/sites/{site}/sensors/{sensor}/events"): ALL,
-    ("GET", "/api/v1/alarms"): ALL,
-    ("GET", "/api/v1/stream"): ALL,
-    ("POST", "/api/v1/alarms/{alarm_id}/ack"): OPERATE,
-    ("POST", "/api/v1/alarms/ack"): OPERATE,
-    ("POST", "/api/v1/alarms/{alarm_id}/reset"): OPERATE,
-    ("POST", "/api/v1/alarms/{alarm_id}/shelve"): OPERATE,
-    ("POST", "/api/v1/alarms/{alarm_id}/note"): OPERATE,
-    ("POST", "/api/v1/alarms/{alarm_id}/unshelve"): OPERATE,
-    ("POST", "/api/v1/sites/{site}/sensors/{sensor}/bypass-permits"): ENGINEER,
-    ("POST", "/api/v1/sites/{site}/sensors/{sensor}/out-of-service"): ENGINEER,
-    ("POST", "/api/v1/sites/{site}/sensors/{sensor}/return-to-service"): ENGINEER,
-    ("GET", "/api/v1/registry"): ENGINEER,
-    ("GET", "/api/v1/journal"): AUDIT,
-    ("GET", "/api/v1/journal/verify"): AUDIT,
-    ("GET", "/api/v1/kpi"): FIGURES,
-    ("GET", "/api/v1/feeds"): ALL,
-    ("GET", "/api/v1/sites/{site}/feed-report"): AUDIT,
-    ("GET", "/api/v1/monitoring"): ALL,
-    ("POST", "/api/v1/replay"): ENGINEER,
-    ("GET", "/api/v1/sites/{site}/cause-effect"): ALL,
-    ("GET", "/api/v1/sites/{site}/interlocks/{interlock}/cause-effect"): ALL,
-    ("GET", "/api/v1/dangers"): ALL,
-    ("POST", "/api/v1/sites/{site}/dangers"): INSPECT,
-    ("POST", "/api/v1/sites/{site}/dangers/self-check"): RECTIFY,
-    ("GET", "/api/v1/dangers/ledger"): ALL,
-    ("GET", "/api/v1/dangers/stats"): ALL,
-    ("GET", "/api/v1/dangers/{danger_id}"): ALL,
-    ("POST", "/api/v1/dangers/{danger_id}/order"): INSPECT,
-    ("POST", "/api/v1/dangers/{danger_id}/rectify"): RECTIFY,
-    ("POST", "/api/v1/dangers/{danger_id}/evidence"): RECTIFY,
-    ("PUT", "/api/v1/dangers/{danger_id}/evidence/files"): RECTIFY,
-    ("GET", "/api/v1/dangers/{danger_id}/evidence/files/{sha256}"): ALL,
-    ("POST", "/api/v1/dangers/{danger_id}/submit"): RECTIFY,
-    ("POST", "/api/v1/dangers/{danger_id}/accept"): INSPECT,
-    ("POST", "/api/v1/dangers/{danger_id}/reject"): INSPECT,
-}
-PUBLIC = {("GET", "/health"), ("GET", "/metrics")}
 # Refused before the route runs: 413 over the size limit (hardening, before anything
 # is read), else 401/403, checked before the body, the path or the query is (hazmon.api.auth's
 # AuthFirstRoute): a caller without the right never gets 400 or 422.
 REFUSED = {401, 403, 413}
 NO_ROUTE = {"error": "not_found", "detail": "Not Found"}  # the path matched no route
 
-
-def _app() -> FastAPI:
-    registry = load_registry(DEMO_PLANT)
-    desk = DrivenDesk(registry)
-    desk.raise_alarm("jh-chem-01", "GT-101", "high", "high", 22.0)
-    desk.raise_alarm("jh-chem-01", "GT-102", "high_high", "critical", 45.0, latched=True)
-    app = create_app(registry=registry, desk=desk, store=MemoryStore(), metrics=[],
-                     health=lambda: {"broker": True, "store": True})  # fmt: skip
-    # Slowed guesses are tested in test_hardening.py; here no 401 may be held.
-    harden(app, HardeningSettings(auth_free_failures=10**9))
-    return app
-
-
-schema = schemathesis.openapi.from_asgi("/openapi.json", _app()).exclude(path="/api/v1/stream")
+schema = schemathesis.openapi.from_asgi("/openapi.json", hardened_app()).exclude(
+    path="/api/v1/stream"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -107,19 +41,9 @@ def _count_connections_under_urllib3_future(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(schemathesis.transport.requests, "_count_opened_connections", count)
 
 
-def test_the_role_table_covers_every_operation() -> None:
-    operations = {
-        (method.upper(), path)
-        for path, item in _app().openapi()["paths"].items()
-        for method in item
-    }
-    assert operations == set(WHO_MAY) | PUBLIC, "a new endpoint needs its row in WHO_MAY"
-
-
 CALLERS = [*sorted(ALL), "made-up", "none"]
 
 
-@pytest.mark.fuzz
 @pytest.mark.parametrize("caller", CALLERS)
 @schema.parametrize()
 @settings(
