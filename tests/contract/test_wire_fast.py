@@ -183,7 +183,7 @@ def test_decode_lines_is_decode_then_encode_or_nothing(doc: dict[str, Any]) -> N
 
 
 def test_decode_lines_takes_a_plain_good_message() -> None:
-    fast, decoded = _lines_of(good(value=12.5))
+    fast, _ = _lines_of(good(value=12.5))
     assert fast is not None and len(fast.lines) == 1 and fast.not_good == 0
     assert fast.lines[0].endswith(f" value=12.5 {NOW}")
 
