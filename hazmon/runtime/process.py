@@ -29,7 +29,7 @@ def quick_handoffs() -> None:
     connection's network thread, which must take the interpreter from a thread busy
     with the next messages; at Python's default switch interval (5 ms) each such hop
     waited up to 5 ms. At 10,000 messages/s of one reading each, the alarm p99 was
-    35-53 ms at 5 ms and 20-24 ms at 1 ms, the alarm service's CPU 46-53 % and 41-42 %
+    35.6 ms at 5 ms and 18.5-26.7 ms at 1 ms in runs without a profiler
     (docs/benchmarks.md).
     """
     sys.setswitchinterval(SWITCH_INTERVAL_S)
