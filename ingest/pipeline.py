@@ -92,12 +92,18 @@ class Pipeline:
             )
         if decoded.rejections:
             out.dead = [_letter(topic, payload, now_ms, r) for r in decoded.rejections]
-        if self.track_seq and decoded.boot is not None and decoded.seq is not None:
-            seen = self.tracker.observe(site, gateway, decoded.boot, decoded.seq, now_ms)
+        if decoded.boot is not None and decoded.seq is not None:
+            self._observe(out, site, gateway, decoded.boot, decoded.seq, now_ms)
+        return out
+
+    def _observe(self, out: Outcome, site: str, gateway: str, boot: int, seq: int,
+                 now_ms: int) -> None:
+        """The gateway's `seq` and `boot` followed (losses, reboots, its status point)."""
+        if self.track_seq:
+            seen = self.tracker.observe(site, gateway, boot, seq, now_ms)
             out.lost, out.rebooted = seen.lost, seen.rebooted
             if seen.status is not None:
                 out.points.append(seen.status)
-        return out
 
     def _lines(self, topic: str, site: str, gateway: str, payload: bytes, now_ms: int,
                fast: Lines) -> Outcome:
@@ -107,11 +113,7 @@ class Pipeline:
         out = Outcome(lines=fast.lines, gateway=(site, gateway))
         self.feeds.count(site, gateway, now_ms, readings=len(fast.lines),
                          historical=fast.historical, not_good=fast.not_good)
-        if self.track_seq:
-            seen = self.tracker.observe(site, gateway, fast.boot, fast.seq, now_ms)
-            out.lost, out.rebooted = seen.lost, seen.rebooted
-            if seen.status is not None:
-                out.points.append(seen.status)
+        self._observe(out, site, gateway, fast.boot, fast.seq, now_ms)
         return out
 
     def state(self, topic: str, site: str, gateway: str, payload: bytes, now_ms: int) -> Outcome:

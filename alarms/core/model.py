@@ -14,7 +14,7 @@ shell can persist it in the same transaction as the journal entries.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from hazmon.alarms.core.table import HIDDEN_STATES, State
 from hazmon.contract.kinds import Condition, Priority
@@ -23,6 +23,7 @@ Doc = dict[str, Any]
 Value = float | str | None
 LastReading = tuple[int | None, int | None, Value, str]  # ts_ms, seen_ms, value, quality
 LastRow = list[Any]  # a LastReading, changed in place (SensorState.row)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +215,20 @@ class Permit:
         return now_ms < self.until_ms
 
 
+class _RowItem(Generic[T]):
+    """An attribute that is one item of the object's `row` list (SensorState's
+    `last_*`: the row itself is what the plant's tables hold)."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __get__(self, obj: Any, owner: Any = None) -> T:
+        return obj.row[self.index]  # type: ignore[no-any-return]
+
+    def __set__(self, obj: Any, value: T) -> None:
+        obj.row[self.index] = value
+
+
 @dataclass(slots=True)
 class SensorState:
     site: str
@@ -243,37 +258,10 @@ class SensorState:
     def id(self) -> str:
         return f"{self.site}/{self.sensor}"
 
-    @property
-    def last_ts_ms(self) -> int | None:
-        return self.row[0]  # type: ignore[no-any-return]
-
-    @last_ts_ms.setter
-    def last_ts_ms(self, value: int | None) -> None:
-        self.row[0] = value
-
-    @property
-    def last_seen_ms(self) -> int | None:
-        return self.row[1]  # type: ignore[no-any-return]
-
-    @last_seen_ms.setter
-    def last_seen_ms(self, value: int | None) -> None:
-        self.row[1] = value
-
-    @property
-    def last_value(self) -> Value:
-        return self.row[2]  # type: ignore[no-any-return]
-
-    @last_value.setter
-    def last_value(self, value: Value) -> None:
-        self.row[2] = value
-
-    @property
-    def last_quality(self) -> str:
-        return self.row[3]  # type: ignore[no-any-return]
-
-    @last_quality.setter
-    def last_quality(self, value: str) -> None:
-        self.row[3] = value
+    last_ts_ms = _RowItem[int | None](0)
+    last_seen_ms = _RowItem[int | None](1)
+    last_value = _RowItem[Value](2)
+    last_quality = _RowItem[str](3)
 
     @property
     def in_maintenance(self) -> bool:

@@ -116,7 +116,7 @@ class ReadingEncoder:
         a `good` analog reading in range, most of them, is its gateway's table's head
         for the sensor and its value and time; readings come in runs of one message, so
         the table is looked up again only when the gateway changes."""
-        encode, tables = self.encode, self._good
+        encode, tables = self.encode, self.good_heads
         lines: list[str] = []
         add = lines.append
         site = gateway = ""
@@ -128,7 +128,7 @@ class ReadingEncoder:
                 continue
             if r.gateway is not gateway or r.site is not site:
                 site, gateway = r.site, r.gateway
-                good = tables.get((site, gateway)) or tables.setdefault((site, gateway), {})
+                good = tables(site, gateway)
             head = good.get(r.sensor)
             if head is None:
                 add(encode(r))

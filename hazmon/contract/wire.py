@@ -262,16 +262,11 @@ class Decoder:
         sensors = self._gateways.get((site, gateway))
         if sensors is None or len(payload) > MAX_PAYLOAD_BYTES:
             return None
-        try:
-            batch = _FAST.decode(payload)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        batch = _fast_batch(payload)
+        if batch is None:
             return None
         readings = batch.readings
         sent_ms = batch.sent_ms
-        if (not 1 <= len(readings) <= MAX_READINGS or not 0 <= batch.boot <= MAX_WIRE_INT
-                or not 0 <= batch.seq <= MAX_WIRE_INT
-                or (sent_ms is not msgspec.UNSET and sent_ms < 0)):
-            return None
         historical = batch.historical
         latest_ms = now_ms + MAX_FUTURE_MS
         unset = msgspec.UNSET
@@ -414,20 +409,30 @@ class Decoder:
         return out
 
 
-def _decode_fast(site: str, gateway: str, sensors: dict[str, _SensorInfo], payload: bytes,
-                 now_ms: int) -> Decoded | None:
-    """The message decoded, when it is good throughout; None when anything in it is to
-    be refused (the checked path then says what)."""
+def _fast_batch(payload: bytes) -> _FastBatch | None:
+    """The message parsed by the fast path, with its batch-level bounds checked (the
+    readings are the caller's); None when anything of that is to be refused."""
     try:
         batch = _FAST.decode(payload)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
-    readings = batch.readings
     sent_ms = batch.sent_ms
-    if (not 1 <= len(readings) <= MAX_READINGS or not 0 <= batch.boot <= MAX_WIRE_INT
+    if (not 1 <= len(batch.readings) <= MAX_READINGS or not 0 <= batch.boot <= MAX_WIRE_INT
             or not 0 <= batch.seq <= MAX_WIRE_INT
             or (sent_ms is not msgspec.UNSET and sent_ms < 0)):
         return None
+    return batch
+
+
+def _decode_fast(site: str, gateway: str, sensors: dict[str, _SensorInfo], payload: bytes,
+                 now_ms: int) -> Decoded | None:
+    """The message decoded, when it is good throughout; None when anything in it is to
+    be refused (the checked path then says what)."""
+    batch = _fast_batch(payload)
+    if batch is None:
+        return None
+    readings = batch.readings
+    sent_ms = batch.sent_ms
     historical = batch.historical
     latest_ms = now_ms + MAX_FUTURE_MS
     unset = msgspec.UNSET
