@@ -46,7 +46,9 @@ def payloads(per_message: int, count: int) -> list[tuple[str, str, bytes]]:
     return out
 
 
-def measure(per_message: int, seconds: float, *, encode: bool) -> float:
+def measure(per_message: int, seconds: float, *, how: str) -> float:
+    """Readings/s through `how`: "decode", "decode+encode" (then `encode_all`), or
+    "lines" (`Decoder.decode_lines`: straight to line protocol, ingest on InfluxDB)."""
     decoder = Decoder(load_registry(DEMO))
     encoder = ReadingEncoder()
     batch = payloads(per_message, 2000)
@@ -56,28 +58,17 @@ def measure(per_message: int, seconds: float, *, encode: bool) -> float:
     deadline = start + seconds
     while time.perf_counter() < deadline:
         for site, gateway, payload in batch:
+            if how == "lines":
+                lines = decoder.decode_lines(site, gateway, payload, now_ms=now_ms,
+                                             encoder=encoder)
+                assert lines is not None
+                "\n".join(lines.lines)
+                readings += len(lines.lines)
+                continue
             out = decoder.decode(site, gateway, payload, now_ms=now_ms)
-            if encode:
+            if how == "decode+encode":
                 "\n".join(encoder.encode_all(out.readings))
             readings += len(out.readings)
-    return readings / (time.perf_counter() - start)
-
-
-def measure_lines(per_message: int, seconds: float) -> float:
-    """`Decoder.decode_lines`: straight to line protocol (ingest on InfluxDB)."""
-    decoder = Decoder(load_registry(DEMO))
-    encoder = ReadingEncoder()
-    batch = payloads(per_message, 2000)
-    now_ms = int(time.time() * 1000)
-    readings = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while time.perf_counter() < deadline:
-        for site, gateway, payload in batch:
-            out = decoder.decode_lines(site, gateway, payload, now_ms=now_ms, encoder=encoder)
-            assert out is not None
-            "\n".join(out.lines)
-            readings += len(out.lines)
     return readings / (time.perf_counter() - start)
 
 
@@ -88,9 +79,9 @@ def main() -> None:
     print(f"{'readings/message':>17} {'decode':>14} {'decode+encode':>15} "
           f"{'straight to lines':>19}")
     for per_message in (50, 1):
-        decode_rate = measure(per_message, args.seconds, encode=False)
-        both_rate = measure(per_message, args.seconds, encode=True)
-        lines_rate = measure_lines(per_message, args.seconds)
+        decode_rate = measure(per_message, args.seconds, how="decode")
+        both_rate = measure(per_message, args.seconds, how="decode+encode")
+        lines_rate = measure(per_message, args.seconds, how="lines")
         print(f"{per_message:>17} {decode_rate:>12,.0f}/s {both_rate:>13,.0f}/s "
               f"{lines_rate:>17,.0f}/s")
 
